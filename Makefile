@@ -1,0 +1,53 @@
+# cnicore: `make demo` and `make test` work on a fresh Debian machine with python3 and make.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: demo test lint typecheck unit sysdeps bench bench-quick clean
+
+# The virtual environment, rebuilt when the project metadata changes.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$(IS_ROOT)" = yes ]; then apt-get update -qq && apt-get install -y -qq python3-venv; fi; \
+	  rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Debian packages the kernel, differential and etcd tests use; installed only as root and only when
+# missing. Without them those tests skip and say why.
+sysdeps:
+	@if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	  done; \
+	  if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "warning: could not install$$missing; the tests that need them will skip"; \
+	  fi; \
+	fi
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/cnicore demo
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check cnicore backends tests benchmarks
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy --strict cnicore backends
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test: sysdeps $(VENV)/.installed lint typecheck unit
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
