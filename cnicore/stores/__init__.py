@@ -1,1 +1,38 @@
-"""placeholder"""
+"""Where host-local reservations live: the store port and its implementations.
+
+* :class:`IPStore` - the port (a ``typing.Protocol``): create-if-absent reserve,
+  compare-owner release, lookups, a transaction. Shaped to fit a distributed store.
+* :class:`MemoryStore` - in memory; defines the semantics every store must have.
+* :class:`FileStore` - the reference plugin's on-disk layout, byte for byte,
+  shareable with it at the same time; crash-safe and O(1) per operation.
+* :class:`EtcdStore` - one address space across a cluster on etcd v3 (optional
+  extra ``etcd``; the client is imported only when a store is opened).
+"""
+
+from cnicore.stores._etcd import EtcdStore, open_etcd_store
+from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
+from cnicore.stores._file import DEFAULT_DATA_DIR, LAST_RESERVED_PREFIX, LOCK_NAME, FileStore, network_dir
+from cnicore.stores._goip import ip_from_file_name, ip_text, parse_cidr, parse_ip
+from cnicore.stores._memory import MemoryStore
+from cnicore.stores._port import IPStore, Owner, Reservation, owner_from_text
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "EtcdStore",
+    "EtcdStoreConfig",
+    "LAST_RESERVED_PREFIX",
+    "LOCK_NAME",
+    "FileStore",
+    "IPStore",
+    "MemoryStore",
+    "Owner",
+    "Reservation",
+    "ip_from_file_name",
+    "ip_text",
+    "network_dir",
+    "open_etcd_store",
+    "owner_from_text",
+    "parse_cidr",
+    "parse_etcd_store_config",
+    "parse_ip",
+]

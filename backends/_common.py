@@ -1,0 +1,164 @@
+"""What every backend shares: argument checks, errno translation, veth peer names, sort orders.
+
+Checks that run before anything reaches the kernel live here so that all
+backends refuse bad input with the very same error.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from collections.abc import Iterable
+
+import netaddr
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    CNIError,
+    InternalError,
+    InvalidConfigError,
+    NamespaceNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from cnicore._gofmt import go_quote
+from cnicore.links import Address, Link, Route, normalize_mac
+from cnicore.spec._validate import validate_interface_name
+
+__all__ = [
+    "MAX_MTU",
+    "MIN_MTU",
+    "PEER_NAME_ATTEMPTS",
+    "address_sort_key",
+    "check_mac",
+    "check_mtu",
+    "check_name",
+    "error_from_errno",
+    "is_reported_address",
+    "is_reported_route",
+    "links_by_index",
+    "namespace_gone",
+    "not_a_bridge",
+    "random_peer_name",
+    "route_sort_key",
+    "sorted_addresses",
+    "sorted_routes",
+    "veth_exists",
+]
+
+# The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
+MIN_MTU = 68
+MAX_MTU = 65535
+# The reference draws a new peer name up to 10 times before giving up.
+PEER_NAME_ATTEMPTS = 10
+
+_LINK_LOCAL_V6 = netaddr.IPNetwork("fe80::/10")
+_MULTICAST_V6 = netaddr.IPNetwork("ff00::/8")
+
+
+def check_name(name: str) -> str:
+    """Refuse an interface name the kernel would refuse, with the CNI rules' error."""
+    validate_interface_name(name)
+    return name
+
+
+def check_mtu(mtu: int) -> int:
+    """Refuse an MTU outside what veths and bridges accept."""
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
+        raise InvalidConfigError(f"invalid MTU {mtu!r} (must be between {MIN_MTU} and {MAX_MTU})", key="mtu",
+                                 value=mtu)
+    return mtu
+
+
+def check_mac(mac: str) -> str:
+    """The MAC normalised; refuse multicast and all-zero ones (the kernel would)."""
+    text = normalize_mac(mac)
+    first_octet = int(text[:2], 16)
+    if first_octet & 1 or text == "00:00:00:00:00:00":
+        raise InvalidConfigError(f"invalid MAC address {mac!r}: not a unicast address", key="mac", value=mac)
+    return text
+
+
+def random_peer_name() -> str:
+    """``veth`` + 8 random lowercase hex digits, as the reference names host ends."""
+    return "veth" + secrets.token_hex(4)
+
+
+def veth_exists(name: str, peer: str) -> AlreadyExistsError:
+    """The reference's error when the container end's name is taken."""
+    return AlreadyExistsError(f"container veth name ({go_quote(name)}) peer provided ({go_quote(peer)}) already exists")
+
+
+def not_a_bridge(name: str) -> AlreadyExistsError:
+    """The reference's error when a non-bridge link holds the bridge's name."""
+    return AlreadyExistsError(f"{go_quote(name)} already exists but is not a bridge")
+
+
+def error_from_errno(code: int | None, what: str) -> CNIError:
+    """The cnicore error for a kernel errno while doing ``what`` (caller raises it ``from`` exc)."""
+    detail = f"{what}: {errno.errorcode.get(code or 0, str(code))} ({_strerror(code)})"
+    if code == errno.EEXIST:
+        return AlreadyExistsError(detail)
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENXIO):
+        return NotFoundError(detail)
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDeniedError(detail)
+    return InternalError(detail)
+
+
+def namespace_gone(path: str) -> NamespaceNotFoundError:
+    """The error for a namespace path that does not exist (any more)."""
+    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
+
+
+def _strerror(code: int | None) -> str:
+    return os.strerror(code) if code else "unknown error"
+
+
+def is_reported_address(address: Address) -> bool:
+    """Addresses the port reports: all but the IPv6 link-local ones the kernel makes itself."""
+    return not (address.version == 6 and address.ip in _LINK_LOCAL_V6)
+
+
+def is_reported_route(route: Route) -> bool:
+    """Routes the port reports: unicast ones, without the kernel's IPv6 link-local routes."""
+    if route.version == 6:
+        first = netaddr.IPAddress(route.dst.first, 6)
+        if route.dst.prefixlen >= 10 and first in _LINK_LOCAL_V6:
+            return False
+        if route.dst.prefixlen >= 8 and first in _MULTICAST_V6:
+            return False
+    return True
+
+
+def address_sort_key(address: Address) -> tuple[int, int, int]:
+    """IPv4 first, then by IP and prefix length."""
+    return (address.version, int(address.ip), address.prefixlen)
+
+
+def route_sort_key(route: Route) -> tuple[int, int, int, int, str, int]:
+    """By family, destination, metric, device and gateway."""
+    return (
+        route.version,
+        int(route.dst.first),
+        route.dst.prefixlen,
+        route.metric if route.metric is not None else -1,
+        route.device or "",
+        int(route.gateway) if route.gateway is not None else -1,
+    )
+
+
+def sorted_addresses(addresses: Iterable[Address]) -> tuple[Address, ...]:
+    """Reported addresses in port order."""
+    return tuple(sorted((a for a in addresses if is_reported_address(a)), key=address_sort_key))
+
+
+def sorted_routes(routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Reported routes in port order."""
+    return tuple(sorted((r for r in routes if is_reported_route(r)), key=route_sort_key))
+
+
+def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
+    """Links in port order (by index)."""
+    return tuple(sorted(links, key=lambda link: link.index))

@@ -1,0 +1,643 @@
+"""The in-memory link backend: a model of the kernel that defines the port's semantics.
+
+:class:`FakeLinkBackend` keeps namespaces, links (loopback, bridge, veth),
+addresses, routes and sysctls in memory and raises the errors the kernel would
+(name taken, no such device, namespace gone, unreachable gateway...). The real
+backends are tested against it operation by operation, so what it does here is
+what a plugin may rely on. It is the default where the process lacks
+CAP_NET_ADMIN, and the backend of choice for plugin tests.
+
+What is modelled, and why it matters to plugins:
+
+- every namespace has ``lo`` (down, no address); bringing it up adds
+  ``127.0.0.1/8`` and ``::1/128``; taking it down drops ``::1``;
+- an IPv4 address on an up link brings the kernel's subnet route (scope link,
+  ``src`` = the address, metric 0), an IPv6 one a metric-256 route; taking a link
+  down drops every route through it and, unless ``keep_addr_on_down``, its IPv6
+  addresses; deleting a link drops its addresses and routes, a veth takes its
+  peer along and a bridge releases its ports;
+- a veth end has carrier when both ends are up; a bridge when one of its ports
+  has; a bridge whose MTU was never set follows the smallest MTU of its ports
+  (1500 without ports);
+- a route through a gateway needs a link-scope route to the gateway; a route
+  straight to a device needs the device up;
+- per-namespace sysctls with the kernel's defaults; ``ip_forward`` and IPv6
+  ``all/forwarding`` propagate to every interface as the kernel's do.
+
+Not modelled: IPv6 link-local addresses and DAD (the port does not report them),
+bridge MAC inheritance, VLANs beyond the filtering flag, IPv4 secondary addresses
+(two addresses of one subnet on one link), and routes straight to the loopback
+device (the kernel turns some into reject routes).
+
+All methods are thread-safe (one lock for the whole model).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    InternalError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from cnicore._gofmt import go_quote
+from cnicore.links import (
+    HOST_NAMESPACE,
+    MAIN_TABLE,
+    Address,
+    BridgeSpec,
+    Link,
+    Namespace,
+    Route,
+    VethPair,
+    check_sysctl_key,
+    check_sysctl_value,
+)
+
+from ._common import (
+    PEER_NAME_ATTEMPTS,
+    check_mac,
+    check_mtu,
+    check_name,
+    namespace_gone,
+    not_a_bridge,
+    random_peer_name,
+    sorted_addresses,
+    sorted_routes,
+    veth_exists,
+)
+
+__all__ = ["FakeLinkBackend"]
+
+_DEFAULT_MTU = 1500
+_LOOPBACK_MTU = 65536
+_IPV6_DEFAULTS = {
+    "forwarding": "0",
+    "accept_ra": "1",
+    "accept_dad": "1",
+    "enhanced_dad": "1",
+    "disable_ipv6": "0",
+    "keep_addr_on_down": "0",
+}
+_IPV4_DEFAULTS = {"arp_notify": "0", "forwarding": "0"}
+_LOOPBACK_V4 = Address.parse("127.0.0.1/8")
+_LOOPBACK_V6 = Address.parse("::1/128")
+
+
+@dataclass
+class _FakeLink:
+    index: int
+    name: str
+    kind: str
+    mac: str
+    mtu: int
+    admin_up: bool = False
+    master: int | None = None
+    promiscuous: bool = False
+    vlan_filtering: bool = False
+    hairpin: bool = False
+    addresses: list[Address] = field(default_factory=list)
+    # (namespace key, index) of a veth's other end.
+    peer: tuple[str | None, int] | None = None
+    mtu_set_by_user: bool = False
+
+
+@dataclass
+class _FakeNamespace:
+    key: str | None
+    links: dict[int, _FakeLink] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    next_index: int = 1
+
+
+def _random_mac() -> str:
+    # Locally administered, unicast: what the kernel's eth_random_addr gives.
+    octets = bytearray(secrets.token_bytes(6))
+    octets[0] = (octets[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in octets)
+
+
+class FakeLinkBackend:
+    """An in-memory kernel: namespaces, links, addresses, routes, sysctls.
+
+    The host namespace (``HOST_NAMESPACE``) exists from the start. Other
+    namespaces are made with :meth:`add_namespace` (the fake's ``ip netns add``)
+    and removed with :meth:`remove_namespace`; a link whose namespace goes away
+    disappears with it (and a veth's peer with it, as in the kernel).
+
+    Args:
+        peer_names: where host-end names come from (default: ``veth`` + 8 random
+            hex digits); tests pass a sequence to force clashes.
+    """
+
+    name = "fake"
+
+    def __init__(self, *, peer_names: Callable[[], str] | None = None) -> None:
+        self._lock = threading.RLock()
+        self._namespaces: dict[str | None, _FakeNamespace] = {}
+        self._peer_names = peer_names or random_peer_name
+        self._new_namespace(None)
+
+    # -- namespaces ---------------------------------------------------------------------------------
+
+    def add_namespace(self, path: str) -> Namespace:
+        """Create a namespace reachable at ``path`` (the fake's ``ip netns add``).
+
+        :class:`AlreadyExistsError` if one exists at that path. Not idempotent.
+        """
+        with self._lock:
+            if path in self._namespaces:
+                raise AlreadyExistsError(f"namespace {go_quote(path)} already exists")
+            self._new_namespace(path)
+            return Namespace(path=path)
+
+    def remove_namespace(self, path: str) -> None:
+        """Remove the namespace at ``path`` and everything in it (veth peers elsewhere go too).
+
+        :class:`NamespaceNotFoundError` if there is none. Not idempotent.
+        """
+        with self._lock:
+            fns = self._ns(Namespace(path=path))
+            for link in list(fns.links.values()):
+                if link.index in fns.links:
+                    self._delete(fns, link)
+            del self._namespaces[path]
+
+    def namespaces(self) -> tuple[str, ...]:
+        """Paths of the namespaces other than the host's. Idempotent (read-only)."""
+        with self._lock:
+            return tuple(sorted(k for k in self._namespaces if k is not None))
+
+    def _new_namespace(self, key: str | None) -> None:
+        fns = _FakeNamespace(key=key)
+        fns.sysctls["net/ipv4/ip_forward"] = "0"
+        for conf in ("all", "default"):
+            self._add_conf(fns, conf, from_default=False)
+        fns.sysctls["net/ipv6/conf/all/accept_dad"] = "0"
+        self._namespaces[key] = fns
+        lo = self._add_link(fns, "lo", "loopback", mtu=_LOOPBACK_MTU, mac="00:00:00:00:00:00")
+        fns.sysctls["net/ipv6/conf/lo/accept_dad"] = "-1"
+        assert lo.index == 1
+
+    def _add_conf(self, fns: _FakeNamespace, conf: str, *, from_default: bool = True) -> None:
+        for family, defaults in (("ipv6", _IPV6_DEFAULTS), ("ipv4", _IPV4_DEFAULTS)):
+            for setting, value in defaults.items():
+                source = f"net/{family}/conf/default/{setting}"
+                fns.sysctls[f"net/{family}/conf/{conf}/{setting}"] = (
+                    fns.sysctls[source] if from_default else value
+                )
+
+    def _ns(self, ns: Namespace) -> _FakeNamespace:
+        fns = self._namespaces.get(ns.path)
+        if fns is None:
+            raise namespace_gone(str(ns.path))
+        return fns
+
+    def open_namespace(self, path: str) -> Namespace:
+        """See :meth:`LinkBackend.open_namespace`."""
+        with self._lock:
+            if path not in self._namespaces:
+                raise namespace_gone(path)
+            return Namespace(path=path)
+
+    def host_namespace(self) -> Namespace:
+        """See :meth:`LinkBackend.host_namespace`."""
+        return HOST_NAMESPACE
+
+    # -- links --------------------------------------------------------------------------------------
+
+    def _add_link(self, fns: _FakeNamespace, name: str, kind: str, *, mtu: int, mac: str | None = None) -> _FakeLink:
+        link = _FakeLink(index=fns.next_index, name=name, kind=kind, mac=mac or _random_mac(), mtu=mtu)
+        fns.next_index += 1
+        fns.links[link.index] = link
+        self._add_conf(fns, name)
+        return link
+
+    def _find(self, fns: _FakeNamespace, name: str) -> _FakeLink | None:
+        check_name(name)
+        for link in fns.links.values():
+            if link.name == name:
+                return link
+        return None
+
+    def _get(self, fns: _FakeNamespace, name: str) -> _FakeLink:
+        link = self._find(fns, name)
+        if link is None:
+            raise NotFoundError(f"link {go_quote(name)} not found in {fns.key or '<host>'}")
+        return link
+
+    def _peer(self, link: _FakeLink) -> _FakeLink | None:
+        if link.peer is None:
+            return None
+        key, index = link.peer
+        other = self._namespaces.get(key)
+        return None if other is None else other.links.get(index)
+
+    def _carrier(self, fns: _FakeNamespace, link: _FakeLink) -> bool:
+        if not link.admin_up:
+            return False
+        if link.kind == "veth":
+            peer = self._peer(link)
+            return peer is not None and peer.admin_up
+        if link.kind == "bridge":
+            return any(self._carrier(fns, port) for port in fns.links.values() if port.master == link.index)
+        return True
+
+    def _view(self, fns: _FakeNamespace, link: _FakeLink) -> Link:
+        carrier = self._carrier(fns, link)
+        if not link.admin_up:
+            oper = "down"
+        elif link.kind == "loopback":
+            oper = "unknown"
+        elif carrier:
+            oper = "up"
+        else:
+            oper = "lowerlayerdown" if link.kind == "veth" else "down"
+        master = fns.links[link.master].name if link.master is not None else None
+        return Link(
+            index=link.index,
+            name=link.name,
+            kind=link.kind,
+            mac=link.mac,
+            mtu=link.mtu,
+            admin_up=link.admin_up,
+            carrier=carrier,
+            oper_state=oper,
+            master=master,
+            promiscuous=link.promiscuous,
+            vlan_filtering=link.vlan_filtering,
+            hairpin=link.hairpin,
+            addresses=sorted_addresses(link.addresses),
+        )
+
+    def ensure_bridge(self, ns: Namespace, spec: BridgeSpec) -> Link:
+        """See :meth:`LinkBackend.ensure_bridge`."""
+        with self._lock:
+            fns = self._ns(ns)
+            if spec.mtu is not None:
+                check_mtu(spec.mtu)
+            link = self._find(fns, spec.name)
+            if link is None:
+                link = self._add_link(fns, spec.name, "bridge", mtu=spec.mtu or _DEFAULT_MTU)
+                link.vlan_filtering = spec.vlan_filtering
+            elif link.kind != "bridge":
+                raise not_a_bridge(spec.name)
+            if spec.promiscuous:
+                link.promiscuous = True
+            self._set_up(fns, link, True)
+            return self._view(fns, link)
+
+    def create_veth(
+        self,
+        container_ns: Namespace,
+        name: str,
+        host_ns: Namespace,
+        *,
+        mtu: int | None = None,
+        container_mac: str | None = None,
+    ) -> VethPair:
+        """See :meth:`LinkBackend.create_veth`."""
+        with self._lock:
+            check_name(name)
+            mac = check_mac(container_mac) if container_mac is not None else None
+            if mtu is not None:
+                check_mtu(mtu)
+            cns = self._ns(container_ns)
+            hns = self._ns(host_ns)
+            peer_name = ""
+            for _ in range(PEER_NAME_ATTEMPTS):
+                peer_name = check_name(self._peer_names())
+                if self._find(cns, name) is not None:
+                    raise veth_exists(name, peer_name)
+                if self._find(hns, peer_name) is None:
+                    break
+            else:
+                raise veth_exists(name, peer_name)
+            # The kernel registers the peer first, then the container end.
+            host = self._add_link(hns, peer_name, "veth", mtu=mtu or _DEFAULT_MTU)
+            cont = self._add_link(cns, name, "veth", mtu=mtu or _DEFAULT_MTU, mac=mac)
+            host.peer = (cns.key, cont.index)
+            cont.peer = (hns.key, host.index)
+            return VethPair(container=self._view(cns, cont), host=self._view(hns, host))
+
+    def get_link(self, ns: Namespace, name: str) -> Link:
+        """See :meth:`LinkBackend.get_link`."""
+        with self._lock:
+            fns = self._ns(ns)
+            return self._view(fns, self._get(fns, name))
+
+    def list_links(self, ns: Namespace) -> tuple[Link, ...]:
+        """See :meth:`LinkBackend.list_links`."""
+        with self._lock:
+            fns = self._ns(ns)
+            return tuple(self._view(fns, fns.links[i]) for i in sorted(fns.links))
+
+    def delete_link(self, ns: Namespace, name: str) -> None:
+        """See :meth:`LinkBackend.delete_link`."""
+        with self._lock:
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            if link.kind == "loopback":
+                raise InternalError(f"cannot delete {go_quote(name)}: operation not supported")
+            self._delete(fns, link)
+
+    def _delete(self, fns: _FakeNamespace, link: _FakeLink) -> None:
+        peer = self._peer(link)
+        self._drop_link(fns, link)
+        if peer is not None and link.peer is not None:
+            self._drop_link(self._namespaces[link.peer[0]], peer)
+
+    def _drop_link(self, fns: _FakeNamespace, link: _FakeLink) -> None:
+        del fns.links[link.index]
+        fns.routes = [r for r in fns.routes if r.device != link.name]
+        for key in [k for k in fns.sysctls if f"/conf/{link.name}/" in k]:
+            del fns.sysctls[key]
+        for port in fns.links.values():
+            if port.master == link.index:
+                port.master = None
+                port.hairpin = False
+        if link.master is not None and link.master in fns.links:
+            self._adjust_bridge_mtu(fns, fns.links[link.master])
+
+    def set_link_up(self, ns: Namespace, name: str, up: bool = True) -> None:
+        """See :meth:`LinkBackend.set_link_up`."""
+        with self._lock:
+            fns = self._ns(ns)
+            self._set_up(fns, self._get(fns, name), up)
+
+    def _set_up(self, fns: _FakeNamespace, link: _FakeLink, up: bool) -> None:
+        if link.admin_up == up:
+            return
+        link.admin_up = up
+        if up:
+            if link.kind == "loopback":
+                if _LOOPBACK_V4 not in link.addresses:
+                    link.addresses.append(_LOOPBACK_V4)
+                if _LOOPBACK_V6 not in link.addresses and not self._ipv6_disabled(fns, link):
+                    link.addresses.append(_LOOPBACK_V6)
+            for address in link.addresses:
+                self._add_prefix_route(fns, link, address)
+            return
+        fns.routes = [r for r in fns.routes if r.device != link.name]
+        keep = self._keeps_addresses(fns, link)
+        # keep_addr_on_down never keeps ::1: the kernel drops loopback addresses regardless.
+        link.addresses = [a for a in link.addresses if a.version == 4 or (keep and a != _LOOPBACK_V6)]
+
+    def _ipv6_disabled(self, fns: _FakeNamespace, link: _FakeLink) -> bool:
+        return fns.sysctls.get(f"net/ipv6/conf/{link.name}/disable_ipv6", "0") != "0"
+
+    def _keeps_addresses(self, fns: _FakeNamespace, link: _FakeLink) -> bool:
+        # The kernel keeps IPv6 addresses on down when either the link's or "all"'s setting says so.
+        return any(
+            int(fns.sysctls.get(f"net/ipv6/conf/{conf}/keep_addr_on_down", "0")) > 0 for conf in (link.name, "all")
+        )
+
+    def set_master(self, ns: Namespace, name: str, master: str | None) -> None:
+        """See :meth:`LinkBackend.set_master`."""
+        with self._lock:
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            if master is None:
+                if link.master is not None:
+                    bridge = fns.links[link.master]
+                    link.master = None
+                    link.hairpin = False
+                    self._adjust_bridge_mtu(fns, bridge)
+                return
+            bridge = self._get(fns, master)
+            if link.master == bridge.index:
+                return
+            if bridge.kind != "bridge":
+                raise InternalError(f"cannot attach {go_quote(name)} to {go_quote(master)}: not a bridge")
+            if link.kind in ("loopback", "bridge") or link is bridge:
+                raise InternalError(f"cannot attach {go_quote(name)} to a bridge: invalid argument")
+            if link.master is not None:
+                old = fns.links[link.master]
+                link.master = None
+                self._adjust_bridge_mtu(fns, old)
+            link.master = bridge.index
+            link.hairpin = False
+            self._adjust_bridge_mtu(fns, bridge)
+
+    def _adjust_bridge_mtu(self, fns: _FakeNamespace, bridge: _FakeLink) -> None:
+        # A bridge whose MTU nobody set follows its smallest port (1500 with none).
+        if bridge.mtu_set_by_user:
+            return
+        ports = [p.mtu for p in fns.links.values() if p.master == bridge.index]
+        bridge.mtu = min(ports) if ports else _DEFAULT_MTU
+
+    def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_hairpin`."""
+        with self._lock:
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            if link.master is None:
+                raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+            link.hairpin = on
+
+    def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
+        """See :meth:`LinkBackend.set_mac`."""
+        with self._lock:
+            mac = check_mac(mac)
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            if link.kind == "loopback":
+                raise InternalError(f"cannot set the MAC address of {go_quote(name)}")
+            link.mac = mac
+
+    def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
+        """See :meth:`LinkBackend.set_mtu`."""
+        with self._lock:
+            check_mtu(mtu)
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            link.mtu = mtu
+            if link.kind == "bridge":
+                link.mtu_set_by_user = True
+            if link.master is not None:
+                self._adjust_bridge_mtu(fns, fns.links[link.master])
+
+    # -- addresses ----------------------------------------------------------------------------------
+
+    def _add_prefix_route(self, fns: _FakeNamespace, link: _FakeLink, address: Address) -> None:
+        # An IPv4 subnet on the loopback is routed as local (in the local table, which the port
+        # does not list); IPv6 subnets get a main-table route on every link.
+        if not link.admin_up or address.prefixlen == (32 if address.version == 4 else 128):
+            return
+        if link.kind == "loopback" and address.version == 4:
+            return
+        if address.version == 4:
+            route = Route(dst=address.network, device=link.name, scope="link", source=address.ip, metric=0)
+        else:
+            route = Route(dst=address.network, device=link.name, metric=256)
+        if not any(r.dst == route.dst and r.device == link.name and r.metric == route.metric for r in fns.routes):
+            fns.routes.append(route)
+
+    def add_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """See :meth:`LinkBackend.add_address`."""
+        with self._lock:
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            for existing in link.addresses:
+                same = existing.ip == address.ip and (address.version == 6 or existing.prefixlen == address.prefixlen)
+                if same:
+                    raise AlreadyExistsError(f"address {address} already on {go_quote(name)}")
+            if address.version == 6 and self._ipv6_disabled(fns, link):
+                raise PermissionDeniedError(f"cannot add {address} to {go_quote(name)}: IPv6 is disabled there")
+            link.addresses.append(address)
+            self._add_prefix_route(fns, link, address)
+
+    def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """See :meth:`LinkBackend.delete_address`."""
+        with self._lock:
+            fns = self._ns(ns)
+            link = self._get(fns, name)
+            if address not in link.addresses:
+                raise NotFoundError(f"address {address} not on {go_quote(name)}")
+            link.addresses.remove(address)
+            if address.version == 4 and not any(a.version == 4 for a in link.addresses):
+                # The link's last IPv4 address: the kernel flushes every IPv4 route through it.
+                fns.routes = [r for r in fns.routes if not (r.device == link.name and r.version == 4)]
+                return
+            if address.version == 4:
+                fns.routes = [r for r in fns.routes if r.source != address.ip]
+            if any(a.version == address.version and a.network == address.network for a in link.addresses):
+                return
+            fns.routes = [
+                r for r in fns.routes
+                if not (r.device == link.name and r.dst == address.network and r.gateway is None
+                        and r.metric == (0 if address.version == 4 else 256))
+            ]
+
+    def list_addresses(self, ns: Namespace, name: str) -> tuple[Address, ...]:
+        """See :meth:`LinkBackend.list_addresses`."""
+        with self._lock:
+            fns = self._ns(ns)
+            return sorted_addresses(self._get(fns, name).addresses)
+
+    # -- routes -------------------------------------------------------------------------------------
+
+    def add_route(self, ns: Namespace, route: Route) -> None:
+        """See :meth:`LinkBackend.add_route`."""
+        with self._lock:
+            fns = self._ns(ns)
+            metric = route.metric if route.metric is not None else (0 if route.version == 4 else 1024)
+            device = self._get(fns, route.device) if route.device is not None else None
+            if device is not None and not device.admin_up:
+                raise InternalError(f"route to {route.dst}: network is down")
+            if route.gateway is not None:
+                device = self._gateway_device(fns, route, device)
+            assert device is not None  # a Route has a device or a gateway
+            for existing in fns.routes:
+                if (existing.dst == route.dst and existing.table == route.table and existing.metric == metric):
+                    raise AlreadyExistsError(f"route to {route.dst} (metric {metric}) already exists")
+            fns.routes.append(Route(
+                dst=route.dst, gateway=route.gateway, device=device.name, metric=metric, table=route.table,
+                scope=route.scope, source=route.source,
+            ))
+
+    def _gateway_device(self, fns: _FakeNamespace, route: Route, device: _FakeLink | None) -> _FakeLink:
+        gateway = route.gateway
+        assert gateway is not None
+        # IPv4 accepts one of our own addresses as a gateway; IPv6 refuses it.
+        for link in fns.links.values():
+            if gateway.version == 6 and any(a.ip == gateway for a in link.addresses):
+                raise InternalError(f"route to {route.dst}: gateway {gateway} is a local address")
+        if route.scope == "link" and device is not None:
+            return device
+        if gateway.version == 4:
+            # A gateway inside a subnet of an up loopback resolves to a local route: accepted.
+            for link in fns.links.values():
+                if (link.kind == "loopback" and link.admin_up and (device is None or device is link)
+                        and any(a.version == 4 and gateway in a.network for a in link.addresses)):
+                    return link
+        for candidate in fns.routes:
+            if (candidate.table == MAIN_TABLE and candidate.gateway is None and candidate.scope != "host"
+                    and candidate.version == gateway.version and gateway in candidate.dst
+                    and (device is None or candidate.device == device.name)):
+                found = fns.links[self._index_of(fns, str(candidate.device))]
+                if found.kind == "loopback" and gateway.version == 6:
+                    raise InternalError(f"route to {route.dst}: egress device can not be the loopback")
+                return found
+        raise InternalError(f"route to {route.dst}: gateway {gateway} is unreachable")
+
+    @staticmethod
+    def _index_of(fns: _FakeNamespace, name: str) -> int:
+        return next(i for i, link in fns.links.items() if link.name == name)
+
+    def delete_route(self, ns: Namespace, route: Route) -> None:
+        """See :meth:`LinkBackend.delete_route`."""
+        with self._lock:
+            fns = self._ns(ns)
+            if route.device is not None:
+                self._get(fns, route.device)
+            for existing in fns.routes:
+                if (existing.dst == route.dst and existing.table == route.table
+                        and (route.gateway is None or existing.gateway == route.gateway)
+                        and (route.device is None or existing.device == route.device)
+                        and (route.metric is None or existing.metric == route.metric)):
+                    fns.routes.remove(existing)
+                    return
+            raise NotFoundError(f"no route to {route.dst} matches")
+
+    def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
+        """See :meth:`LinkBackend.list_routes`."""
+        with self._lock:
+            fns = self._ns(ns)
+            return sorted_routes(
+                r for r in fns.routes if r.table == table and (version is None or r.version == version)
+            )
+
+    # -- sysctls ------------------------------------------------------------------------------------
+
+    def read_sysctl(self, ns: Namespace, key: str) -> str:
+        """See :meth:`LinkBackend.read_sysctl`."""
+        checked = check_sysctl_key(key)
+        with self._lock:
+            fns = self._ns(ns)
+            value = fns.sysctls.get(checked.path)
+            if value is None:
+                raise NotFoundError(f"sysctl {checked.path}: no such interface {checked.interface}")
+            return value
+
+    def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
+        """See :meth:`LinkBackend.write_sysctl`."""
+        checked = check_sysctl_key(key)
+        text = check_sysctl_value(value)
+        with self._lock:
+            fns = self._ns(ns)
+            if checked.path not in fns.sysctls:
+                raise NotFoundError(f"sysctl {checked.path}: no such interface {checked.interface}")
+            fns.sysctls[checked.path] = text
+            self._sysctl_effects(fns, checked.path, checked.interface, checked.setting, text)
+
+    def _sysctl_effects(self, fns: _FakeNamespace, path: str, interface: str | None, setting: str,
+                        value: str) -> None:
+        # The kernel fans the global forwarding switches out to every interface.
+        if path == "net/ipv4/ip_forward":
+            for key in list(fns.sysctls):
+                if key.startswith("net/ipv4/conf/") and key.endswith("/forwarding"):
+                    fns.sysctls[key] = "1" if value != "0" else "0"
+        elif path == "net/ipv6/conf/all/forwarding":
+            for key in list(fns.sysctls):
+                if key.startswith("net/ipv6/conf/") and key.endswith("/forwarding"):
+                    fns.sysctls[key] = "1" if value != "0" else "0"
+        elif path == "net/ipv4/conf/all/forwarding":
+            fns.sysctls["net/ipv4/ip_forward"] = "1" if value != "0" else "0"
+            self._sysctl_effects(fns, "net/ipv4/ip_forward", None, "ip_forward", value)
+        elif setting == "disable_ipv6" and interface not in (None, "all", "default"):
+            link = self._find(fns, str(interface))
+            if link is None:
+                return
+            if value != "0":
+                link.addresses = [a for a in link.addresses if a.version == 4]
+                fns.routes = [r for r in fns.routes if not (r.device == link.name and r.version == 6)]
+            elif link.kind == "loopback" and link.admin_up and _LOOPBACK_V6 not in link.addresses:
+                # Re-enabling IPv6 on an up loopback brings ::1 back, as bringing it up does.
+                link.addresses.append(_LOOPBACK_V6)

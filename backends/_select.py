@@ -1,0 +1,103 @@
+"""Choosing a link backend: explicit injection, then entry points, then what the machine allows.
+
+Order: an object passed in wins; otherwise ``CNICORE_BACKEND`` (or the ``name``
+argument) names one: ``netlink``, ``iproute2``, ``fake``, ``auto`` (the default),
+or the name of a third-party backend registered in the entry-point group
+``cnicore.backends``. ``auto`` takes netlink when pyroute2 is importable and the
+process holds CAP_NET_ADMIN, else iproute2 when ``ip`` exists and the process
+holds CAP_NET_ADMIN, else the in-memory fake.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Mapping
+from importlib import metadata
+
+from cnicore._errors import InternalError, InvalidConfigError
+from cnicore.links import LinkBackend
+
+__all__ = ["BUILTIN_BACKENDS", "ENTRY_POINT_GROUP", "ENV_VAR", "has_net_admin", "select_backend"]
+
+ENV_VAR = "CNICORE_BACKEND"
+ENTRY_POINT_GROUP = "cnicore.backends"
+BUILTIN_BACKENDS = ("netlink", "iproute2", "fake", "auto")
+_CAP_NET_ADMIN = 12
+
+
+def has_net_admin(status_path: str = "/proc/self/status") -> bool:
+    """True when the process's effective capabilities include CAP_NET_ADMIN."""
+    try:
+        with open(status_path, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _builtin(name: str) -> LinkBackend:
+    if name == "netlink":
+        from ._netlink import NetlinkLinkBackend
+
+        return NetlinkLinkBackend()
+    if name == "iproute2":
+        from ._iproute2 import IPRoute2LinkBackend
+
+        return IPRoute2LinkBackend()
+    from ._fake import FakeLinkBackend
+
+    return FakeLinkBackend()
+
+
+def _auto() -> LinkBackend:
+    if has_net_admin():
+        if importlib.util.find_spec("pyroute2") is not None:
+            return _builtin("netlink")
+        if shutil.which("ip") is not None:
+            return _builtin("iproute2")
+    return _builtin("fake")
+
+
+def select_backend(
+    name: str | LinkBackend | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LinkBackend:
+    """The link backend to use.
+
+    Args:
+        name: a backend object (returned as is), a backend name, or ``None`` to
+            read ``CNICORE_BACKEND`` from ``environ`` (default ``auto``).
+        environ: the environment to read (default ``os.environ``).
+
+    Raises :class:`InvalidConfigError` naming the variable and value for an
+    unknown name.
+    """
+    if name is not None and not isinstance(name, str):
+        return name
+    env = os.environ if environ is None else environ
+    from_env = name is None
+    chosen = (env.get(ENV_VAR, "") if from_env else str(name)).strip().lower() or "auto"
+    if chosen == "auto":
+        return _auto()
+    if chosen in BUILTIN_BACKENDS:
+        return _builtin(chosen)
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == chosen:
+            try:
+                factory = entry.load()
+                backend = factory()
+            except Exception as exc:  # a third party's failure, reported as ours
+                raise InternalError(f"link backend {chosen!r} from {entry.value} failed to load: {exc}") from exc
+            if not isinstance(backend, LinkBackend):
+                raise InternalError(f"link backend {chosen!r} from {entry.value} does not implement LinkBackend")
+            return backend
+    known = ", ".join(BUILTIN_BACKENDS)
+    where = f"{ENV_VAR}={chosen}" if from_env else f"backend {chosen!r}"
+    raise InvalidConfigError(
+        f"unknown link backend {where} (expected one of {known}, or an entry point in {ENTRY_POINT_GROUP!r})",
+        key=ENV_VAR, value=chosen,
+    )

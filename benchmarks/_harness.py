@@ -1,0 +1,132 @@
+"""Side-by-side measurement: every figure is a ratio of two things timed in the same run.
+
+Shared machines are noisy, so an absolute time means little; a ratio of two
+measurements taken interleaved (A, B, A, B, ...) in one process run mostly
+cancels the noise. Each figure reports the median of several rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Row", "interleave", "machine_summary", "median_time", "render_markdown"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table.
+
+    ``higher_is_better`` says how to read the ratio: throughputs want a high
+    ratio (ours / anchor), latencies and costs a low one.
+    """
+
+    figure: str
+    ours: float
+    anchor: float
+    unit: str
+    anchor_name: str
+    target: float | None
+    higher_is_better: bool
+    note: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        if self.anchor == 0:
+            return float("inf") if self.ours else 1.0
+        return self.ours / self.anchor
+
+    @property
+    def target_text(self) -> str:
+        if self.target is None:
+            return "-"
+        return (">= " if self.higher_is_better else "<= ") + f"{self.target:g}x"
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return "info"
+        ok = self.ratio >= self.target if self.higher_is_better else self.ratio <= self.target
+        return "pass" if ok else "MISS"
+
+
+def median_time(fn: Callable[[], object], *, repeat: int = 5, number: int = 1) -> float:
+    """Median wall time of ``number`` calls of ``fn``, over ``repeat`` rounds, in seconds per call."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - start) / number)
+    return statistics.median(samples)
+
+
+def interleave(fns: dict[str, Callable[[], float]], *, rounds: int = 5) -> dict[str, float]:
+    """Run each measurement ``rounds`` times, interleaved, and return each one's median.
+
+    Each callable runs one measurement and returns its figure (a time or a rate).
+    """
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            samples[name].append(fn())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def machine_summary() -> str:
+    """One line naming the machine the figures came from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{mem}, Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "s":
+        if value < 1e-3:
+            return f"{value * 1e6:.1f} µs"
+        if value < 1:
+            return f"{value * 1e3:.2f} ms"
+        return f"{value:.2f} s"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
+    return f"{value:,.0f} {unit}"
+
+
+def render_markdown(rows: list[Row], *, title: str, machine: str) -> str:
+    """The results table as Markdown: figure, ours, anchor, ratio, target, verdict."""
+    lines = [
+        f"# {title}",
+        "",
+        f"Machine: {machine}",
+        "",
+        "| figure | ours | anchor | ratio | target | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        anchor = f"{_fmt(row.anchor, row.unit)} ({row.anchor_name})"
+        note = f" — {row.note}" if row.note else ""
+        lines.append(
+            f"| {row.figure}{note} | {_fmt(row.ours, row.unit)} | {anchor} | {row.ratio:.2f}x "
+            f"| {row.target_text} | {row.verdict} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,219 @@
+"""The exec entry point of the installed plugins: ``loopback``, ``bridge`` and ``host-local``.
+
+One entry point serves every plugin: it picks the plugin by the basename of
+``argv[0]`` (the name the runtime executed) and runs it with
+:func:`~cnicore.plugins.run_plugin`, the reference's skeleton.
+
+Start-up cost matters: a runtime executes a plugin once per container and
+command. So nothing is imported before it is needed:
+
+* ``host-local`` needs no link backend at all;
+* ``loopback`` only sets ``lo`` up or down: with ``CNICORE_BACKEND`` unset or
+  ``auto`` it uses the iproute2 backend (one ``ip`` process; pyroute2 takes
+  longer to import than the whole job takes) when the process may administer
+  the network, else what :func:`cnicore.backends.select_backend` picks;
+* ``bridge`` with ``auto`` takes :func:`select_backend`'s choice (netlink
+  through pyroute2 where available: it does many operations);
+* the backend itself is built on first use (VERSION, a DEL with no namespace or
+  a bad configuration never build one), and ``cnicore.backends`` is imported
+  with :mod:`importlib` at that moment: the core never imports it statically.
+
+``CNICORE_BACKEND=fake`` runs on the in-memory fake. As each exec is a new
+process, ``CNICORE_FAKE_STATE=<file>`` makes the fake kernel (links and
+firewall) persist in that file between execs, under an exclusive lock: that is
+how the demo and the tests run the exec protocol without root. The file is a
+pickle: only ever point it at a file you created.
+
+Error codes: handler errors are printed with the reference's codes
+(``reference_codes``, see :mod:`cnicore.plugins._skel`); loopback alone accepts
+the legacy nameless configuration (see :mod:`cnicore.plugins._loopback`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from cnicore._errors import InvalidConfigError
+
+if TYPE_CHECKING:
+    from cnicore.links import Firewall, LinkBackend
+    from cnicore.plugins._api import Plugin
+
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "main"]
+
+#: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
+BACKEND_ENV: Final = "CNICORE_BACKEND"
+#: The file the fake kernel persists in between execs (with ``CNICORE_BACKEND=fake``).
+FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
+#: The plugins this entry point serves.
+PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local")
+
+
+def _backends() -> Any:
+    # Never a static import: the core must not depend on the backends (architecture test).
+    import importlib
+
+    return importlib.import_module("cnicore.backends")
+
+
+class FakeState:
+    """The fake kernel (a ``FakeLinkBackend`` and a ``FakeFirewall``) persisted in a file.
+
+    Used as a context manager: entering locks the file and loads the state (a
+    new, empty kernel when the file is empty or missing), leaving saves it back
+    atomically and unlocks.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.backend: Any = None
+        self.firewall: Any = None
+        self._lock_fd = -1
+
+    def __enter__(self) -> FakeState:
+        import fcntl
+        import pickle
+
+        self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            with open(self.path, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            data = b""
+        if data:
+            self.backend, self.firewall = pickle.loads(data)
+        else:
+            module = _backends()
+            self.backend, self.firewall = module.FakeLinkBackend(), module.FakeFirewall()
+        return self
+
+    def save(self) -> None:
+        """Write the state back (atomically: a reader never sees half a file)."""
+        import io
+        import pickle
+        import threading
+
+        class _Pickler(pickle.Pickler):
+            # The fakes guard their state with locks, which do not pickle: store fresh ones.
+            def reducer_override(self, obj: Any) -> Any:
+                if isinstance(obj, type(threading.Lock())):
+                    return threading.Lock, ()
+                if isinstance(obj, type(threading.RLock())):
+                    return threading.RLock, ()
+                return NotImplemented
+
+        buffer = io.BytesIO()
+        _Pickler(buffer).dump((self.backend, self.firewall))
+        tmp = f"{self.path}.tmp.{os.getpid()}"
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.save()
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+class _Lazy:
+    """A proxy that builds the real object on first attribute access (so unused backends cost nothing)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._target: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._target is None:
+            self._target = self._build()
+        return getattr(self._target, name)
+
+
+def _choose_backend(plugin: str, environ: Mapping[str, str]) -> LinkBackend:
+    module = _backends()
+    chosen = environ.get(BACKEND_ENV, "").strip().lower() or "auto"
+    if chosen == "auto" and plugin == "loopback":
+        import shutil
+
+        if module.has_net_admin() and shutil.which("ip") is not None:
+            backend: LinkBackend = module.select_backend("iproute2")
+            return backend
+    chosen_backend: LinkBackend = module.select_backend(None, environ)
+    return chosen_backend
+
+
+def _iptables() -> Firewall:
+    firewall: Firewall = _backends().IptablesFirewall()
+    return firewall
+
+
+def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None = None) -> Plugin:
+    """The plugin called ``name``, wired to the backend the environment asks for.
+
+    Raises :class:`~cnicore.InvalidConfigError` for a name that is not one of
+    :data:`PLUGIN_NAMES`.
+    """
+    if name == "host-local":
+        from cnicore.plugins._hostlocal import HostLocalPlugin
+
+        return HostLocalPlugin()
+    backend: LinkBackend
+    firewall: Firewall | Callable[[], Firewall]
+    if fake is not None:
+        backend, firewall = fake.backend, fake.firewall
+    else:
+        # Built on first use: VERSION, or a DEL with nothing to undo, never pays for a backend.
+        backend = cast("LinkBackend", _Lazy(lambda: _choose_backend(name, environ)))
+        firewall = _iptables
+    if name == "loopback":
+        from cnicore.plugins._loopback import LoopbackPlugin
+
+        return LoopbackPlugin(backend)
+    if name == "bridge":
+        from cnicore.plugins._bridge import BridgePlugin
+
+        return BridgePlugin(backend, firewall)
+    raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
+                             key="argv[0]", value=name)
+
+
+@contextmanager
+def _fake_state(environ: Mapping[str, str]) -> Iterator[FakeState | None]:
+    path = environ.get(FAKE_STATE_ENV, "")
+    if environ.get(BACKEND_ENV, "").strip().lower() != "fake" or not path:
+        yield None
+        return
+    with FakeState(path) as state:
+        yield state
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the plugin named by ``argv[0]``'s basename; return the exit status."""
+    argv = sys.argv if argv is None else argv
+    environ = os.environ if environ is None else environ
+    from cnicore.plugins._skel import run_plugin
+
+    name = os.path.basename(argv[0]) if argv else ""
+    if name not in PLUGIN_NAMES:
+        sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
+                         f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
+        return 1
+    with _fake_state(environ) as fake:
+        plugin = build_plugin(name, environ, fake)
+        from cnicore import __version__
+
+        try:
+            return run_plugin(plugin, environ=environ, version=f"cnicore {__version__}",
+                              allow_legacy_nameless=name == "loopback", reference_codes=True)
+        finally:
+            close = getattr(plugin, "close", None)
+            if close is not None:
+                close()  # stores release their locks and descriptors before the process goes

@@ -1,0 +1,214 @@
+"""host-local IPAM as operations: ADD, DEL, CHECK and GC over a store port.
+
+These functions decide and return plain values (:class:`Allocation`); turning
+them into a CNI result of some version is the result module's business. Each
+runs as one store transaction, so unlike the reference (which locks per range
+set) a concurrent ADD never sees half of another ADD.
+
+Differences from the reference, all deliberate:
+
+* a failed ADD releases exactly the addresses this ADD reserved (the reference
+  releases everything the attachment holds, including older reservations);
+* GC exists (the reference's is a no-op). It releases every reservation whose
+  owner is not among the valid attachments, with one exception: a legacy
+  (container-ID-only) reservation survives when its container ID appears in any
+  valid attachment, because such a file cannot say which interface it was for
+  and releasing it would take an address from a live container. Reservations
+  with unreadable content are never released by GC either. GC covers every
+  reservation of the network, whatever the configured ranges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
+
+from cnicore._errors import CNIError, InvalidConfigError, InvalidEnvironmentError, NotFoundError, UnknownContainerError
+from cnicore.ipam._allocator import AllocatedIP, allocate
+from cnicore.ipam._config import IPAMConfig, Route, load_ipam_config
+from cnicore.ipam._dns import DNS, load_resolv_conf
+from cnicore.stores._goip import ip_text
+from cnicore.stores._port import IPStore, Owner, Reservation
+
+__all__ = ["Allocation", "HostLocalIPAM", "add", "check", "delete", "gc", "make_owner"]
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Allocation:
+    """What an ADD produced: one address per range set (in order), plus routes and DNS from the config."""
+
+    ips: tuple[AllocatedIP, ...]
+    routes: tuple[Route, ...] = ()
+    dns: DNS = attrs.field(factory=DNS)
+
+
+def make_owner(container_id: str, ifname: str) -> Owner:
+    """The reservation owner for an attachment, with cnicore errors for unusable identifiers."""
+    if not container_id.strip():
+        raise UnknownContainerError("missing containerID")
+    try:
+        return Owner.attachment(container_id, ifname)
+    except ValueError as exc:
+        raise InvalidEnvironmentError(f"cannot record a reservation for container {container_id!r} interface "
+                                      f"{ifname!r}: {exc}") from exc
+
+
+def _rewrap(exc: CNIError, msg: str) -> CNIError:
+    """The same kind of error with the reference's wrapping message."""
+    return type(exc)(msg, code=exc.code, key=exc.key, **({"value": exc.value} if exc.has_value else {}))
+
+
+def add(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> Allocation:
+    """Allocate one address per range set for ``(container_id, ifname)``, all or nothing.
+
+    Raises:
+        InvalidConfigError: unreadable resolvConf, requested address unusable or left over.
+        AddressConflictError / AddressExhaustedError: wrapped ``failed to allocate for range N: ...``.
+    """
+    owner = make_owner(container_id, ifname)
+    dns = load_resolv_conf(config.resolv_conf) if config.resolv_conf else DNS()
+    pending = list(config.requested_ips)
+    allocated: list[AllocatedIP] = []
+    with store.transaction():
+        try:
+            for idx, range_set in enumerate(config.range_sets):
+                requested = next((ip for ip in pending if range_set.contains(ip)), None)
+                if requested is not None:
+                    pending.remove(requested)
+                try:
+                    allocated.append(allocate(store, range_set, idx, owner, requested))
+                except CNIError as exc:
+                    raise _rewrap(exc, f"failed to allocate for range {idx}: {exc.msg}") from exc
+            if pending:
+                raise InvalidConfigError(
+                    "failed to allocate all requested IPs: " + " ".join(ip_text(ip) for ip in pending),
+                    key="ips", value=[ip_text(ip) for ip in pending])
+        except BaseException:
+            for done in allocated:
+                # Keep the original error; a failing rollback leaves a leak that GC reclaims.
+                with contextlib.suppress(CNIError):
+                    store.release(done.ip, owner)
+            raise
+    return Allocation(ips=tuple(allocated), routes=config.routes, dns=dns)
+
+
+def delete(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
+    """Release what ``(container_id, ifname)`` holds; unknown attachments succeed. Idempotent.
+
+    As in the reference, the release runs once per range set: exact matches go
+    first and a container's legacy ID-only reservations go when no exact match
+    is left. Returns the released addresses.
+    """
+    owner = make_owner(container_id, ifname)
+    released: list[IPAddress] = []
+    with store.transaction():
+        for _ in config.range_sets:
+            released.extend(store.release_owner(owner))
+    return tuple(released)
+
+
+def check(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
+    """Succeed when ``(container_id, ifname)`` (or its container's legacy form) holds an address.
+
+    Returns the addresses found. Raises :class:`NotFoundError`
+    (``host-local: Failed to find address added by container <id>``) otherwise.
+    """
+    owner = make_owner(container_id, ifname)
+    with store.transaction():
+        found = tuple(store.find_owner(owner))
+    if not found:
+        raise NotFoundError(f"host-local: Failed to find address added by container {container_id}")
+    return found
+
+
+def gc(store: IPStore, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Reservation, ...]:
+    """Release every reservation that belongs to no valid attachment (see the module notes on legacy files).
+
+    Also sweeps the store's own debris. Returns the released reservations. Idempotent.
+    """
+    valid = {(make_owner(cid, ifname)) for cid, ifname in valid_attachments}
+    valid_ids = {owner.container_id for owner in valid}
+    released: list[Reservation] = []
+    with store.transaction():
+        store.sweep()
+        for reservation in store.reservations():
+            owner = reservation.owner
+            if owner is None:
+                continue
+            keep = owner.container_id in valid_ids if owner.legacy else owner in valid
+            if not keep and store.release(reservation.ip, owner):
+                released.append(reservation)
+    return tuple(sorted(released, key=lambda r: (r.ip.version, r.ip.value)))
+
+
+ConfigInput = IPAMConfig | str | bytes | bytearray | Mapping[str, Any]
+
+
+class HostLocalIPAM:
+    """host-local for a long-lived process (or one exec): config loading plus ADD/DEL/CHECK/GC.
+
+    Stores are opened per ``(dataDir, network name)`` by ``store_factory`` (default: a
+    :class:`~cnicore.stores.FileStore`) and kept open, so their indexes make every
+    operation cheap. Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, store_factory: Callable[[IPAMConfig], IPStore] | None = None) -> None:
+        self._factory = store_factory or _file_store
+        self._stores: dict[tuple[str, str], IPStore] = {}
+
+    def load(self, config: ConfigInput, cni_args: str = "") -> IPAMConfig:
+        """Load the configuration (a loaded :class:`IPAMConfig` passes through)."""
+        if isinstance(config, IPAMConfig):
+            return config
+        return load_ipam_config(config, cni_args)
+
+    def store_for(self, config: IPAMConfig) -> IPStore:
+        """The (cached) store of the configuration's network."""
+        key = (config.data_dir, config.name)
+        store = self._stores.get(key)
+        if store is None:
+            store = self._stores[key] = self._factory(config)
+        return store
+
+    def add(self, config: ConfigInput, container_id: str, ifname: str, cni_args: str = "") -> Allocation:
+        """ADD: see :func:`add`."""
+        loaded = self.load(config, cni_args)
+        return add(loaded, self.store_for(loaded), container_id, ifname)
+
+    def delete(self, config: ConfigInput, container_id: str, ifname: str, cni_args: str = "") -> tuple[IPAddress, ...]:
+        """DEL: see :func:`delete`."""
+        loaded = self.load(config, cni_args)
+        return delete(loaded, self.store_for(loaded), container_id, ifname)
+
+    def check(self, config: ConfigInput, container_id: str, ifname: str, cni_args: str = "") -> tuple[IPAddress, ...]:
+        """CHECK: see :func:`check`."""
+        loaded = self.load(config, cni_args)
+        return check(loaded, self.store_for(loaded), container_id, ifname)
+
+    def gc(self, config: ConfigInput, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Reservation, ...]:
+        """GC: see :func:`gc`."""
+        loaded = self.load(config)
+        return gc(self.store_for(loaded), valid_attachments)
+
+    def close(self) -> None:
+        """Close every store opened here. Idempotent."""
+        stores, self._stores = self._stores, {}
+        for store in stores.values():
+            store.close()
+
+    def __enter__(self) -> HostLocalIPAM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _file_store(config: IPAMConfig) -> IPStore:
+    # Imported here so that the decision-making modules load without the file machinery.
+    from cnicore.stores._file import FileStore
+
+    return FileStore(config.data_dir, config.name)

@@ -1,0 +1,197 @@
+"""The link port: the few kernel operations the plugins need, and nothing more.
+
+Plugins (bridge, loopback, ptp) never touch the kernel: they call a
+:class:`LinkBackend`. Implementations live in ``cnicore.backends`` (netlink via
+pyroute2, iproute2 via subprocess, and the in-memory fake that defines the
+semantics). Every implementation raises only cnicore errors:
+
+- :class:`~cnicore.NamespaceNotFoundError`: the namespace path does not exist (any more);
+- :class:`~cnicore.NotFoundError`: no such link, address or route;
+- :class:`~cnicore.AlreadyExistsError`: a link name, address or route is taken;
+- :class:`~cnicore.PermissionDeniedError`: the process lacks CAP_NET_ADMIN (or the
+  kernel refused, e.g. an IPv6 address on a link with IPv6 disabled);
+- :class:`~cnicore.InvalidEnvironmentError`: an interface name the kernel would refuse
+  (checked before anything is sent, with the CNI rules: at most 15 bytes, ...);
+- :class:`~cnicore.InternalError`: anything else the kernel refused (unreachable gateway...).
+
+Each method says whether it is idempotent: calling an idempotent method twice
+leaves the same state and does not fail the second time.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import netaddr
+
+from ._types import Address, BridgeSpec, Link, Namespace, Route, VethPair
+
+__all__ = ["Firewall", "LinkBackend"]
+
+
+@runtime_checkable
+class LinkBackend(Protocol):
+    """Links, addresses, routes and sysctls in network namespaces."""
+
+    #: Short name of the implementation ("netlink", "iproute2", "fake", ...).
+    name: str
+
+    def open_namespace(self, path: str) -> Namespace:
+        """Check that the namespace at ``path`` exists and return its handle.
+
+        Raises :class:`NamespaceNotFoundError` if it does not. Never creates one.
+        Idempotent (read-only). Later calls with the handle raise
+        :class:`NamespaceNotFoundError` if the namespace has gone since.
+        """
+        ...
+
+    def host_namespace(self) -> Namespace:
+        """The namespace of the calling process. Idempotent (read-only)."""
+        ...
+
+    def ensure_bridge(self, ns: Namespace, spec: BridgeSpec) -> Link:
+        """Create the bridge unless it exists, switch promiscuous mode on if asked, bring it up.
+
+        An existing link of that name that is not a bridge raises
+        :class:`AlreadyExistsError` ``"%q already exists but is not a bridge"``.
+        Idempotent.
+        """
+        ...
+
+    def create_veth(
+        self,
+        container_ns: Namespace,
+        name: str,
+        host_ns: Namespace,
+        *,
+        mtu: int | None = None,
+        container_mac: str | None = None,
+    ) -> VethPair:
+        """Create a veth pair: ``name`` born inside ``container_ns``, its peer in ``host_ns``.
+
+        The container end is created directly in its namespace (never created
+        elsewhere and moved), so a half-made pair is never visible under the
+        container's name in the host. The host end is named ``veth`` + 8 random
+        lowercase hex digits, drawn again when the name is taken. Both ends are
+        left down. If ``name`` exists in the container namespace, raises
+        :class:`AlreadyExistsError` ``container veth name (%q) peer provided (%q)
+        already exists``. Not idempotent.
+        """
+        ...
+
+    def get_link(self, ns: Namespace, name: str) -> Link:
+        """The link called ``name``, or :class:`NotFoundError`. Idempotent (read-only)."""
+        ...
+
+    def list_links(self, ns: Namespace) -> tuple[Link, ...]:
+        """Every link in the namespace, by index. Idempotent (read-only)."""
+        ...
+
+    def delete_link(self, ns: Namespace, name: str) -> None:
+        """Delete the link (a veth takes its peer along); :class:`NotFoundError` if missing.
+
+        Routes through the link and its addresses go with it. Not idempotent.
+        """
+        ...
+
+    def set_link_up(self, ns: Namespace, name: str, up: bool = True) -> None:
+        """Bring the link up (or down with ``up=False``). Idempotent.
+
+        Going down drops the routes through the link and, unless
+        ``keep_addr_on_down``, its IPv6 addresses; going up adds the kernel's
+        subnet routes for the addresses it has.
+        """
+        ...
+
+    def set_master(self, ns: Namespace, name: str, master: str | None) -> None:
+        """Attach the link to the bridge ``master`` (or detach with ``None``). Idempotent."""
+        ...
+
+    def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
+        """Set hairpin mode on a bridge port; :class:`NotFoundError` if it is no port. Idempotent."""
+        ...
+
+    def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
+        """Set the link's MAC address. Idempotent."""
+        ...
+
+    def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
+        """Set the link's MTU. Idempotent."""
+        ...
+
+    def add_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """Add an address; :class:`AlreadyExistsError` if the link has it. Not idempotent.
+
+        On an up link the kernel also adds the route to the address's subnet.
+        """
+        ...
+
+    def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """Remove an address; :class:`NotFoundError` if the link does not have it. Not idempotent."""
+        ...
+
+    def list_addresses(self, ns: Namespace, name: str) -> tuple[Address, ...]:
+        """The link's addresses, sorted (IPv4 first), without kernel-made IPv6 link-local ones.
+
+        Idempotent (read-only).
+        """
+        ...
+
+    def add_route(self, ns: Namespace, route: Route) -> None:
+        """Add a route; :class:`AlreadyExistsError` if one with that destination, table and
+        metric exists. Not idempotent.
+        """
+        ...
+
+    def delete_route(self, ns: Namespace, route: Route) -> None:
+        """Delete the first route matching ``route`` (fields left ``None`` match anything);
+        :class:`NotFoundError` if none does. Not idempotent.
+        """
+        ...
+
+    def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = 254) -> tuple[Route, ...]:
+        """Unicast routes of one table (the main table by default), sorted, without IPv6 link-local ones.
+
+        Includes the routes the kernel adds by itself for the subnets of the
+        addresses on up links (IPv4: scope link, ``source`` the address, metric 0;
+        IPv6: metric 256).
+
+        Idempotent (read-only).
+        """
+        ...
+
+    def read_sysctl(self, ns: Namespace, key: str) -> str:
+        """Read one of the sysctls plugins use (see :func:`check_sysctl_key`) in the namespace.
+
+        :class:`NotFoundError` if it names an interface that does not exist.
+        Idempotent (read-only).
+        """
+        ...
+
+    def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
+        """Write one of the sysctls plugins use in the namespace. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class Firewall(Protocol):
+    """Source NAT (masquerade) for a container's address, as the reference plugins lay it out."""
+
+    #: Short name of the implementation ("iptables", "fake", ...).
+    name: str
+
+    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                         ifname: str = "") -> None:
+        """Masquerade traffic from ``address.ip`` leaving its subnet (``address`` keeps its host part).
+
+        Lays the rules out as the reference does (iptables: :func:`masquerade_plan`;
+        nftables: :func:`nft_masquerade_rule`). ``ifname`` (the container's interface)
+        is part of the nftables layout's key and ignored by iptables'; plugins pass it.
+        Idempotent (rules already there are not added twice).
+        """
+        ...
+
+    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                            ifname: str = "") -> None:
+        """Remove what :meth:`setup_masquerade` made. Idempotent (missing rules and chains are fine)."""
+        ...

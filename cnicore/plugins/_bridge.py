@@ -1,0 +1,698 @@
+"""The bridge plugin: a veth pair from the container to a Linux bridge, addresses from IPAM.
+
+It follows the reference plugin step by step, with its messages:
+
+ADD
+    1. Load the configuration (:class:`BridgeConfig`; a value of the wrong type is
+       ``failed to load netconf: json: cannot unmarshal ...``), refuse IPAM with
+       ``disableContainerInterface`` and hairpin together with promiscuous mode;
+       ``isDefaultGateway`` implies ``isGateway``.
+    2. Ensure the bridge (created with the MTU and VLAN filtering asked for,
+       promiscuous if asked, ``accept_ra=0``, up).
+    3. Create the veth pair: ``CNI_IFNAME`` in the container, ``veth`` + 8 hex
+       digits in the host, attached to the bridge with the hairpin mode asked for.
+    4. With IPAM (``ipam.type`` set): delegate ADD (in process for host-local, see
+       :mod:`cnicore.plugins._delegate`); every ``ips[].interface`` becomes 2; the
+       gateways are computed (``calcGateways``: network + 1 when missing and
+       ``isGateway``; a default route per family for ``isDefaultGateway`` unless
+       one with a gateway exists); in the container ``accept_dad``/``arp_notify``
+       are set, addresses added, the link brought up and the routes added (a route
+       without ``gw`` goes through the first gateway of its family). With
+       ``isGateway`` the gateway goes on the bridge (one IPv4 address at most unless
+       ``forceAddress``), the bridge's MAC is pinned and forwarding enabled; with
+       ``ipMasq`` each address is masqueraded through the :class:`~cnicore.links.Firewall`.
+    5. Without IPAM, the container link is brought up (unless
+       ``disableContainerInterface``); then the host end must reach oper-state up.
+    6. The result: interfaces ``[bridge, host veth, container veth (sandbox)]``,
+       the IPAM addresses, routes and DNS (the configuration's ``dns`` wins when
+       set).
+
+    Unlike the reference, a failed ADD undoes everything it did, not only the IPAM
+    reservation: the masquerade rules and the container's veth go too (the
+    bridge, which may be shared, stays).
+
+DEL
+    Release IPAM (also when ``CNI_NETNS`` is empty or the namespace is gone),
+    delete the container's link (a missing one is fine) and tear the masquerade
+    down for the addresses it had. Repeating DEL succeeds. As in the reference,
+    the masquerade is torn down from the addresses found on the container's link,
+    so a DEL after the link vanished by other means leaves the rules in place.
+
+CHECK
+    Needs ``prevResult``; runs the IPAM CHECK, then checks the bridge, the
+    container's veth and the host veth against it, then the container's addresses
+    and routes (section 3.6 of the reference notes gives the messages).
+
+Not implemented and refused with :class:`~cnicore.UnsupportedFieldError` (code 2,
+naming the key and value): ``vlan`` other than 0, ``vlanTrunk``, ``macspoofchk``,
+``portIsolation`` and ``ipMasqBackend: nftables`` (the link port has no VLAN,
+port-isolation or nftables spoof-check operations yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import attrs
+import netaddr  # type: ignore[import-untyped, unused-ignore]
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    CNIError,
+    InternalError,
+    InvalidConfigError,
+    NamespaceNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnsupportedFieldError,
+)
+from cnicore._gofmt import go_quote, go_type_name
+from cnicore.links import Address, BridgeSpec, Firewall, Link, LinkBackend, Namespace
+from cnicore.links import Route as LinkRoute
+from cnicore.plugins._api import PluginRequest
+from cnicore.plugins._delegate import IPAMDelegate
+from cnicore.spec._args import parse_cni_args
+from cnicore.spec._result import DNS, Interface, IPConfig, Result, Route, parse_prev_result
+from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
+
+__all__ = ["DEFAULT_BRIDGE", "BridgeConfig", "BridgePlugin", "load_bridge_config"]
+
+#: The bridge name when the configuration gives none.
+DEFAULT_BRIDGE: Final = "cni0"
+#: How long to wait (seconds, cumulative steps) for the host veth to become oper-up, as the reference.
+_PORT_UP_WAITS: Final = (0.0, 0.05, 0.5, 1.0, 1.0)
+_CONTAINER_INDEX: Final = 2
+
+
+# ----------------------------------------------------------------------------------------- config
+
+
+@attrs.frozen(kw_only=True)
+class BridgeConfig:
+    """The bridge plugin's configuration (the reference's ``NetConf``), checked.
+
+    ``ipam_type`` is ``""`` for layer-2 mode. ``mac`` is the container MAC asked for
+    (``runtimeConfig.mac`` over ``args.cni.mac`` over ``CNI_ARGS`` ``MAC``).
+    """
+
+    name: str
+    cni_version: str
+    bridge: str = DEFAULT_BRIDGE
+    is_gateway: bool = False
+    is_default_gateway: bool = False
+    force_address: bool = False
+    ip_masq: bool = False
+    ip_masq_backend: str | None = None
+    mtu: int = 0
+    hairpin_mode: bool = False
+    promisc_mode: bool = False
+    vlan: int = 0
+    vlan_trunk: tuple[Any, ...] | None = None
+    preserve_default_vlan: bool = False
+    macspoofchk: bool = False
+    enable_dad: bool = False
+    disable_container_interface: bool = False
+    port_isolation: bool = False
+    mac: str = ""
+    ipam_type: str = ""
+    dns: DNS = attrs.field(factory=DNS)
+
+    @property
+    def layer3(self) -> bool:
+        """True when an IPAM plugin hands out addresses."""
+        return self.ipam_type != ""
+
+
+def _field(obj: Mapping[str, Any], name: str) -> tuple[str, Any]:
+    # Go's decoder: an exact key wins over case-insensitive ones; of several, the last counts.
+    if name in obj:
+        return name, obj[name]
+    found: tuple[str, Any] = (name, None)
+    for key, value in obj.items():
+        if isinstance(key, str) and key.lower() == name.lower():
+            found = (key, value)
+    return found
+
+
+def _netconf_error(value: Any, field: str, go_type: str) -> InvalidConfigError:
+    return InvalidConfigError(f"failed to load netconf: json: cannot unmarshal {go_type_name(value)} into Go struct "
+                              f"field NetConf.{field} of type {go_type}", key=field, value=value)
+
+
+def _bool(obj: Mapping[str, Any], name: str) -> bool:
+    _key, value = _field(obj, name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _netconf_error(value, name, "bool")
+    return value
+
+
+def _int(obj: Mapping[str, Any], name: str) -> int:
+    _key, value = _field(obj, name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise _netconf_error(value, name, "int")
+    return int(value)
+
+
+def _str(obj: Mapping[str, Any], name: str, where: str = "") -> str | None:
+    _key, value = _field(obj, name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _netconf_error(value, where or name, "string")
+    return value
+
+
+def _obj(obj: Mapping[str, Any], name: str, where: str, go_type: str) -> Mapping[str, Any]:
+    _key, value = _field(obj, name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _netconf_error(value, where, go_type)
+    return value
+
+
+def _strings(obj: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
+    _key, value = _field(obj, name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _netconf_error(value, where, "[]string")
+    return tuple(value)
+
+
+def _dns(obj: Mapping[str, Any]) -> DNS:
+    raw = _obj(obj, "dns", "dns", "types.DNS")
+    return DNS(nameservers=_strings(raw, "nameservers", "dns.nameservers"),
+               domain=_str(raw, "domain", "dns.domain") or "",
+               search=_strings(raw, "search", "dns.search"),
+               options=_strings(raw, "options", "dns.options"))
+
+
+def _mac_arg(cni_args: str) -> str:
+    if not cni_args:
+        return ""
+    parsed = parse_cni_args(cni_args, {"MAC": str})
+    value = parsed.get("MAC", "")
+    return value if isinstance(value, str) else ""
+
+
+def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeConfig:
+    """Read the bridge plugin's options from a decoded configuration and ``CNI_ARGS``.
+
+    Raises:
+        InvalidConfigError: a value of the wrong type (``failed to load netconf: ...``),
+            a VLAN ID out of range, bad ``CNI_ARGS``.
+        UnsupportedFieldError: an option this implementation does not carry out.
+    """
+    vlan = _int(config, "vlan")
+    if not 0 <= vlan <= 4094:
+        raise InvalidConfigError(f"invalid VLAN ID {vlan} (must be between 0 and 4094)", key="vlan", value=vlan)
+    mac = _mac_arg(cni_args)
+    args = _obj(config, "args", "args", "struct")
+    cni = _obj(args, "cni", "args.cni", "struct")
+    mac = _str(cni, "mac", "args.cni.mac") or mac
+    runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
+    mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
+    ipam = _obj(config, "ipam", "ipam", "types.IPAM")
+    _key, trunk = _field(config, "vlanTrunk")
+    if trunk is not None and not isinstance(trunk, list):
+        raise _netconf_error(trunk, "vlanTrunk", "[]*main.VlanTrunk")
+    backend = _str(config, "ipMasqBackend")
+    if backend is not None and backend not in ("iptables", "nftables"):
+        raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
+    loaded = BridgeConfig(
+        name=_str(config, "name") or "",
+        cni_version=_str(config, "cniVersion") or "",
+        bridge=_str(config, "bridge") or DEFAULT_BRIDGE,
+        is_gateway=_bool(config, "isGateway"),
+        is_default_gateway=_bool(config, "isDefaultGateway"),
+        force_address=_bool(config, "forceAddress"),
+        ip_masq=_bool(config, "ipMasq"),
+        ip_masq_backend=backend,
+        mtu=_int(config, "mtu"),
+        hairpin_mode=_bool(config, "hairpinMode"),
+        promisc_mode=_bool(config, "promiscMode"),
+        vlan=vlan,
+        vlan_trunk=tuple(trunk) if trunk is not None else None,
+        preserve_default_vlan=_bool(config, "preserveDefaultVlan"),
+        macspoofchk=_bool(config, "macspoofchk"),
+        enable_dad=_bool(config, "enabledad"),
+        disable_container_interface=_bool(config, "disableContainerInterface"),
+        port_isolation=_bool(config, "portIsolation"),
+        mac=mac,
+        ipam_type=_str(ipam, "type", "ipam.type") or "",
+        dns=_dns(config),
+    )
+    _refuse_unsupported(loaded)
+    return loaded
+
+
+def _refuse_unsupported(config: BridgeConfig) -> None:
+    refused: list[tuple[str, Any]] = []
+    if config.vlan != 0:
+        refused.append(("vlan", config.vlan))
+    if config.vlan_trunk is not None:
+        refused.append(("vlanTrunk", list(config.vlan_trunk)))
+    if config.macspoofchk:
+        refused.append(("macspoofchk", True))
+    if config.port_isolation:
+        refused.append(("portIsolation", True))
+    if config.ip_masq and config.ip_masq_backend == "nftables":
+        refused.append(("ipMasqBackend", "nftables"))
+    if refused:
+        key, value = refused[0]
+        raise UnsupportedFieldError(f"bridge: unsupported field {key} = {value!r}: not implemented by cnicore",
+                                    key=key, value=value)
+
+
+# ----------------------------------------------------------------------------------------- plugin
+
+
+def _gateway_for(address: netaddr.IPNetwork) -> netaddr.IPAddress:
+    # calcGatewayIP: the subnet's network address plus one.
+    return netaddr.IPAddress(int(address.network) + 1, address.version)
+
+
+def _default_dst(version: int) -> netaddr.IPNetwork:
+    return netaddr.IPNetwork("0.0.0.0/0" if version == 4 else "::/0")
+
+
+def calc_gateways(result: Result, config: BridgeConfig) -> tuple[Result, dict[int, list[Address]]]:
+    """The reference's ``calcGateways``: tie every IP to interface 2, fill gateways, add default routes.
+
+    Returns the updated result and, per family, the gateway addresses (gateway IP
+    with the prefix length of its container address) to put on the bridge.
+    """
+    ips: list[IPConfig] = []
+    routes = list(result.routes)
+    gateways: dict[int, list[Address]] = {4: [], 6: []}
+    default_found = {4: False, 6: False}
+    for ipc in result.ips:
+        version = ipc.family
+        gateway = ipc.gateway
+        if gateway is None and config.is_gateway:
+            gateway = _gateway_for(ipc.address)
+        if config.is_default_gateway and not default_found[version]:
+            default = _default_dst(version)
+            default_found[version] = any(
+                # Go compares the masked destination's text: any /0 of the family is "the default".
+                r.gw is not None and r.dst.prefixlen == 0 and r.dst.version == version
+                for r in routes)
+            if not default_found[version]:
+                routes.append(Route(dst=default, gw=gateway))
+                default_found[version] = True
+        if gateway is not None:
+            gateways[version].append(Address(ip=gateway, prefixlen=ipc.address.prefixlen))
+        ips.append(IPConfig(address=ipc.address, gateway=gateway, interface=_CONTAINER_INDEX))
+    return attrs.evolve(result, ips=tuple(ips), routes=tuple(routes)), gateways
+
+
+class BridgePlugin:
+    """The bridge plugin over injected ports.
+
+    Args:
+        backend: links, addresses, routes and sysctls.
+        firewall: masquerading (``ipMasq``); may be a zero-argument callable
+            returning one, so that callers that never masquerade never build one.
+        ipam: how IPAM is delegated (default: :class:`IPAMDelegate`).
+        sleep: how to wait for the host veth (tests pass a no-op).
+    """
+
+    name = "bridge"
+    supported_versions = ALL_VERSIONS
+
+    def __init__(self, backend: LinkBackend, firewall: Firewall | Callable[[], Firewall],
+                 ipam: IPAMDelegate | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._backend = backend
+        self._firewall_source = firewall
+        self._firewall: Firewall | None = None
+        self._ipam = ipam if ipam is not None else IPAMDelegate()
+        self._sleep = sleep
+
+    def _fw(self) -> Firewall:
+        if self._firewall is None:
+            source = self._firewall_source
+            self._firewall = source if isinstance(source, Firewall) else source()
+        return self._firewall
+
+    # -- ADD ---------------------------------------------------------------------------------------
+
+    def add(self, request: PluginRequest) -> Result:
+        """ADD: see the module notes. Not idempotent (a second ADD finds the interface taken)."""
+        config = load_bridge_config(request.config, request.args)
+        if config.layer3 and config.disable_container_interface:
+            raise InternalError("cannot use IPAM when DisableContainerInterface flag is set")
+        if config.is_default_gateway:
+            config = attrs.evolve(config, is_gateway=True)
+        if config.hairpin_mode and config.promisc_mode:
+            raise InternalError("cannot set hairpin mode and promiscuous mode at the same time")
+        undo: list[Callable[[], None]] = []
+        try:
+            result = self._add(config, request, undo)
+        except BaseException:
+            # Undo in reverse order; keep the original error (a failing undo leaves what GC/DEL reclaim).
+            for step in reversed(undo):
+                with contextlib.suppress(CNIError):
+                    step()
+            raise
+        return result
+
+    def _add(self, config: BridgeConfig, request: PluginRequest, undo: list[Callable[[], None]]) -> Result:
+        backend = self._backend
+        host = backend.host_namespace()
+        bridge = self._ensure_bridge(host, config)
+        try:
+            container_ns = backend.open_namespace(request.netns)
+        except NamespaceNotFoundError as exc:
+            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
+        pair = backend.create_veth(container_ns, request.ifname, host, mtu=config.mtu or None,
+                                   container_mac=config.mac or None)
+        undo.append(lambda: backend.delete_link(container_ns, request.ifname))
+        host_name = pair.host.name
+        backend.set_link_up(host, host_name, True)
+        self._quiet_sysctl(host, f"net/ipv6/conf/{host_name}/accept_ra", 0)
+        try:
+            backend.set_master(host, host_name, config.bridge)
+        except CNIError as exc:
+            raise InternalError(f"failed to connect {go_quote(host_name)} to bridge {config.bridge}: "
+                                f"{exc.msg}") from exc
+        try:
+            backend.set_hairpin(host, host_name, config.hairpin_mode)
+        except CNIError as exc:
+            raise InternalError(f"failed to setup hairpin mode for {host_name}: {exc.msg}") from exc
+
+        result = Result(cni_version=CURRENT_VERSION, interfaces=(
+            Interface(name=bridge.name, mac=bridge.mac),
+            Interface(name=host_name, mac=pair.host.mac),
+            Interface(name=request.ifname, mac=pair.container.mac, sandbox=request.netns),
+        ))
+        if config.layer3:
+            result = self._add_layer3(config, request, container_ns, result, undo)
+        elif not config.disable_container_interface:
+            backend.set_link_up(container_ns, request.ifname, True)
+
+        if not config.disable_container_interface:
+            self._wait_port_up(host, host_name)
+        host_link = backend.get_link(host, host_name)
+        bridge_link = backend.get_link(host, config.bridge)
+        interfaces = (Interface(name=bridge_link.name, mac=bridge_link.mac),
+                      Interface(name=host_name, mac=host_link.mac), result.interfaces[2])
+        dns = config.dns if not config.dns.is_empty else result.dns
+        return attrs.evolve(result, interfaces=interfaces, dns=dns)
+
+    def _ensure_bridge(self, host: Namespace, config: BridgeConfig) -> Link:
+        spec = BridgeSpec(name=config.bridge, mtu=config.mtu or None, promiscuous=config.promisc_mode,
+                          vlan_filtering=config.vlan != 0 or config.vlan_trunk is not None)
+        try:
+            link = self._backend.ensure_bridge(host, spec)
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(f"failed to create bridge {go_quote(config.bridge)}: {exc.msg}") from exc
+        # The plugin owns the bridge's routes: router advertisements must not add any.
+        self._quiet_sysctl(host, f"net/ipv6/conf/{config.bridge}/accept_ra", 0)
+        return link
+
+    def _quiet_sysctl(self, ns: Namespace, key: str, value: int) -> None:
+        # The reference ignores these failures (IPv6 disabled, for instance): so do we.
+        with contextlib.suppress(NotFoundError, PermissionDeniedError, InvalidConfigError, InternalError):
+            self._backend.write_sysctl(ns, key, value)
+
+    def _add_layer3(self, config: BridgeConfig, request: PluginRequest, container_ns: Namespace, result: Result,
+                    undo: list[Callable[[], None]]) -> Result:
+        backend = self._backend
+        ipam_result = self._ipam.add(config.ipam_type, request)
+        undo.append(lambda: self._ipam.delete(config.ipam_type, request))
+        result = attrs.evolve(result, ips=ipam_result.ips, routes=ipam_result.routes, dns=ipam_result.dns)
+        if not result.ips:
+            raise InternalError("IPAM plugin returned missing IP config")
+        ipam_routes = len(result.routes)
+        result, gateways = calc_gateways(result, config)
+
+        ifname = request.ifname
+        if config.enable_dad:
+            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/enhanced_dad", 1)
+            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/accept_dad", 1)
+        else:
+            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/accept_dad", 0)
+        self._quiet_sysctl(container_ns, f"net/ipv4/conf/{ifname}/arp_notify", 1)
+        self._configure_interface(container_ns, ifname, result, synthetic_from=ipam_routes)
+
+        if config.is_gateway:
+            host = backend.host_namespace()
+            for version in (4, 6):
+                for gateway in gateways[version]:
+                    self._ensure_bridge_address(host, config, gateway)
+                if gateways[version]:
+                    key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
+                    try:
+                        backend.write_sysctl(host, key, 1)
+                    except CNIError as exc:
+                        raise InternalError(f"failed to enable forwarding: {exc.msg}") from exc
+        if config.ip_masq:
+            firewall = self._fw()
+            for ipc in result.ips:
+                address = ipc.address
+                undo.append(functools.partial(firewall.teardown_masquerade, address, config.name,
+                                              request.container_id, ifname=ifname))
+                firewall.setup_masquerade(address, config.name, request.container_id, ifname=ifname)
+        return result
+
+    def _configure_interface(self, ns: Namespace, ifname: str, result: Result, synthetic_from: int) -> None:
+        """The reference's ``ipam.ConfigureIface``: addresses, link up, routes.
+
+        Routes from index ``synthetic_from`` on are the default routes ``calc_gateways``
+        added (their Go value prints differently in error messages).
+        """
+        backend = self._backend
+        first_gateway: dict[int, netaddr.IPAddress] = {}
+        ipv6_enabled = False
+        for ipc in result.ips:
+            if ipc.interface is None:
+                continue
+            if not 0 <= ipc.interface < len(result.interfaces) or result.interfaces[ipc.interface].name != ifname:
+                raise InternalError(f"failed to add IP addr {ipc.address} to {go_quote(ifname)}: "
+                                    "invalid interface index")
+            if ipc.family == 6 and not ipv6_enabled:
+                for name in ("lo", ifname):
+                    key = f"net/ipv6/conf/{name}/disable_ipv6"
+                    with contextlib.suppress(CNIError):
+                        if backend.read_sysctl(ns, key) != "0":
+                            backend.write_sysctl(ns, key, 0)
+                self._quiet_sysctl(ns, f"net/ipv6/conf/{ifname}/keep_addr_on_down", 1)
+                ipv6_enabled = True
+            try:
+                backend.add_address(ns, ifname, Address.parse(ipc.address))
+            except CNIError as exc:
+                raise InternalError(f"failed to add IP addr {ipc.address} to {go_quote(ifname)}: {exc.msg}") from exc
+            if ipc.gateway is not None:
+                first_gateway.setdefault(ipc.gateway.version, ipc.gateway)
+        try:
+            backend.set_link_up(ns, ifname, True)
+        except CNIError as exc:
+            raise InternalError(f"failed to set {go_quote(ifname)} UP: {exc.msg}") from exc
+        for index, route in enumerate(result.routes):
+            gateway = route.gw if route.gw is not None else first_gateway.get(route.family)
+            try:
+                backend.add_route(ns, LinkRoute(dst=route.dst, gateway=gateway, device=ifname,
+                                                metric=route.priority or None))
+            except CNIError as exc:
+                dst = _go_ipnet_value(route.dst, synthetic=index >= synthetic_from)
+                raise InternalError(f"failed to add route '{dst} via {gateway or '<nil>'} dev {ifname}': "
+                                    f"{_go_errno_text(exc)}") from exc
+
+    def _ensure_bridge_address(self, host: Namespace, config: BridgeConfig, gateway: Address) -> None:
+        """The reference's ``ensureAddr``: the gateway on the bridge, one IPv4 address unless forced."""
+        backend = self._backend
+        existing = backend.list_addresses(host, config.bridge)
+        for address in existing:
+            if address.version != gateway.version:
+                continue
+            if address == gateway:
+                return
+            if gateway.version == 4 or gateway.ip in address.network or address.ip in gateway.network:
+                if not config.force_address:
+                    raise InternalError(f"failed to set bridge addr: {go_quote(config.bridge)} already has an IP "
+                                        f"address different from {gateway}")
+                backend.delete_address(host, config.bridge, address)
+        try:
+            backend.add_address(host, config.bridge, gateway)
+        except AlreadyExistsError:
+            pass
+        except CNIError as exc:
+            raise InternalError(f"failed to set bridge addr: could not add IP address to "
+                                f"{go_quote(config.bridge)}: {exc.msg}") from exc
+        # Pin the bridge's MAC: otherwise it follows the lowest port MAC and changes as ports come and go.
+        backend.set_mac(host, config.bridge, backend.get_link(host, config.bridge).mac)
+
+    def _wait_port_up(self, host: Namespace, name: str) -> None:
+        state = "unknown"
+        for wait in _PORT_UP_WAITS:
+            if wait:
+                self._sleep(wait)
+            link = self._backend.get_link(host, name)
+            state = link.oper_state
+            if state == "up":
+                return
+        raise InternalError(f"bridge port in error state: {state}")
+
+    # -- DEL ---------------------------------------------------------------------------------------
+
+    def delete(self, request: PluginRequest) -> None:
+        """DEL: release IPAM, delete the container's link, tear the masquerade down. Idempotent."""
+        config = load_bridge_config(request.config, request.args)
+        if not request.netns:
+            self._ipam_delete(config, request)
+            return
+        addresses: tuple[Address, ...] = ()
+        link_found = False
+        try:
+            ns = self._backend.open_namespace(request.netns)
+            addresses = tuple(a for a in self._backend.list_addresses(ns, request.ifname) if _global_unicast(a))
+            self._backend.delete_link(ns, request.ifname)
+            link_found = True
+        except NamespaceNotFoundError:
+            self._ipam_delete(config, request)
+            return
+        except NotFoundError:
+            pass  # the link is gone already: DEL must be repeatable
+        self._ipam_delete(config, request)
+        if config.layer3 and config.ip_masq and link_found:
+            for address in addresses:
+                self._fw().teardown_masquerade(address.interface, config.name, request.container_id,
+                                               ifname=request.ifname)
+
+    def _ipam_delete(self, config: BridgeConfig, request: PluginRequest) -> None:
+        if config.layer3:
+            self._ipam.delete(config.ipam_type, request)
+
+    # -- CHECK -------------------------------------------------------------------------------------
+
+    def check(self, request: PluginRequest) -> None:
+        """CHECK: see the module notes. Read-only."""
+        config = load_bridge_config(request.config, request.args)
+        prev = parse_prev_result(request.config)
+        if prev is None:
+            raise InternalError("Required prevResult missing")
+        if config.layer3:
+            self._ipam.check(config.ipam_type, request)
+        converted = prev.as_version(CURRENT_VERSION)
+        assert isinstance(converted, Result)
+        result = converted
+        backend = self._backend
+        host = backend.host_namespace()
+        bridge_entry = next((i for i in result.interfaces if i.name == config.bridge), None)
+        container_entry = next((i for i in result.interfaces if i.name == request.ifname and i.sandbox), None)
+        if container_entry is not None and container_entry.sandbox != request.netns:
+            raise InternalError(f"Sandbox in prevResult {container_entry.sandbox} doesn't match configured netns: "
+                                f"{request.netns}")
+        if bridge_entry is None:
+            raise InternalError(f"CNI created bridge {config.bridge} in host namespace was not found")
+        try:
+            bridge = backend.get_link(host, config.bridge)
+        except NotFoundError as exc:
+            raise InternalError(f"CNI created bridge {config.bridge} in host namespace was not found") from exc
+        if bridge.kind != "bridge":
+            raise InternalError(f"Interface {config.bridge} does not have link type of bridge")
+        if bridge_entry.mac and bridge_entry.mac != bridge.mac:
+            raise InternalError(f"Bridge interface {config.bridge} Mac doesn't match: {bridge_entry.mac}")
+        if config.promisc_mode != bridge.promiscuous:
+            raise InternalError(f"Bridge interface {config.bridge} configured Promisc Mode "
+                                f"{_go_bool(config.promisc_mode)} doesn't match current state: "
+                                f"{_go_bool(bridge.promiscuous)} ")
+        if container_entry is None:
+            raise InternalError(f"CNI created interface in container {request.ifname} not found")
+        ns = backend.open_namespace(request.netns)
+        try:
+            container = backend.get_link(ns, request.ifname)
+        except NotFoundError as exc:
+            raise InternalError(f"CNI created interface in container {request.ifname} not found") from exc
+        if container.kind != "veth":
+            raise InternalError(f"Error: Container interface {request.ifname} not of type veth")
+        if container_entry.mac and container_entry.mac != container.mac:
+            raise InternalError(f"Interface {request.ifname} Mac {container_entry.mac} doesn't match container Mac: "
+                                f"{container.mac}")
+        host_veths = [i for i in result.interfaces if not i.sandbox and i.name != config.bridge]
+        if not any(self._is_port_of(host, entry.name, config.bridge) for entry in host_veths):
+            raise InternalError(f"CNI veth created for bridge {config.bridge} was not found")
+        self._check_addresses(ns, request.ifname, result)
+        self._check_routes(ns, request.ifname, result)
+
+    def _is_port_of(self, host: Namespace, name: str, bridge: str) -> bool:
+        try:
+            link = self._backend.get_link(host, name)
+        except NotFoundError:
+            return False
+        return link.kind == "veth" and link.master == bridge
+
+    def _check_addresses(self, ns: Namespace, ifname: str, result: Result) -> None:
+        present = set(self._backend.list_addresses(ns, ifname))
+        for ipc in result.ips:
+            entry = result.interface_of(ipc)
+            if entry is None or entry.name != ifname:
+                continue
+            if Address.parse(ipc.address) not in present:
+                raise InternalError(f"Failed to match addr {ipc.address} on interface {ifname}")
+
+    def _check_routes(self, ns: Namespace, ifname: str, result: Result) -> None:
+        routes = self._backend.list_routes(ns)
+        for route in result.routes:
+            if not any(r.dst == route.dst and r.dst.prefixlen == route.dst.prefixlen
+                       and (route.gw is None or r.gateway == route.gw) for r in routes):
+                raise InternalError(f"Failed to match route {route.dst} via {route.gw or '<nil>'} dev {ifname}")
+
+    # -- STATUS ------------------------------------------------------------------------------------
+
+    def status(self, request: PluginRequest) -> None:
+        """STATUS: delegated to the IPAM plugin when there is one. Read-only."""
+        config = load_bridge_config(request.config, request.args)
+        if config.layer3:
+            self._ipam.status(config.ipam_type, request)
+
+    def close(self) -> None:
+        """Release what the IPAM delegate holds open. Idempotent."""
+        self._ipam.close()
+
+
+def _go_ipnet_value(dst: netaddr.IPNetwork, *, synthetic: bool) -> str:
+    """A route destination as Go's ``%v`` prints a ``net.IPNet`` value: ``{IP hexmask}``.
+
+    A destination parsed from JSON has a 4-byte mask for IPv4; the default routes the
+    reference adds itself use the 16-byte form of ``0.0.0.0`` as their mask.
+    """
+    if synthetic and dst.version == 4:
+        return "{0.0.0.0 00000000000000000000ffff00000000}"
+    width = 8 if dst.version == 4 else 32
+    return f"{{{dst.network} {int(dst.netmask):0{width}x}}}"
+
+
+_ERRNO_TEXT = re.compile(r"\(([^()]+)\)$")
+
+
+def _go_errno_text(exc: CNIError) -> str:
+    """The kernel's refusal as Go's ``syscall.Errno`` prints it (``file exists``), when the backend gave one."""
+    found = _ERRNO_TEXT.search(exc.msg)
+    if found is None:
+        return exc.msg
+    text = found.group(1)
+    return text[:1].lower() + text[1:]
+
+
+def _go_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _global_unicast(address: Address) -> bool:
+    # Go's IsGlobalUnicast: not unspecified, loopback, multicast, link-local or broadcast.
+    ip = address.ip
+    if ip.version == 4:
+        return not (ip in netaddr.IPNetwork("127.0.0.0/8") or ip in netaddr.IPNetwork("169.254.0.0/16")
+                    or ip in netaddr.IPNetwork("224.0.0.0/4") or int(ip) in (0, 0xFFFFFFFF))
+    return not (ip in netaddr.IPNetwork("fe80::/10") or ip in netaddr.IPNetwork("ff00::/8") or int(ip) in (0, 1))

@@ -1,0 +1,261 @@
+"""The exec protocol: run a plugin the way the reference plugin skeleton does.
+
+A runtime executes a plugin binary with ``CNI_*`` variables and the network
+configuration on stdin; the plugin prints a result (or an error object) on
+stdout and exits 0 (or 1). :func:`run_plugin` does exactly what the
+reference's ``skel.PluginMainFuncs`` does, step for step, so that runtimes see
+the same bytes, codes and messages:
+
+1. Read the variables in the fixed order, validating container ID and interface
+   name as they come; with no ``CNI_COMMAND`` and an about text, print the about
+   text to stderr and exit 0; otherwise missing variables are code 4.
+2. VERSION: print ``{"cniVersion":"1.1.0","supportedVersions":[...]}`` and a
+   newline, without reading stdin.
+3. Any other command: read stdin (code 5 on failure), decode it (code 6
+   ``error unmarshall network config: ...``), require a valid ``name`` (code 7).
+4. ADD and DEL: the config's ``cniVersion`` must be one the plugin supports
+   (code 1 ``incompatible CNI versions``). CHECK, GC and STATUS: the config and
+   plugin versions must allow the command (code 1); a plugin without a GC or
+   STATUS handler succeeds without doing anything. Unknown commands: code 4.
+5. After the handler, unless ``CNI_NETNS_OVERRIDE`` is set, a ``CNI_NETNS``
+   that is the plugin's own namespace is code 8 (the reference checks it after
+   the handler ran, and so do we).
+6. Errors: a :class:`~cnicore.CNIError` is printed as its CNI error object;
+   anything else as code 999 with its text. Exit status 1.
+
+One deliberate deviation is available to plugins that ask for it
+(``allow_legacy_nameless``): a configuration with neither ``name`` nor
+``cniVersion`` is accepted as the 0.1.0-era plugins accepted it (the Mesos
+documentation's loopback example). With any declared version the reference
+rule applies.
+
+Error codes at the exec boundary (``reference_codes``). Inside the library an
+error carries its spec code: a bad IPAM range is :class:`~cnicore.InvalidConfigError`
+(code 7), an unreadable store :class:`~cnicore.IOFailureError` (code 5). The
+reference plugins (loopback, bridge, host-local) return plain Go errors for all
+of these, which their skeleton prints as code 999. A runtime that compares codes
+must see the same on the same input, so with ``reference_codes=True`` an error
+raised *by the plugin's handler* with one of the codes the reference never
+returns from these handlers (3, 4, 5, 6, 7) is printed as code 999 with the very
+same ``msg`` and, like the reference's, no ``details`` (ours name the key path;
+in-process callers still get them). Errors the skeleton itself raises (variables,
+decoding, name, version checks) keep their codes, as in the reference, and so do
+errors a delegated plugin printed (marked with :func:`mark_delegated`): the
+reference passes those on as they came. Codes that mean something to a runtime
+(1, 2, 11, 50, 51, 100+) are never rewritten. In-process callers of a plugin
+see the spec codes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO, TypeVar
+
+from cnicore._errors import (
+    CNIError,
+    DecodingError,
+    IncompatibleVersionError,
+    InternalError,
+    InvalidConfigError,
+    InvalidNetNSError,
+    IOFailureError,
+)
+from cnicore._gofmt import go_quote, go_quote_list
+from cnicore._json import decode, marshal
+from cnicore.plugins._api import Plugin, PluginRequest
+from cnicore.spec._environ import (
+    CNIEnvironment,
+    check_known_command,
+    missing_environment_variables,
+    parse_environment,
+)
+from cnicore.spec._validate import validate_network_name
+from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode_config_version
+
+__all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
+           "run_plugin"]
+
+_T = TypeVar("_T")
+_MAX_STDIN = 16 * 1024 * 1024
+
+#: Codes that the reference's loopback, bridge and host-local handlers never return: the
+#: same failures are plain Go errors there, printed as 999.
+REFERENCE_INTERNAL_CODES = frozenset({3, 4, 5, 6, 7})
+_DELEGATED_ATTR = "_cnicore_delegated"
+
+
+def mark_delegated(exc: CNIError) -> CNIError:
+    """Mark ``exc`` as printed by a delegated plugin, so its code is passed on unchanged."""
+    setattr(exc, _DELEGATED_ATTR, True)
+    return exc
+
+
+def is_delegated(exc: BaseException) -> bool:
+    """True when ``exc`` (or an error it was raised from) came from a delegated plugin."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, _DELEGATED_ATTR, False):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def reference_code(exc: CNIError) -> CNIError:
+    """The error a reference plugin would print for a handler error ``exc`` (see the module notes)."""
+    if exc.code not in REFERENCE_INTERNAL_CODES or is_delegated(exc):
+        return exc
+    # The reference's plain Go errors have no details: printing ours would make the bytes differ.
+    mapped = InternalError(exc.msg)
+    mapped.__cause__ = exc
+    return mapped
+
+
+def about_text(plugin: Plugin, version: str) -> str:
+    """What the plugin prints when run with no ``CNI_COMMAND`` (to stderr)."""
+    return (f"CNI {plugin.name} plugin {version}\n"
+            f"CNI protocol versions supported: {', '.join(plugin.supported_versions)}\n")
+
+
+def _read_stdin(stdin: BinaryIO) -> bytes:
+    try:
+        data = stdin.read(_MAX_STDIN + 1)
+    except (OSError, ValueError) as exc:
+        raise IOFailureError(f"error reading from stdin: {exc}") from exc
+    if len(data) > _MAX_STDIN:
+        raise IOFailureError(f"error reading from stdin: configuration larger than {_MAX_STDIN} bytes")
+    return data
+
+
+def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, Any]:
+    try:
+        config = decode(data, what="network config")
+    except DecodingError as exc:
+        raise DecodingError(f"error unmarshall network config: {exc.msg}") from exc
+    if not isinstance(config, dict):
+        raise DecodingError("error unmarshall network config: json: cannot unmarshal "
+                            f"{_json_kind(config)} into Go value of type types.NetConf")
+    name = config.get("name")
+    if name is not None and not isinstance(name, str):
+        raise DecodingError("error unmarshall network config: json: cannot unmarshal "
+                            f"{_json_kind(name)} into Go struct field NetConf.name of type string",
+                            key="name", value=name)
+    if not name:
+        if allow_legacy_nameless and not config.get("cniVersion"):
+            return config
+        raise InvalidConfigError("missing network name")
+    validate_network_name(name)
+    return config
+
+
+def _json_kind(value: Any) -> str:
+    from cnicore._gofmt import go_type_name
+
+    return go_type_name(value)
+
+
+def _same_netns_as_self(netns: str) -> bool:
+    try:
+        theirs = os.stat(netns)
+        ours = os.stat("/proc/self/ns/net")
+    except OSError:
+        return False  # unopenable paths are ignored, as in the reference
+    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+
+def _handler_errors(call: Callable[[], _T], reference_codes: bool) -> _T:
+    if not reference_codes:
+        return call()
+    try:
+        return call()
+    except CNIError as exc:
+        mapped = reference_code(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+def _dispatch(plugin: Plugin, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
+              allow_legacy_nameless: bool, reference_codes: bool = False) -> None:
+    if env.command == "VERSION":
+        out(marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(plugin.supported_versions)}) + "\n")
+        return
+    data = _read_stdin(stdin)
+    config = _validate_config(data, allow_legacy_nameless=allow_legacy_nameless)
+    check_known_command(env)
+    declared = config.get("cniVersion")
+    version = decode_config_version(config)
+    request = PluginRequest.from_environment(env, config, data, declared if isinstance(declared, str) else "")
+    if env.command in ("ADD", "DEL"):
+        if version not in plugin.supported_versions:
+            raise IncompatibleVersionError(
+                "incompatible CNI versions",
+                f"config is {go_quote(version)}, plugin supports {go_quote_list(plugin.supported_versions)}")
+        if env.command == "ADD":
+            result = _handler_errors(lambda: plugin.add(request).as_version(request.cni_version),
+                                     reference_codes)
+            out(result.to_json())
+        else:
+            _handler_errors(lambda: plugin.delete(request), reference_codes)
+        if not env.netns_override and env.netns and _same_netns_as_self(env.netns):
+            raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
+        return
+    check_command_allowed(env.command, version, plugin.supported_versions)
+    # CHECK is mandatory for a plugin; GC and STATUS are optional (a missing handler is a no-op).
+    handler: Callable[[PluginRequest], None] | None = (
+        plugin.check if env.command == "CHECK" else getattr(plugin, env.command.lower(), None))
+    if handler is not None:
+        _handler_errors(lambda: handler(request), reference_codes)
+
+
+def run_plugin(
+    plugin: Plugin,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    version: str = "",
+    allow_legacy_nameless: bool = False,
+    reference_codes: bool = False,
+) -> int:
+    """Run ``plugin`` as an exec'd CNI plugin; return the process exit status.
+
+    Args:
+        plugin: the plugin to run.
+        environ: the ``CNI_*`` variables (default ``os.environ``).
+        stdin, stdout, stderr: binary streams (default the process's).
+        version: the build version shown in the about text.
+        allow_legacy_nameless: accept a configuration with neither ``name`` nor
+            ``cniVersion`` (see the module docstring).
+        reference_codes: print handler errors with the reference's codes (see the
+            module docstring).
+
+    Returns:
+        0 on success; 1 after printing an error object on stdout.
+    """
+    environ = os.environ if environ is None else environ
+    stdin = sys.stdin.buffer if stdin is None else stdin
+    stdout = sys.stdout.buffer if stdout is None else stdout
+    stderr = sys.stderr.buffer if stderr is None else stderr
+
+    def out(text: str) -> None:
+        stdout.write(text.encode("utf-8"))
+        stdout.flush()
+
+    try:
+        if environ.get("CNI_COMMAND", "") == "" and "CNI_COMMAND" in missing_environment_variables(environ):
+            stderr.write(about_text(plugin, version or "version unknown").encode())
+            stderr.flush()
+            return 0
+        env = parse_environment(environ)
+        _dispatch(plugin, env, stdin, out, allow_legacy_nameless=allow_legacy_nameless,
+                  reference_codes=reference_codes)
+        return 0
+    except CNIError as exc:
+        out(exc.to_json())
+        return 1
+    except Exception as exc:  # a plugin bug must still answer with an error object, as the reference does
+        out(InternalError(str(exc) or type(exc).__name__).to_json())
+        return 1

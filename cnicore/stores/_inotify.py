@@ -1,0 +1,108 @@
+"""A minimal Linux inotify watch on one directory, through ctypes (no third-party dependency).
+
+The file store uses it to learn which names changed behind its back (the
+reference plugin, another process) so that its in-memory index stays exact
+without reading the whole directory on every operation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import struct
+
+__all__ = ["DirectoryWatch"]
+
+_IN_MODIFY = 0x00000002
+_IN_CLOSE_WRITE = 0x00000008
+_IN_MOVED_FROM = 0x00000040
+_IN_MOVED_TO = 0x00000080
+_IN_CREATE = 0x00000100
+_IN_DELETE = 0x00000200
+_IN_DELETE_SELF = 0x00000400
+_IN_MOVE_SELF = 0x00000800
+_IN_Q_OVERFLOW = 0x00004000
+_IN_IGNORED = 0x00008000
+_IN_ONLYDIR = 0x01000000
+_IN_NONBLOCK = os.O_NONBLOCK
+_IN_CLOEXEC = os.O_CLOEXEC
+
+_WATCH_MASK = (_IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
+               | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR)
+# Events after which the watch no longer describes the directory: start again from a full scan.
+_REBUILD = _IN_Q_OVERFLOW | _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF
+_HEADER = struct.Struct("iIII")
+
+_libc: ctypes.CDLL | None = None
+
+
+def _load_libc() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib.inotify_init1.argtypes = [ctypes.c_int]
+        lib.inotify_init1.restype = ctypes.c_int
+        lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        lib.inotify_add_watch.restype = ctypes.c_int
+        _libc = lib
+    return _libc
+
+
+class DirectoryWatch:
+    """Watch one directory for entries being created, removed, renamed or rewritten.
+
+    Raises:
+        OSError: inotify is unavailable (not Linux, limits reached); callers fall back.
+    """
+
+    def __init__(self, path: str) -> None:
+        libc = _load_libc()
+        fd = int(libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC))
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        wd = int(libc.inotify_add_watch(fd, os.fsencode(path), _WATCH_MASK))
+        if wd < 0:
+            err = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(err, os.strerror(err), path)
+        self._fd = fd
+
+    def fileno(self) -> int:
+        """The inotify descriptor (-1 once closed)."""
+        return int(self._fd)
+
+    def drain(self) -> tuple[set[str], bool]:
+        """Read every pending event: (names that changed, whether a full rescan is needed)."""
+        names: set[str] = set()
+        rebuild = False
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EINTR:
+                    continue
+                raise
+            if not data:
+                break
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                _wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
+                raw = data[offset + _HEADER.size: offset + _HEADER.size + length]
+                offset += _HEADER.size + length
+                if mask & _REBUILD:
+                    rebuild = True
+                name = raw.split(b"\0", 1)[0]
+                if name:
+                    names.add(os.fsdecode(name))
+        return names, rebuild
+
+    def close(self) -> None:
+        """Stop watching. Idempotent."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)

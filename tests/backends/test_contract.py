@@ -1,0 +1,295 @@
+"""The link backend contract: every backend gives the same observable results.
+
+Each scenario runs on the backend under test and on the fake; the scenario
+asserts the semantics it relies on (so each backend is checked directly), and the
+two runs' normalised observations must be equal (so the fake stays a faithful
+model of the kernel).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from backends_support import Env, outcome, state
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    InvalidConfigError,
+    InvalidEnvironmentError,
+    NamespaceNotFoundError,
+    NotFoundError,
+)
+from cnicore.links import Address, BridgeSpec, Route
+
+pytestmark = pytest.mark.root
+
+Scenario = Callable[[Env], list[Any]]
+
+
+def compare(env: Env, fake_env: Env, scenario: Scenario) -> None:
+    observed = scenario(env)
+    if env.backend.name != "fake":
+        assert observed == scenario(fake_env)
+
+
+def bridge_and_veth(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    br = b.ensure_bridge(host, BridgeSpec(name="cnt-br0", mtu=1400, promiscuous=True))
+    assert br.kind == "bridge" and br.admin_up and br.promiscuous and br.mtu == 1400
+    again = b.ensure_bridge(host, BridgeSpec(name="cnt-br0"))
+    assert again.index == br.index
+    pair = b.create_veth(ctr, "eth0", host, mtu=1450, container_mac="0a:58:0a:01:02:03")
+    assert pair.container.name == "eth0" and pair.container.mac == "0a:58:0a:01:02:03"
+    assert pair.host.name.startswith("veth") and len(pair.host.name) == 12
+    assert int(pair.host.name[4:], 16) >= 0 and pair.host.name[4:] == pair.host.name[4:].lower()
+    assert not pair.container.admin_up and not pair.host.admin_up
+    # The container end was born in the container namespace, the peer in the host's.
+    assert [link.name for link in b.list_links(ctr)] == ["lo", "eth0"]
+    assert pair.host.name in [link.name for link in b.list_links(host)]
+    b.set_master(host, pair.host.name, "cnt-br0")
+    b.set_hairpin(host, pair.host.name, True)
+    b.set_link_up(host, pair.host.name)
+    first = state(b, host, ctr)
+    b.set_link_up(ctr, "eth0")
+    port = b.get_link(host, pair.host.name)
+    assert port.master == "cnt-br0" and port.hairpin and port.carrier
+    # The bridge follows its smallest port's MTU unless its MTU was set.
+    assert b.get_link(host, "cnt-br0").mtu == 1450
+    second = state(b, host, ctr)
+    b.delete_link(ctr, "eth0")
+    assert pair.host.name not in [link.name for link in b.list_links(host)]
+    assert b.get_link(host, "cnt-br0").mtu == 1500
+    return [first, second, state(b, host, ctr)]
+
+
+def addresses_and_routes(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    v4, v6 = Address.parse("10.1.2.2/24"), Address.parse("2001:db8::2/64")
+    b.add_address(ctr, "eth0", v4)
+    b.add_address(ctr, "eth0", v6)
+    down = state(b, ctr)
+    assert b.list_routes(ctr) == ()  # no subnet route while the link is down
+    b.set_link_up(ctr, "eth0")
+    b.set_link_up(ctr, "lo")
+    assert [str(a) for a in b.list_addresses(ctr, "lo")] == ["127.0.0.1/8", "::1/128"]
+    assert [str(a) for a in b.list_addresses(ctr, "eth0")] == ["10.1.2.2/24", "2001:db8::2/64"]
+    kernel = b.list_routes(ctr)
+    assert Route(dst="10.1.2.0/24", device="eth0", scope="link", source="10.1.2.2", metric=0) in kernel
+    assert Route(dst="2001:db8::/64", device="eth0", metric=256) in kernel
+    b.add_route(ctr, Route(dst="0.0.0.0/0", gateway="10.1.2.1"))
+    b.add_route(ctr, Route(dst="10.9.0.0/16", device="eth0", scope="link", metric=7))
+    b.add_route(ctr, Route(dst="::/0", gateway="2001:db8::1", device="eth0"))
+    b.add_route(ctr, Route(dst="10.20.0.0/16", device="eth0", scope="link", table=100))
+    assert b.list_routes(ctr, table=100) == (
+        Route(dst="10.20.0.0/16", device="eth0", scope="link", table=100, metric=0),)
+    assert all(r.table == 254 for r in b.list_routes(ctr))
+    assert {r.version for r in b.list_routes(ctr, version=6)} == {6}
+    up = state(b, ctr)
+    errors = [
+        outcome(b.add_address, ctr, "eth0", v4),
+        outcome(b.add_address, ctr, "eth0", Address.parse("2001:db8::2/80")),
+        outcome(b.add_route, ctr, Route(dst="0.0.0.0/0", gateway="10.1.2.1")),
+        outcome(b.add_route, ctr, Route(dst="10.8.0.0/16", gateway="10.7.0.1")),
+        outcome(b.add_route, ctr, Route(dst="10.8.0.0/16", gateway="10.1.2.2")),
+        outcome(b.delete_route, ctr, Route(dst="10.8.0.0/16", device="eth0")),
+        outcome(b.delete_address, ctr, "eth0", Address.parse("10.1.2.3/24")),
+        outcome(b.delete_route, ctr, Route(dst="10.9.0.0/16", device="eth0")),
+    ]
+    assert errors[:2] == ["AlreadyExistsError", "AlreadyExistsError"]
+    # IPv4 takes one of our own addresses as a gateway (errors[4]), so deleting that route works.
+    assert errors[2:] == ["AlreadyExistsError", "InternalError", "ok", "ok", "NotFoundError", "ok"]
+    b.delete_address(ctr, "eth0", v4)
+    after_delete = state(b, ctr)
+    b.set_link_up(ctr, "eth0", up=False)
+    # Down: routes through the link go, IPv6 addresses go (keep_addr_on_down is 0), IPv4 ones stay.
+    assert b.list_routes(ctr) == ()
+    assert [str(a) for a in b.list_addresses(ctr, "eth0")] == []
+    b.add_address(ctr, "eth0", v4)
+    b.write_sysctl(ctr, "net/ipv6/conf/eth0/keep_addr_on_down", 1)
+    b.set_link_up(ctr, "eth0")
+    b.add_address(ctr, "eth0", v6)
+    b.set_link_up(ctr, "eth0", up=False)
+    kept = state(b, ctr)
+    assert [str(a) for a in b.list_addresses(ctr, "eth0")] == ["10.1.2.2/24", "2001:db8::2/64"]
+    b.set_link_up(ctr, "lo", up=False)
+    assert [str(a) for a in b.list_addresses(ctr, "lo")] == ["127.0.0.1/8"]
+    return [down, up, errors, after_delete, kept, state(b, ctr)]
+
+
+def errors_and_names(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    results = [
+        outcome(b.create_veth, ctr, "eth0", host),
+        outcome(b.get_link, ctr, "nope0"),
+        outcome(b.delete_link, ctr, "nope0"),
+        outcome(b.set_link_up, ctr, "nope0"),
+        outcome(b.get_link, ctr, "a" * 16),
+        outcome(b.create_veth, ctr, "bad/name", host),
+        outcome(b.set_hairpin, ctr, "eth0", True),
+        outcome(b.set_master, ctr, "eth0", "nope0"),
+        outcome(b.open_namespace, "/var/run/netns/cnt-does-not-exist"),
+        outcome(b.read_sysctl, ctr, "net/ipv6/conf/nope0/accept_ra"),
+        outcome(b.read_sysctl, ctr, "kernel/hostname"),
+        outcome(b.set_mtu, ctr, "eth0", 10),
+        outcome(b.set_mac, ctr, "eth0", "01:00:5e:00:00:01"),
+    ]
+    assert results == [
+        "AlreadyExistsError", "NotFoundError", "NotFoundError", "NotFoundError",
+        "InvalidEnvironmentError", "InvalidEnvironmentError", "NotFoundError", "NotFoundError",
+        "NamespaceNotFoundError", "NotFoundError", "InvalidConfigError", "InvalidConfigError", "InvalidConfigError",
+    ]
+    with pytest.raises(AlreadyExistsError, match=r'container veth name \("eth0"\) peer provided \("veth'):
+        b.create_veth(ctr, "eth0", host)
+    b.create_veth(host, "cnt-notbr", ctr)
+    with pytest.raises(AlreadyExistsError, match=r'^"cnt-notbr" already exists but is not a bridge$'):
+        b.ensure_bridge(host, BridgeSpec(name="cnt-notbr"))
+    with pytest.raises(NotFoundError):
+        b.get_link(ctr, "nope0")
+    with pytest.raises(InvalidEnvironmentError):
+        b.get_link(ctr, "a" * 16)
+    with pytest.raises(InvalidConfigError):
+        b.write_sysctl(ctr, "net/ipv4/ip_forward", "yes")
+    return results
+
+
+def sysctls(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    keys = [
+        "net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/eth0/accept_ra",
+        "net/ipv6/conf/eth0/accept_dad", "net/ipv6/conf/eth0/enhanced_dad", "net/ipv4/conf/eth0/arp_notify",
+        "net/ipv6/conf/eth0/disable_ipv6", "net/ipv6/conf/eth0/keep_addr_on_down", "net/ipv6/conf/lo/accept_dad",
+        "net/ipv6/conf/eth0/forwarding", "net/ipv4/conf/eth0/forwarding",
+    ]
+    before = [b.read_sysctl(ctr, k) for k in keys]
+    assert before[:3] == ["0", "0", "1"]
+    b.write_sysctl(ctr, "net/ipv4/ip_forward", 1)
+    b.write_sysctl(ctr, "net.ipv6.conf.all.forwarding", "1")
+    b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 0)
+    b.write_sysctl(ctr, "net/ipv4/conf/eth0/arp_notify", 1)
+    after = [b.read_sysctl(ctr, k) for k in keys]
+    assert after[0] == "1" and after[9] == "1" and after[10] == "1"
+    # Sysctls are per namespace: the host side did not change.
+    assert b.read_sysctl(host, "net/ipv4/ip_forward") == "0"
+    b.add_address(ctr, "eth0", Address.parse("2001:db8::5/64"))
+    b.write_sysctl(ctr, "net/ipv6/conf/eth0/disable_ipv6", 1)
+    assert b.list_addresses(ctr, "eth0") == ()
+    denied = outcome(b.add_address, ctr, "eth0", Address.parse("2001:db8::5/64"))
+    assert denied == "PermissionDeniedError"
+    return [before, after, denied]
+
+
+def namespace_gone(e: Env, remove: Callable[[str], None]) -> list[Any]:
+    b, ctr = e.backend, e.container
+    assert ctr.path is not None
+    remove(ctr.path)
+    results = [outcome(b.list_links, ctr), outcome(b.get_link, ctr, "lo"), outcome(b.create_veth, ctr, "eth0",
+               e.host), outcome(b.read_sysctl, ctr, "net/ipv4/ip_forward")]
+    assert results == ["NamespaceNotFoundError"] * 4
+    with pytest.raises(NamespaceNotFoundError):
+        b.list_links(ctr)
+    with pytest.raises(NamespaceNotFoundError):
+        b.open_namespace(ctr.path)
+    # Nothing was created by accident at the missing path.
+    if b.name != "fake":
+        assert not os.path.exists(ctr.path)
+    return results
+
+
+@pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, errors_and_names, sysctls])
+def test_same_behaviour_as_the_fake(env: Env, fake_env: Env, scenario: Scenario) -> None:
+    compare(env, fake_env, scenario)
+
+
+def test_missing_namespace(env: Env) -> None:
+    import subprocess
+
+    from cnicore.backends import FakeLinkBackend
+
+    def remove(path: str) -> None:
+        if isinstance(env.backend, FakeLinkBackend):
+            env.backend.remove_namespace(path)
+        else:
+            subprocess.run(["ip", "netns", "delete", path.rsplit("/", 1)[1]], check=True)
+
+    namespace_gone(env, remove)
+
+
+def test_peer_name_clash_draws_again(env: Env) -> None:
+    """A taken host name is drawn again; only the container name's clash is an error."""
+    names = iter(["vethaaaaaaaa", "vethaaaaaaaa", "vethbbbbbbbb"])
+    env.backend._peer_names = lambda: next(names)  # type: ignore[attr-defined]
+    first = env.backend.create_veth(env.container, "eth0", env.host)
+    second = env.backend.create_veth(env.container, "eth1", env.host)
+    assert (first.host.name, second.host.name) == ("vethaaaaaaaa", "vethbbbbbbbb")
+
+
+def test_vlan_filtering_bridge(env: Env) -> None:
+    spec = BridgeSpec(name="cnt-brv", vlan_filtering=True)
+    try:
+        link = env.backend.ensure_bridge(env.host, spec)
+    except Exception as exc:  # some kernels are built without bridge VLAN filtering
+        if env.backend.name == "fake":
+            raise
+        pytest.skip(f"kernel refuses VLAN filtering: {exc}")
+    assert link.vlan_filtering
+
+
+def test_delete_bridge_releases_ports_and_namespace_delete_takes_peers(env: Env) -> None:
+    b, host, ctr = env.backend, env.host, env.container
+    b.ensure_bridge(host, BridgeSpec(name="cnt-br1"))
+    pair = b.create_veth(ctr, "eth0", host)
+    b.set_master(host, pair.host.name, "cnt-br1")
+    b.delete_link(host, "cnt-br1")
+    assert b.get_link(host, pair.host.name).master is None
+    b.set_master(host, pair.host.name, None)
+    assert [link.name for link in b.list_links(host)] == ["lo", pair.host.name]
+
+
+@pytest.mark.parametrize("kind", ["netlink", "iproute2"])
+def test_namespace_by_process_path(kind: str, netns: Any) -> None:
+    """CNI_NETNS may be /proc/PID/ns/net: a namespace held only by a process."""
+    import subprocess
+
+    from backends_support import make_backend, real_available
+
+    reason = real_available(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    name = netns.add().rsplit("/", 1)[1]
+    holder = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "60"])
+    try:
+        b = make_backend(kind)
+        host = b.open_namespace(netns.add())
+        ctr = b.open_namespace(f"/proc/{holder.pid}/ns/net")
+        b.create_veth(ctr, "eth0", host)
+        b.add_address(ctr, "eth0", Address.parse("10.3.0.2/24"))
+        assert [str(a) for a in b.get_link(ctr, "eth0").addresses] == ["10.3.0.2/24"]
+        assert b.read_sysctl(ctr, "net/ipv6/conf/eth0/accept_ra") == "1"
+        out = subprocess.run(["ip", "-n", name, "-o", "link", "show", "eth0"], capture_output=True, text=True)
+        assert out.returncode == 0  # the same namespace as the named one
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(NamespaceNotFoundError):
+        b.open_namespace("/proc/999999999/ns/net")
+
+
+@pytest.mark.parametrize("name", ["-x", "help", "dev", "up", "netns"])
+def test_names_that_look_like_options_or_keywords(env: Env, name: str) -> None:
+    """Names reach ``ip`` only in positions where they cannot be read as options or keywords."""
+    b = env.backend
+    b.create_veth(env.container, name, env.host)
+    b.set_link_up(env.container, name)
+    b.add_address(env.container, name, Address.parse("10.5.0.1/24"))
+    link = b.get_link(env.container, name)
+    assert (link.name, link.admin_up, [str(a) for a in link.addresses]) == (name, True, ["10.5.0.1/24"])
+    assert Route(dst="10.5.0.0/24", device=name, scope="link", source="10.5.0.1", metric=0) in b.list_routes(
+        env.container)
+    b.delete_link(env.container, name)
+    assert [x.name for x in b.list_links(env.container)] == ["lo"]

@@ -1,0 +1,180 @@
+"""The masquerade firewall: the reference's chain names and rules, real and fake alike.
+
+Real iptables runs inside a throwaway namespace (through nsenter), so no rule
+ever lands in the machine's own tables. The reference bridge plugin, run with
+ipMasq in throwaway namespaces, gives the rules we must reproduce byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+import netaddr
+import pytest
+from backends_support import Namespaces
+from hypothesis import given
+from hypothesis import strategies as st
+from support import reference_plugin, require_tool
+
+from cnicore.backends import FakeFirewall, IptablesFirewall
+from cnicore.links import Firewall, Namespace, masquerade_chain_name, masquerade_comment, masquerade_plan
+
+
+@pytest.mark.parametrize(("network", "container", "prefix", "expected"), [
+    ("test", "1234", "", "CNI-2bbe0c48b91a7d1b8a6753a8"),
+    ("testalongnamethatdoesnotmakesense", "1234", "", "CNI-374f33fe84ab0ed84dcdebe3"),
+    ("test", "1234", "PREFIX-", "CNI-PREFIX-2bbe0c48b91a7d1b8"),
+    ("mynet", "dummy", "", "CNI-1b29d9511ed2bb3134d925d5"),
+    ("mynet", "dummy", "DN-", "CNI-DN-1b29d9511ed2bb3134d92"),
+])
+def test_chain_name_vectors(network: str, container: str, prefix: str, expected: str) -> None:
+    assert masquerade_chain_name(network, container, prefix) == expected
+
+
+def test_plan_is_the_reference_layout() -> None:
+    plan = masquerade_plan(netaddr.IPNetwork("10.1.2.2/24"), "mynet", "dummy")
+    comment = 'name: "mynet" id: "dummy"'
+    assert plan.comment == comment == masquerade_comment("mynet", "dummy")
+    tag = ("-m", "comment", "--comment", comment)
+    assert plan.chain_rules == (
+        ("-d", "10.1.2.2/24", "-j", "ACCEPT", *tag),
+        ("!", "-d", "224.0.0.0/4", "-j", "MASQUERADE", *tag),
+    )
+    assert plan.jump_rule == ("-s", "10.1.2.2", "-j", "CNI-1b29d9511ed2bb3134d925d5", *tag)
+    assert plan.legacy_jump_rule == ("-s", "10.1.2.2/24", "-j", "CNI-1b29d9511ed2bb3134d925d5", *tag)
+    v6 = masquerade_plan(netaddr.IPNetwork("2001:db8::2/64"), "mynet", "dummy")
+    assert v6.version == 6 and v6.chain_rules[1][:3] == ("!", "-d", "ff00::/8")
+
+
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_chain_names_are_28_characters(network: str, container: str) -> None:
+    name = masquerade_chain_name(network, container)
+    assert len(name) == 28 and name.startswith("CNI-") and all(c in "0123456789abcdef" for c in name[4:])
+
+
+def test_fake_firewall_setup_is_idempotent_and_teardown_complete() -> None:
+    fw = FakeFirewall()
+    assert isinstance(fw, Firewall)
+    empty = fw.list_rules(4)
+    address = netaddr.IPNetwork("10.1.2.2/24")
+    fw.setup_masquerade(address, "mynet", "dummy")
+    once = fw.list_rules(4)
+    fw.setup_masquerade(address, "mynet", "dummy")
+    assert fw.list_rules(4) == once
+    assert "-N CNI-1b29d9511ed2bb3134d925d5" in once
+    assert ('-A POSTROUTING -s 10.1.2.2/32 -m comment --comment "name: \\"mynet\\" id: \\"dummy\\"" '
+            '-j CNI-1b29d9511ed2bb3134d925d5') in once
+    fw.teardown_masquerade(address, "mynet", "dummy")
+    fw.teardown_masquerade(address, "mynet", "dummy")
+    assert fw.list_rules(4) == empty
+
+
+@pytest.fixture
+def firewall_ns() -> Iterator[Namespace]:
+    """A throwaway namespace for real iptables rules."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (iptables in a throwaway namespace)")
+    require_tool("iptables")
+    require_tool("nsenter")
+    spaces = Namespaces()
+    try:
+        yield Namespace(path=spaces.add())
+    finally:
+        spaces.cleanup()
+
+
+ADDRESSES = [
+    ("10.1.2.2/24", "mynet", "dummy"),
+    ("10.1.2.3/24", "mynet", "other"),
+    ("2001:db8::2/64", "mynet", "dummy"),
+    ("192.168.7.9/16", 'we"ird', "c-1"),
+]
+
+
+@pytest.mark.root
+def test_iptables_agrees_with_the_fake(firewall_ns: Namespace) -> None:
+    real = IptablesFirewall(namespace=firewall_ns)
+    fake = FakeFirewall()
+    baseline = {v: set(real.list_rules(v)) for v in (4, 6)}
+    for text, net, cid in ADDRESSES:
+        for fw in (real, fake):
+            fw.setup_masquerade(netaddr.IPNetwork(text), net, cid)
+            fw.setup_masquerade(netaddr.IPNetwork(text), net, cid)  # idempotent
+    for version in (4, 6):
+        assert set(real.list_rules(version)) == set(fake.list_rules(version))
+        assert len(real.list_rules(version)) == len(fake.list_rules(version))
+    for text, net, cid in ADDRESSES[:1] + ADDRESSES[2:]:
+        for fw in (real, fake):
+            fw.teardown_masquerade(netaddr.IPNetwork(text), net, cid)
+            fw.teardown_masquerade(netaddr.IPNetwork(text), net, cid)  # idempotent
+    # "mynet"/"other" stays: tearing down one attachment leaves the others alone.
+    assert set(real.list_rules(4)) == set(fake.list_rules(4))
+    assert masquerade_chain_name("mynet", "other") in " ".join(real.list_rules(4))
+    real.teardown_masquerade(netaddr.IPNetwork("10.1.2.3/24"), "mynet", "other")
+    assert {v: set(real.list_rules(v)) for v in (4, 6)} == baseline
+
+
+@pytest.mark.root
+def test_teardown_removes_the_legacy_jump(firewall_ns: Namespace) -> None:
+    real = IptablesFirewall(namespace=firewall_ns)
+    baseline = real.list_rules(4)
+    plan = masquerade_plan(netaddr.IPNetwork("10.1.2.2/24"), "mynet", "dummy")
+    real.setup_masquerade(netaddr.IPNetwork("10.1.2.2/24"), "mynet", "dummy")
+    # What plugins before v0.7 wrote: the jump with the whole prefix.
+    subprocess.run(["nsenter", f"--net={firewall_ns.path}", "--", "iptables", "-w", "-t", "nat", "-A",
+                    "POSTROUTING", *plan.legacy_jump_rule], check=True)
+    real.teardown_masquerade(netaddr.IPNetwork("10.1.2.2/24"), "mynet", "dummy")
+    assert real.list_rules(4) == baseline
+
+
+@pytest.mark.root
+@pytest.mark.reference
+def test_same_rules_as_the_reference_bridge_plugin(firewall_ns: Namespace) -> None:
+    """The reference bridge plugin's ipMasq rules equal ours; we can tear its rules down."""
+    bridge = reference_plugin("bridge")
+    reference_plugin("host-local")
+    spaces = Namespaces()
+    try:
+        container = spaces.add()
+        with tempfile.TemporaryDirectory(prefix="cnt-ipam-") as data_dir:
+            conf = json.dumps({
+                "cniVersion": "1.0.0", "name": "mynet", "type": "bridge", "bridge": "cnt-" + secrets.token_hex(4),
+                "isGateway": True, "ipMasq": True,
+                "ipam": {"type": "host-local", "subnet": "10.23.0.0/24", "dataDir": data_dir},
+            })
+
+            def run(command: str) -> dict[str, object]:
+                env = {"CNI_COMMAND": command, "CNI_CONTAINERID": "dummy", "CNI_NETNS": container,
+                       "CNI_IFNAME": "eth0", "CNI_PATH": str(bridge.parent), "PATH": os.environ.get("PATH", "")}
+                done = subprocess.run(["nsenter", f"--net={firewall_ns.path}", "--", str(bridge)], input=conf,
+                                      env=env, capture_output=True, text=True, check=False)
+                assert done.returncode == 0, done.stdout + done.stderr
+                return json.loads(done.stdout) if done.stdout.strip() else {}
+
+            ours = IptablesFirewall(namespace=firewall_ns)
+            baseline = ours.list_rules(4)
+            result = run("ADD")
+            ips = result["ips"]
+            assert isinstance(ips, list)
+            address = netaddr.IPNetwork(ips[0]["address"])
+            reference_rules = ours.list_rules(4)
+            assert reference_rules != baseline
+            # Our teardown removes the reference's rules...
+            ours.teardown_masquerade(address, "mynet", "dummy")
+            assert ours.list_rules(4) == baseline
+            # ...and our setup writes exactly what the reference wrote.
+            ours.setup_masquerade(address, "mynet", "dummy")
+            assert ours.list_rules(4) == reference_rules
+            fake = FakeFirewall()
+            fake.setup_masquerade(address, "mynet", "dummy")
+            assert set(fake.list_rules(4)) == set(reference_rules)
+            # The reference DEL tears down what we set up.
+            run("DEL")
+            assert ours.list_rules(4) == baseline
+    finally:
+        spaces.cleanup()

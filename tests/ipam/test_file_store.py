@@ -1,0 +1,253 @@
+"""The file store: exact layout, hostile directory contents, locking, and changes made behind its back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from netaddr import IPAddress
+
+from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
+from cnicore.ipam import HostLocalIPAM, add, load_ipam_config
+from cnicore.stores import FileStore, Owner
+
+A = Owner.attachment("ctr-a", "eth0")
+B = Owner.attachment("ctr-b", "eth0")
+IP = IPAddress
+
+
+def names(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
+
+
+def test_layout_is_the_reference_layout(tmp_path: Path) -> None:
+    with FileStore(tmp_path, "net") as store:
+        assert store.reserve(IP("10.0.0.2"), A, "0")
+        assert store.reserve(IP("2001:db8:1:0:0:0:0:2"), A, "1")
+        assert store.reserve(IP("::ffff:10.0.0.3"), B, "0")
+    net = tmp_path / "net"
+    assert names(net) == ["10.0.0.2", "10.0.0.3", "2001:db8:1::2", "last_reserved_ip.0", "last_reserved_ip.1", "lock"]
+    assert (net / "10.0.0.2").read_bytes() == b"ctr-a\r\neth0"
+    assert (net / "last_reserved_ip.0").read_bytes() == b"10.0.0.3"
+    assert (net / "last_reserved_ip.1").read_bytes() == b"2001:db8:1::2"
+    assert {(net / n).stat().st_mode & 0o777 for n in ("10.0.0.2", "last_reserved_ip.0")} == {0o600}
+    assert (net / "lock").read_bytes() == b""
+
+
+def test_reopen_reads_existing_state(tmp_path: Path) -> None:
+    with FileStore(tmp_path, "net") as store:
+        store.reserve(IP("10.0.0.2"), A, "0")
+    with FileStore(tmp_path, "net", watch=False) as store:
+        assert store.reservation(IP("10.0.0.2")).owner == A
+        assert store.find_owner(A) == [IP("10.0.0.2")]
+        assert store.last_reserved("0") == IP("10.0.0.2")
+
+
+@pytest.mark.parametrize("name", ["", "..", "../escape", "a/b", "-x", "with space"])
+def test_network_name_cannot_escape(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidConfigError):
+        FileStore(tmp_path / "data", name)
+    assert not (tmp_path / "escape").exists()
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidConfigError) as info:
+        FileStore(tmp_path / "file", "net")
+    assert info.value.key == "ipam.dataDir" and "is not a directory" in info.value.msg
+    with pytest.raises(InvalidConfigError):
+        FileStore(tmp_path / "file" / "below", "net")
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"precious")
+    net = tmp_path / "data" / "net"
+    net.mkdir(parents=True)
+    (net / "10.0.0.2").symlink_to(outside)
+    (net / "last_reserved_ip.0").symlink_to(outside)
+    with FileStore(tmp_path / "data", "net") as store:
+        # The planted link keeps its address occupied, is never read, written or removed.
+        rs = load_ipam_config({"name": "net", "ipam": {"subnet": "10.0.0.0/24", "dataDir": str(tmp_path / "data")}})
+        got = add(rs, store, "ctr-a", "eth0")
+        assert got.ips[0].ip == IP("10.0.0.3")
+        assert store.reservation(IP("10.0.0.2")).owner is None
+        assert store.release_owner(Owner(container_id="precious")) == []
+    assert outside.read_bytes() == b"precious"
+    assert (net / "10.0.0.2").is_symlink()
+    assert not (net / "last_reserved_ip.0").is_symlink()  # replaced by rename, the target untouched
+    (tmp_path / "data2").mkdir()
+    (tmp_path / "data2" / "net").symlink_to(tmp_path / "data", target_is_directory=True)
+    with pytest.raises(IOFailureError, match="symlinks are not followed"):
+        FileStore(tmp_path / "data2", "net")
+    (tmp_path / "data3" / "net").mkdir(parents=True)
+    (tmp_path / "data3" / "net" / "lock").symlink_to(outside)
+    with pytest.raises(IOFailureError, match="lock"):
+        FileStore(tmp_path / "data3", "net")
+
+
+def test_garbage_is_skipped_and_kept(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    net.mkdir()
+    (net / "10.0.0.2").write_bytes(b"\xff\xfe not text")
+    (net / "10.0.0.3").write_bytes(b"two words\r\neth0")
+    (net / "10.0.0.4").write_bytes(b"x" * 10000)
+    (net / "10.0.0.5").mkdir()
+    (net / "010.0.0.6").write_bytes(b"ctr-a\r\neth0")  # not a canonical name: not a reservation
+    (net / "notes.txt").write_bytes(b"ctr-a\r\neth0")
+    (net / "10.0.0.7").write_bytes(b"  ctr-a\r\neth0\n")  # whitespace around: the reference matches it
+    conf = load_ipam_config({"cniVersion": "1.1.0", "name": "net",
+                             "ipam": {"subnet": "10.0.0.0/24", "dataDir": str(tmp_path)}})
+    with FileStore(tmp_path, "net") as store:
+        assert store.find_owner(A) == [IP("10.0.0.7")]
+        assert add(conf, store, "ctr-b", "eth0").ips[0].ip == IP("10.0.0.6")
+        assert store.release_owner(A) == [IP("10.0.0.7")]
+        from cnicore.ipam import gc
+
+        gc(store, [])
+    assert names(net) == ["010.0.0.6", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "last_reserved_ip.0",
+                          "lock", "notes.txt"]
+
+
+def test_lock_held_elsewhere_times_out_and_loses_nothing(tmp_path: Path) -> None:
+    with FileStore(tmp_path, "net") as store:
+        store.reserve(IP("10.0.0.2"), A, "0")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(tmp_path / 'net' / 'lock')!r}, os.O_RDONLY)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with FileStore(tmp_path, "other") as unrelated:  # another network is not blocked
+            assert unrelated.reserve(IP("10.0.0.2"), A, "0")
+        with pytest.raises(TryAgainLaterError) as info:
+            FileStore(tmp_path, "net", lock_timeout=0.3)
+        assert info.value.code == 11
+    finally:
+        holder.communicate("")
+    with FileStore(tmp_path, "net") as store:
+        assert store.reservation(IP("10.0.0.2")).owner == A
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_changes_behind_the_back_are_seen(tmp_path: Path, watch: bool) -> None:
+    net = tmp_path / "net"
+    with FileStore(tmp_path, "net", watch=watch) as store:
+        assert store.watching is watch
+        store.reserve(IP("10.0.0.2"), A, "0")
+        for _ in range(3):  # several changes within one clock tick must all be noticed
+            (net / "10.0.0.3").write_bytes(b"ctr-b\r\neth0")
+            assert store.first_free(IP("10.0.0.2"), IP("10.0.0.9")) == IP("10.0.0.4")
+            assert store.find_owner(B) == [IP("10.0.0.3")]
+            (net / "10.0.0.3").unlink()
+            (net / "10.0.0.2").unlink()
+            (net / "10.0.0.2").write_bytes(b"ctr-b\r\neth1")
+            assert store.find_owner(A) == []
+            assert store.reservation(IP("10.0.0.2")).owner == Owner.attachment("ctr-b", "eth1")
+            assert store.first_free(IP("10.0.0.2"), IP("10.0.0.9")) == IP("10.0.0.3")
+            (net / "10.0.0.2").unlink()
+            (net / "10.0.0.2").write_bytes(b"ctr-a\r\neth0")
+            assert store.reservation(IP("10.0.0.2")).owner == A
+
+
+def test_directory_replaced_behind_the_back(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    with FileStore(tmp_path, "net") as store:
+        store.reserve(IP("10.0.0.2"), A, "0")
+        for child in net.iterdir():
+            child.unlink()
+        net.rmdir()
+        net.mkdir()
+        (net / "10.0.0.9").write_bytes(b"ctr-b\r\neth0")
+        assert store.reservation(IP("10.0.0.2")) is None
+        assert store.find_owner(B) == [IP("10.0.0.9")]
+        assert store.reserve(IP("10.0.0.3"), A, "0")
+    assert names(net) == ["10.0.0.3", "10.0.0.9", "last_reserved_ip.0", "lock"]
+
+
+def test_stray_temp_files_are_swept(tmp_path: Path) -> None:
+    net = tmp_path / "net"
+    net.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (net / f".cnicore-{dead.pid}-abc.tmp").write_bytes(b"ctr-a\r\neth0")
+    young = net / ".cnicore-1-def.tmp"  # pid 1 is alive: kept while young
+    young.write_bytes(b"")
+    old = net / ".cnicore-1-old.tmp"
+    old.write_bytes(b"")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    with FileStore(tmp_path, "net") as store:
+        assert names(net) == [".cnicore-1-def.tmp", "lock"]
+        assert list(store.reservations()) == []
+
+
+def test_durable_mode_and_last_reserved_parsing(tmp_path: Path) -> None:
+    with FileStore(tmp_path, "net", durable=True) as store:
+        assert store.reserve(IP("10.0.0.2"), A, "0")
+        (tmp_path / "net" / "last_reserved_ip.0").write_bytes(b"10.0.0.2\n")  # unparsable for the reference too
+        assert store.last_reserved("0") is None
+        assert store.release(IP("10.0.0.2"), B) is False
+        assert store.release(IP("10.0.0.2"), A) is True
+        assert store.release(IP("10.0.0.2"), A) is False
+
+
+def test_threads_share_one_store(tmp_path: Path) -> None:
+    import threading
+
+    conf = load_ipam_config({"cniVersion": "1.0.0", "name": "net",
+                             "ipam": {"subnet": "10.0.0.0/24", "dataDir": str(tmp_path)}})
+    got: list[IPAddress] = []
+    with HostLocalIPAM() as ipam:
+
+        def work(n: int) -> None:
+            for i in range(20):
+                got.append(ipam.add(conf, f"t{n}-{i}", "eth0").ips[0].ip)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(got) == len(set(got)) == 80
+    assert len([p for p in (tmp_path / "net").iterdir() if p.name.startswith("10.")]) == 80
+
+
+def test_mtime_fallback_with_a_large_directory(tmp_path: Path) -> None:
+    # Above a few hundred entries the mtime fallback trusts the directory mtime (after letting the clock
+    # tick while holding the lock) instead of rescanning: changes right after an operation must still show.
+    net = tmp_path / "net"
+    net.mkdir()
+    for i in range(400):
+        (net / f"10.0.{i // 200}.{i % 200 + 1}").write_bytes(f"pre{i}\r\neth0".encode())
+    with FileStore(tmp_path, "net", watch=False) as store:
+        assert len(store) == 400
+        for i in range(5):
+            assert store.reserve(IP(f"10.1.0.{i + 1}"), A, "0")
+            (net / f"10.2.0.{i + 1}").write_bytes(b"ctr-b\r\neth0")  # right after our operation
+            assert store.find_owner(B) == [IP(f"10.2.0.{j + 1}") for j in range(i + 1)]
+            (net / "10.0.0.1").unlink()
+            (net / "10.0.0.1").write_bytes(f"again{i}\r\neth0".encode())
+            assert store.reservation(IP("10.0.0.1")).owner == Owner.attachment(f"again{i}", "eth0")
+
+
+def test_a_forked_child_takes_the_lock_for_itself(tmp_path: Path) -> None:
+    with FileStore(tmp_path, "net", lock_timeout=0.3) as store, store.transaction():
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 1
+            try:
+                store.reserve(IP("10.0.0.2"), A, "0")
+            except TryAgainLaterError:
+                code = 0  # the parent's lock excluded us, as it must
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.reservation(IP("10.0.0.2")) is None

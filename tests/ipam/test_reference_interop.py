@@ -1,0 +1,136 @@
+"""Interoperability with the reference host-local plugin sharing one data directory.
+
+Skipped when the reference plugin is not installed (Debian: containernetworking-plugins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import support
+
+from cnicore.ipam import HostLocalIPAM
+from cnicore.stores import FileStore, parse_ip
+
+pytestmark = pytest.mark.reference
+
+
+def network(data_dir: Path, name: str = "interop", **extra: Any) -> dict[str, Any]:
+    return {"cniVersion": "0.4.0", "name": name,
+            "ipam": {"type": "host-local", "dataDir": str(data_dir),
+                     "ranges": [[{"subnet": "10.30.0.0/24"}, {"subnet": "10.31.0.0/28"}],
+                                [{"subnet": "2001:db8:30::/64"}]]}, **extra}
+
+
+def go(command: str, conf: dict[str, Any], cid: str, ifname: str = "eth0", cni_args: str = "",
+       check: bool = True) -> dict[str, Any]:
+    plugin = support.reference_plugin("host-local")
+    env = {**os.environ, "CNI_COMMAND": command, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x",
+           "CNI_IFNAME": ifname, "CNI_PATH": str(plugin.parent), "CNI_ARGS": cni_args}
+    out = subprocess.run([str(plugin)], input=json.dumps(conf).encode(), env=env, capture_output=True, check=False)
+    if check:
+        assert out.returncode == 0, out.stdout
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def contents(net: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(net.iterdir())}
+
+
+def addresses(result: dict[str, Any]) -> list[str]:
+    return [ip["address"] for ip in result.get("ips", [])]
+
+
+def test_same_operations_leave_identical_files(tmp_path: Path) -> None:
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
+    script: list[tuple[str, str, str, str]] = [
+        ("ADD", "a", "eth0", ""), ("ADD", "b", "eth0", ""), ("ADD", "a", "eth1", ""), ("DEL", "a", "eth0", ""),
+        ("ADD", "c", "eth0", "IP=10.31.0.9"), ("ADD", "d", "eth0", ""), ("DEL", "b", "eth0", ""),
+        ("DEL", "nobody", "eth0", ""), ("ADD", "e", "eth0", "IgnoreUnknown=1;K8S_POD_NAME=e;IP=10.30.0.200"),
+        ("ADD", "f", "eth0", ""), ("DEL", "c", "eth0", ""),
+    ]
+    with HostLocalIPAM() as ipam:
+        for command, cid, ifname, cni_args in script:
+            theirs = go(command, network(theirs_dir), cid, ifname, cni_args)
+            if command == "ADD":
+                mine = ipam.add(json.dumps(network(ours_dir)), cid, ifname, cni_args)
+                assert [str(ip.address) for ip in mine.ips] == addresses(theirs)
+                assert [str(ip.gateway) for ip in mine.ips] == [ip["gateway"] for ip in theirs["ips"]]
+            else:
+                ipam.delete(json.dumps(network(ours_dir)), cid, ifname, cni_args)
+            assert contents(ours_dir / "interop") == contents(theirs_dir / "interop"), (command, cid, ifname)
+        # Legacy (ID-only) files written by old plugins: both release them the same way.
+        for d in (ours_dir, theirs_dir):
+            (d / "interop" / "10.30.0.77").write_bytes(b"old")
+        go("DEL", network(theirs_dir), "old", "eth0")
+        ipam.delete(json.dumps(network(ours_dir)), "old", "eth0")
+        assert contents(ours_dir / "interop") == contents(theirs_dir / "interop")
+
+
+def test_each_releases_the_others_reservations(tmp_path: Path) -> None:
+    conf = network(tmp_path)
+    with HostLocalIPAM() as ipam:
+        go_result = go("ADD", conf, "from-go")
+        mine = ipam.add(json.dumps(conf), "from-us", "eth0")
+        assert set(addresses(go_result)).isdisjoint(str(ip.address) for ip in mine.ips)
+        go("CHECK", conf, "from-us")
+        ipam.check(json.dumps(conf), "from-go", "eth0")
+        go("DEL", conf, "from-us")
+        ipam.delete(json.dumps(conf), "from-go", "eth0")
+        assert [n for n in os.listdir(tmp_path / "interop") if parse_ip(n)] == []
+        failed = go("CHECK", conf, "from-us", check=False)
+        assert failed["msg"] == "host-local: Failed to find address added by container from-us"
+
+
+def test_concurrent_allocation_from_one_directory(tmp_path: Path) -> None:
+    conf = network(tmp_path)
+    results: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def go_worker(n: int) -> None:
+        try:
+            for i in range(10):
+                results[f"go{n}-{i}"] = addresses(go("ADD", conf, f"go{n}-{i}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go_worker, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    with HostLocalIPAM() as ipam:
+        for i in range(40):
+            results[f"py-{i}"] = [str(ip.address) for ip in ipam.add(json.dumps(conf), f"py-{i}", "eth0").ips]
+        for t in threads:
+            t.join()
+    assert errors == []
+    flat = [ip for ips in results.values() for ip in ips]
+    assert len(flat) == len(set(flat)) == 2 * 70
+    files = contents(tmp_path / "interop")
+    for cid, ips in results.items():
+        for address in ips:
+            assert files[address.split("/")[0]] == f"{cid}\r\neth0".encode()
+
+
+def test_flock_excludes_the_reference_plugin(tmp_path: Path) -> None:
+    conf = network(tmp_path)
+    plugin = support.reference_plugin("host-local")
+    with FileStore(tmp_path, "interop") as store, store.transaction():
+        env = {**os.environ, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "blocked", "CNI_NETNS": "x",
+               "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent)}
+        proc = subprocess.Popen([str(plugin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(conf).encode())
+        proc.stdin.close()
+        time.sleep(0.5)
+        assert proc.poll() is None  # waiting for our lock
+        assert [n for n in os.listdir(tmp_path / "interop") if parse_ip(n)] == []
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    assert proc.wait(timeout=30) == 0 and addresses(json.loads(out)) == ["10.30.0.2/24", "2001:db8:30::2/64"]

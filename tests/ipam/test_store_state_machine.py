@@ -1,0 +1,131 @@
+"""The file store agrees with the memory store, operation by operation (a Hypothesis state machine).
+
+Both stores are driven through the host-local operations (ADD with and without
+requested addresses, DEL, CHECK, GC), plus a reservation written directly into
+each (for the file store: a file written behind its back, as the reference
+plugin would) and a reopen of the file store. After every step both hold the
+same reservations, no address is held twice, and the directory holds exactly
+those files with the reference's bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from cnicore._errors import CNIError
+from cnicore.ipam import IPAMConfig, add, check, delete, gc, load_ipam_config
+from cnicore.stores import FileStore, IPStore, MemoryStore, Owner, ip_text, parse_ip
+
+CIDS = st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"])
+IFNAMES = st.sampled_from(["eth0", "eth1"])
+ADDRESSES = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.1.2", "10.0.1.3",
+                             "2001:db8::2", "2001:db8::4", "2001:db8::9"])
+
+
+def _config(data_dir: str, requested: list[str] | None = None) -> IPAMConfig:
+    raw: dict[str, Any] = {
+        "cniVersion": "1.0.0", "name": "sm",
+        "ipam": {"dataDir": data_dir, "ranges": [
+            [{"subnet": "10.0.0.0/29", "rangeEnd": "10.0.0.4"}, {"subnet": "10.0.1.0/30"}],
+            [{"subnet": "2001:db8::/64", "rangeEnd": "2001:db8::5"}]]},
+    }
+    if requested:
+        raw["args"] = {"cni": {"ips": requested}}
+    return load_ipam_config(raw)
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return ("ok", fn(*args))
+    except CNIError as exc:
+        return ("error", type(exc).__name__, exc.msg)
+
+
+class StoresAgree(RuleBasedStateMachine):
+    watch = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = tempfile.mkdtemp(prefix="cnicore-sm-")
+        self.file: IPStore = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+        self.memory = MemoryStore()
+
+    def teardown(self) -> None:
+        self.file.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+    @rule(cid=CIDS, ifname=IFNAMES)
+    def add(self, cid: str, ifname: str) -> None:
+        conf = _config(self.dir)
+        assert _outcome(add, conf, self.memory, cid, ifname) == _outcome(add, conf, self.file, cid, ifname)
+
+    @rule(cid=CIDS, ifname=IFNAMES, ips=st.lists(ADDRESSES, min_size=1, max_size=2))
+    def add_requested(self, cid: str, ifname: str, ips: list[str]) -> None:
+        conf = _config(self.dir, ips)
+        assert _outcome(add, conf, self.memory, cid, ifname) == _outcome(add, conf, self.file, cid, ifname)
+
+    @rule(cid=CIDS, ifname=IFNAMES)
+    def delete(self, cid: str, ifname: str) -> None:
+        conf = _config(self.dir)
+        assert _outcome(delete, conf, self.memory, cid, ifname) == _outcome(delete, conf, self.file, cid, ifname)
+
+    @rule(cid=CIDS, ifname=IFNAMES)
+    def check(self, cid: str, ifname: str) -> None:
+        conf = _config(self.dir)
+        assert _outcome(check, conf, self.memory, cid, ifname) == _outcome(check, conf, self.file, cid, ifname)
+
+    @rule(valid=st.lists(st.tuples(CIDS, IFNAMES), max_size=4))
+    def gc(self, valid: list[tuple[str, str]]) -> None:
+        assert _outcome(gc, self.memory, valid) == _outcome(gc, self.file, valid)
+
+    @rule(ip=ADDRESSES, cid=CIDS, legacy=st.booleans())
+    def written_behind_the_back(self, ip: str, cid: str, legacy: bool) -> None:
+        owner = Owner(container_id=cid) if legacy else Owner.attachment(cid, "eth0")
+        path = Path(self.dir) / "sm" / ip_text(parse_ip(ip))
+        if not path.exists():
+            path.write_bytes(owner.text().encode())
+            assert self.memory.reserve(parse_ip(ip), owner, "external")
+
+    @rule(ip=ADDRESSES)
+    def removed_behind_the_back(self, ip: str) -> None:
+        path = Path(self.dir) / "sm" / ip_text(parse_ip(ip))
+        found = self.memory.reservation(parse_ip(ip))
+        if path.exists():
+            path.unlink()
+            assert found is not None and (found.owner is None or self.memory.release(parse_ip(ip), found.owner))
+
+    @rule()
+    def reopen(self) -> None:
+        self.file.close()
+        self.file = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+
+    @invariant()
+    def same_reservations(self) -> None:
+        mine = sorted((r.ip.version, r.ip.value, r.owner) for r in self.file.reservations())
+        theirs = sorted((r.ip.version, r.ip.value, r.owner) for r in self.memory.reservations())
+        assert mine == theirs
+        assert len({(v, i) for v, i, _ in mine}) == len(mine)
+        on_disk = {p.name: p.read_bytes() for p in (Path(self.dir) / "sm").iterdir() if parse_ip(p.name) is not None}
+        assert on_disk == {ip_text(r.ip): r.owner.text().encode() for r in self.memory.reservations() if r.owner}
+        for range_id in ("0", "1"):
+            assert self.file.last_reserved(range_id) == self.memory.last_reserved(range_id)
+
+
+StoresAgree.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+TestStoresAgreeWithInotify = StoresAgree.TestCase
+
+
+class StoresAgreeWithoutInotify(StoresAgree):
+    watch = False
+
+
+StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)
+TestStoresAgreeWithoutInotify = StoresAgreeWithoutInotify.TestCase
