@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: demo test lint typecheck unit sysdeps bench bench-quick clean
+.PHONY: demo test lint typecheck unit sysdeps clean
 
 # The virtual environment, rebuilt when the project metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -42,12 +42,6 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 test: sysdeps $(VENV)/.installed lint typecheck unit
-
-bench: $(VENV)/.installed
-	$(PY) -m benchmarks
-
-bench-quick: $(VENV)/.installed
-	$(PY) -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info
