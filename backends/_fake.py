@@ -16,6 +16,8 @@ What is modelled, and why it matters to plugins:
   down drops every route through it and, unless ``keep_addr_on_down``, its IPv6
   addresses; deleting a link drops its addresses and routes, a veth takes its
   peer along and a bridge releases its ports;
+- a port that joins a bridge gets the kernel's default VLAN entry (1, PVID,
+  untagged) and loses its VLAN table, hairpin and isolation flags on leaving;
 - a veth end has carrier when both ends are up; a bridge when one of its ports
   has; a bridge whose MTU was never set follows the smallest MTU of its ports
   (1500 without ports);
@@ -25,7 +27,8 @@ What is modelled, and why it matters to plugins:
   ``all/forwarding`` propagate to every interface as the kernel's do.
 
 Not modelled: IPv6 link-local addresses and DAD (the port does not report them),
-bridge MAC inheritance, VLANs beyond the filtering flag, IPv4 secondary addresses
+bridge MAC inheritance, VLAN filtering on the data path (the per-port VLAN
+tables are kept, as the kernel keeps them, but no frames flow), IPv4 secondary addresses
 (two addresses of one subnet on one link), and routes straight to the loopback
 device (the kernel turns some into reject routes).
 
@@ -53,6 +56,7 @@ from cnicore.links import (
     BridgeSpec,
     Link,
     Namespace,
+    PortVlan,
     Route,
     VethPair,
     check_sysctl_key,
@@ -101,6 +105,9 @@ class _FakeLink:
     promiscuous: bool = False
     vlan_filtering: bool = False
     hairpin: bool = False
+    isolated: bool = False
+    # A bridge port's VLAN table: vid -> (pvid, untagged).
+    vlans: dict[int, tuple[bool, bool]] = field(default_factory=dict)
     addresses: list[Address] = field(default_factory=list)
     # (namespace key, index) of a veth's other end.
     peer: tuple[str | None, int] | None = None
@@ -273,6 +280,7 @@ class FakeLinkBackend:
             promiscuous=link.promiscuous,
             vlan_filtering=link.vlan_filtering,
             hairpin=link.hairpin,
+            isolated=link.isolated,
             addresses=sorted_addresses(link.addresses),
         )
 
@@ -361,7 +369,7 @@ class FakeLinkBackend:
         for port in fns.links.values():
             if port.master == link.index:
                 port.master = None
-                port.hairpin = False
+                self._reset_port(port)
         if link.master is not None and link.master in fns.links:
             self._adjust_bridge_mtu(fns, fns.links[link.master])
 
@@ -407,7 +415,7 @@ class FakeLinkBackend:
                 if link.master is not None:
                     bridge = fns.links[link.master]
                     link.master = None
-                    link.hairpin = False
+                    self._reset_port(link)
                     self._adjust_bridge_mtu(fns, bridge)
                 return
             bridge = self._get(fns, master)
@@ -422,8 +430,16 @@ class FakeLinkBackend:
                 link.master = None
                 self._adjust_bridge_mtu(fns, old)
             link.master = bridge.index
-            link.hairpin = False
+            self._reset_port(link)
+            # The kernel's default_pvid: every new port starts in VLAN 1, untagged.
+            link.vlans = {1: (True, True)}
             self._adjust_bridge_mtu(fns, bridge)
+
+    @staticmethod
+    def _reset_port(link: _FakeLink) -> None:
+        link.hairpin = False
+        link.isolated = False
+        link.vlans = {}
 
     def _adjust_bridge_mtu(self, fns: _FakeNamespace, bridge: _FakeLink) -> None:
         # A bridge whose MTU nobody set follows its smallest port (1500 with none).
@@ -440,6 +456,41 @@ class FakeLinkBackend:
             if link.master is None:
                 raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
             link.hairpin = on
+
+    def _port(self, fns: _FakeNamespace, name: str) -> _FakeLink:
+        link = self._get(fns, name)
+        if link.master is None:
+            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+        return link
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_port_isolation`."""
+        with self._lock:
+            self._port(self._ns(ns), name).isolated = on
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[PortVlan, ...] = ()) -> None:
+        """See :meth:`LinkBackend.set_port_vlans`."""
+        for vid in remove:
+            PortVlan(vid=vid)  # the same range check as for additions, before anything changes
+        with self._lock:
+            link = self._port(self._ns(ns), name)
+            vlans = dict(link.vlans)
+            for vid in remove:
+                vlans.pop(vid, None)
+            for entry in add:
+                if entry.pvid:
+                    # One PVID per port: it moves to the VLAN added last with the flag.
+                    vlans = {vid: (False, untagged) for vid, (_pvid, untagged) in vlans.items()}
+                vlans[entry.vid] = (entry.pvid, entry.untagged)
+            link.vlans = vlans
+
+    def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
+        """See :meth:`LinkBackend.list_port_vlans`."""
+        with self._lock:
+            link = self._port(self._ns(ns), name)
+            return tuple(PortVlan(vid=vid, pvid=pvid, untagged=untagged)
+                         for vid, (pvid, untagged) in sorted(link.vlans.items()))
 
     def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
         """See :meth:`LinkBackend.set_mac`."""

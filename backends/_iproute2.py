@@ -37,6 +37,7 @@ from cnicore.links import (
     BridgeSpec,
     Link,
     Namespace,
+    PortVlan,
     Route,
     VethPair,
 )
@@ -84,26 +85,30 @@ class IPRoute2LinkBackend:
                  peer_names: Callable[[], str] | None = None) -> None:
         found = ip or shutil.which("ip") or "/usr/sbin/ip"
         self._ip = found
+        # `bridge` ships with `ip` in iproute2: look beside it first.
+        beside = os.path.join(os.path.dirname(found), "bridge")
+        self._bridge = beside if os.path.exists(beside) else shutil.which("bridge") or "/usr/sbin/bridge"
         self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
         self._timeout = timeout
         self._peer_names = peer_names or random_peer_name
 
     # -- plumbing -----------------------------------------------------------------------------------
 
-    def _prefix(self, ns: Namespace) -> list[str]:
+    def _prefix(self, ns: Namespace, tool: str | None = None) -> list[str]:
+        program = tool or self._ip
         if ns.path is None:
-            return [self._ip]
+            return [program]
         if not os.path.exists(ns.path):
             raise namespace_gone(ns.path)
         for folder in _NETNS_DIRS:
             name = ns.path[len(folder):]
             # A name that could pass for an option goes the nsenter way instead.
             if ns.path.startswith(folder) and name and "/" not in name and not name.startswith("-"):
-                return [self._ip, "-n", name]
-        return [self._nsenter, f"--net={ns.path}", "--", self._ip]
+                return [program, "-n", name]
+        return [self._nsenter, f"--net={ns.path}", "--", program]
 
-    def _ip_run(self, ns: Namespace, args: Sequence[str], what: str) -> str:
-        argv = [*self._prefix(ns), *args]
+    def _ip_run(self, ns: Namespace, args: Sequence[str], what: str, *, tool: str | None = None) -> str:
+        argv = [*self._prefix(ns, tool), *args]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=self._timeout, check=False)
         except OSError as exc:
@@ -280,6 +285,43 @@ class IPRoute2LinkBackend:
         self._ip_run(ns, ["link", "set", "dev", name, "type", "bridge_slave", "hairpin", "on" if on else "off"],
                      f"set hairpin on {name}")
 
+    def _check_port(self, ns: Namespace, name: str) -> None:
+        if self.get_link(ns, name).master is None:
+            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_port_isolation`."""
+        self._check_port(ns, name)
+        self._ip_run(ns, ["link", "set", "dev", name, "type", "bridge_slave", "isolated", "on" if on else "off"],
+                     f"set isolation on {name}")
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[PortVlan, ...] = ()) -> None:
+        """See :meth:`LinkBackend.set_port_vlans`."""
+        for vid in remove:
+            PortVlan(vid=vid)
+        present = {entry.vid for entry in self.list_port_vlans(ns, name)}
+        for vid in remove:
+            # `bridge vlan del` fails for a VLAN the port lacks: the port's contract makes that fine.
+            if vid in present:
+                self._ip_run(ns, ["vlan", "del", "dev", name, "vid", str(vid)], f"delete VLAN {vid} of {name}",
+                             tool=self._bridge)
+        for entry in add:
+            flags = (["pvid"] if entry.pvid else []) + (["untagged"] if entry.untagged else [])
+            self._ip_run(ns, ["vlan", "add", "dev", name, "vid", str(entry.vid), *flags],
+                         f"add VLAN {entry.vid} to {name}", tool=self._bridge)
+
+    def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
+        """See :meth:`LinkBackend.list_port_vlans`."""
+        self._check_port(ns, name)
+        what = f"list VLANs of {name}"
+        out = self._ip_run(ns, ["-json", "vlan", "show", "dev", name], what, tool=self._bridge)
+        try:
+            data = json.loads(out) if out.strip() else []
+        except json.JSONDecodeError as exc:
+            raise InternalError(f"{what}: cannot read the output of bridge -json") from exc
+        return _port_vlans_of(data, name, what)
+
     def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
         """See :meth:`LinkBackend.set_mac`."""
         self._ip_run(ns, ["link", "set", "dev", check_name(name), "address", check_mac(mac)], f"set MAC of {name}")
@@ -336,6 +378,28 @@ class IPRoute2LinkBackend:
         _nsenter.write_sysctl(ns, key, value)
 
 
+def _port_vlans_of(data: Any, name: str, what: str) -> tuple[PortVlan, ...]:
+    """Read ``bridge -json vlan show``: a list of ``{"ifname", "vlans"}`` (older iproute2: a dict by name)."""
+    if isinstance(data, dict):
+        data = [{"ifname": key, "vlans": value} for key, value in data.items()]
+    if not isinstance(data, list):
+        raise InternalError(f"{what}: unexpected output of bridge -json")
+    entries: dict[int, PortVlan] = {}
+    try:
+        for port in data:
+            if port.get("ifname") != name:
+                continue
+            for vlan in port.get("vlans", []):
+                flags = vlan.get("flags", [])
+                first = int(vlan["vlan"])
+                # A range is reported once, as vlan..vlanEnd with common flags.
+                for vid in range(first, int(vlan.get("vlanEnd", first)) + 1):
+                    entries[vid] = PortVlan(vid=vid, pvid="PVID" in flags, untagged="Egress Untagged" in flags)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InternalError(f"{what}: unexpected output of bridge -json") from exc
+    return tuple(entries[vid] for vid in sorted(entries))
+
+
 def _link_of(entry: dict[str, Any], addresses: list[Address]) -> Link:
     flags = set(entry.get("flags", []))
     info = entry.get("linkinfo", {})
@@ -355,6 +419,7 @@ def _link_of(entry: dict[str, Any], addresses: list[Address]) -> Link:
         promiscuous="PROMISC" in flags,
         vlan_filtering=bool(data.get("vlan_filtering", 0)),
         hairpin=bool(slave.get("hairpin", False)),
+        isolated=bool(slave.get("isolated", False)),
         addresses=sorted_addresses(addresses),
     )
 

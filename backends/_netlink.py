@@ -31,6 +31,7 @@ from cnicore.links import (
     BridgeSpec,
     Link,
     Namespace,
+    PortVlan,
     Route,
     VethPair,
 )
@@ -61,6 +62,9 @@ _RTN_UNICAST = 1
 _SCOPES = {0: "universe", 253: "link", 254: "host"}
 _SCOPE_NUMBERS = {name: number for number, name in _SCOPES.items()}
 _RT_SCOPE_NOWHERE = 255
+# include/uapi/linux/if_bridge.h, struct bridge_vlan_info flags.
+_BRIDGE_VLAN_INFO_PVID = 0x2
+_BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 
 
 class NetlinkLinkBackend:
@@ -288,6 +292,48 @@ class NetlinkLinkBackend:
 
         self._run(ns, f"set hairpin on {name}", body)
 
+    def _port_index(self, ipr: Any, name: str) -> int:
+        index = self._index(ipr, name)
+        if self._links(ipr, index)[0].master is None:
+            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+        return index
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_port_isolation`."""
+        check_name(name)
+
+        def body(ipr: Any) -> None:
+            ipr.brport("set", index=self._port_index(ipr, name), isolated=1 if on else 0)
+
+        self._run(ns, f"set isolation on {name}", body)
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[PortVlan, ...] = ()) -> None:
+        """See :meth:`LinkBackend.set_port_vlans`."""
+        check_name(name)
+        for vid in remove:
+            PortVlan(vid=vid)
+
+        def body(ipr: Any) -> None:
+            index = self._port_index(ipr, name)
+            present = {entry.vid for entry in _port_vlans(ipr, index)}
+            for vid in remove:
+                # The kernel answers ENOENT for a VLAN the port lacks: the port's contract makes that fine.
+                if vid in present:
+                    ipr.vlan_filter("del", index=index, vlan_info={"vid": vid})
+            for entry in add:
+                flags = (_BRIDGE_VLAN_INFO_PVID if entry.pvid else 0) | (
+                    _BRIDGE_VLAN_INFO_UNTAGGED if entry.untagged else 0)
+                ipr.vlan_filter("add", index=index, vlan_info={"vid": entry.vid, "flags": flags})
+
+        self._run(ns, f"set VLANs of {name}", body)
+
+    def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
+        """See :meth:`LinkBackend.list_port_vlans`."""
+        check_name(name)
+        return self._run(ns, f"list VLANs of {name}",
+                         lambda ipr: _port_vlans(ipr, self._port_index(ipr, name)))
+
     def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
         """See :meth:`LinkBackend.set_mac`."""
         self._set(ns, name, "set MAC of", address=check_mac(mac))
@@ -364,6 +410,23 @@ def _nested(msg: Any, *path: str) -> Any:
     return node
 
 
+def _port_vlans(ipr: Any, index: int) -> tuple[PortVlan, ...]:
+    # AF_BRIDGE dump with RTEXT_FILTER_BRVLAN: one message per port, VLANs in IFLA_AF_SPEC.
+    entries: dict[int, PortVlan] = {}
+    for msg in ipr.get_vlans():
+        if int(msg["index"]) != index:
+            continue
+        spec = msg.get_attr("IFLA_AF_SPEC")
+        if spec is None:
+            continue
+        for info in spec.get_attrs("IFLA_BRIDGE_VLAN_INFO"):
+            flags = int(info["flags"])
+            vid = int(info["vid"])
+            entries[vid] = PortVlan(vid=vid, pvid=bool(flags & _BRIDGE_VLAN_INFO_PVID),
+                                    untagged=bool(flags & _BRIDGE_VLAN_INFO_UNTAGGED))
+    return tuple(entries[vid] for vid in sorted(entries))
+
+
 def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
     flags = int(msg["flags"])
     if int(msg["ifi_type"]) == _ARPHRD_LOOPBACK:
@@ -372,6 +435,7 @@ def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
         kind = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_KIND") or "device"
     master_index = msg.get_attr("IFLA_MASTER")
     hairpin = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_MODE")
+    isolated = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_ISOLATED")
     vlan_filtering = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_BR_VLAN_FILTERING")
     return Link(
         index=int(msg["index"]),
@@ -386,6 +450,7 @@ def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
         promiscuous=bool(flags & _IFF_PROMISC),
         vlan_filtering=bool(vlan_filtering),
         hairpin=bool(hairpin),
+        isolated=bool(isolated),
         addresses=sorted_addresses(addresses),
     )
 

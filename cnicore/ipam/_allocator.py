@@ -16,6 +16,14 @@ by one, the allocator asks the store for the first free address of each span
 (:meth:`IPStore.first_free`), so the cost does not grow with how many
 addresses are taken. The result is the address with its range's prefix length
 and gateway.
+
+A store that picks its own order (``picks_own_order = True``, the etcd store)
+is asked for each range of the set in turn, as a whole (minus the gateway), and
+the round-robin hint is not used: such a store prefers addresses from this
+host's blocks, and splitting the window at the last reserved address would
+make it claim new blocks needlessly. Its answer may be an address someone else
+has just taken; the allocator then asks again, and moves to the next range
+only when the store says the range is full.
 """
 
 from __future__ import annotations
@@ -25,12 +33,22 @@ from collections.abc import Iterator
 import attrs
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
 
-from cnicore._errors import AddressConflictError, AddressExhaustedError, InvalidConfigError
+from cnicore._errors import (
+    AddressConflictError,
+    AddressExhaustedError,
+    InternalError,
+    InvalidConfigError,
+    TryAgainLaterError,
+)
 from cnicore.ipam._range import Range, RangeSet
 from cnicore.stores._goip import canonical_ip, ip_text
 from cnicore.stores._port import IPStore, Owner
 
 __all__ = ["AllocatedIP", "allocate", "candidate_spans"]
+
+# A store picking its own order can keep offering addresses that others take first; past this many lost races
+# in one allocation, the caller is told to come back (code 11) rather than spin.
+_MAX_LOST_RACES = 1000
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -85,6 +103,42 @@ def candidate_spans(range_set: RangeSet, last: IPAddress | None) -> Iterator[tup
     yield first, first.range_start.value, last_value
 
 
+def _range_spans(range_set: RangeSet) -> Iterator[tuple[Range, int, int]]:
+    """Each range of the set as whole spans ``(range, low, high)`` of integer addresses, its gateway cut out.
+
+    The order for stores that pick their own order: range by range, in the set's order. The store never
+    sees the gateway as a candidate, so it cannot keep offering it.
+    """
+    for r in range_set.ranges:
+        low, high = r.range_start.value, r.range_end.value
+        gateway = r.gateway.value if r.gateway.version == r.version else -1
+        if low <= gateway <= high:
+            if low < gateway:
+                yield r, low, gateway - 1
+            if gateway < high:
+                yield r, gateway + 1, high
+        else:
+            yield r, low, high
+
+
+def _allocate_in_store_order(store: IPStore, range_set: RangeSet, index: int, owner: Owner) -> AllocatedIP:
+    version = range_set.version
+    range_id = str(index)
+    lost = 0
+    for r, low, high in _range_spans(range_set):
+        first, last = IPAddress(low, version), IPAddress(high, version)
+        while (found := store.first_free(first, last)) is not None:
+            if found.version != version or not low <= found.value <= high:
+                raise InternalError(f"the store offered {ip_text(found)} outside [{ip_text(first)}, {ip_text(last)}]")
+            if store.reserve(found, owner, range_id):
+                return AllocatedIP(address=_with_prefix(found, r), gateway=r.gateway, range_set_index=index)
+            lost += 1  # a stale view: someone else reserved it first; the store knows better now
+            if lost >= _MAX_LOST_RACES:
+                raise TryAgainLaterError(f"lost {lost} races for an address in range set {range_set}; "
+                                         "the store is too contended")
+    raise AddressExhaustedError(f"no IP addresses available in range set: {range_set}")
+
+
 def allocate(store: IPStore, range_set: RangeSet, index: int, owner: Owner,
              requested: IPAddress | None = None) -> AllocatedIP:
     """Reserve one address of ``range_set`` (range set number ``index``) for ``owner``.
@@ -95,6 +149,7 @@ def allocate(store: IPStore, range_set: RangeSet, index: int, owner: Owner,
         InvalidConfigError: ``requested`` is outside the set or is its range's gateway.
         AddressConflictError: ``requested`` is taken, or ``owner`` already holds an address in the set.
         AddressExhaustedError: ``no IP addresses available in range set: <set>``.
+        TryAgainLaterError: a store that picks its own order kept offering addresses others took first.
     """
     range_id = str(index)
     if requested is not None:
@@ -115,6 +170,9 @@ def allocate(store: IPStore, range_set: RangeSet, index: int, owner: Owner,
         if range_set.contains(held):
             raise AddressConflictError(
                 f"{ip_text(held)} has been allocated to {owner.container_id}, duplicate allocation is not allowed")
+
+    if getattr(store, "picks_own_order", False):
+        return _allocate_in_store_order(store, range_set, index, owner)
 
     version = range_set.version
     for r, low, high in candidate_spans(range_set, store.last_reserved(range_id)):

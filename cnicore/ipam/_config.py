@@ -13,10 +13,22 @@ Range sets come out in the reference's order: ``runtimeConfig.ipRanges`` first,
 then the legacy single range at the top of ``ipam``, then ``ipam.ranges``.
 JSON keys are matched like Go's decoder does it: exact or case-insensitive,
 the last matching key winning; ``null`` means absent.
+
+One key goes beyond the reference: ``ipam.store`` chooses where reservations
+live. Absent (or ``null``), they are files under ``ipam.dataDir`` exactly as the
+reference keeps them. ``{"type": "etcd", ...}`` selects the etcd store, shared by
+every host of the network (see :func:`~cnicore.stores.parse_etcd_store_config`
+for its keys); any other ``type`` is rejected. The reference plugin ignores keys
+it does not know, so it still reads such a configuration without error, but it
+would keep its reservations in ``dataDir``, apart from the etcd ones: every host
+of a network using the etcd store must run cnicore. The store object is checked
+after everything the reference checks, so a configuration with several faults
+reports the reference's error first.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,12 +41,16 @@ from cnicore._json import decode
 from cnicore.ipam._range import Range, RangeSet
 from cnicore.spec._args import parse_cni_args
 from cnicore.spec._version import compare_versions
+from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
 from cnicore.stores._goip import parse_cidr, parse_ip
 
-__all__ = ["DEFAULT_DATA_DIR", "IPAMConfig", "Route", "load_ipam_config", "parse_requested_ip"]
+__all__ = ["DEFAULT_DATA_DIR", "STORE_TYPES", "IPAMConfig", "Route", "load_ipam_config", "parse_requested_ip"]
 
 #: Where reservations live when ``ipam.dataDir`` is not set.
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
+
+#: The values ``ipam.store.type`` may take.
+STORE_TYPES = ("etcd",)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -69,6 +85,8 @@ class IPAMConfig:
         routes: ``ipam.routes``.
         data_dir: ``ipam.dataDir`` or ``/var/lib/cni/networks``.
         resolv_conf: ``ipam.resolvConf`` ("" when absent).
+        store: the etcd store's settings from ``ipam.store``, or None (absent): the
+            file store under ``data_dir``. The reference plugin ignores ``ipam.store``.
     """
 
     name: str
@@ -79,6 +97,7 @@ class IPAMConfig:
     routes: tuple[Route, ...] = ()
     data_dir: str = DEFAULT_DATA_DIR
     resolv_conf: str = ""
+    store: EtcdStoreConfig | None = None
 
 
 # ----------------------------------------------------------------------------- Go-like decoding
@@ -277,6 +296,7 @@ def load_ipam_config(config: str | bytes | bytearray | Mapping[str, Any], cni_ar
     legacy = _range_spec(ipam, "ipam", "ipam")
     k, v = _field(ipam, "ranges")
     ranges = _range_sets(v, "IPAMConfig.ipam.ranges", "ipam.ranges", f"ipam.{k}")
+    store_key, store_raw = _field(ipam, "store")
 
     requested: list[IPAddress] = []
     if cni_args:
@@ -311,8 +331,27 @@ def load_ipam_config(config: str | bytes | bytearray | Mapping[str, Any], cni_ar
         for j in range(i + 1, len(range_sets)):
             if first.overlaps(range_sets[j]):
                 raise InvalidConfigError(f"range set {i} overlaps with {j}", key=specs[j][0], value=str(range_sets[j]))
+    store = _store(store_raw, f"ipam.{store_key}")
     return IPAMConfig(name=name, cni_version=cni_version, type=ipam_type, range_sets=tuple(range_sets),
-                      requested_ips=tuple(unique), routes=tuple(routes), data_dir=data_dir, resolv_conf=resolv_conf)
+                      requested_ips=tuple(unique), routes=tuple(routes), data_dir=data_dir, resolv_conf=resolv_conf,
+                      store=store)
+
+
+def _store(value: Any, key: str) -> EtcdStoreConfig | None:
+    """``ipam.store``: None (the file store) when absent or null, else a checked store configuration."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidConfigError(f"{key} must be an object", key=key, value=value)
+    known = ", ".join(STORE_TYPES)
+    if "type" not in value:
+        raise InvalidConfigError(f"{key}.type is missing (known store types: {known})", key=f"{key}.type",
+                                 value=None)
+    store_type = value["type"]
+    if not isinstance(store_type, str) or store_type not in STORE_TYPES:
+        raise InvalidConfigError(f"unknown store type {json.dumps(store_type)} in {key}.type (known store types: "
+                                 f"{known})", key=f"{key}.type", value=store_type)
+    return parse_etcd_store_config(value, key=key)
 
 
 def _older_than_030(version: str) -> bool:

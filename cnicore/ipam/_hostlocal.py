@@ -15,14 +15,21 @@ Differences from the reference, all deliberate:
   valid attachment, because such a file cannot say which interface it was for
   and releasing it would take an address from a live container. Reservations
   with unreadable content are never released by GC either. GC covers every
-  reservation of the network, whatever the configured ranges.
+  reservation of the network, whatever the configured ranges, except in a
+  store shared by several hosts (one with its own ``gc(valid_owners)``, the
+  etcd store): there the valid attachments are only this host's, so the store's
+  own GC runs instead, over this host's reservations only.
+
+Where reservations live follows the configuration: files under ``ipam.dataDir``
+(:class:`~cnicore.stores.FileStore`), or etcd when ``ipam.store`` says so
+(:class:`~cnicore.stores.EtcdStore`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
@@ -125,16 +132,32 @@ def check(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) ->
     return found
 
 
+@runtime_checkable
+class _CollectsOwnGarbage(Protocol):
+    """A store shared between hosts that knows which reservations are this host's to collect."""
+
+    def gc(self, valid: Iterable[Owner]) -> Sequence[IPAddress]:
+        ...
+
+
 def gc(store: IPStore, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Reservation, ...]:
     """Release every reservation that belongs to no valid attachment (see the module notes on legacy files).
 
-    Also sweeps the store's own debris. Returns the released reservations. Idempotent.
+    Also sweeps the store's own debris. Returns the released reservations, by
+    address. Idempotent. A store with its own ``gc`` (shared between hosts)
+    decides what is this host's; the owners reported are then those read just
+    before it ran.
     """
     valid = {(make_owner(cid, ifname)) for cid, ifname in valid_attachments}
     valid_ids = {owner.container_id for owner in valid}
     released: list[Reservation] = []
     with store.transaction():
         store.sweep()
+        if isinstance(store, _CollectsOwnGarbage):
+            # Other hosts' attachments are not in this host's list: the generic rule would release them all.
+            owners = {reservation.ip: reservation.owner for reservation in store.reservations()}
+            released = [Reservation(ip=ip, owner=owners.get(ip)) for ip in store.gc(valid)]
+            return tuple(sorted(released, key=lambda r: (r.ip.version, r.ip.value)))
         for reservation in store.reservations():
             owner = reservation.owner
             if owner is None:
@@ -151,14 +174,16 @@ ConfigInput = IPAMConfig | str | bytes | bytearray | Mapping[str, Any]
 class HostLocalIPAM:
     """host-local for a long-lived process (or one exec): config loading plus ADD/DEL/CHECK/GC.
 
-    Stores are opened per ``(dataDir, network name)`` by ``store_factory`` (default: a
-    :class:`~cnicore.stores.FileStore`) and kept open, so their indexes make every
-    operation cheap. Use as a context manager or call :meth:`close`.
+    Stores are opened by ``store_factory`` and kept open, so their indexes make every
+    operation cheap: one per ``(dataDir, network name)``, or per ``(ipam.store
+    settings, network name)`` when ``ipam.store`` is set. The default factory opens
+    a :class:`~cnicore.stores.FileStore`, or an :class:`~cnicore.stores.EtcdStore`
+    when the configuration selects etcd. Use as a context manager or call :meth:`close`.
     """
 
     def __init__(self, store_factory: Callable[[IPAMConfig], IPStore] | None = None) -> None:
-        self._factory = store_factory or _file_store
-        self._stores: dict[tuple[str, str], IPStore] = {}
+        self._factory = store_factory or _default_store
+        self._stores: dict[Hashable, IPStore] = {}
 
     def load(self, config: ConfigInput, cni_args: str = "") -> IPAMConfig:
         """Load the configuration (a loaded :class:`IPAMConfig` passes through)."""
@@ -168,7 +193,10 @@ class HostLocalIPAM:
 
     def store_for(self, config: IPAMConfig) -> IPStore:
         """The (cached) store of the configuration's network."""
-        key = (config.data_dir, config.name)
+        # The whole etcd settings (endpoints, prefix, host, block sizes...) are the key: two configurations that
+        # differ in any of them must not share a store that was opened with the other's.
+        key: Hashable = ("file", config.data_dir, config.name) if config.store is None else \
+            ("etcd", config.store, config.name)
         store = self._stores.get(key)
         if store is None:
             store = self._stores[key] = self._factory(config)
@@ -207,8 +235,13 @@ class HostLocalIPAM:
         self.close()
 
 
-def _file_store(config: IPAMConfig) -> IPStore:
-    # Imported here so that the decision-making modules load without the file machinery.
+def _default_store(config: IPAMConfig) -> IPStore:
+    """The store the configuration selects: etcd (``ipam.store``) or the reference's files (``ipam.dataDir``)."""
+    # Imported here so that the decision-making modules load without the file or network machinery.
+    if config.store is not None:
+        from cnicore.stores._etcd import EtcdStore
+
+        return EtcdStore(config.name, config.store)
     from cnicore.stores._file import FileStore
 
     return FileStore(config.data_dir, config.name)

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import netaddr
 
-from ._types import Address, BridgeSpec, Link, Namespace, Route, VethPair
+from ._types import Address, BridgeSpec, Link, Namespace, PortVlan, Route, VethPair
 
 __all__ = ["Firewall", "LinkBackend"]
 
@@ -109,6 +109,34 @@ class LinkBackend(Protocol):
 
     def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
         """Set hairpin mode on a bridge port; :class:`NotFoundError` if it is no port. Idempotent."""
+        ...
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        """Set (or clear) the bridge port's isolation flag (``Link.isolated``).
+
+        :class:`NotFoundError` if the link is no bridge port. Idempotent.
+        """
+        ...
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[PortVlan, ...] = ()) -> None:
+        """Edit the bridge port's VLAN table: drop the VLAN IDs in ``remove``, then add ``add``.
+
+        A port joins its bridge with the kernel's default entry (VLAN 1, PVID,
+        untagged). Adding a VLAN the port has replaces its flags, as the kernel
+        does: the PVID moves to the last entry added with ``pvid`` and is lost by
+        its VLAN when re-added without. Removing a VLAN the port lacks is not an
+        error. :class:`NotFoundError` if the link is no bridge port;
+        :class:`InternalError` if the kernel has no VLAN filtering support.
+        Idempotent.
+        """
+        ...
+
+    def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
+        """The bridge port's VLAN table, by VLAN ID.
+
+        :class:`NotFoundError` if the link is no bridge port. Idempotent (read-only).
+        """
         ...
 
     def set_mac(self, ns: Namespace, name: str, mac: str) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "BridgeSpec",
     "Link",
     "Namespace",
+    "PortVlan",
     "Route",
     "RouteScope",
     "VethPair",
@@ -197,8 +198,9 @@ class Link:
     carrier when both ends are up), which the kernel sets synchronously;
     ``oper_state`` (``up``, ``down``, ``lowerlayerdown``, ``unknown``...) follows
     it asynchronously. ``master`` names the bridge a port is attached to;
-    ``hairpin`` is the port's hairpin mode. ``addresses`` excludes the IPv6
-    link-local addresses the kernel creates by itself.
+    ``hairpin`` is the port's hairpin mode, ``isolated`` its isolation flag (an
+    isolated port forwards only to non-isolated ones). ``addresses`` excludes the
+    IPv6 link-local addresses the kernel creates by itself.
     """
 
     index: int
@@ -213,6 +215,7 @@ class Link:
     promiscuous: bool = False
     vlan_filtering: bool = False
     hairpin: bool = False
+    isolated: bool = False
     addresses: tuple[Address, ...] = ()
 
 
@@ -229,6 +232,25 @@ class BridgeSpec:
     mtu: int | None = None
     promiscuous: bool = False
     vlan_filtering: bool = False
+
+
+def _check_vid(_inst: Any, _attr: Any, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4094:
+        raise InvalidConfigError(f"invalid VLAN ID {value!r} (must be between 1 and 4094)", key="vid", value=value)
+
+
+@attrs.frozen(kw_only=True)
+class PortVlan:
+    """One entry of a bridge port's VLAN table.
+
+    ``pvid``: untagged frames arriving on the port join this VLAN (one VLAN per
+    port at most is the PVID). ``untagged``: frames of this VLAN leave the port
+    without a tag.
+    """
+
+    vid: int = attrs.field(validator=_check_vid)
+    pvid: bool = False
+    untagged: bool = False
 
 
 @attrs.frozen(kw_only=True)

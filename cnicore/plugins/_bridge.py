@@ -10,7 +10,15 @@ ADD
     2. Ensure the bridge (created with the MTU and VLAN filtering asked for,
        promiscuous if asked, ``accept_ra=0``, up).
     3. Create the veth pair: ``CNI_IFNAME`` in the container, ``veth`` + 8 hex
-       digits in the host, attached to the bridge with the hairpin mode asked for.
+       digits in the host, attached to the bridge with the hairpin mode and port
+       isolation (``portIsolation``) asked for. With ``vlan`` or ``vlanTrunk`` the
+       bridge filters VLANs and the host veth's VLAN table is set: the kernel's
+       default entry (VLAN 1, PVID, untagged) is removed unless
+       ``preserveDefaultVlan`` (so a trunk without ``vlan`` keeps VLAN 1 as its
+       native VLAN only then); ``vlan`` is added as PVID and untagged; every trunk
+       VLAN (``{"id": n}`` or ``{"minID": a, "maxID": b}``, 1..4094) is added
+       tagged. The trunk is checked at load time with the reference's messages
+       (``incorrect trunk minID parameter``...).
     4. With IPAM (``ipam.type`` set): delegate ADD (in process for host-local, see
        :mod:`cnicore.plugins._delegate`); every ``ips[].interface`` becomes 2; the
        gateways are computed (``calcGateways``: network + 1 when missing and
@@ -44,9 +52,11 @@ CHECK
     and routes (section 3.6 of the reference notes gives the messages).
 
 Not implemented and refused with :class:`~cnicore.UnsupportedFieldError` (code 2,
-naming the key and value): ``vlan`` other than 0, ``vlanTrunk``, ``macspoofchk``,
-``portIsolation`` and ``ipMasqBackend: nftables`` (the link port has no VLAN,
-port-isolation or nftables spoof-check operations yet).
+naming the key and value): ``macspoofchk``, ``ipMasqBackend: nftables`` (the
+link port has no nftables spoof-check operations yet), and ``isGateway`` (or
+``isDefaultGateway``) together with a ``vlan`` other than 0, for which the
+reference puts the gateway on a ``<bridge>.<vlan>`` veth pair this
+implementation does not build.
 """
 
 from __future__ import annotations
@@ -72,7 +82,7 @@ from cnicore._errors import (
     UnsupportedFieldError,
 )
 from cnicore._gofmt import go_quote, go_type_name
-from cnicore.links import Address, BridgeSpec, Firewall, Link, LinkBackend, Namespace
+from cnicore.links import Address, BridgeSpec, Firewall, Link, LinkBackend, Namespace, PortVlan
 from cnicore.links import Route as LinkRoute
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._delegate import IPAMDelegate
@@ -96,8 +106,11 @@ _CONTAINER_INDEX: Final = 2
 class BridgeConfig:
     """The bridge plugin's configuration (the reference's ``NetConf``), checked.
 
-    ``ipam_type`` is ``""`` for layer-2 mode. ``mac`` is the container MAC asked for
-    (``runtimeConfig.mac`` over ``args.cni.mac`` over ``CNI_ARGS`` ``MAC``).
+    ``vlan_trunk`` is ``None`` without ``vlanTrunk``, else the trunk's VLAN IDs,
+    sorted and distinct (the reference's ``collectVlanTrunk``; an empty list gives
+    ``()``, which still turns VLAN filtering on). ``ipam_type`` is ``""`` for layer-2
+    mode. ``mac`` is the container MAC asked for (``runtimeConfig.mac`` over
+    ``args.cni.mac`` over ``CNI_ARGS`` ``MAC``).
     """
 
     name: str
@@ -112,7 +125,7 @@ class BridgeConfig:
     hairpin_mode: bool = False
     promisc_mode: bool = False
     vlan: int = 0
-    vlan_trunk: tuple[Any, ...] | None = None
+    vlan_trunk: tuple[int, ...] | None = None
     preserve_default_vlan: bool = False
     macspoofchk: bool = False
     enable_dad: bool = False
@@ -223,9 +236,7 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
     mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
     ipam = _obj(config, "ipam", "ipam", "types.IPAM")
-    _key, trunk = _field(config, "vlanTrunk")
-    if trunk is not None and not isinstance(trunk, list):
-        raise _netconf_error(trunk, "vlanTrunk", "[]*main.VlanTrunk")
+    trunk = _vlan_trunk(config)
     backend = _str(config, "ipMasqBackend")
     if backend is not None and backend not in ("iptables", "nftables"):
         raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
@@ -242,7 +253,7 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         hairpin_mode=_bool(config, "hairpinMode"),
         promisc_mode=_bool(config, "promiscMode"),
         vlan=vlan,
-        vlan_trunk=tuple(trunk) if trunk is not None else None,
+        vlan_trunk=trunk,
         preserve_default_vlan=_bool(config, "preserveDefaultVlan"),
         macspoofchk=_bool(config, "macspoofchk"),
         enable_dad=_bool(config, "enabledad"),
@@ -256,22 +267,64 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     return loaded
 
 
+def _vlan_trunk(config: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The reference's ``collectVlanTrunk``: the trunk's VLAN IDs, sorted, each once."""
+    _key, trunk = _field(config, "vlanTrunk")
+    if trunk is None:
+        return None
+    if not isinstance(trunk, list):
+        raise _netconf_error(trunk, "vlanTrunk", "[]*main.VlanTrunk")
+    vids: set[int] = set()
+    for item in trunk:
+        if item is None:
+            continue
+        if not isinstance(item, Mapping):
+            raise _netconf_error(item, "vlanTrunk", "main.VlanTrunk")
+        ids: dict[str, int | None] = {}
+        for name in ("minID", "maxID", "id"):
+            _k, raw = _field(item, name)
+            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int | float) or raw != int(raw)):
+                raise _netconf_error(raw, f"vlanTrunk.{name}", "int")
+            ids[name] = int(raw) if raw is not None else None
+        low, high, single = ids["minID"], ids["maxID"], ids["id"]
+        if low is not None and high is not None:
+            if not 0 < low <= 4094:
+                raise InvalidConfigError("incorrect trunk minID parameter", key="vlanTrunk.minID", value=low)
+            if not 0 < high <= 4094:
+                raise InvalidConfigError("incorrect trunk maxID parameter", key="vlanTrunk.maxID", value=high)
+            if high < low:
+                raise InvalidConfigError("minID is greater than maxID in trunk parameter", key="vlanTrunk",
+                                         value=item)
+            vids.update(range(low, high + 1))
+        elif high is not None:
+            raise InvalidConfigError("minID and maxID should be configured simultaneously, minID is missing",
+                                     key="vlanTrunk.minID", value=item)
+        elif low is not None:
+            raise InvalidConfigError("minID and maxID should be configured simultaneously, maxID is missing",
+                                     key="vlanTrunk.maxID", value=item)
+        if single is not None:
+            if not 0 < single <= 4094:
+                raise InvalidConfigError("incorrect trunk id parameter", key="vlanTrunk.id", value=single)
+            vids.add(single)
+    return tuple(sorted(vids))
+
+
 def _refuse_unsupported(config: BridgeConfig) -> None:
     refused: list[tuple[str, Any]] = []
-    if config.vlan != 0:
-        refused.append(("vlan", config.vlan))
-    if config.vlan_trunk is not None:
-        refused.append(("vlanTrunk", list(config.vlan_trunk)))
     if config.macspoofchk:
         refused.append(("macspoofchk", True))
-    if config.port_isolation:
-        refused.append(("portIsolation", True))
     if config.ip_masq and config.ip_masq_backend == "nftables":
         refused.append(("ipMasqBackend", "nftables"))
     if refused:
         key, value = refused[0]
         raise UnsupportedFieldError(f"bridge: unsupported field {key} = {value!r}: not implemented by cnicore",
                                     key=key, value=value)
+    if config.vlan != 0 and (config.is_gateway or config.is_default_gateway):
+        key = "isGateway" if config.is_gateway else "isDefaultGateway"
+        raise UnsupportedFieldError(
+            f"bridge: unsupported combination {key} = true with vlan = {config.vlan}: the gateway "
+            f"sub-interface {config.bridge}.{config.vlan} is not implemented by cnicore",
+            key=key, value={key: True, "vlan": config.vlan})
 
 
 # ----------------------------------------------------------------------------------------- plugin
@@ -389,6 +442,11 @@ class BridgePlugin:
             backend.set_hairpin(host, host_name, config.hairpin_mode)
         except CNIError as exc:
             raise InternalError(f"failed to setup hairpin mode for {host_name}: {exc.msg}") from exc
+        try:
+            backend.set_port_isolation(host, host_name, config.port_isolation)
+        except CNIError as exc:
+            raise InternalError(f"failed to set isolation on {host_name}: {exc.msg}") from exc
+        self._setup_port_vlans(host, host_name, config)
 
         result = Result(cni_version=CURRENT_VERSION, interfaces=(
             Interface(name=bridge.name, mac=bridge.mac),
@@ -408,6 +466,24 @@ class BridgePlugin:
                       Interface(name=host_name, mac=host_link.mac), result.interfaces[2])
         dns = config.dns if not config.dns.is_empty else result.dns
         return attrs.evolve(result, interfaces=interfaces, dns=dns)
+
+    def _setup_port_vlans(self, host: Namespace, host_name: str, config: BridgeConfig) -> None:
+        trunk = config.vlan_trunk or ()
+        if config.vlan == 0 and not trunk:
+            return
+        if not config.preserve_default_vlan:
+            try:
+                self._backend.set_port_vlans(host, host_name, remove=(1,))
+            except CNIError as exc:
+                raise InternalError(f"failed to remove default vlan on interface {go_quote(host_name)}: "
+                                    f"{exc.msg}") from exc
+        # The access VLAN first (PVID, untagged), then the trunk's, tagged.
+        add = ((PortVlan(vid=config.vlan, pvid=True, untagged=True),) if config.vlan else ()) + tuple(
+            PortVlan(vid=vid) for vid in trunk)
+        try:
+            self._backend.set_port_vlans(host, host_name, add=add)
+        except CNIError as exc:
+            raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
 
     def _ensure_bridge(self, host: Namespace, config: BridgeConfig) -> Link:
         spec = BridgeSpec(name=config.bridge, mtu=config.mtu or None, promiscuous=config.promisc_mode,

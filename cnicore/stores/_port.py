@@ -160,6 +160,18 @@ class IPStore(Protocol):
 
         This is what keeps allocation fast: implementations answer it without
         visiting the reserved addresses one by one.
+
+        A store shared without a lock (several hosts on etcd) answers from a view
+        that may be stale: it may offer an address someone else has just taken
+        (:meth:`reserve` then returns False, and the caller asks again). Such a
+        store returns None only when it found the window full.
+
+        A store whose class sets ``picks_own_order = True`` answers with *its*
+        preferred free address of the window, not necessarily the lowest (the
+        etcd store: one from this host's blocks). An allocator then asks it
+        for each whole range instead of splitting ranges at
+        :meth:`last_reserved`, and keeps asking until it returns None. Stores
+        without the attribute are treated as ``picks_own_order = False``.
         """
         ...
 

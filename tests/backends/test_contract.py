@@ -22,7 +22,7 @@ from cnicore._errors import (
     NamespaceNotFoundError,
     NotFoundError,
 )
-from cnicore.links import Address, BridgeSpec, Route
+from cnicore.links import Address, BridgeSpec, PortVlan, Route
 
 pytestmark = pytest.mark.root
 
@@ -238,6 +238,82 @@ def test_vlan_filtering_bridge(env: Env) -> None:
             raise
         pytest.skip(f"kernel refuses VLAN filtering: {exc}")
     assert link.vlan_filtering
+
+
+def port_isolation(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.ensure_bridge(host, BridgeSpec(name="cnt-bri"))
+    pair = b.create_veth(ctr, "eth0", host)
+    peer = pair.host.name
+    seen: list[Any] = [outcome(b.set_port_isolation, host, peer, True)]  # not a port yet
+    b.set_master(host, peer, "cnt-bri")
+    seen.append(b.get_link(host, peer).isolated)
+    for on in (True, True, False, True):  # idempotent both ways
+        b.set_port_isolation(host, peer, on)
+        seen.append(b.get_link(host, peer).isolated)
+    assert seen == ["NotFoundError", False, True, True, False, True]
+    # Leaving the bridge drops the port's flags; joining again starts clean.
+    b.set_master(host, peer, None)
+    b.set_master(host, peer, "cnt-bri")
+    seen.append(b.get_link(host, peer).isolated)
+    assert seen[-1] is False
+    seen.append(outcome(b.set_port_isolation, host, "cnt-missing", True))
+    assert seen[-1] == "NotFoundError"
+    return seen
+
+
+def test_port_isolation(env: Env, fake_env: Env) -> None:
+    compare(env, fake_env, port_isolation)
+
+
+def port_vlans(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.ensure_bridge(host, BridgeSpec(name="cnt-brv", vlan_filtering=True))
+    pair = b.create_veth(ctr, "eth0", host)
+    peer = pair.host.name
+    seen: list[Any] = [outcome(b.list_port_vlans, host, peer), outcome(b.set_port_vlans, host, peer, remove=(1,))]
+    b.set_master(host, peer, "cnt-brv")
+    default = b.list_port_vlans(host, peer)
+    assert default == (PortVlan(vid=1, pvid=True, untagged=True),)
+    wanted = (PortVlan(vid=5, pvid=True, untagged=True), PortVlan(vid=10), PortVlan(vid=11))
+    for _ in range(2):  # idempotent, removing a missing VLAN included
+        b.set_port_vlans(host, peer, remove=(1,), add=wanted)
+        assert b.list_port_vlans(host, peer) == wanted
+    # The PVID moves to the VLAN added last with it; re-adding without flags clears them.
+    b.set_port_vlans(host, peer, add=(PortVlan(vid=10, pvid=True),))
+    b.set_port_vlans(host, peer, add=(PortVlan(vid=5),))
+    after = b.list_port_vlans(host, peer)
+    assert after == (PortVlan(vid=5), PortVlan(vid=10, pvid=True), PortVlan(vid=11))
+    b.set_master(host, peer, None)
+    b.set_master(host, peer, "cnt-brv")
+    rejoined = b.list_port_vlans(host, peer)
+    assert rejoined == default
+    return [*seen, default, after, rejoined]
+
+
+def test_port_vlans(env: Env, fake_env: Env) -> None:
+    try:
+        env.backend.ensure_bridge(env.host, BridgeSpec(name="cnt-brv", vlan_filtering=True))
+        env.backend.delete_link(env.host, "cnt-brv")
+    except Exception as exc:  # some kernels are built without bridge VLAN filtering
+        if env.backend.name == "fake":
+            raise
+        pytest.skip(f"kernel refuses VLAN filtering: {exc}")
+    compare(env, fake_env, port_vlans)
+
+
+def test_port_vlan_ids_are_checked_before_anything_changes(env: Env) -> None:
+    b, host = env.backend, env.host
+    b.ensure_bridge(host, BridgeSpec(name="cnt-brc"))
+    pair = b.create_veth(env.container, "eth0", host)
+    b.set_master(host, pair.host.name, "cnt-brc")
+    before = b.get_link(host, pair.host.name)
+    for bad in (0, 4095):
+        with pytest.raises(InvalidConfigError):
+            b.set_port_vlans(host, pair.host.name, remove=(bad,))
+        with pytest.raises(InvalidConfigError):
+            PortVlan(vid=bad)
+    assert b.get_link(host, pair.host.name) == before
 
 
 def test_delete_bridge_releases_ports_and_namespace_delete_takes_peers(env: Env) -> None:
