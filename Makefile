@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: demo test lint typecheck unit sysdeps clean
+.PHONY: demo test lint typecheck unit sysdeps clean bench bench-quick
 
 # The virtual environment, rebuilt when the project metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -42,6 +42,14 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 test: sysdeps $(VENV)/.installed lint typecheck unit
+
+# Side-by-side benchmarks (figures as ratios to their anchors; see benchmarks/__main__.py).
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks
+
+# The same with tiny sizes: a smoke test, not a measurement.
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info

@@ -1,0 +1,91 @@
+"""Link setup (figure 5, root only): ADD then DEL of the seed's bridge network for N containers.
+
+Everything happens in throwaway namespaces: one plays the host (bridge
+``cnt-bbr0``, store in a temporary directory), one per container. cnicore's
+:class:`~cnicore.plugins.BridgePlugin` runs in process on each real backend
+(netlink, iproute2) and the reference Go ``bridge`` is executed per
+operation, all from one process inside the host namespace (see
+:mod:`benchmarks._links_child`), interleaved in chunks of containers: each
+contender ADDs a chunk then DELs it, then the next contender does the same.
+The full run also measures 8 at a time (threads, one plugin and backend
+each, in process; 8 concurrent execs for the reference): wall time per
+container.
+No ipMasq, so no firewall rules. Every namespace is deleted afterwards, even
+on failure (deleting the host namespace deletes the bridge with it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+
+from benchmarks._harness import Row
+
+__all__ = ["REFERENCE_BRIDGE", "run"]
+
+REFERENCE_BRIDGE = "/usr/lib/cni/bridge"
+BRIDGE = "cnt-bbr0"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _skip(reason: str) -> list[Row]:
+    return [Row(figure="bridge ADD+DEL per container", ours=0.0, anchor=0.0, unit="s", anchor_name="absent",
+                target=None, higher_is_better=False, note=f"skipped: {reason}")]
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
+def run(quick: bool) -> list[Row]:
+    """Figure 5: per-container ADD+DEL time, in process per backend vs the reference exec path."""
+    if os.geteuid() != 0:
+        return _skip("needs root")
+    if shutil.which("ip") is None:
+        return _skip("iproute2 not installed")
+    count, chunk, parallel = (3, 3, 1) if quick else (100, 10, 8)
+    tag = uuid.uuid4().hex[:6]
+    host = f"cnt-bh{tag}"
+    containers = [f"cnt-b{tag}-{i}" for i in range(count)]
+    work = tempfile.mkdtemp(prefix="cnicore-bench-links-")
+    made: list[str] = []
+    try:
+        for ns in [host, *containers]:
+            _ip("netns", "add", ns)
+            made.append(ns)
+        _ip("-n", host, "link", "set", "lo", "up")
+        reference = REFERENCE_BRIDGE if os.access(REFERENCE_BRIDGE, os.X_OK) else ""
+        spec = {"namespaces": containers, "chunk": chunk, "bridge": BRIDGE, "reference": reference, "work": work,
+                "backends": ["netlink", "iproute2"], "parallel": parallel}
+        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-m", "benchmarks._links_child",
+                               json.dumps(spec)], capture_output=True, check=False, cwd=REPO, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"link benchmark failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+        got: dict[str, dict[str, float]] = json.loads(proc.stdout)
+    finally:
+        for ns in reversed(made):
+            _ip("netns", "del", ns, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    rows: list[Row] = []
+    for mode, how in (("sequential", f"sequential, chunks of {chunk}"), ("parallel", f"{parallel} at a time")):
+        if mode not in got:
+            continue
+        per = {name: total / count for name, total in got[mode].items()}
+        anchor = per.get("reference")
+        for name, target in (("netlink", 1.0), ("iproute2", None)):
+            figure = f"bridge ADD+DEL per container, {name} in process, {mode}"
+            if anchor is None:
+                rows.append(Row(figure=figure, ours=per[name], anchor=0.0, unit="s", anchor_name="reference absent",
+                                target=None, higher_is_better=False))
+                continue
+            rows.append(Row(figure=figure, ours=per[name], anchor=anchor, unit="s",
+                            anchor_name="reference bridge exec", target=target, higher_is_better=False,
+                            note=f"{count} containers, {how}" + (", wall time / containers" if mode == "parallel"
+                                                                   else "")))
+    return rows

@@ -1,0 +1,180 @@
+"""Range size (figure 3) and exec latency (figure 4).
+
+Range size: a fresh interpreter imports host-local, parses a configuration
+with a /8 (or an IPv6 /64) and makes the first allocation on a file store; the
+child reports its own wall time for that work and its peak RSS (VmHWM). The anchors
+are the target values themselves (50 ms, 60 MiB), so a ratio <= 1 passes.
+
+Exec latency: the wall time of executing our installed ``loopback`` and
+``host-local`` for ADD, against the reference Go binaries and against a bare
+``python -c pass`` on the same interpreter (what any Python plugin pays before
+doing anything). All timed interleaved in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from benchmarks._harness import Row, interleave
+
+__all__ = ["exec_rows", "range_rows", "run"]
+
+WALL_TARGET = 0.050
+RSS_TARGET_MIB = 60.0
+
+_CHILD = r"""
+import json, resource, sys, time
+start = time.perf_counter()
+from cnicore.ipam import add, load_ipam_config
+from cnicore.stores import FileStore
+subnet, data_dir = sys.argv[1], sys.argv[2]
+work = time.perf_counter()
+conf = {"cniVersion": "1.0.0", "name": "big", "type": "bridge",
+        "ipam": {"type": "host-local", "subnet": subnet, "dataDir": data_dir}}
+config = load_ipam_config(conf)
+store = FileStore(data_dir, "big")
+allocation = add(config, store, "c1", "eth0")
+store.close()
+end = time.perf_counter()
+# VmHWM belongs to this image; ru_maxrss would carry the forking parent's peak across exec.
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/status") as status:
+    for line in status:
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1])
+print(json.dumps({"wall": end - start, "work": end - work, "rss_kib": peak, "ip": str(allocation.ips[0].address)}))
+"""
+
+
+def _range_once(subnet: str) -> tuple[float, float, float]:
+    base = tempfile.mkdtemp(prefix="cnicore-bench-range-")
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, subnet, base], capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"range benchmark child failed: {proc.stderr.decode(errors='replace')}")
+        got = json.loads(proc.stdout)
+        return float(got["work"]), float(got["wall"]), float(got["rss_kib"]) / 1024
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def range_rows(quick: bool) -> list[Row]:
+    """Figure 3: parse + first allocation on a huge range, in a fresh interpreter."""
+    repeat = 1 if quick else 5
+    rows: list[Row] = []
+    for label, subnet in (("IPv4 /8", "10.0.0.0/8"), ("IPv6 /64", "fd00:be::/64")):
+        samples = [_range_once(subnet) for _ in range(repeat)]
+        work = statistics.median(s[0] for s in samples)
+        wall = statistics.median(s[1] for s in samples)
+        rss = statistics.median(s[2] for s in samples)
+        rows.append(Row(figure=f"{label}: parse + first ADD, wall", ours=work, anchor=WALL_TARGET, unit="s",
+                        anchor_name="target", target=1.0, higher_is_better=False,
+                        note="fresh process, imports done"))
+        rows.append(Row(figure=f"{label}: imports + parse + first ADD, wall", ours=wall, anchor=WALL_TARGET,
+                        unit="s", anchor_name="target", target=None, higher_is_better=False,
+                        note="interpreter start excluded"))
+        rows.append(Row(figure=f"{label}: parse + first ADD, peak RSS", ours=rss, anchor=RSS_TARGET_MIB,
+                        unit="MiB", anchor_name="target", target=1.0, higher_is_better=False,
+                        note="whole child process"))
+    return rows
+
+
+@contextmanager
+def _netns() -> Iterator[str]:
+    """A network namespace path for loopback: a real throwaway one as root, else a fake path."""
+    if os.geteuid() == 0 and shutil.which("ip"):
+        name = f"cnt-bench-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        try:
+            yield f"/var/run/netns/{name}"
+        finally:
+            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+    else:
+        yield "/var/run/netns/cnt-bench-fake"
+
+
+def _timed(argv: list[str], env: dict[str, str], stdin: bytes = b"") -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, input=stdin, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stdout!r} {proc.stderr!r}")
+    return elapsed
+
+
+def exec_rows(quick: bool) -> list[Row]:
+    """Figure 4: exec latency of our loopback and host-local ADD."""
+    rounds = 3 if quick else 15
+    reference_dir = "/usr/lib/cni"
+    work = tempfile.mkdtemp(prefix="cnicore-bench-exec-")
+    rows: list[Row] = []
+    try:
+        from cnicore.plugins import install_plugins
+
+        bin_dir = os.path.join(work, "bin")
+        install_plugins(bin_dir)
+        data_dir = os.path.join(work, "data")
+        base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_IFNAME": "eth0"}
+        fake = os.geteuid() != 0
+        ours_env = dict(base_env)
+        if fake:
+            ours_env.update({"CNICORE_BACKEND": "fake", "CNICORE_FAKE_STATE": os.path.join(work, "fake.state")})
+        with _netns() as netns:
+            lo_conf = json.dumps({"cniVersion": "1.0.0", "name": "lo", "type": "loopback"}).encode()
+            hl_conf = json.dumps({"cniVersion": "1.0.0", "name": "benchexec", "type": "bridge",
+                                  "ipam": {"type": "host-local", "subnet": "10.130.0.0/16",
+                                           "dataDir": data_dir}}).encode()
+            counter = iter(range(1_000_000))
+
+            def plugin_add(path: str, conf: bytes, env: dict[str, str], ifname: str, cni_path: str,
+                           clean: bool) -> Callable[[], float]:
+                def measure() -> float:
+                    cid = f"bench-{next(counter)}"
+                    call_env = dict(env, CNI_COMMAND="ADD", CNI_CONTAINERID=cid, CNI_NETNS=netns,
+                                    CNI_IFNAME=ifname, CNI_PATH=cni_path)
+                    elapsed = _timed([path], call_env, conf)
+                    if clean:  # release the address untimed, so occupancy stays flat
+                        _timed([path], dict(call_env, CNI_COMMAND="DEL"), conf)
+                    return elapsed
+                return measure
+
+            fns: dict[str, Callable[[], float]] = {
+                "bare": lambda: _timed([sys.executable, "-c", "pass"], base_env),
+                "ours lo": plugin_add(os.path.join(bin_dir, "loopback"), lo_conf, ours_env, "lo", bin_dir, False),
+                "ours hl": plugin_add(os.path.join(bin_dir, "host-local"), hl_conf, ours_env, "eth0", bin_dir,
+                                      True),
+            }
+            have_ref = os.access(os.path.join(reference_dir, "loopback"), os.X_OK) and not fake
+            if have_ref:
+                fns["ref lo"] = plugin_add(os.path.join(reference_dir, "loopback"), lo_conf, base_env, "lo",
+                                           reference_dir, False)
+            if os.access(os.path.join(reference_dir, "host-local"), os.X_OK):
+                fns["ref hl"] = plugin_add(os.path.join(reference_dir, "host-local"), hl_conf, base_env, "eth0",
+                                           reference_dir, True)
+            got = interleave(fns, rounds=rounds)
+        how = " (fake backend)" if fake else ""
+        for key, label in (("ours lo", f"loopback ADD exec{how}"), ("ours hl", "host-local ADD exec")):
+            rows.append(Row(figure=label, ours=got[key], anchor=got["bare"], unit="s",
+                            anchor_name="bare `python -c pass`", target=1.3, higher_is_better=False))
+            ref = "ref lo" if key == "ours lo" else "ref hl"
+            if ref in got:
+                rows.append(Row(figure=f"{label} vs reference", ours=got[key], anchor=got[ref], unit="s",
+                                anchor_name="reference Go binary", target=None, higher_is_better=False))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    """Figures 3 and 4."""
+    return range_rows(quick) + exec_rows(quick)

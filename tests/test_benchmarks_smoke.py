@@ -1,0 +1,76 @@
+"""The benchmark suite's cheapest figures run in process with tiny sizes and render a well-formed table.
+
+No speed is asserted: the figures are measurements, not tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import FIGURES, main, run_suite
+from benchmarks._harness import Row, machine_summary, render_markdown
+from benchmarks.alloc import occupancy_rows
+
+HEADER = "| figure | ours | anchor | ratio | target | verdict |"
+ROW = re.compile(r"^\| (?P<figure>[^|]+) \| (?P<ours>[^|]+) \| (?P<anchor>[^|]+) \| (?P<ratio>[0-9.]+x|infx) "
+                 r"\| (?P<target>-|[<>]= [0-9.]+x) \| (?P<verdict>pass|MISS|info) \|$")
+
+
+def _check_table(text: str, rows: list[Row]) -> None:
+    lines = text.splitlines()
+    assert lines[0].startswith("# ")
+    assert any(line.startswith("Machine: ") for line in lines)
+    start = lines.index(HEADER)
+    assert lines[start + 1] == "|---|---|---|---|---|---|"
+    body = lines[start + 2:start + 2 + len(rows)]
+    assert len(body) == len(rows)
+    for line, row in zip(body, rows, strict=True):
+        match = ROW.match(line)
+        assert match is not None, line
+        assert match["figure"].startswith(row.figure)
+        assert match["verdict"] == row.verdict
+        assert match["target"] == row.target_text
+
+
+def test_quick_allocation_and_range_figures_render_a_table() -> None:
+    rows = run_suite(True, ["throughput", "range"])
+    figures = [row.figure for row in rows]
+    assert any("1 process" in f for f in figures)
+    assert any("2 processes" in f for f in figures)
+    assert any("/8" in f for f in figures) and any("/64" in f for f in figures)
+    for row in rows:
+        if "skipped" in row.note:
+            continue
+        assert row.ours > 0 and row.anchor > 0 and math.isfinite(row.ratio), row
+    _check_table(render_markdown(rows, title="smoke", machine=machine_summary()), rows)
+
+
+def test_quick_occupancy_sweep_compares_every_point_to_the_empty_store(tmp_path: Path) -> None:
+    rows = occupancy_rows(True, chart_path=str(tmp_path / "chart.png"))
+    targeted = [row for row in rows if row.target is not None]
+    assert {row.figure.split(":")[0] for row in targeted} == {f"occupancy {p}% of 10.129.0.0/22" for p in (0, 50, 90)}
+    assert all(row.anchor_name == "ours, empty" and row.target == 2.0 for row in targeted)
+    # The empty point is its own anchor.
+    assert [row.ratio for row in targeted[:2]] == [1.0, 1.0]
+    _check_table(render_markdown(rows, title="smoke", machine="m"), rows)
+
+
+def test_command_line_prints_the_table_and_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quick", "--only", "range", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert HEADER in out
+    assert "Command: `" in out and "-m benchmarks --quick --only range --no-save`" in out
+
+
+def test_every_figure_is_registered() -> None:
+    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "links", "etcd"]
+
+
+def test_verdict_follows_the_direction_of_the_ratio() -> None:
+    fast = Row(figure="f", ours=8.0, anchor=10.0, unit="s", anchor_name="a", target=1.0, higher_is_better=False)
+    rate = Row(figure="r", ours=8.0, anchor=10.0, unit="ops/s", anchor_name="a", target=1.0, higher_is_better=True)
+    assert (fast.verdict, rate.verdict) == ("pass", "MISS")
