@@ -14,36 +14,14 @@ import ipaddress
 
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
 
+from cnicore.spec._goaddr import canonical_ip, go_ip_text, go_parse_ip
+
 __all__ = ["canonical_ip", "ip_from_file_name", "ip_text", "parse_cidr", "parse_ip"]
 
-_V4_MAPPED_PREFIX = 0xFFFF << 32
-
-
-def canonical_ip(ip: IPAddress) -> IPAddress:
-    """The address as Go's ``To4()``-first canonicalisation sees it (v4-mapped IPv6 -> IPv4)."""
-    if ip.version == 6 and (ip.value >> 32) == 0xFFFF:
-        return IPAddress(ip.value & 0xFFFFFFFF, 4)
-    return ip
-
-
-def ip_text(ip: IPAddress) -> str:
-    """``net.IP.String()`` of the address."""
-    ip = canonical_ip(ip)
-    if ip.version == 4:
-        return str(ipaddress.IPv4Address(ip.value))
-    # Python's RFC 5952 compression is the same as Go's: runs of >= 2 zero groups, leftmost longest.
-    return str(ipaddress.IPv6Address(ip.value))
-
-
-def parse_ip(text: str) -> IPAddress | None:
-    """``net.ParseIP``: the address, or None when Go would return nil. v4-mapped becomes IPv4."""
-    if not text or "%" in text or text.strip() != text:
-        return None
-    try:
-        parsed = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    return canonical_ip(IPAddress(int(parsed), parsed.version))
+# One spelling of an address for results and reservation files alike: the store
+# names files with the same functions the result module prints addresses with.
+ip_text = go_ip_text
+parse_ip = go_parse_ip
 
 
 def parse_cidr(text: str) -> IPNetwork | None:
