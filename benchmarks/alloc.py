@@ -12,10 +12,20 @@ Occupancy: the cost of one ADD and one DEL when a /16 is 0..98% full. The
 store is filled by writing reservation files directly, in the reference's
 format, from the start of the range: the worst case for an allocator that
 scans for a free address, which the reference does.
+
+Opening (figure 1b): what a store opened for each operation pays, as an executed
+plugin does, with 0, 1k, 16k and 64k reservations: opening a store from its
+persisted index, against opening it by reading every reservation file (no index)
+and against opening one on an empty directory; opening after another writer
+changed the directory (the index checked entry by entry); and one ADD and one
+DEL each on a freshly opened store (imports done, interpreter start excluded:
+see the exec figure for that) against executing the reference for them at the
+same occupancy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -33,8 +43,9 @@ from benchmarks._floor import floor_cycles
 from benchmarks._harness import Row, interleave
 from cnicore.ipam import IPAMConfig, add, delete, load_ipam_config
 from cnicore.stores import FileStore, MemoryStore
+from cnicore.stores._file import index_path
 
-__all__ = ["REFERENCE_HOST_LOCAL", "occupancy_rows", "run", "throughput_rows"]
+__all__ = ["REFERENCE_HOST_LOCAL", "occupancy_rows", "open_rows", "run", "throughput_rows"]
 
 REFERENCE_HOST_LOCAL = "/usr/lib/cni/host-local"
 NETWORK = "benchnet"
@@ -137,7 +148,11 @@ def _reference_rate(count: int) -> float:
 
 
 def throughput_rows(quick: bool) -> list[Row]:
-    """Figure 1: allocate+release cycles per second."""
+    """Figure 1: allocate+release cycles per second; then figure 1b (:func:`open_rows`)."""
+    return _cycle_rows(quick) + open_rows(quick)
+
+
+def _cycle_rows(quick: bool) -> list[Row]:
     count = 100 if quick else 1500
     rounds = 1 if quick else 5
     counts = (1, 2) if quick else PROCESS_COUNTS
@@ -174,9 +189,9 @@ def throughput_rows(quick: bool) -> list[Row]:
     return rows
 
 
-def _fill(net_dir: str, hosts: list[IPAddress], start: int, stop: int) -> None:
+def _fill(net_dir: str, hosts: list[IPAddress] | range, start: int, stop: int) -> None:
     for i in range(start, stop):
-        name = str(hosts[i])
+        name = str(IPAddress(hosts[i], 4)) if isinstance(hosts, range) else str(hosts[i])
         fd = os.open(os.path.join(net_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, f"fill-{i}\r\neth0".encode())
@@ -285,6 +300,87 @@ def occupancy_rows(quick: bool, chart_path: str | None = None) -> list[Row]:
     return rows
 
 
+def _open_time(data_dir: str, repeat: int) -> float:
+    """Median seconds to open (and close) a store on ``data_dir``'s network."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        FileStore(data_dir, NETWORK).close()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _per_operation(data_dir: str, subnet: str, reps: int, tag: str) -> float:
+    """Median seconds of an ADD plus a DEL, each on a store opened for it (as an executed plugin does)."""
+    config = _config(data_dir, subnet)
+    samples = []
+    for i in range(reps):
+        start = time.perf_counter()
+        with FileStore(data_dir, NETWORK) as store:
+            add(config, store, f"{tag}-{i}", "eth0")
+        with FileStore(data_dir, NETWORK) as store:
+            delete(config, store, f"{tag}-{i}", "eth0")
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def open_rows(quick: bool) -> list[Row]:
+    """Figure 1b: opening a store per operation, at 0 .. 64k reservations."""
+    subnet = "10.130.0.0/16"
+    counts = (0, 1000) if quick else (0, 1000, 16000, 64000)
+    reps, reps_ref = (5, 2) if quick else (15, 3)
+    have_reference = os.access(REFERENCE_HOST_LOCAL, os.X_OK)
+    network = IPNetwork(subnet)
+    # Integers, not address objects: a benchmark process holding 64k objects would make every collection of the
+    # garbage collector (which a large load triggers) cost what a plugin process never pays.
+    hosts = range(network.first + 2, network.last)
+    base = tempfile.mkdtemp(prefix="cnicore-bench-open-")
+    net_dir = os.path.join(base, NETWORK)
+    os.makedirs(net_dir)
+    rows: list[Row] = []
+    filled = 0
+    empty_open = 0.0
+    try:
+        for count in counts:
+            _fill(net_dir, hosts, filled, count)
+            filled = count
+            saved = index_path(base, NETWORK)
+            if saved is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    saved.unlink()
+            start = time.perf_counter()
+            FileStore(base, NETWORK).close()  # no persisted index: every file is read (and the index written)
+            full = time.perf_counter() - start
+            got = interleave({"open": functools.partial(_open_time, base, reps),
+                              "ops": functools.partial(_per_operation, base, subnet, reps, f"x{count}")}, rounds=3)
+            if count == 0:
+                empty_open = got["open"]
+            # Someone else (the reference) adds a file: the next open checks the index entry by entry.
+            _fill(net_dir, hosts, filled, filled + 1)
+            filled += 1
+            start = time.perf_counter()
+            FileStore(base, NETWORK).close()
+            after_change = time.perf_counter() - start
+            note = f"{count} reservations"
+            rows.append(Row(figure="file store open: persisted index vs reading every file", ours=got["open"],
+                            anchor=full, unit="s", anchor_name="open reading every file",
+                            target=None if count == 0 else 0.1, higher_is_better=False, note=note))
+            rows.append(Row(figure="file store open (persisted index) vs empty", ours=got["open"], anchor=empty_open,
+                            unit="s", anchor_name="open, empty", target=None, higher_is_better=False, note=note))
+            rows.append(Row(figure="file store open after another writer's change", ours=after_change, anchor=full,
+                            unit="s", anchor_name="open reading every file", target=None, higher_is_better=False,
+                            note=note + "; entries checked, changed ones read"))
+            if have_reference:
+                ref_add, ref_del = _reference_ops(base, subnet, reps_ref, f"r{count}")
+                rows.append(Row(figure="ADD+DEL, store opened per operation, vs exec", ours=got["ops"],
+                                anchor=ref_add + ref_del, unit="s", anchor_name="reference host-local exec",
+                                target=None, higher_is_better=False,
+                                note=note + "; interpreter start and imports excluded"))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return rows
+
+
 def run(quick: bool) -> list[Row]:
-    """Figures 1 and 2."""
+    """Figures 1, 1b and 2."""
     return throughput_rows(quick) + occupancy_rows(quick)

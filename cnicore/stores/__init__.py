@@ -7,14 +7,20 @@
   shareable with it at the same time; crash-safe and O(1) per operation.
 * :class:`EtcdStore` - one address space across a cluster on etcd v3 (optional
   extra ``etcd``; the client is imported only when a store is opened).
+
+The names load on first use: an exec'd host-local using the file store must not
+pay for the etcd client's imports (sockets, hashing, URL parsing).
 """
 
-from cnicore.stores._etcd import EtcdStore, open_etcd_store
-from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
-from cnicore.stores._file import DEFAULT_DATA_DIR, LAST_RESERVED_PREFIX, LOCK_NAME, FileStore, network_dir
-from cnicore.stores._goip import ip_from_file_name, ip_text, parse_cidr, parse_ip
-from cnicore.stores._memory import MemoryStore
-from cnicore.stores._port import IPStore, Owner, Reservation, owner_from_text
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnicore.stores._etcd import EtcdStore, open_etcd_store
+    from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
+    from cnicore.stores._file import DEFAULT_DATA_DIR, LAST_RESERVED_PREFIX, LOCK_NAME, FileStore, network_dir
+    from cnicore.stores._goip import ip_from_file_name, ip_text, parse_cidr, parse_ip
+    from cnicore.stores._memory import MemoryStore
+    from cnicore.stores._port import IPStore, Owner, Reservation, owner_from_text
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -36,3 +42,28 @@ __all__ = [
     "parse_etcd_store_config",
     "parse_ip",
 ]
+
+_LAZY = {
+    "EtcdStore": "_etcd", "open_etcd_store": "_etcd",
+    "EtcdStoreConfig": "_etcd_config", "parse_etcd_store_config": "_etcd_config",
+    "DEFAULT_DATA_DIR": "_file", "LAST_RESERVED_PREFIX": "_file", "LOCK_NAME": "_file", "FileStore": "_file",
+    "network_dir": "_file",
+    "ip_from_file_name": "_goip", "ip_text": "_goip", "parse_cidr": "_goip", "parse_ip": "_goip",
+    "MemoryStore": "_memory",
+    "IPStore": "_port", "Owner": "_port", "Reservation": "_port", "owner_from_text": "_port",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

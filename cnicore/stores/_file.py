@@ -9,6 +9,8 @@ same time)::
     <dataDir>/<network>/lock                  empty; flock(LOCK_EX) on it is THE lock
     <dataDir>/<network>/<ip>                  "<containerID>\\r\\n<ifname>" (no newline), mode 0600
     <dataDir>/<network>/last_reserved_ip.<n>  "<ip>" (no newline), one per range set index n
+    <dataDir>/../.cnicore/<basename of dataDir>/<network>.index
+                                              this store's persisted index (a cache; see below)
 
 ``<ip>`` is Go's ``net.IP.String()`` of the address. Legacy reservation files hold
 just ``<containerID>``.
@@ -19,32 +21,37 @@ exclude each other. The lock file is never unlinked: unlinking it would let two
 processes lock two different inodes. After taking the lock the store checks that
 the path still names the inode it locked (and the directory it opened) and
 reopens otherwise. A thread lock makes one store object safe to share between
-threads; a pid check reopens the descriptors after ``fork`` (a forked child would
+threads; a fork check reopens the descriptors in a forked child (which would
 otherwise share the parent's lock). Waiting longer than ``lock_timeout`` raises
 :class:`~cnicore.TryAgainLaterError` (code 11).
 
 What is atomic. A reservation file appears complete or not at all: the content is
-written to a temp file ``.cnicore-<pid>-<random>.tmp`` in the same directory
-(in durable mode: fsync'ed), then ``link()``-ed to the address's name, which
-fails with EEXIST when the address is taken (the create-if-absent), and the temp
-name is unlinked. ``last_reserved_ip.<n>`` is written as a temp file and renamed into place
-(the old one is unlinked first except in durable mode: see ``_write_last_reserved``; a
-crash in between leaves no cursor, which restarts round-robin at the range start).
-Release is one ``unlink()``. In durable mode the directory is fsync'ed after each
-link, unlink and rename.
+written to an unnamed file (``O_TMPFILE``; in durable mode fsync'ed) which is then
+``linkat()``-ed to the address's name, failing with EEXIST when the address is
+taken (the create-if-absent). Where the file system has no ``O_TMPFILE`` (or
+``/proc`` is not mounted) a named temp file ``.cnicore-<pid>-<random>.tmp`` is
+written, linked and unlinked instead; which of the two works is found out once
+per store. ``last_reserved_ip.<n>`` is rewritten in place with one ``pwrite``
+when the new address is not shorter than the old one (a single write of a few
+bytes cannot be cut by a crash), and otherwise written as a temp file renamed
+into place (the old one unlinked first except in durable mode, see
+``_replace_cursor``; a crash in between leaves no cursor, which restarts
+round-robin at the range start). Durable mode always uses the fsync'ed temp file
+and rename. Release is one ``unlink()``. In durable mode the directory is
+fsync'ed after each link, unlink and rename.
 
-What a crash can leave. A process killed at any instant leaves at worst:
-a stray temp file (before or after the link; after it, the reservation itself is
-complete), or a reservation whose ADD never returned (a leaked address). Never a
-torn or empty reservation file, never a half-written ``last_reserved_ip``. The
-reference ignores temp files (their names are not addresses) and, being
-dot-files, they stay out of the way of people listing the directory.
+What a crash can leave. A process killed at any instant leaves at worst a
+reservation whose ADD never returned (a leaked address), or, on the fallback
+path, a stray temp file. Never a torn or empty reservation file, never a
+half-written ``last_reserved_ip``. The reference ignores temp files (their names
+are not addresses). After a power loss in non-durable mode the cursor may name
+another address (it only decides where the next search starts).
 
 Who cleans up. Temp files are created and removed within one lock hold, so one
-seen while holding the lock is debris; :meth:`FileStore.sweep` (run when a store
-opens and by GC) removes those whose creating process is gone or that are older
-than ``STALE_TEMP_SECONDS``. Leaked reservations are reclaimed by GC with the
-runtime's list of valid attachments.
+seen while holding the lock is debris: a scan of the directory removes those
+whose creating process is gone or that are older than ``STALE_TEMP_SECONDS``, and
+so does :meth:`FileStore.sweep` (run by GC). Leaked reservations are reclaimed by
+GC with the runtime's list of valid attachments.
 
 Foreign content. Nothing in the directory is followed if it is a symlink (all
 opens use ``O_NOFOLLOW`` relative to a directory descriptor opened with
@@ -54,21 +61,45 @@ and is never released (the reference could not match it either); GC leaves it.
 Names that are not canonical addresses are ignored, like subdirectories.
 
 Why it is fast. The reference reads every file on each ADD and DEL. This store
-keeps an in-memory index (address -> owner, owner -> addresses, runs of taken
-addresses for "first free") and keeps it exact while others write: an inotify
-watch on the directory reports which names changed, and they are re-read under
-the lock before each operation (events are queued synchronously by the kernel,
-so everything the previous lock holder did is in the queue once we hold the
-lock). A queue overflow or a replaced directory causes a full rescan. Without
-inotify, the directory's mtime is compared; because file timestamps come from a
-coarse clock, a recorded mtime that is not older than the coarse clock at the
-time it was recorded is treated as unverified and forces a rescan (of directory
-entries and their lstat signatures; only changed or recently changed files are
-read). For large directories the store instead waits, still holding the lock,
-for the clock to tick before releasing the lock, so that the mtime it records
-is trustworthy: O(1) per operation at the price of up to one clock tick.
-Opening a store reads the directory once (O(n)): a long-lived process pays that
-once, a process that opens a store per operation pays it every time.
+keeps an index (address -> owner, owner -> addresses, runs of taken addresses for
+"first free") and keeps it exact while others write:
+
+* Sealed directory states. At the end of a transaction that changed the
+  directory, the store records the directory's state ``(dev, inode, mtime,
+  ctime)`` such that any later change of its entries, by anyone, must alter it.
+  If the last change was in an earlier tick of the coarse clock that stamps
+  files, the state as it is does (a later change gets a later time). Otherwise
+  the store sets the mtime itself to the fine-grained current time and reads
+  back the ctime the kernel gave, making sure the two differ: a later change sets
+  both to one time, so it cannot leave that state in place. (A store that cannot
+  set the mtime, or that does not persist its index and so must not disturb
+  others', waits holding the lock for the clock to pass the ctime, or for a
+  small directory trusts nothing and rescans next time.) An unchanged state
+  proves an unchanged set of names.
+* A store that has served more than two operations also watches the directory
+  with inotify, which reports which names changed; they are re-read under the
+  lock before each operation (events are queued synchronously by the kernel, so
+  everything the previous lock holder did is in the queue once we hold the lock).
+  A queue overflow or a replaced directory causes a full rescan. Without inotify
+  (``watch=False``, or a store used once, as by an executed plugin), an operation
+  compares the directory's state with the sealed one and rescans on a difference,
+  re-reading only files whose inode or ctime changed (or whose ctime is not older
+  than the clock reading taken when the state was sealed).
+* The persisted index (:mod:`cnicore.stores._indexfile`): a snapshot plus records
+  of changes, each naming the sealed state it leaves, in
+  ``<dataDir>/../.cnicore/<basename of dataDir>/<network>.index`` (beside the
+  data directory, which stays exactly the reference's). Opening a store whose directory is in
+  the state the file names reads that one file instead of every reservation; if
+  the directory changed since (the reference plugin ran), the file is a starting
+  point checked entry by entry without reading unchanged files. A store saves
+  after each transaction that changed something, except that a watching store in
+  steady use saves at most every ``_SAVE_EVERY`` seconds and when closed (in
+  between, a store opened elsewhere checks entry by entry). Reservation contents
+  loaded from the file are read again before anything is released on their
+  account, reported as an owner's, or listed (a content rewritten in place, which
+  neither plugin ever does, is otherwise not seen: the directory does not change;
+  so a store opened from the file may miss that a rewritten file now names a
+  different owner when asked which addresses an owner holds).
 """
 
 from __future__ import annotations
@@ -78,24 +109,37 @@ import errno
 import fcntl
 import os
 import secrets
+import socket
 import stat
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from threading import get_ident
 
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore.spec._validate import validate_network_name
 from cnicore.stores._goip import canonical_ip, ip_from_file_name, ip_text, parse_ip
-from cnicore.stores._index import ReservationIndex
+from cnicore.stores._index import ReservationIndex, ip_key, key_ip, owner_key, owner_key_from_text
+from cnicore.stores._indexfile import (
+    DirState,
+    LoadedIndex,
+    Signatures,
+    Tip,
+    encode_record,
+    encode_snapshot,
+    follow,
+    parse_index,
+)
 from cnicore.stores._memory import find_owner_in_index, release_owner_in_index
-from cnicore.stores._port import Owner, Reservation, owner_from_text
+from cnicore.stores._port import Owner, Reservation
 
-__all__ = ["DEFAULT_DATA_DIR", "LAST_RESERVED_PREFIX", "LOCK_NAME", "STALE_TEMP_SECONDS", "FileStore"]
+__all__ = ["DEFAULT_DATA_DIR", "INDEX_DIR_NAME", "LAST_RESERVED_PREFIX", "LOCK_NAME", "STALE_TEMP_SECONDS",
+           "FileStore", "index_path"]
 
 #: The reference's default ``ipam.dataDir``.
 DEFAULT_DATA_DIR = "/var/lib/cni/networks"
@@ -105,16 +149,60 @@ LOCK_NAME = "lock"
 LAST_RESERVED_PREFIX = "last_reserved_ip."
 #: A temp file older than this is debris even if a process with its pid exists.
 STALE_TEMP_SECONDS = 30.0
+#: Directory beside ``dataDir`` (in its parent) holding the persisted indexes, one subdirectory per data directory.
+INDEX_DIR_NAME = ".cnicore"
 
 _TEMP_PREFIX = ".cnicore-"
 _TEMP_SUFFIX = ".tmp"
+_INDEX_SUFFIX = ".index"
 _MAX_CONTENT = 4096
 _FILE_MODE = 0o600
 _DIR_MODE = 0o755
+_INDEX_DIR_MODE = 0o700
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
-# Without inotify: directories with more reservations than this wait for the clock tick (see _finish).
-_WAIT_FOR_TICK_ABOVE = 256
 _NOFOLLOW_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_PROC_SELF_FD = "/proc/self/fd"
+# Errors of open(O_TMPFILE) that mean "not here" (file system or kernel without it), not "failed".
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP})
+# Outermost transactions a store runs before it sets up inotify: an executed plugin (open + one operation)
+# never pays for it; a long-lived store does from its third operation on.
+_WATCH_AFTER = 2
+# Without a settable mtime: how long to wait, holding the lock, for the clock to tick so that a state is trusted;
+# and the size below which a store that does not persist its index rescans (lstat only) rather than waits.
+_TICK_WAIT = 0.05
+_WAIT_FOR_TICK_ABOVE = 256
+# The log of the persisted index is folded into a new snapshot once replaying it (per record, and per changed
+# entry) would cost a good part of loading the snapshot; writing one costs about as much as loading it.
+_RECORDS_BASE = 64
+_RECORDS_PER_RESERVATION = 1 / 64
+_CHANGES_BASE = 256
+_CHANGES_PER_RESERVATION = 1 / 16
+# A watching store (in steady use) saves its index at most this often (seconds), and when it is closed: until
+# then, a store opened elsewhere checks the directory entry by entry instead of trusting the saved copy.
+_SAVE_EVERY = 0.25
+
+_fork_generation = [0]
+
+
+def _forked() -> None:
+    _fork_generation[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def index_path(data_dir: str | os.PathLike[str], network: str) -> Path | None:
+    """Where a store keeps its persisted index: ``<dataDir>/../.cnicore/<basename of dataDir>/<network>.index``.
+
+    None when ``data_dir`` has no parent to hold it (the root directory).
+    """
+    validate_network_name(network)
+    absolute = os.path.abspath(os.fspath(data_dir) or DEFAULT_DATA_DIR)
+    parent, base = os.path.split(absolute)
+    if not base:
+        return None
+    return Path(parent) / INDEX_DIR_NAME / base / (network + _INDEX_SUFFIX)
 
 
 def _io_error(action: str, path: str, exc: OSError) -> IOFailureError:
@@ -131,26 +219,97 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _state(st: os.stat_result) -> DirState:
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _key_from_name(name: str) -> int | None:
+    """The index key of a reservation file name (canonical spelling only), or None."""
+    if not name or name[0] not in "0123456789abcdef:":
+        return None
+    if ":" in name:
+        ip = ip_from_file_name(name)
+        return None if ip is None else ip_key(ip)
+    try:
+        # inet_pton takes exactly the canonical dotted quad: four decimal octets, no leading zeros, nothing else.
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, name), "big")
+    except (OSError, ValueError):
+        return None
+
+
+def _name(key: int) -> str:
+    """The reservation file name of an index key (``ip_text`` of its address)."""
+    if key < 1 << 32:
+        return f"{key >> 24}.{(key >> 16) & 255}.{(key >> 8) & 255}.{key & 255}"
+    return ip_text(key_ip(key))
+
+
+def _is_temp(name: str) -> bool:
+    return name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)
+
+
 class _Handles:
     """The descriptors a store holds, closable from a finalizer without the store."""
 
-    __slots__ = ("dir_fd", "lock_fd", "watch")
+    __slots__ = ("dir_fd", "index_dir_fd", "index_fd", "lock_fd", "watch")
 
     def __init__(self) -> None:
         self.dir_fd = -1
         self.lock_fd = -1
+        self.index_dir_fd = -1
+        self.index_fd = -1
         self.watch: object | None = None
+
+    def close_index(self) -> None:
+        fd, self.index_fd = self.index_fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def close(self) -> None:
         watch, self.watch = self.watch, None
         if watch is not None:
             watch.close()  # type: ignore[attr-defined]
-        for attr in ("lock_fd", "dir_fd"):
+        for attr in ("index_fd", "index_dir_fd", "lock_fd", "dir_fd"):
             fd = getattr(self, attr)
             if fd >= 0:
                 setattr(self, attr, -1)
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+class _Transaction(AbstractContextManager[None]):
+    """The store's re-entrant exclusive section (made per use: a store holding one would be a reference cycle)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: FileStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        store = self._store
+        if store._depth and store._owner == get_ident() and store._generation == _fork_generation[0]:
+            store._depth += 1  # nested in this thread's own transaction
+        else:
+            store._enter()
+
+    def __exit__(self, *exc: object) -> None:
+        store = self._store
+        if store._depth > 1:
+            store._depth -= 1
+        else:
+            store._exit()
+
+
+class _IndexFile:
+    """Where the persisted index stands: the file's inode and size, and where its log ends."""
+
+    __slots__ = ("ino", "size", "tip")
+
+    def __init__(self, ino: int, size: int, tip: Tip) -> None:
+        self.ino = ino
+        self.size = size
+        self.tip = tip
 
 
 class FileStore:
@@ -162,16 +321,21 @@ class FileStore:
         durable: fsync files and the directory so that a power loss keeps every
             completed operation (slower; a process crash is safe either way).
         lock_timeout: seconds to wait for the lock before ``TryAgainLaterError``; None waits forever.
-        watch: use inotify to follow changes made by others (falls back to mtime checks when False
-            or unavailable).
+        watch: use inotify to follow changes made by others once the store is in steady use (falls back to
+            directory state checks when False or unavailable).
+        persist_index: keep the index in :func:`index_path` (beside ``data_dir``) so that the next store
+            opened on the directory need not read every reservation (a cache: failures to write it are
+            ignored, and it is used only when it provably matches the directory).
 
     Raises:
         InvalidConfigError: bad network name, or ``data_dir`` is not a directory (code 7).
         IOFailureError: the directory cannot be created or opened (code 5).
+        TryAgainLaterError: the lock was not obtained within ``lock_timeout`` (code 11).
     """
 
     def __init__(self, data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR, network: str = "", *,
-                 durable: bool = False, lock_timeout: float | None = 60.0, watch: bool = True) -> None:
+                 durable: bool = False, lock_timeout: float | None = 60.0, watch: bool = True,
+                 persist_index: bool = True) -> None:
         validate_network_name(network)
         self.data_dir = os.fspath(data_dir) or DEFAULT_DATA_DIR
         self.network = network
@@ -179,20 +343,44 @@ class FileStore:
         self.durable = durable
         self.lock_timeout = lock_timeout
         self._want_watch = watch
+        self._watch_failed = False
+        self._persist = persist_index
+        self._index_name = network + _INDEX_SUFFIX
+        self._index_file = index_path(self.data_dir, network)
         self._thread_lock = threading.RLock()
         self._depth = 0
+        self._owner = -1  # the thread inside the transaction
+        self._txns = 0
         self._index = ReservationIndex()
-        self._signatures: dict[str, tuple[int, int, int, int]] = {}
-        self._touched: set[str] = set()
+        self._sigs = Signatures()
+        # Keys changed since the persisted index last caught up with this store; whether the directory changed
+        # (entries, by anyone) since its state was last sealed; whether the file needs a whole new snapshot.
+        self._dirty: set[int] = set()
+        self._unsealed = False
+        self._need_snapshot = True
+        self._flush = False
+        self._saved_at = -_SAVE_EVERY
+        self._file: _IndexFile | None = None
+        self._touched: set[bytes] = set()  # names this transaction changed (its own inotify events)
+        self._wrote = False  # this transaction added or removed directory entries
+        # range id -> (address, file size, whether this store wrote the file and nobody touched it since)
+        self._cursors: dict[str, tuple[IPAddress | None, int, bool]] = {}
+        # Contents loaded from the persisted index are read again before they are acted on.
+        self._all_verified = True
+        self._verified: set[int] = set()
         self._stale = True
-        self._dir_mtime = -1
-        self._dir_verified = False
-        self._clock_mark = 0
-        self._pid = -1
+        self._dir_state: DirState | None = None
+        self._tau = 0
+        self._can_utime = True
+        self._tmpfile: bool | None = None if _O_TMPFILE else False
+        self._dir_ident = (-1, -1)
+        self._lock_ident = (-1, -1)
+        self._generation = -1
         self._handles = _Handles()
         self._finalizer = weakref.finalize(self, self._handles.close)
         self._open()
-        self.sweep()
+        with self.transaction():
+            pass
 
     # ----------------------------------------------------------------- opening and locking
 
@@ -225,34 +413,29 @@ class FileStore:
         try:
             handles.lock_fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                                       _FILE_MODE, dir_fd=handles.dir_fd)
+            held_dir = os.fstat(handles.dir_fd)
+            held_lock = os.fstat(handles.lock_fd)
         except OSError as exc:
             handles.close()
             raise _io_error("cannot open lock file", os.path.join(self.path, LOCK_NAME), exc) from exc
-        if self._want_watch:
-            try:
-                from cnicore.stores._inotify import DirectoryWatch
-
-                handles.watch = DirectoryWatch(f"/proc/self/fd/{handles.dir_fd}")
-            except OSError:
-                handles.watch = None  # inotify unavailable or out of instances: mtime fallback
-        self._pid = os.getpid()
+        self._dir_ident = (held_dir.st_dev, held_dir.st_ino)
+        self._lock_ident = (held_lock.st_dev, held_lock.st_ino)
+        self._generation = _fork_generation[0]
         self._stale = True
 
     def _same_files(self) -> bool:
         """Whether the path still names the directory and lock file we hold open."""
         try:
             on_disk = os.stat(self.path, follow_symlinks=False)
-            held = os.fstat(self._handles.dir_fd)
-            if (on_disk.st_dev, on_disk.st_ino) != (held.st_dev, held.st_ino):
+            if (on_disk.st_dev, on_disk.st_ino) != self._dir_ident:
                 return False
-            lock_disk = os.stat(LOCK_NAME, dir_fd=self._handles.dir_fd, follow_symlinks=False)
-            lock_held = os.fstat(self._handles.lock_fd)
-            return (lock_disk.st_dev, lock_disk.st_ino) == (lock_held.st_dev, lock_held.st_ino)
+            lock = os.stat(LOCK_NAME, dir_fd=self._handles.dir_fd, follow_symlinks=False)
+            return (lock.st_dev, lock.st_ino) == self._lock_ident
         except OSError:
             return False
 
     def _acquire(self) -> None:
-        if self._pid != os.getpid() or self._handles.lock_fd < 0:
+        if self._generation != _fork_generation[0] or self._handles.lock_fd < 0:
             self._open()
         deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
         delay = 0.0005
@@ -281,66 +464,147 @@ class FileStore:
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the store's lock (thread lock + flock on ``lock``). Re-entrant in one thread."""
-        return self._transaction()
+        return _Transaction(self)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        if self._pid != os.getpid():
+    def _enter(self) -> None:
+        if self._generation != _fork_generation[0]:
             # A forked child inherits the parent's thread-lock state and transaction depth (and shares its
             # lock's open file description): start afresh so that it really takes the lock.
             self._thread_lock = threading.RLock()
             self._depth = 0
-        with self._thread_lock:
-            if self._depth == 0:
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            try:
                 self._acquire()
                 try:
+                    self._txns += 1
                     self._sync()
                 except BaseException:
                     self._release_lock()
                     raise
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    try:
-                        self._finish()
-                    finally:
-                        self._release_lock()
+            except BaseException:
+                self._thread_lock.release()
+                raise
+            self._owner = get_ident()
+        self._depth += 1
+
+    def _exit(self) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = -1
+                try:
+                    self._finish()
+                finally:
+                    self._release_lock()
+        finally:
+            self._thread_lock.release()
 
     # ----------------------------------------------------------------- keeping the index exact
 
     def _sync(self) -> None:
         """Bring the index up to date with the directory (called with the lock held)."""
         self._touched.clear()
+        self._wrote = False
         watch = self._handles.watch
         if self._stale:
-            if watch is not None:
-                watch.drain()  # type: ignore[attr-defined]
-            self._rescan(full=True)
-            return
-        if watch is not None:
+            self._load()
+        elif watch is not None:
             try:
                 names, rebuild = watch.drain()  # type: ignore[attr-defined]
             except OSError:
                 names, rebuild = set(), True
             if rebuild:
                 self._rescan(full=True)
+                self._unsealed = True
             else:
                 for name in names:
-                    self._refresh(name)
+                    self._changed_name(name)
             return
+        else:
+            self._cursors.clear()  # rewritten in place by the reference: no state change tells
+            try:
+                st = os.fstat(self._handles.dir_fd)
+            except OSError as exc:
+                raise _io_error("cannot stat", self.path, exc) from exc
+            if _state(st) != self._dir_state:
+                self._rescan(full=False)
+                self._unsealed = True
+        if (self._want_watch and not self._watch_failed and self._txns > _WATCH_AFTER
+                and self._handles.watch is None):
+            self._start_watch()
+
+    def _start_watch(self) -> None:
+        # Called with the lock held and the index exact: from here on the queue holds every change.
         try:
-            mtime = os.fstat(self._handles.dir_fd).st_mtime_ns
+            from cnicore.stores._inotify import DirectoryWatch
+
+            self._handles.watch = DirectoryWatch(f"{_PROC_SELF_FD}/{self._handles.dir_fd}")
+        except OSError:
+            self._watch_failed = True  # inotify unavailable or out of instances: directory states it is
+
+    def _load(self) -> None:
+        """First look at a directory: the persisted index if it matches, else a (partial) scan."""
+        watch = self._handles.watch
+        if watch is not None:
+            with contextlib.suppress(OSError):
+                watch.drain()  # type: ignore[attr-defined]
+        self._cursors.clear()
+        self._dirty.clear()
+        self._unsealed = False
+        self._verified = set()
+        self._file = None
+        self._need_snapshot = True
+        try:
+            now = _state(os.fstat(self._handles.dir_fd))
         except OSError as exc:
             raise _io_error("cannot stat", self.path, exc) from exc
-        if not self._dir_verified or mtime != self._dir_mtime:
-            self._rescan(full=False)
+        loaded = self._read_index_file() if self._persist else None
+        if loaded is None:
+            self._index = ReservationIndex()
+            self._sigs = Signatures()
+            self._rescan(full=True)
+            self._unsealed = True
+            self._dir_state = None
+        else:
+            self._index, self._sigs, self._tau = loaded.index, loaded.sigs, loaded.tip.tau
+            self._all_verified = False
+            self._need_snapshot = False
+            self._dir_state = loaded.tip.state
+            if loaded.tip.state != now:
+                self._rescan(full=False)
+                self._unsealed = True
+                self._dir_state = None
+        self._stale = False
+
+    def _read_index_file(self) -> LoadedIndex | None:
+        index_dir = self._index_dir(create=False)
+        if index_dir < 0:
+            return None
+        try:
+            fd = os.open(self._index_name, _NOFOLLOW_READ, dir_fd=index_dir)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            chunks = []
+            while chunk := os.read(fd, max(st.st_size, 1 << 16)):
+                chunks.append(chunk)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        loaded = parse_index(b"".join(chunks), self._dir_ident)
+        if loaded is not None:
+            self._file = _IndexFile(st.st_ino, loaded.size, loaded.tip)
+        return loaded
 
     def _finish(self) -> None:
-        """End of a transaction: account for events we did not cause, record the directory mtime."""
+        """End of a transaction: account for events we did not cause, seal the state, persist the index."""
         watch = self._handles.watch
+        rebuild = False
         if watch is not None:
             try:
                 names, rebuild = watch.drain()  # type: ignore[attr-defined]
@@ -348,105 +612,300 @@ class FileStore:
                 names, rebuild = set(), True
             if rebuild:
                 self._stale = True
-            for name in names - self._touched:
-                self._refresh(name)
-        else:
-            try:
-                mtime = os.fstat(self._handles.dir_fd).st_mtime_ns
-            except OSError:
-                self._dir_verified = False
-                return
-            now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
-            if mtime >= now and len(self._signatures) > _WAIT_FOR_TICK_ABOVE:
-                # Nobody else writes while we hold the lock, so waiting here for the clock to tick makes the
-                # mtime trustworthy; for a big directory one tick (a few ms at most) is cheaper than the
-                # rescan the next operation would otherwise need.
-                deadline = time.monotonic() + 0.05
-                while now <= mtime and time.monotonic() < deadline:
-                    time.sleep(0.0005)
-                    now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
-                try:
-                    mtime = os.fstat(self._handles.dir_fd).st_mtime_ns
-                except OSError:
-                    self._dir_verified = False
-                    return
-            self._dir_mtime = mtime
-            # A change later in the same clock tick would keep this mtime: trust it only if the tick has passed.
-            self._dir_verified = mtime < now
-            self._clock_mark = now
+            else:
+                touched = self._touched
+                for raw in names:
+                    # "#<inode>" names the unnamed files this transaction linked.
+                    if raw not in touched and raw[:1] != b"#":
+                        self._changed_name(raw)
         self._touched.clear()
+        if rebuild or not self._unsealed:
+            return  # (after a lost event the index is not exact: nothing is sealed or saved; the next opens rescan)
+        if watch is not None:
+            if not self._persist:
+                self._unsealed = False
+                return  # the watch tells what changes; nobody needs the state
+            if not self._flush and time.monotonic() - self._saved_at < _SAVE_EVERY:
+                return  # a busy store saves a few times a second (and when closed); dirty keys wait
+        self._unsealed = False
+        try:
+            self._seal()
+        except OSError:
+            self._dir_state = None
+        if self._persist and self._dir_state is not None:
+            self._save()
+            self._saved_at = time.monotonic()
 
-    def _rescan(self, *, full: bool) -> None:
+    def _seal(self) -> None:
+        """Record a directory state that any later change of its entries must alter (None if there is none)."""
+        dir_fd = self._handles.dir_fd
+        tau = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        if not self._wrote:
+            st = os.fstat(dir_fd)
+            if st.st_ctime_ns < tau:
+                # Changed in an earlier tick of the clock that stamps files: a later change gets a later time.
+                self._dir_state, self._tau = _state(st), tau
+                return
+        if self._can_utime and self._persist:
+            # Set the mtime ourselves, to a time the ctime (given by the kernel) is not: a later change sets both
+            # to one time, so it cannot leave this state in place. (Only when persisting: other stores' persisted
+            # states would no longer match.)
+            stamp = time.time_ns()
+            for _ in range(3):
+                try:
+                    os.utime(dir_fd, ns=(stamp, stamp))
+                except OSError:
+                    self._can_utime = False  # not the owner, read-only...: fall back to the clock
+                    break
+                st = os.fstat(dir_fd)
+                if st.st_mtime_ns != st.st_ctime_ns:
+                    self._dir_state, self._tau = _state(st), tau
+                    return
+                stamp -= 1
+        if len(self._index) <= _WAIT_FOR_TICK_ABOVE and not self._persist:
+            self._dir_state = None  # small: the next operation rescans (lstat only) instead of waiting here
+            return
+        st = os.fstat(dir_fd)
+        # Nobody else changes the directory while we hold the lock: once the clock has passed its ctime, any later
+        # change gets a later one.
+        deadline = time.monotonic() + _TICK_WAIT
+        now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        while now <= st.st_ctime_ns and time.monotonic() < deadline:
+            time.sleep(0.0005)
+            now = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+        st = os.fstat(dir_fd)
+        self._dir_state = _state(st) if st.st_ctime_ns < now else None
+        self._tau = tau
+
+    def _changed_name(self, raw: bytes) -> None:
+        """An inotify event (not of our making) for the name ``raw``: re-read what it may have changed."""
+        name = os.fsdecode(raw)
+        key = _key_from_name(name)
+        if key is not None:
+            self._refresh(name, key)
+        elif name.startswith(LAST_RESERVED_PREFIX):
+            self._cursors.pop(name[len(LAST_RESERVED_PREFIX):], None)
+
+    def _rescan(self, *, full: bool, reread: bool = False) -> None:
+        """Compare the directory with the index; re-read new and changed reservation files.
+
+        ``full`` starts from an empty index; ``reread`` re-reads every file but records only what changed.
+        """
+        index, sigs = self._index, self._sigs
         if full:
-            self._index.clear()
-            self._signatures.clear()
-        seen: set[str] = set()
-        # Files changed since the last look have a ctime at or after this mark, even when a delete and
-        # re-create reused the inode number and kept the size (the lstat signature alone would miss that).
-        mark = self._clock_mark
-        self._clock_mark = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+            index.clear()
+            sigs.clear()
+            self._all_verified = True
+            self._verified = set()
+            self._need_snapshot = True
+        # Files changed since the state was sealed have a ctime at or after tau, even when a delete and
+        # re-create reused the inode number (the signature alone would miss that).
+        tau = self._tau
+        seen: set[int] = set()
+        debris: list[str] = []
+        signature = sigs.mapping().get
+        key_from_name, refresh, remember = _key_from_name, self._refresh, seen.add
         try:
             with os.scandir(self._handles.dir_fd) as entries:
                 for entry in entries:
                     name = entry.name
-                    ip = ip_from_file_name(name)
-                    if ip is None:
+                    key = key_from_name(name)
+                    if key is None:
+                        if _is_temp(name):
+                            debris.append(name)
                         continue
-                    seen.add(name)
-                    if full:
-                        self._refresh(name, ip)
+                    remember(key)
+                    if full or reread:
+                        refresh(name, key)
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
-                        self._refresh(name, ip)
+                        refresh(name, key)
                         continue
-                    if (st.st_ctime_ns >= mark
-                            or self._signatures.get(name) != (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)):
-                        self._refresh(name, ip)
+                    # A key absent from the index has no signature: read.
+                    if st.st_ctime_ns >= tau or signature(key) != (st.st_ino, st.st_ctime_ns):
+                        refresh(name, key)
         except OSError as exc:
             raise _io_error("cannot list", self.path, exc) from exc
-        for name in [n for n in self._signatures if n not in seen]:
-            self._refresh(name)
-        self._stale = False
-        self._dir_verified = False
+        for key in set(index.keys()) - seen:
+            index.discard_key(key)
+            sigs.set(key, None)
+            self._verified.discard(key)
+            self._dirty.add(key)
+            self._unsealed = True
+        if debris:
+            self._sweep_names(debris)
 
-    def _refresh(self, name: str, ip: IPAddress | None = None) -> None:
+    def _refresh(self, name: str, key: int) -> None:
         """Re-read one directory entry into the index."""
-        if ip is None:
-            ip = ip_from_file_name(name)
-            if ip is None:
-                return
         # One open (never following a link, never blocking on a FIFO) then fstat: the entry cannot change
         # between the check and the read.
+        dir_fd = self._handles.dir_fd
+        sig: tuple[int, int] | None = (0, 0)
+        text: str | None = None
         try:
-            fd = os.open(name, _NOFOLLOW_READ, dir_fd=self._handles.dir_fd)
+            fd = os.open(name, _NOFOLLOW_READ, dir_fd=dir_fd)
         except FileNotFoundError:
-            self._index.discard(ip)
-            self._signatures.pop(name, None)
+            self._sigs.set(key, None)
+            self._verified.discard(key)
+            if self._index.discard_key(key):
+                self._dirty.add(key)
+                self._unsealed = True
             return
         except OSError:
             # A symlink (ELOOP), a socket, no permission...: keep the address occupied, touch nothing.
-            self._index.put(ip, None)
-            self._note_signature(name)
-            return
+            with contextlib.suppress(OSError):
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                sig = (st.st_ino, st.st_ctime_ns)
+        else:
+            try:
+                st = os.fstat(fd)
+                sig = (st.st_ino, st.st_ctime_ns)
+                if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_CONTENT:
+                    data = os.read(fd, _MAX_CONTENT + 1)
+                    with contextlib.suppress(UnicodeDecodeError):
+                        text = owner_key_from_text(data.decode("utf-8"))
+            except OSError:
+                text = None
+            finally:
+                os.close(fd)
+        self._sigs.set(key, sig)
+        if not self._all_verified:
+            self._verified.add(key)
+        if self._index.put_key(key, text):
+            self._dirty.add(key)
+            self._unsealed = True
+
+    def _unverified(self, key: int) -> bool:
+        return not self._all_verified and key not in self._verified and self._index.has_key(key)
+
+    def _checked(self, query: Callable[[ReservationIndex, Owner], list[IPAddress]],
+                 owner: Owner) -> list[IPAddress]:
+        """``query`` answered from contents read by this store (re-reading any loaded from the persisted index)."""
+        while True:
+            found = query(self._index, owner)
+            pending = [ip for ip in found if self._unverified(ip_key(ip))]
+            if not pending:
+                return found
+            for ip in pending:
+                key = ip_key(ip)
+                self._refresh(_name(key), key)
+
+    # ----------------------------------------------------------------- the persisted index
+
+    def _index_dir(self, *, create: bool) -> int:
+        """A descriptor of the directory holding this store's index (made if ``create``), or -1."""
+        handles = self._handles
+        if handles.index_dir_fd >= 0 or self._index_file is None:
+            return handles.index_dir_fd
+        top = os.fspath(self._index_file.parent.parent)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            st = os.fstat(fd)
-            self._signatures[name] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_CONTENT:
-                self._index.put(ip, None)
-                return
-            data = os.read(fd, _MAX_CONTENT + 1)
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(top, _INDEX_DIR_MODE)
+            top_fd = os.open(top, flags)  # never through a symlink planted there
+            try:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(self._index_file.parent.name, _INDEX_DIR_MODE, dir_fd=top_fd)
+                handles.index_dir_fd = os.open(self._index_file.parent.name, flags, dir_fd=top_fd)
+            finally:
+                os.close(top_fd)
         except OSError:
-            self._index.put(ip, None)
+            return -1
+        return handles.index_dir_fd
+
+    def _save(self) -> None:
+        """Bring the persisted index up to the sealed state: append a record, or write a new snapshot."""
+        try:
+            if not self._append():
+                self._write_snapshot()
+        except OSError:
+            # A cache: a store that cannot write it works without (and the file, left behind, no longer matches).
+            self._persist = False
+            self._handles.close_index()
+
+    def _append(self) -> bool:
+        """Append this store's changes as one record; False when a snapshot must be written instead."""
+        state = self._dir_state
+        known = self._file
+        if state is None or known is None or self._need_snapshot:
+            return False
+        handles = self._handles
+        if handles.index_fd < 0 and not self._open_index():
+            return False
+        st = os.fstat(handles.index_fd)
+        dirty = self._dirty
+        if st.st_nlink == 0 or st.st_ino != known.ino or st.st_size < known.size:
+            return False  # replaced (another store's snapshot) or cut: a snapshot of our own is the sound way on
+        if st.st_size > known.size:
+            # Another store appended since: its records describe its view; this store knows every key's value
+            # now, so it rewrites those keys too (its own dirty set says what changed since its own last record,
+            # not what the other one started from).
+            followed = follow(os.pread(handles.index_fd, st.st_size - known.size, known.size), known.tip)
+            if followed is None:
+                return False
+            dirty = dirty | followed[1]
+            known = self._file = _IndexFile(known.ino, st.st_size, followed[0])
+        size = len(self._index)
+        if (known.tip.records >= _RECORDS_BASE + size * _RECORDS_PER_RESERVATION
+                or known.tip.changes + len(dirty) > _CHANGES_BASE + size * _CHANGES_PER_RESERVATION):
+            return False
+        index, sigs = self._index, self._sigs
+        changes = [(key, sigs.get(key) or (0, 0), index.owner_text(key)) if index.has_key(key) else (key, None, None)
+                   for key in dirty]
+        tip = Tip(state, self._tau, known.tip.records + 1, known.tip.changes + len(changes))
+        frame = encode_record(known.tip.state, tip, changes)
+        written = os.write(handles.index_fd, frame)
+        if written != len(frame):
+            return False  # the torn frame ends the log for readers; the snapshot replaces it
+        self._file = _IndexFile(known.ino, known.size + written, tip)
+        self._dirty.clear()
+        return True
+
+    def _open_index(self) -> bool:
+        index_dir = self._index_dir(create=False)
+        if index_dir < 0:
+            return False
+        try:
+            self._handles.index_fd = os.open(self._index_name, os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                             dir_fd=index_dir)
+        except OSError:
+            return False
+        return True
+
+    def _write_snapshot(self) -> None:
+        state = self._dir_state
+        if state is None:
             return
+        tip = Tip(state, self._tau)
+        data = encode_snapshot(tip, self._index, self._sigs)
+        index_dir = self._index_dir(create=True)
+        if index_dir < 0:
+            raise OSError(errno.ENOENT, "no index directory")
+        temp = self._index_name + _TEMP_SUFFIX
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=index_dir)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE,
+                     dir_fd=index_dir)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
-        try:
-            owner = owner_from_text(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            owner = None
-        self._index.put(ip, owner)
+        # Not a rename over the old file: ext4 would flush the new one first (see _replace_cursor). A crash in
+        # between leaves no index, which costs the next opener a scan.
+        self._handles.close_index()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._index_name, dir_fd=index_dir)
+        os.rename(temp, self._index_name, src_dir_fd=index_dir, dst_dir_fd=index_dir)
+        self._file = _IndexFile(ino, len(data), tip)
+        self._need_snapshot = False
+        self._dirty.clear()
 
     # ----------------------------------------------------------------- writing
 
@@ -469,14 +928,88 @@ class FileStore:
         os.close(fd)
         return name
 
+    def _create_unnamed(self, name: str, data: bytes) -> tuple[int, int] | None:
+        """Write ``data`` to an unnamed file and link it as ``name``; None when this cannot work here."""
+        dir_fd = self._handles.dir_fd
+        try:
+            fd = os.open(".", _O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _FILE_MODE, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in _NO_TMPFILE:
+                self._tmpfile = False
+                return None
+            raise
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.durable:
+                os.fsync(fd)
+            try:
+                os.link(f"{_PROC_SELF_FD}/{fd}", name, dst_dir_fd=dir_fd)
+            except FileNotFoundError:
+                if os.path.isdir(_PROC_SELF_FD):
+                    raise
+                self._tmpfile = False  # no /proc: an unnamed file cannot be given a name
+                return None
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._tmpfile = True
+        return st.st_ino, st.st_ctime_ns
+
+    def _create(self, name: str, data: bytes) -> tuple[int, int]:
+        """Create ``name`` holding ``data``, complete or not at all; its signature. FileExistsError if taken."""
+        if self._tmpfile is not False:
+            sig = self._create_unnamed(name, data)
+            if sig is not None:
+                return sig
+        dir_fd = self._handles.dir_fd
+        temp = self._write_temp(data)
+        try:
+            os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=dir_fd)
+        self._touched.add(temp.encode())
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return st.st_ino, st.st_ctime_ns
+
     def _sync_dir(self) -> None:
         if self.durable:
             os.fsync(self._handles.dir_fd)
 
     def _write_last_reserved(self, range_id: str, ip: IPAddress) -> None:
-        dir_fd = self._handles.dir_fd
         name = LAST_RESERVED_PREFIX + range_id
-        temp = self._write_temp(ip_text(ip).encode())
+        data = _name(ip_key(ip)).encode()
+        self._touched.add(os.fsencode(name))
+        if not self.durable:
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                             dir_fd=self._handles.dir_fd)
+            except OSError:
+                fd = -1  # missing, a symlink, a FIFO...: replaced below
+            if fd >= 0:
+                try:
+                    cached = self._cursors.get(range_id)
+                    if cached is not None and cached[2]:
+                        size = cached[1]  # the file this store wrote, untouched since (the watch would have said)
+                    else:
+                        st = os.fstat(fd)
+                        size = st.st_size if stat.S_ISREG(st.st_mode) else len(data) + 1
+                    # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
+                    if size <= len(data) and os.pwrite(fd, data, 0) == len(data):
+                        self._cursors[range_id] = (ip, len(data), self._handles.watch is not None)
+                        return
+                finally:
+                    os.close(fd)
+        self._replace_cursor(name, data)
+        self._cursors[range_id] = (ip, len(data), self._handles.watch is not None)
+
+    def _replace_cursor(self, name: str, data: bytes) -> None:
+        dir_fd = self._handles.dir_fd
+        temp = self._write_temp(data)
+        self._touched.add(temp.encode())
+        self._wrote = self._unsealed = True
         try:
             if not self.durable:
                 # Renaming over an existing file makes ext4 flush the new file's data first (auto_da_alloc),
@@ -503,120 +1036,132 @@ class FileStore:
         """Create-if-absent the file for ``ip``; update ``last_reserved_ip.<range_id>``. Not idempotent."""
         self._check_range_id(range_id)
         ip = canonical_ip(ip)
-        name = ip_text(ip)
-        with self.transaction():
-            if ip in self._index:
+        key = ip_key(ip)
+        name = _name(key)
+        with _Transaction(self):
+            index = self._index
+            if index.has_key(key):
                 return False
-            dir_fd = self._handles.dir_fd
             try:
-                temp = self._write_temp(owner.text().encode())
-            except OSError as exc:
-                raise _io_error("cannot write a reservation in", self.path, exc) from exc
-            try:
-                os.link(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+                sig = self._create(name, owner.text().encode())
             except FileExistsError:
                 # Taken by a writer our index had not heard of yet: learn it, report "not free".
-                self._refresh(name)
-                if ip not in self._index:
-                    self._index.put(ip, None)
+                self._refresh(name, key)
+                if not index.has_key(key):
+                    index.put_key(key, None)
                 return False
             except OSError as exc:
                 raise _io_error("cannot create", os.path.join(self.path, name), exc) from exc
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=dir_fd)
-            self._touched.add(name)
-            self._index.put(ip, owner)
-            self._note_signature(name)
+            self._touched.add(name.encode())
+            self._wrote = self._unsealed = True
+            index.put_key(key, owner_key(owner))
+            self._sigs.set(key, sig)
+            self._dirty.add(key)
+            if not self._all_verified:
+                self._verified.add(key)
             try:
                 self._sync_dir()
                 self._write_last_reserved(range_id, ip)
             except OSError as exc:
                 # Keep the pair consistent: no reservation that the caller believes failed.
-                with contextlib.suppress(OSError):
-                    os.unlink(name, dir_fd=dir_fd)
-                self._index.discard(ip)
-                self._signatures.pop(name, None)
+                self._unlink(name, key, missing_ok=True)
                 raise _io_error("cannot record the last reserved address in", self.path, exc) from exc
             return True
 
-    def _note_signature(self, name: str) -> None:
-        try:
-            st = os.stat(name, dir_fd=self._handles.dir_fd, follow_symlinks=False)
-        except OSError:
-            return
-        self._signatures[name] = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-
-    def _unlink(self, ip: IPAddress) -> None:
-        name = ip_text(ip)
+    def _unlink(self, name: str, key: int, *, missing_ok: bool = False) -> None:
         try:
             os.unlink(name, dir_fd=self._handles.dir_fd)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
-        self._touched.add(name)
-        self._index.discard(ip)
-        self._signatures.pop(name, None)
+            if not missing_ok:
+                raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
+        self._touched.add(name.encode())
+        self._wrote = self._unsealed = True
+        self._index.discard_key(key)
+        self._sigs.set(key, None)
+        self._verified.discard(key)
+        self._dirty.add(key)
 
     def release(self, ip: IPAddress, owner: Owner) -> bool:
         """Remove ``ip``'s file if ``owner`` holds it. Idempotent."""
         ip = canonical_ip(ip)
-        with self.transaction():
-            current = self._index.get(ip)
-            if current is None or current.owner != owner:
+        key = ip_key(ip)
+        with _Transaction(self):
+            name = _name(key)
+            if self._unverified(key):
+                self._refresh(name, key)
+            if not self._index.has_key(key) or self._index.owner_text(key) != owner_key(owner):
                 return False
-            self._unlink(ip)
+            self._unlink(name, key)
             self._sync_dir()
             return True
 
     def release_owner(self, owner: Owner) -> Sequence[IPAddress]:
         """Remove every file of ``owner`` (legacy fallback as in the reference). Idempotent."""
-        with self.transaction():
-            released = release_owner_in_index(self._index, owner)
+        with _Transaction(self):
+            released = self._checked(release_owner_in_index, owner)
             for ip in released:
-                self._unlink(ip)
+                key = ip_key(ip)
+                self._unlink(_name(key), key)
             if released:
                 self._sync_dir()
             return released
 
     def find_owner(self, owner: Owner) -> Sequence[IPAddress]:
         """Addresses held by ``owner`` or its container's legacy form. Read-only."""
-        with self.transaction():
-            return find_owner_in_index(self._index, owner)
+        with _Transaction(self):
+            return self._checked(find_owner_in_index, owner)
 
     def reservation(self, ip: IPAddress) -> Reservation | None:
         """The reservation of ``ip`` or None. Read-only."""
-        with self.transaction():
-            return self._index.get(canonical_ip(ip))
+        ip = canonical_ip(ip)
+        key = ip_key(ip)
+        with _Transaction(self):
+            if self._unverified(key):
+                self._refresh(_name(key), key)
+            return self._index.get(ip)
 
     def first_free(self, low: IPAddress, high: IPAddress) -> IPAddress | None:
         """Lowest address in ``[low, high]`` without a file. Read-only."""
-        with self.transaction():
+        with _Transaction(self):
             return self._index.first_free(low, high)
 
     def last_reserved(self, range_id: str) -> IPAddress | None:
         """Parse ``last_reserved_ip.<range_id>`` exactly as the reference (no trimming). Read-only."""
         self._check_range_id(range_id)
-        with self.transaction():
+        with _Transaction(self):
+            cached = self._cursors.get(range_id)
+            if cached is not None:
+                return cached[0]
+            ip: IPAddress | None = None
+            size = -1
             try:
                 fd = os.open(LAST_RESERVED_PREFIX + range_id, _NOFOLLOW_READ, dir_fd=self._handles.dir_fd)
             except OSError:
-                return None
-            try:
-                data = os.read(fd, 64)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
-            try:
-                return parse_ip(data.decode("ascii"))
-            except UnicodeDecodeError:
-                return None
+                fd = -1
+            if fd >= 0:
+                try:
+                    data = os.read(fd, 64)
+                    size = len(data)
+                    with contextlib.suppress(UnicodeDecodeError):
+                        ip = parse_ip(data.decode("ascii"))
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
+            self._cursors[range_id] = (ip, size, False)
+            return ip
 
     def reservations(self) -> Iterator[Reservation]:
         """Snapshot of all reservations. Read-only."""
-        with self.transaction():
+        with _Transaction(self):
+            if not self._all_verified:
+                # Every owner is reported: read every file loaded from the persisted index once (O(n), like the
+                # whole listing; GC is the caller that matters).
+                self._rescan(full=False, reread=True)
+                self._all_verified = True
+                self._verified = set()
             return self._index.items()
 
     def sweep(self) -> int:
@@ -624,36 +1169,49 @@ class FileStore:
 
         Idempotent. Returns the number removed.
         """
-        removed = 0
-        with self.transaction():
-            dir_fd = self._handles.dir_fd
-            now = time.time()
+        with _Transaction(self):
             try:
-                names = os.listdir(dir_fd)
+                names = [name for name in os.listdir(self._handles.dir_fd) if _is_temp(name)]
             except OSError as exc:
                 raise _io_error("cannot list", self.path, exc) from exc
-            for name in names:
-                if not (name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)):
-                    continue
-                pid_text = name[len(_TEMP_PREFIX):].split("-", 1)[0]
-                try:
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                except OSError:
-                    continue
-                stale = now - st.st_mtime > STALE_TEMP_SECONDS
-                if not stale and pid_text.isdigit() and int(pid_text) != os.getpid():
-                    stale = not _pid_alive(int(pid_text))
-                if stale:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(name, dir_fd=dir_fd)
-                    removed += 1
-            if removed:
-                self._sync_dir()
+            return self._sweep_names(names)
+
+    def _sweep_names(self, names: list[str]) -> int:
+        dir_fd = self._handles.dir_fd
+        now = time.time()
+        removed = 0
+        for name in names:
+            pid_text = name[len(_TEMP_PREFIX):].split("-", 1)[0]
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                continue
+            stale = now - st.st_mtime > STALE_TEMP_SECONDS
+            if not stale and pid_text.isdigit() and int(pid_text) != os.getpid():
+                stale = not _pid_alive(int(pid_text))
+            if stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                self._touched.add(os.fsencode(name))
+                self._wrote = self._unsealed = True
+                removed += 1
+        if removed:
+            self._sync_dir()
         return removed
 
     def close(self) -> None:
-        """Close the descriptors (the lock is released with them). Idempotent."""
+        """Save what the persisted index still lacks (if the lock is free), close the descriptors. Idempotent."""
         with self._thread_lock:
+            if (self._unsealed and self._persist and self._depth == 0 and self._handles.lock_fd >= 0
+                    and self._generation == _fork_generation[0]):
+                timeout, self.lock_timeout, self._flush = self.lock_timeout, 0.0, True
+                try:
+                    with _Transaction(self):
+                        pass
+                except (TryAgainLaterError, IOFailureError):
+                    pass  # busy or gone: the next store to open checks the directory instead
+                finally:
+                    self.lock_timeout, self._flush = timeout, False
             self._handles.close()
 
     def __enter__(self) -> FileStore:
@@ -663,7 +1221,7 @@ class FileStore:
         self.close()
 
     def __len__(self) -> int:
-        with self.transaction():
+        with _Transaction(self):
             return len(self._index)
 
     def __repr__(self) -> str:
@@ -671,11 +1229,16 @@ class FileStore:
 
     @property
     def watching(self) -> bool:
-        """Whether changes by others are followed with inotify (else by directory mtime)."""
-        return self._handles.watch is not None
+        """Whether changes by others are followed with inotify once the store is in steady use.
+
+        A store follows the directory's state until its third operation, so that one opened for a single
+        operation never sets inotify up; False when ``watch`` was False or inotify is unavailable.
+        """
+        return self._want_watch and not self._watch_failed
 
 
 def network_dir(data_dir: str | os.PathLike[str], network: str) -> Path:
     """The directory a network's reservations live in (validating the name)."""
     validate_network_name(network)
     return Path(os.fspath(data_dir) or DEFAULT_DATA_DIR) / network
+

@@ -1,27 +1,78 @@
 """The in-memory reservation index shared by the memory store and the file store.
 
-Three views of the same facts, kept in step by :meth:`ReservationIndex.put` and
-:meth:`ReservationIndex.discard`:
+Three views of the same facts, kept in step by :meth:`ReservationIndex.put_key`
+and :meth:`ReservationIndex.discard_key`:
 
 * address -> owner (None for unreadable content), for "who holds X";
 * owner -> addresses, for DEL/CHECK/duplicate checks without a scan;
-* per family, the maximal runs of consecutive reserved addresses, for "first free
-  address in [low, high]" in O(log runs) however many addresses are taken.
+* the maximal runs of consecutive reserved addresses, for "first free address in
+  [low, high]" in O(log runs) however many addresses are taken.
 
 Nothing here grows with the size of a range: a /8 or an IPv6 /64 costs what its
 reservations cost.
+
+Internally an address is an integer *key* (:func:`ip_key`: the IPv4 value, or
+the IPv6 value with bit 128 set, so that keys of the two families never meet
+and sort IPv4 first) and an owner is a *key text* (:func:`owner_key`:
+``<containerID>`` or ``<containerID> <ifname>``; neither part holds whitespace).
+Plain integers and strings make the index cheap to rebuild in bulk from a
+persisted copy (:meth:`ReservationIndex.load`): no address or owner object is
+made until a caller asks for one.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import compress, repeat
+from operator import eq
 
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
-from cnicore.stores._port import Owner, Reservation
+from cnicore.stores._port import _GO_SPACE, LINE_BREAK, Owner, Reservation, _has_space
 
-__all__ = ["ReservationIndex", "Runs"]
+__all__ = ["V6_TAG", "ReservationIndex", "Runs", "ip_key", "key_ip", "key_owner", "owner_key",
+           "owner_key_from_text"]
+
+#: Bit set in the key of every IPv6 address (IPv6 values are below 2**128).
+V6_TAG = 1 << 128
+# Owner lookups answered by a scan before the owner -> addresses map is built (after a bulk load a
+# store that serves one operation never pays for the map).
+_SCANS_BEFORE_MAP = 4
+
+
+def ip_key(ip: IPAddress) -> int:
+    """The index key of an address."""
+    return int(ip.value) if ip.version == 4 else int(ip.value) | V6_TAG
+
+
+def key_ip(key: int) -> IPAddress:
+    """The address of an index key."""
+    return IPAddress(key, 4) if key < V6_TAG else IPAddress(key ^ V6_TAG, 6)
+
+
+def owner_key(owner: Owner) -> str:
+    """The key text of an owner: ``id`` (legacy) or ``id ifname``."""
+    return owner.container_id if owner.ifname is None else owner.container_id + " " + owner.ifname
+
+
+def key_owner(key: str) -> Owner:
+    """The owner of a key text."""
+    container_id, sep, ifname = key.partition(" ")
+    return Owner(container_id=container_id, ifname=ifname if sep else None)
+
+
+def owner_key_from_text(text: str) -> str | None:
+    """:func:`~cnicore.stores.owner_from_text` straight to a key text (None when unreadable)."""
+    trimmed = text.strip(_GO_SPACE)
+    container_id, sep, ifname = trimmed.partition(LINE_BREAK)
+    if not container_id or _has_space(container_id):
+        return None
+    if not sep:
+        return container_id
+    if not ifname or _has_space(ifname):
+        return None
+    return container_id + " " + ifname
 
 
 class Runs:
@@ -91,72 +142,182 @@ class Runs:
             return None
         i = self._find(low)
         candidate = self._ends[i] + 1 if i >= 0 and self._ends[i] >= low else low
-        # Runs are maximal, so the address right after a run is free.
+        # Runs are maximal, so the integer right after a run is free.
         return candidate if candidate <= high else None
+
+    def bounds(self) -> tuple[list[int], list[int]]:
+        """The run starts and ends (copies)."""
+        return list(self._starts), list(self._ends)
+
+    @classmethod
+    def from_sorted(cls, values: Iterable[int]) -> Runs:
+        """The runs of ``values`` (ascending, distinct)."""
+        runs = cls()
+        starts, ends = runs._starts, runs._ends
+        for value in values:
+            if ends and ends[-1] == value - 1:
+                ends[-1] = value
+            else:
+                starts.append(value)
+                ends.append(value)
+        return runs
+
+    @classmethod
+    def from_bounds(cls, starts: list[int], ends: list[int]) -> Runs:
+        """Runs from :meth:`bounds` output (trusted: the caller checked them)."""
+        runs = cls()
+        runs._starts, runs._ends = starts, ends
+        return runs
 
 
 class ReservationIndex:
     """Address <-> owner maps plus free-address search. Not thread-safe: callers lock."""
 
-    __slots__ = ("_by_ip", "_by_owner", "_runs")
+    __slots__ = ("_by_owner", "_owners", "_runs", "_scans_left")
 
     def __init__(self) -> None:
-        self._by_ip: dict[IPAddress, Owner | None] = {}
-        self._by_owner: dict[Owner, set[IPAddress]] = {}
-        self._runs = {4: Runs(), 6: Runs()}
+        self._owners: dict[int, str | None] = {}
+        self._by_owner: dict[str, set[int]] | None = {}
+        self._runs = Runs()
+        self._scans_left = 0
 
     def __len__(self) -> int:
-        return len(self._by_ip)
+        return len(self._owners)
 
     def __contains__(self, ip: object) -> bool:
-        return ip in self._by_ip
+        return isinstance(ip, IPAddress) and ip_key(ip) in self._owners
 
     def clear(self) -> None:
         """Forget everything."""
-        self._by_ip.clear()
-        self._by_owner.clear()
-        self._runs = {4: Runs(), 6: Runs()}
+        self._owners = {}
+        self._by_owner = {}
+        self._runs = Runs()
+        self._scans_left = 0
+
+    # ------------------------------------------------------------------ keys
+
+    def has_key(self, key: int) -> bool:
+        """Whether the address with this key is reserved."""
+        return key in self._owners
+
+    def owner_text(self, key: int) -> str | None:
+        """The owner key text of a reserved address (None if unreadable or absent)."""
+        return self._owners.get(key)
+
+    def keys(self) -> list[int]:
+        """Every reserved key (a copy, unordered)."""
+        return list(self._owners)
+
+    def put_key(self, key: int, owner: str | None) -> bool:
+        """Record ``key`` as reserved by ``owner``; returns whether anything changed."""
+        owners = self._owners
+        if key in owners:
+            old = owners[key]
+            if old == owner:
+                return False
+            by_owner = self._by_owner
+            if by_owner is not None:
+                if old is not None:
+                    self._unlink_owner(by_owner, old, key)
+                if owner is not None:
+                    by_owner.setdefault(owner, set()).add(key)
+            owners[key] = owner
+            return True
+        owners[key] = owner
+        if owner is not None and self._by_owner is not None:
+            self._by_owner.setdefault(owner, set()).add(key)
+        self._runs.add(key)
+        return True
+
+    def discard_key(self, key: int) -> bool:
+        """Forget ``key``; returns whether it was reserved."""
+        owners = self._owners
+        if key not in owners:
+            return False
+        old = owners.pop(key)
+        if old is not None and self._by_owner is not None:
+            self._unlink_owner(self._by_owner, old, key)
+        self._runs.remove(key)
+        return True
+
+    @staticmethod
+    def _unlink_owner(by_owner: dict[str, set[int]], owner: str, key: int) -> None:
+        held = by_owner.get(owner)
+        if held is not None:
+            held.discard(key)
+            if not held:
+                del by_owner[owner]
+
+    def keys_held_by(self, owner: str) -> list[int]:
+        """Keys held by exactly the owner key text ``owner``, ascending."""
+        by_owner = self._by_owner
+        if by_owner is None:
+            if self._scans_left > 0:
+                self._scans_left -= 1
+                owners = self._owners
+                return sorted(compress(owners, map(eq, repeat(owner), owners.values())))
+            by_owner = self._by_owner = {}
+            for key, text in self._owners.items():
+                if text is not None:
+                    held = by_owner.get(text)
+                    if held is None:
+                        by_owner[text] = {key}
+                    else:
+                        held.add(key)
+        return sorted(by_owner.get(owner, ()))
+
+    def first_free_key(self, low: int, high: int) -> int | None:
+        """Smallest key in ``[low, high]`` not reserved."""
+        return self._runs.first_absent(low, high)
+
+    def export(self) -> tuple[list[int], list[str | None], list[int], list[int]]:
+        """Keys, their owner texts (aligned) and the run bounds, for persisting."""
+        starts, ends = self._runs.bounds()
+        return list(self._owners), list(self._owners.values()), starts, ends
+
+    @classmethod
+    def load(cls, owners: dict[int, str | None], runs: Runs | None = None) -> ReservationIndex:
+        """An index over ``owners`` (taken, not copied); ``runs`` must describe exactly its keys if given."""
+        index = cls()
+        index._owners = owners
+        index._by_owner = None
+        index._scans_left = _SCANS_BEFORE_MAP
+        index._runs = runs if runs is not None else Runs.from_sorted(sorted(owners))
+        return index
+
+    # ------------------------------------------------------------------ addresses and owners
 
     def put(self, ip: IPAddress, owner: Owner | None) -> None:
         """Record that ``ip`` is reserved by ``owner`` (replacing any previous owner)."""
-        if ip in self._by_ip:
-            self.discard(ip)
-        self._by_ip[ip] = owner
-        if owner is not None:
-            self._by_owner.setdefault(owner, set()).add(ip)
-        self._runs[ip.version].add(ip.value)
+        self.put_key(ip_key(ip), None if owner is None else owner_key(owner))
 
     def discard(self, ip: IPAddress) -> Owner | None:
         """Forget the reservation of ``ip``; returns its owner (None if unreadable or absent)."""
-        if ip not in self._by_ip:
-            return None
-        owner = self._by_ip.pop(ip)
-        if owner is not None:
-            held = self._by_owner.get(owner)
-            if held is not None:
-                held.discard(ip)
-                if not held:
-                    del self._by_owner[owner]
-        self._runs[ip.version].remove(ip.value)
-        return owner
+        key = ip_key(ip)
+        text = self._owners.get(key)
+        self.discard_key(key)
+        return None if text is None else key_owner(text)
 
     def get(self, ip: IPAddress) -> Reservation | None:
         """The reservation of ``ip`` or None."""
-        if ip not in self._by_ip:
+        key = ip_key(ip)
+        if key not in self._owners:
             return None
-        return Reservation(ip=ip, owner=self._by_ip[ip])
+        text = self._owners[key]
+        return Reservation(ip=ip, owner=None if text is None else key_owner(text))
 
     def held_by(self, owner: Owner) -> list[IPAddress]:
         """Addresses held by exactly ``owner``, sorted."""
-        return sorted(self._by_owner.get(owner, ()))
+        return [key_ip(key) for key in self.keys_held_by(owner_key(owner))]
 
     def first_free(self, low: IPAddress, high: IPAddress) -> IPAddress | None:
         """Lowest unreserved address in ``[low, high]``."""
         if low.version != high.version:
             raise ValueError("first_free: low and high must be of one family")
-        found = self._runs[low.version].first_absent(low.value, high.value)
-        return None if found is None else IPAddress(found, low.version)
+        found = self._runs.first_absent(ip_key(low), ip_key(high))
+        return None if found is None else key_ip(found)
 
     def items(self) -> Iterator[Reservation]:
         """A snapshot of every reservation."""
-        return iter([Reservation(ip=ip, owner=owner) for ip, owner in self._by_ip.items()])
+        return iter([Reservation(ip=key_ip(key), owner=None if text is None else key_owner(text))
+                     for key, text in self._owners.items()])

@@ -8,8 +8,6 @@ without reading the whole directory on every operation.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import errno
 import os
 import struct
 
@@ -34,6 +32,9 @@ _WATCH_MASK = (_IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _I
 # Events after which the watch no longer describes the directory: start again from a full scan.
 _REBUILD = _IN_Q_OVERFLOW | _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF
 _HEADER = struct.Struct("iIII")
+_BUFFER = 65536
+# A read that returns less than this left the queue empty (the largest event is a header and NAME_MAX + 1 bytes).
+_FULL = _BUFFER - _HEADER.size - 256
 
 _libc: ctypes.CDLL | None = None
 
@@ -41,7 +42,10 @@ _libc: ctypes.CDLL | None = None
 def _load_libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # The process's own symbols include libc's; looking the library up by name would run ldconfig.
+        lib = ctypes.CDLL(None, use_errno=True)
+        if not hasattr(lib, "inotify_init1"):
+            lib = ctypes.CDLL("libc.so.6", use_errno=True)
         lib.inotify_init1.argtypes = [ctypes.c_int]
         lib.inotify_init1.restype = ctypes.c_int
         lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
@@ -74,31 +78,28 @@ class DirectoryWatch:
         """The inotify descriptor (-1 once closed)."""
         return int(self._fd)
 
-    def drain(self) -> tuple[set[str], bool]:
-        """Read every pending event: (names that changed, whether a full rescan is needed)."""
-        names: set[str] = set()
+    def drain(self) -> tuple[set[bytes], bool]:
+        """Read every pending event: (names that changed, as bytes; whether a full rescan is needed)."""
+        names: set[bytes] = set()
         rebuild = False
+        unpack, size = _HEADER.unpack_from, _HEADER.size
         while True:
             try:
-                data = os.read(self._fd, 65536)
+                data = os.read(self._fd, _BUFFER)
             except BlockingIOError:
                 break
-            except OSError as exc:
-                if exc.errno == errno.EINTR:
-                    continue
-                raise
-            if not data:
-                break
             offset = 0
-            while offset + _HEADER.size <= len(data):
-                _wd, mask, _cookie, length = _HEADER.unpack_from(data, offset)
-                raw = data[offset + _HEADER.size: offset + _HEADER.size + length]
-                offset += _HEADER.size + length
+            end = len(data)
+            while offset + size <= end:
+                _wd, mask, _cookie, length = unpack(data, offset)
                 if mask & _REBUILD:
                     rebuild = True
-                name = raw.split(b"\0", 1)[0]
-                if name:
-                    names.add(os.fsdecode(name))
+                if length:
+                    names.add(data[offset + size:offset + size + length].rstrip(b"\0"))
+                offset += size + length
+            if end < _FULL:
+                break
+        names.discard(b"")
         return names, rebuild
 
     def close(self) -> None:

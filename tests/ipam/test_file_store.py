@@ -251,3 +251,23 @@ def test_a_forked_child_takes_the_lock_for_itself(tmp_path: Path) -> None:
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert store.reservation(IP("10.0.0.2")) is None
+
+
+def test_inotify_is_set_up_only_for_a_store_in_steady_use(tmp_path: Path) -> None:
+    # An executed plugin opens a store for one operation: it never loads ctypes nor makes an inotify instance
+    # (whose close alone costs milliseconds); a store kept open starts watching from its third operation.
+    code = ("import sys\n"
+            "from netaddr import IPAddress\n"
+            "from cnicore.stores import FileStore, Owner\n"
+            f"store = FileStore({str(tmp_path)!r}, 'net')\n"
+            "assert store.reserve(IPAddress('10.0.0.2'), Owner.attachment('a', 'eth0'), '0')\n"
+            "store.close()\n"
+            "print(sorted(m for m in ('ctypes', 'cnicore.stores._inotify') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for watch in (True, False):
+        with FileStore(tmp_path, f"net-{watch}", watch=watch) as store:
+            assert store._handles.watch is None
+            for i in range(3):
+                store.reserve(IP(f"10.0.0.{i + 2}"), A, "0")
+            assert (store._handles.watch is not None) is watch

@@ -18,6 +18,7 @@ import support
 
 from cnicore.ipam import HostLocalIPAM
 from cnicore.stores import FileStore, parse_ip
+from cnicore.stores._file import index_path
 
 pytestmark = pytest.mark.reference
 
@@ -134,3 +135,77 @@ def test_flock_excludes_the_reference_plugin(tmp_path: Path) -> None:
     assert proc.stdout is not None
     out = proc.stdout.read()
     assert proc.wait(timeout=30) == 0 and addresses(json.loads(out)) == ["10.30.0.2/24", "2001:db8:30::2/64"]
+
+
+def test_the_reference_reads_every_file_of_the_network_but_not_the_index(tmp_path: Path) -> None:
+    # Why the persisted index lives beside the data directory and not among the reservations: the reference's
+    # DEL removes every file of the network directory (whatever its name, in subdirectories too) whose content
+    # matches, and reads them all on every ADD and DEL.
+    conf = network(tmp_path)
+    FileStore(tmp_path, "interop").close()  # writes the index
+    net = tmp_path / "interop"
+    (net / "notes.txt").write_bytes(b"victim\r\neth0")
+    (net / ".hidden").write_bytes(b"victim\r\neth0")
+    (net / "sub").mkdir()
+    (net / "sub" / "x").write_bytes(b"victim\r\neth0")
+    index = index_path(tmp_path, "interop")
+    assert index is not None
+    before = index.read_bytes()
+    go("DEL", conf, "victim")
+    assert sorted(p.name for p in net.iterdir()) == ["lock", "sub"] and list((net / "sub").iterdir()) == []
+    assert index.read_bytes() == before
+    go("ADD", conf, "after")
+    assert index.read_bytes() == before  # the reference leaves the index alone
+
+
+def test_alternating_with_the_reference_with_the_persisted_index(tmp_path: Path) -> None:
+    # The reference, executed-style stores of ours (one store per operation, as an exec'd plugin) and a
+    # long-lived one take turns on one directory; the persisted index must never mislead any of ours.
+    import random
+
+    from cnicore.stores._indexfile import parse_index
+
+    rng = random.Random(5)
+    conf = network(tmp_path)
+    raw = json.dumps(conf)
+    live: dict[str, list[str]] = {}
+    steps = 0
+    with HostLocalIPAM() as long_lived:
+        while steps < 60:
+            steps += 1
+            who = rng.choice(["go", "exec", "long"])
+            if live and rng.random() < 0.4:
+                cid = rng.choice(sorted(live))
+                if who == "go":
+                    go("DEL", conf, cid)
+                elif who == "exec":
+                    with HostLocalIPAM() as once:
+                        once.delete(raw, cid, "eth0")
+                else:
+                    long_lived.delete(raw, cid, "eth0")
+                del live[cid]
+                continue
+            cid = f"{who}-{steps}"
+            if who == "go":
+                got = addresses(go("ADD", conf, cid))
+            else:
+                ipam = HostLocalIPAM() if who == "exec" else long_lived
+                got = [str(ip.address) for ip in ipam.add(raw, cid, "eth0").ips]
+                if who == "exec":
+                    ipam.close()
+            held = {a for ips in live.values() for a in ips}
+            assert held.isdisjoint(got), (cid, got)
+            live[cid] = got
+            if rng.random() < 0.2:
+                with HostLocalIPAM() as once:
+                    for other in live:
+                        once.check(raw, other, "eth0")
+                go("CHECK", conf, rng.choice(sorted(live)))
+    files = {name: data for name, data in contents(tmp_path / "interop").items() if parse_ip(name) is not None}
+    assert files == {a.split("/")[0]: f"{cid}\r\neth0".encode() for cid, ips in live.items() for a in ips}
+    st = os.stat(tmp_path / "interop")
+    index = index_path(tmp_path, "interop")
+    assert index is not None
+    loaded = parse_index(index.read_bytes(), (st.st_dev, st.st_ino))
+    if loaded is not None and loaded.tip.state == (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
+        assert {str(r.ip): r.owner.text().encode() for r in loaded.index.items() if r.owner} == files

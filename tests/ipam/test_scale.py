@@ -81,3 +81,39 @@ def test_huge_ranges_cost_nothing_until_used(tmp_path: Path, kind: str) -> None:
         assert sorted(str(ip) for ip in last) == ["11.255.255.250", "11.255.255.251", "11.255.255.252"]
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_twenty_thousand_reservations_reopen_without_reading_them(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    net = tmp_path / "big"
+    net.mkdir()
+    base = int(IPAddress("10.0.0.2"))
+    for i in range(N):
+        (net / ip_text(IPAddress(base + i, 4))).write_bytes(f"c{i}\r\neth0".encode())
+    c = conf(tmp_path, "10.0.0.0/16")
+    with FileStore(tmp_path, "big") as store:  # reads them all once, and records what it read
+        assert len(store) == N
+    reads: list[str] = []
+    original = FileStore._refresh
+
+    def counting(self: FileStore, name: str, key: int) -> None:
+        reads.append(name)
+        original(self, name, key)
+
+    monkeypatch.setattr(FileStore, "_refresh", counting)
+    with FileStore(tmp_path, "big") as store:
+        assert len(store) == N and reads == []
+        got = add(c, store, "new", "eth0").ips[0].ip  # type: ignore[arg-type]
+        assert got == IPAddress(base + N, 4)
+        assert delete(c, store, "c12345", "eth0") == (IPAddress(base + 12345, 4),)  # type: ignore[arg-type]
+        assert reads == [ip_text(IPAddress(base + 12345, 4))]  # verified before removing it
+    # Another writer (the reference) while no store is open: the next open reads only what changed.
+    (net / "10.0.200.1").write_bytes(b"go\r\neth0")
+    os.unlink(net / ip_text(IPAddress(base + 7, 4)))
+    reads.clear()
+    with FileStore(tmp_path, "big") as store:
+        assert "10.0.200.1" in reads and len(reads) < 50
+        assert store.find_owner(Owner.attachment("go", "eth0")) == [IPAddress("10.0.200.1")]
+        assert store.reservation(IPAddress(base + 7, 4)) is None
+        assert len(store) == N

@@ -3,13 +3,18 @@
 Both stores are driven through the host-local operations (ADD with and without
 requested addresses, DEL, CHECK, GC), plus a reservation written directly into
 each (for the file store: a file written behind its back, as the reference
-plugin would) and a reopen of the file store. After every step both hold the
-same reservations, no address is held twice, and the directory holds exactly
-those files with the reference's bytes.
+plugin would), operations through a second file store on the same directory (as
+another process would), and reopening the file store: plainly (from its
+persisted index), after files changed while it was closed, after its persisted
+index was damaged or removed. After every step both hold the same reservations,
+no address is held twice, the directory holds exactly those files with the
+reference's bytes, and the persisted index, whenever it claims to describe the
+directory as it is, describes it exactly.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,6 +27,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from cnicore._errors import CNIError
 from cnicore.ipam import IPAMConfig, add, check, delete, gc, load_ipam_config
 from cnicore.stores import FileStore, IPStore, MemoryStore, Owner, ip_text, parse_ip
+from cnicore.stores._file import index_path
+from cnicore.stores._indexfile import parse_index
 
 CIDS = st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"])
 IFNAMES = st.sampled_from(["eth0", "eth1"])
@@ -55,12 +62,23 @@ class StoresAgree(RuleBasedStateMachine):
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="cnicore-sm-")
         self.file: IPStore = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+        self.other: IPStore = FileStore(self.dir, "sm", watch=not self.watch, lock_timeout=10)
         self.memory = MemoryStore()
 
     def teardown(self) -> None:
         self.file.close()
+        self.other.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    @property
+    def net(self) -> Path:
+        return Path(self.dir) / "sm"
+
+    @property
+    def index_file(self) -> Path:
+        found = index_path(self.dir, "sm")
+        assert found is not None
+        return found
 
     @rule(cid=CIDS, ifname=IFNAMES)
     def add(self, cid: str, ifname: str) -> None:
@@ -102,9 +120,62 @@ class StoresAgree(RuleBasedStateMachine):
             path.unlink()
             assert found is not None and (found.owner is None or self.memory.release(parse_ip(ip), found.owner))
 
+    @rule(cid=CIDS, ifname=IFNAMES, release=st.booleans())
+    def through_another_store(self, cid: str, ifname: str, release: bool) -> None:
+        # Another process's store on the same directory (with the other watch mode): both append to one index.
+        conf = _config(self.dir)
+        op = delete if release else add
+        assert _outcome(op, conf, self.memory, cid, ifname) == _outcome(op, conf, self.other, cid, ifname)
+
     @rule()
     def reopen(self) -> None:
         self.file.close()
+        self.file = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+
+    @rule(changes=st.lists(st.tuples(ADDRESSES, CIDS, st.sampled_from(["add", "remove", "replace"])),
+                           min_size=1, max_size=4))
+    def changed_while_closed(self, changes: list[tuple[str, str, str]]) -> None:
+        # Files added, removed or replaced (same name, same size, another owner, maybe the same inode number)
+        # while no store of ours is open, as the reference plugin or an operator would; then reopen.
+        self.file.close()
+        self.other.close()
+        for ip_string, cid, kind in changes:
+            ip = parse_ip(ip_string)
+            path = self.net / ip_text(ip)
+            owner = Owner.attachment(cid, "eth0")
+            found = self.memory.reservation(ip)
+            if kind == "add" and found is None:
+                path.write_bytes(owner.text().encode())
+                assert self.memory.reserve(ip, owner, "external")
+            elif kind == "remove" and found is not None:
+                path.unlink()
+                assert found.owner is not None and self.memory.release(ip, found.owner)
+            elif kind == "replace" and found is not None and found.owner is not None:
+                path.unlink()
+                path.write_bytes(owner.text().encode())
+                assert self.memory.release(ip, found.owner)
+                assert self.memory.reserve(ip, owner, "external")
+        self.file = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+        self.other = FileStore(self.dir, "sm", watch=not self.watch, lock_timeout=10)
+
+    @rule(cut=st.integers(0, 10_000), flip=st.booleans())
+    def damaged_index(self, cut: int, flip: bool) -> None:
+        # A crash while writing the index (a torn end) or a damaged byte: opening must not believe it.
+        self.file.close()
+        if self.index_file.exists():
+            data = bytearray(self.index_file.read_bytes())
+            if flip and data:
+                data[cut % len(data)] ^= 0x20
+            else:
+                del data[cut % (len(data) + 1):]
+            self.index_file.write_bytes(bytes(data))
+        self.file = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
+
+    @rule()
+    def index_removed(self) -> None:
+        self.file.close()
+        if self.index_file.exists():
+            self.index_file.unlink()
         self.file = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
 
     @invariant()
@@ -113,10 +184,23 @@ class StoresAgree(RuleBasedStateMachine):
         theirs = sorted((r.ip.version, r.ip.value, r.owner) for r in self.memory.reservations())
         assert mine == theirs
         assert len({(v, i) for v, i, _ in mine}) == len(mine)
-        on_disk = {p.name: p.read_bytes() for p in (Path(self.dir) / "sm").iterdir() if parse_ip(p.name) is not None}
+        on_disk = {p.name: p.read_bytes() for p in self.net.iterdir() if parse_ip(p.name) is not None}
         assert on_disk == {ip_text(r.ip): r.owner.text().encode() for r in self.memory.reservations() if r.owner}
         for range_id in ("0", "1"):
             assert self.file.last_reserved(range_id) == self.memory.last_reserved(range_id)
+
+    @invariant()
+    def persisted_index_is_never_wrong(self) -> None:
+        # Whenever the persisted index names the directory's current state, its content is the directory's.
+        if not self.index_file.exists():
+            return
+        st = os.stat(self.net)
+        loaded = parse_index(self.index_file.read_bytes(), (st.st_dev, st.st_ino))
+        if loaded is None or loaded.tip.state != (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
+            return
+        mine = sorted((r.ip.version, r.ip.value, r.owner) for r in loaded.index.items())
+        theirs = sorted((r.ip.version, r.ip.value, r.owner) for r in self.memory.reservations())
+        assert mine == theirs
 
 
 StoresAgree.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
