@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import netaddr
 
@@ -35,6 +35,7 @@ __all__ = [
     "check_mtu",
     "check_name",
     "error_from_errno",
+    "iptables_rule_text",
     "is_reported_address",
     "is_reported_route",
     "links_by_index",
@@ -162,3 +163,40 @@ def sorted_routes(routes: Iterable[Route]) -> tuple[Route, ...]:
 def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
     """Links in port order (by index)."""
     return tuple(sorted(links, key=lambda link: link.index))
+
+
+def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
+    """One rule as ``iptables -S`` (and ``iptables-save``) prints it; ``iptables-restore`` reads it back.
+
+    Matches come before the comment and the target, addresses as networks,
+    the comment double-quoted with backslash escapes.
+    """
+    words = list(rule)
+    negate = False
+    matches: list[str] = []
+    target: list[str] = []
+    comment: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "!":
+            negate = True
+            i += 1
+            continue
+        if word in ("-d", "-s"):
+            net = netaddr.IPNetwork(words[i + 1])
+            matches += (["!"] if negate else []) + [word, str(net.cidr)]
+            negate = False
+            i += 2
+        elif word == "-j":
+            target = ["-j", words[i + 1]]
+            i += 2
+        elif word == "-m" and words[i + 1] == "comment":
+            # iptables -S escapes backslashes and double quotes inside the quoted comment.
+            text = words[i + 3].replace("\\", "\\\\").replace('"', '\\"')
+            comment = ["-m", "comment", "--comment", f'"{text}"']
+            i += 4
+        else:
+            matches.append(word)
+            i += 1
+    return " ".join(["-A", chain, *matches, *comment, *target])

@@ -21,12 +21,20 @@ What is modelled, and why it matters to plugins:
 - a veth end has carrier when both ends are up; a bridge when one of its ports
   has; a bridge whose MTU was never set follows the smallest MTU of its ports
   (1500 without ports);
-- a route through a gateway needs a link-scope route to the gateway; a route
-  straight to a device needs the device up;
+- a route through a gateway needs a link-scope route to the gateway (an IPv4
+  gateway may be one of the namespace's own addresses: the link that got it
+  first must then be up); a route straight to a device needs the device up, and
+  an IPv6 one IPv6 enabled there;
 - per-namespace sysctls with the kernel's defaults; ``ip_forward`` and IPv6
   ``all/forwarding`` propagate to every interface as the kernel's do.
 
-Not modelled: IPv6 link-local addresses and DAD (the port does not report them),
+- IPv6 duplicate address detection: an IPv6 address added while DAD is on
+  (``accept_dad`` above 0 for the link or ``all``) is tentative until time
+  passes, which tests say with :meth:`FakeLinkBackend.complete_dad` (DAD then
+  ends on every link with carrier); :meth:`FakeLinkBackend.fail_dad` makes it
+  find a duplicate.
+
+Not modelled: IPv6 link-local addresses (the port does not report them),
 bridge MAC inheritance, VLAN filtering on the data path (the per-port VLAN
 tables are kept, as the kernel keeps them, but no frames flow), IPv4 secondary addresses
 (two addresses of one subnet on one link), and routes straight to the loopback
@@ -53,6 +61,7 @@ from cnicore.links import (
     HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
+    AddressState,
     BridgeSpec,
     Link,
     Namespace,
@@ -109,6 +118,9 @@ class _FakeLink:
     # A bridge port's VLAN table: vid -> (pvid, untagged).
     vlans: dict[int, tuple[bool, bool]] = field(default_factory=dict)
     addresses: list[Address] = field(default_factory=list)
+    # IPv6 addresses still in duplicate address detection, and those DAD failed for.
+    tentative: set[Address] = field(default_factory=set)
+    dad_failed: set[Address] = field(default_factory=set)
     # (namespace key, index) of a veth's other end.
     peer: tuple[str | None, int] | None = None
     mtu_set_by_user: bool = False
@@ -121,6 +133,9 @@ class _FakeNamespace:
     routes: list[Route] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     next_index: int = 1
+    # When each (link index, address) was added: the kernel's local routes keep that order.
+    address_stamps: dict[tuple[int, Address], int] = field(default_factory=dict)
+    next_stamp: int = 0
 
 
 def _random_mac() -> str:
@@ -508,9 +523,10 @@ class FakeLinkBackend:
             check_mtu(mtu)
             fns = self._ns(ns)
             link = self._get(fns, name)
-            link.mtu = mtu
-            if link.kind == "bridge":
+            # The kernel skips a change to the MTU a link already has: a bridge does not count it as set.
+            if link.kind == "bridge" and mtu != link.mtu:
                 link.mtu_set_by_user = True
+            link.mtu = mtu
             if link.master is not None:
                 self._adjust_bridge_mtu(fns, fns.links[link.master])
 
@@ -542,6 +558,12 @@ class FakeLinkBackend:
             if address.version == 6 and self._ipv6_disabled(fns, link):
                 raise PermissionDeniedError(f"cannot add {address} to {go_quote(name)}: IPv6 is disabled there")
             link.addresses.append(address)
+            fns.next_stamp += 1
+            fns.address_stamps[(link.index, address)] = fns.next_stamp
+            link.dad_failed.discard(address)
+            link.tentative.discard(address)
+            if address.version == 6 and link.kind != "loopback" and self._dad_enabled(fns, link):
+                link.tentative.add(address)
             self._add_prefix_route(fns, link, address)
 
     def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
@@ -552,12 +574,16 @@ class FakeLinkBackend:
             if address not in link.addresses:
                 raise NotFoundError(f"address {address} not on {go_quote(name)}")
             link.addresses.remove(address)
+            link.tentative.discard(address)
+            link.dad_failed.discard(address)
+            if address.version == 4 and not any(a.ip == address.ip for other in fns.links.values()
+                                                 for a in other.addresses):
+                # Gone from the whole namespace: routes that used it as their source die with it.
+                fns.routes = [r for r in fns.routes if r.source != address.ip]
             if address.version == 4 and not any(a.version == 4 for a in link.addresses):
                 # The link's last IPv4 address: the kernel flushes every IPv4 route through it.
                 fns.routes = [r for r in fns.routes if not (r.device == link.name and r.version == 4)]
                 return
-            if address.version == 4:
-                fns.routes = [r for r in fns.routes if r.source != address.ip]
             if any(a.version == address.version and a.network == address.network for a in link.addresses):
                 return
             fns.routes = [
@@ -572,6 +598,40 @@ class FakeLinkBackend:
             fns = self._ns(ns)
             return sorted_addresses(self._get(fns, name).addresses)
 
+    def list_address_states(self, ns: Namespace, name: str) -> tuple[AddressState, ...]:
+        """See :meth:`LinkBackend.list_address_states`."""
+        with self._lock:
+            link = self._get(self._ns(ns), name)
+            return tuple(AddressState(address=a, tentative=a in link.tentative or a in link.dad_failed,
+                                      dad_failed=a in link.dad_failed) for a in sorted_addresses(link.addresses))
+
+    def _dad_enabled(self, fns: _FakeNamespace, link: _FakeLink) -> bool:
+        return any(int(fns.sysctls.get(f"net/ipv6/conf/{conf}/accept_dad", "0")) > 0 for conf in (link.name, "all"))
+
+    def complete_dad(self) -> None:
+        """Let time pass for DAD: tentative addresses on links with carrier become usable.
+
+        (The fake's stand-in for the second or so the kernel takes.) Addresses
+        :meth:`fail_dad` marked stay tentative.
+        """
+        with self._lock:
+            for fns in self._namespaces.values():
+                for link in fns.links.values():
+                    if link.tentative and self._carrier(fns, link):
+                        link.tentative &= link.dad_failed
+
+    def fail_dad(self, ns: Namespace, name: str, address: Address) -> None:
+        """Make DAD find ``address`` (an IPv6 address of the link) in use elsewhere.
+
+        :class:`NotFoundError` if the link does not have it. Idempotent.
+        """
+        with self._lock:
+            link = self._get(self._ns(ns), name)
+            if address not in link.addresses:
+                raise NotFoundError(f"address {address} not on {go_quote(name)}")
+            link.tentative.add(address)
+            link.dad_failed.add(address)
+
     # -- routes -------------------------------------------------------------------------------------
 
     def add_route(self, ns: Namespace, route: Route) -> None:
@@ -580,6 +640,10 @@ class FakeLinkBackend:
             fns = self._ns(ns)
             metric = route.metric if route.metric is not None else (0 if route.version == 4 else 1024)
             device = self._get(fns, route.device) if route.device is not None else None
+            if device is not None and route.gateway is None and route.version == 6 and self._ipv6_disabled(fns,
+                                                                                                           device):
+                # The kernel's "IPv6 is disabled on nexthop device" (EACCES).
+                raise PermissionDeniedError(f"route to {route.dst}: IPv6 is disabled on {go_quote(device.name)}")
             if device is not None and not device.admin_up:
                 raise InternalError(f"route to {route.dst}: network is down")
             if route.gateway is not None:
@@ -602,6 +666,17 @@ class FakeLinkBackend:
                 raise InternalError(f"route to {route.dst}: gateway {gateway} is a local address")
         if route.scope == "link" and device is not None:
             return device
+        if gateway.version == 4 and device is None:
+            # One of our own addresses: the kernel finds its local route first, and there may be several
+            # (a local route is made for every address, on an up link or not): the oldest one's link it is.
+            holders = [(fns.address_stamps.get((link.index, a), 0), link) for link in fns.links.values()
+                       for a in link.addresses if a.ip == gateway]
+            if holders:
+                first = min(holders, key=lambda held: held[0])[1]
+                if not first.admin_up:
+                    raise InternalError(f"route to {route.dst}: network is down")
+                if first.kind != "loopback":
+                    return first
         if gateway.version == 4:
             # A gateway inside a subnet of an up loopback resolves to a local route: accepted.
             for link in fns.links.values():

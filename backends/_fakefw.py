@@ -1,55 +1,38 @@
-"""The in-memory firewall: the reference's masquerade layout in a model of the nat table.
+"""The in-memory firewalls: the reference's layouts in models of the kernel's tables.
 
-It stores rules as ``iptables -S`` prints them (matches before the target,
-``-d``/``-s`` as networks, comments quoted), so tests compare it with the
-real tables line by line.
+:class:`FakeFirewall` stores the iptables masquerade rules as ``iptables -S``
+prints them (matches before the target, ``-d``/``-s`` as networks, comments
+quoted), so tests compare it with the real tables line by line. Its
+:meth:`~FakeFirewall.nftables` is a :class:`FakeNftables`: the nftables side
+(the ``inet cni_plugins_masquerade`` table and the ``bridge nat`` spoof-check
+table), listed the way ``nft -j list`` lists them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import netaddr
 
-from cnicore.links import masquerade_plan
+from cnicore.links import (
+    SPOOFCHECK_BASE_CHAIN,
+    SPOOFCHECK_FAMILY,
+    SPOOFCHECK_PRIORITY,
+    SPOOFCHECK_TABLE,
+    masquerade_plan,
+    nft_instance_hash,
+    nft_masquerade_comment,
+    nft_masquerade_rule,
+    spoof_check_plan,
+)
 
-__all__ = ["FakeFirewall"]
+from ._common import iptables_rule_text as _render
+
+__all__ = ["FakeFirewall", "FakeNftables"]
 
 _BUILTIN_NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
-
-
-def _render(chain: str, rule: Sequence[str]) -> str:
-    """One rule as ``iptables -S`` prints it."""
-    words = list(rule)
-    negate = False
-    matches: list[str] = []
-    target: list[str] = []
-    comment: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "!":
-            negate = True
-            i += 1
-            continue
-        if word in ("-d", "-s"):
-            net = netaddr.IPNetwork(words[i + 1])
-            matches += (["!"] if negate else []) + [word, str(net.cidr)]
-            negate = False
-            i += 2
-        elif word == "-j":
-            target = ["-j", words[i + 1]]
-            i += 2
-        elif word == "-m" and words[i + 1] == "comment":
-            # iptables -S escapes backslashes and double quotes inside the quoted comment.
-            text = words[i + 3].replace("\\", "\\\\").replace('"', '\\"')
-            comment = ["-m", "comment", "--comment", f'"{text}"']
-            i += 4
-        else:
-            matches.append(word)
-            i += 1
-    return " ".join(["-A", chain, *matches, *comment, *target])
 
 
 class FakeFirewall:
@@ -62,6 +45,23 @@ class FakeFirewall:
         self._chains: dict[int, dict[str, list[str]]] = {
             version: {chain: [] for chain in _BUILTIN_NAT_CHAINS} for version in (4, 6)
         }
+        self._nft = FakeNftables()
+
+    def nftables(self) -> FakeNftables:
+        """The nftables side of the same fake kernel."""
+        return self._nft
+
+    def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
+                          ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerades`."""
+        for address in addresses:
+            self.setup_masquerade(address, network_name, container_id, ifname=ifname)
+
+    def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
+                             *, ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerades`."""
+        for address in addresses:
+            self.teardown_masquerade(address, network_name, container_id, ifname=ifname)
 
     def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
                          ifname: str = "") -> None:
@@ -94,3 +94,124 @@ class FakeFirewall:
             for rules in chains.values():
                 lines += rules
             return tuple(lines)
+
+
+class FakeNftables:
+    """:class:`~cnicore.links.NftFirewall` in memory: the nftables masquerade and spoof-check tables.
+
+    Rules keep the nftables JSON form the real firewall sends, with handles
+    numbered as the kernel numbers them (one counter per table), so
+    :meth:`list_spoof_check` reads like ``nft -j list table bridge nat``.
+    """
+
+    name = "fake-nftables"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_handle = 0
+        # masq_checks: (handle, comment, rule text), in order; None until the table exists.
+        self._masq: list[tuple[int, str, str]] | None = None
+        # bridge nat: chain name -> its rules (handle, expr, comment); None until the table exists.
+        self._bridge_chains: dict[str, list[tuple[int, list[Any], str]]] | None = None
+        self._bridge_chain_handles: dict[str, int] = {}
+
+    def nftables(self) -> FakeNftables:
+        """This firewall itself."""
+        return self
+
+    def _handle(self) -> int:
+        # Handles as the kernel hands them out: one counter, never reused. (A plain int: the fake pickles.)
+        self._last_handle += 1
+        return self._last_handle
+
+    # -- masquerade --------------------------------------------------------------------------------
+
+    def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
+                          ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerades`."""
+        prefix = nft_instance_hash(network_name, ifname, container_id)
+        comment = nft_masquerade_comment(network_name, ifname, container_id)
+        with self._lock:
+            rules = [rule for rule in (self._masq or []) if not rule[1].startswith(prefix)]
+            rules += [(self._handle(), comment, nft_masquerade_rule(address)) for address in addresses]
+            self._masq = rules
+
+    def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
+                             *, ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerades`."""
+        prefix = nft_instance_hash(network_name, ifname, container_id)
+        with self._lock:
+            if self._masq is not None:
+                self._masq = [rule for rule in self._masq if not rule[1].startswith(prefix)]
+
+    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                         ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerade`."""
+        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
+
+    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                            ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerade`."""
+        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
+
+    def list_rules(self) -> tuple[str, ...]:
+        """``masq_checks``'s rule comments, in order (as the real firewall's ``list_rules``). Read-only."""
+        with self._lock:
+            return tuple(comment for _handle, comment, _text in self._masq or [])
+
+    def masquerade_rules(self) -> tuple[tuple[str, str], ...]:
+        """``masq_checks``'s rules as (comment, rule text). Read-only."""
+        with self._lock:
+            return tuple((comment, text) for _handle, comment, text in self._masq or [])
+
+    # -- MAC spoof check ---------------------------------------------------------------------------
+
+    def setup_mac_spoof_check(self, host_ifname: str, mac: str, ref_id: str) -> None:
+        """See :meth:`NftFirewall.setup_mac_spoof_check`."""
+        plan = spoof_check_plan(host_ifname, mac, ref_id)
+        with self._lock:
+            if self._bridge_chains is None:
+                self._bridge_chains = {}
+                self._bridge_chain_handles = {}
+            chains = self._bridge_chains
+            for chain in (SPOOFCHECK_BASE_CHAIN, plan.iface_chain, plan.mac_chain):
+                if chain not in chains:
+                    chains[chain] = []
+                    self._bridge_chain_handles[chain] = self._handle()
+            chains[plan.iface_chain] = []
+            chains[plan.mac_chain] = []
+            base = chains[SPOOFCHECK_BASE_CHAIN]
+            base[:] = [rule for rule in base if rule[2] != plan.comment]
+            for rule in plan.rules:
+                chains[rule.chain].append((self._handle(), list(rule.expr), rule.comment))
+
+    def teardown_mac_spoof_check(self, ref_id: str) -> None:
+        """See :meth:`NftFirewall.teardown_mac_spoof_check`."""
+        plan = spoof_check_plan("", "", ref_id)
+        with self._lock:
+            chains = self._bridge_chains
+            if chains is None:
+                return
+            base = chains.get(SPOOFCHECK_BASE_CHAIN, [])
+            base[:] = [rule for rule in base if rule[2] != plan.comment]
+            for chain in (plan.iface_chain, plan.mac_chain):
+                chains.pop(chain, None)
+                self._bridge_chain_handles.pop(chain, None)
+
+    def list_spoof_check(self) -> list[dict[str, Any]]:
+        """The ``bridge nat`` table as ``nft -j list table bridge nat`` objects (``[]`` without it). Read-only."""
+        where = {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE}
+        with self._lock:
+            if self._bridge_chains is None:
+                return []
+            items: list[dict[str, Any]] = [{"table": {"family": SPOOFCHECK_FAMILY, "name": SPOOFCHECK_TABLE,
+                                                      "handle": 0}}]
+            for name in self._bridge_chains:
+                chain: dict[str, Any] = {**where, "name": name, "handle": self._bridge_chain_handles[name]}
+                if name == SPOOFCHECK_BASE_CHAIN:
+                    chain.update(type="filter", hook="prerouting", prio=SPOOFCHECK_PRIORITY, policy="accept")
+                items.append({"chain": chain})
+            for name, rules in self._bridge_chains.items():
+                items += [{"rule": {**where, "chain": name, "handle": handle, "comment": comment, "expr": expr}}
+                          for handle, expr, comment in rules]
+            return items

@@ -34,6 +34,7 @@ from cnicore.links import (
     HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
+    AddressState,
     BridgeSpec,
     Link,
     Namespace,
@@ -45,6 +46,7 @@ from cnicore.links import (
 from . import _nsenter
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    address_sort_key,
     check_mac,
     check_mtu,
     check_name,
@@ -150,17 +152,16 @@ class IPRoute2LinkBackend:
     # -- reading ------------------------------------------------------------------------------------
 
     def _read_links(self, ns: Namespace, name: str | None) -> tuple[Link, ...]:
-        args = ["-details", "link", "show"] + (["dev", name] if name is not None else [])
+        # `ip -details address show` gives each link's attributes and its addresses: one process.
+        args = ["-details", "address", "show"] + (["dev", name] if name is not None else [])
         what = f"get link {name}" if name is not None else "list links"
-        links = self._json(ns, args, what)
-        addr_args = ["address", "show"] + (["dev", name] if name is not None else [])
-        addresses: dict[int, list[Address]] = {}
-        for entry in self._json(ns, addr_args, what):
-            for info in entry.get("addr_info", []):
-                if info.get("family") in ("inet", "inet6") and "local" in info:
-                    addresses.setdefault(int(entry["ifindex"]), []).append(
-                        Address(ip=info["local"], prefixlen=int(info["prefixlen"])))
-        return links_by_index(_link_of(entry, addresses.get(int(entry["ifindex"]), [])) for entry in links)
+        links = []
+        for entry in self._json(ns, args, what):
+            addresses = [Address(ip=info["local"], prefixlen=int(info["prefixlen"]))
+                         for info in entry.get("addr_info", [])
+                         if info.get("family") in ("inet", "inet6") and "local" in info]
+            links.append(_link_of(entry, addresses))
+        return links_by_index(links)
 
     def get_link(self, ns: Namespace, name: str) -> Link:
         """See :meth:`LinkBackend.get_link`."""
@@ -177,6 +178,20 @@ class IPRoute2LinkBackend:
     def list_addresses(self, ns: Namespace, name: str) -> tuple[Address, ...]:
         """See :meth:`LinkBackend.list_addresses`."""
         return self.get_link(ns, name).addresses
+
+    def list_address_states(self, ns: Namespace, name: str) -> tuple[AddressState, ...]:
+        """See :meth:`LinkBackend.list_address_states`."""
+        check_name(name)
+        what = f"list addresses of {name}"
+        states = []
+        for entry in self._json(ns, ["address", "show", "dev", name], what):
+            for info in entry.get("addr_info", []):
+                if info.get("family") in ("inet", "inet6") and "local" in info:
+                    failed = bool(info.get("dadfailed", False))
+                    states.append(AddressState(address=Address(ip=info["local"], prefixlen=int(info["prefixlen"])),
+                                               tentative=bool(info.get("tentative", False)) or failed,
+                                               dad_failed=failed))
+        return tuple(sorted(states, key=lambda state: address_sort_key(state.address)))
 
     def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
         """See :meth:`LinkBackend.list_routes`."""
@@ -235,15 +250,21 @@ class IPRoute2LinkBackend:
         mac = check_mac(container_mac) if container_mac is not None else None
         if mtu is not None:
             check_mtu(mtu)
-        if container_ns.path is None:
+        # A pair inside one namespace (both ends in the host: the bridge plugin's VLAN gateway) needs no
+        # `netns`; otherwise the container namespace must be named by path.
+        same = container_ns == host_ns
+        if container_ns.path is None and not same:
             raise InternalError("create_veth needs the container namespace by path")
-        self._prefix(container_ns)  # the container namespace must exist
+        if not same:
+            self._prefix(container_ns)  # the container namespace must exist
         peer_name = ""
         for _ in range(PEER_NAME_ATTEMPTS):
             peer_name = check_name(self._peer_names())
             # Run in the host namespace: `netns PATH` makes the kernel create the container
             # end directly in its namespace (IFLA_NET_NS_FD), the peer stays here.
-            args = ["link", "add", "name", name, "netns", container_ns.path]
+            args = ["link", "add", "name", name]
+            if not same:
+                args += ["netns", str(container_ns.path)]
             if mtu is not None:
                 args += ["mtu", str(mtu)]
             if mac is not None:
@@ -334,7 +355,9 @@ class IPRoute2LinkBackend:
 
     def add_address(self, ns: Namespace, name: str, address: Address) -> None:
         """See :meth:`LinkBackend.add_address`."""
-        self._ip_run(ns, ["address", "add", str(address), "dev", check_name(name)], f"add address {address}")
+        # IPv4 gets the broadcast address the reference sets (`brd +`: all host bits set).
+        brd = ["broadcast", "+"] if address.version == 4 and address.prefixlen < 31 else []
+        self._ip_run(ns, ["address", "add", str(address), *brd, "dev", check_name(name)], f"add address {address}")
 
     def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
         """See :meth:`LinkBackend.delete_address`."""

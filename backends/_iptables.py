@@ -2,10 +2,17 @@
 
 The rules come from :func:`cnicore.links.masquerade_plan`, so a container set up
 by the reference bridge plugin can be torn down by us and the other way round.
-Commands are argv lists run with ``-w`` (wait for the xtables lock rather than
-fail when another process holds it). ``namespace`` runs them in another network
-namespace through ``nsenter``, which is how the tests keep rules out of the
-host's tables.
+
+Each setup or teardown reads the ``nat`` table once (``iptables-save -t nat``)
+and applies what is missing (or present, for teardown) in one
+``iptables-restore --noflush`` transaction: two processes per address family
+instead of a check and an append per rule. The restore script adds rules
+without flushing anything: an existing chain is never re-declared (which would
+flush it), so rules of other addresses in a shared chain stay. Commands are
+argv lists, run with ``-w`` (wait for the xtables lock rather than fail when
+another process holds it); the script goes to the process's stdin.
+``namespace`` runs them in another network namespace through ``nsenter``,
+which is how the tests keep rules out of the host's tables.
 """
 
 from __future__ import annotations
@@ -14,23 +21,44 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import netaddr
 
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, masquerade_plan
 
-from ._common import error_from_errno, namespace_gone
+from ._common import error_from_errno, iptables_rule_text, namespace_gone
+
+if TYPE_CHECKING:
+    from ._nftables import NftablesFirewall
 
 __all__ = ["IptablesFirewall"]
 
+_TABLE = "nat"
+
+
+class _TableState:
+    """The chains and rules of one table, as ``iptables-save`` printed them."""
+
+    def __init__(self, text: str) -> None:
+        self.chains: set[str] = set()
+        self.rules: list[str] = []
+        for line in text.splitlines():
+            if line.startswith(":"):
+                self.chains.add(line[1:].split(" ", 1)[0])
+            elif line.startswith("-A "):
+                self.rules.append(line)
+
 
 class IptablesFirewall:
-    """:class:`~cnicore.links.Firewall` over ``iptables``/``ip6tables``.
+    """:class:`~cnicore.links.Firewall` over ``iptables``/``ip6tables`` (their save and restore commands).
 
     Args:
         namespace: where the rules go (default: the calling process's namespace).
-        iptables, ip6tables, nsenter: binary paths (default: found on ``PATH``).
+        iptables, ip6tables: paths of the binaries (default: found on ``PATH``);
+            ``<path>-save`` and ``<path>-restore`` beside them are used.
+        nsenter: path of ``nsenter`` for ``namespace``.
     """
 
     name = "iptables"
@@ -45,71 +73,113 @@ class IptablesFirewall:
         self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
         self._timeout = timeout
 
-    def _run(self, version: int, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        argv = [self._binaries[version], "-w", *args]
+    def nftables(self) -> NftablesFirewall:
+        """The nftables firewall for the same namespace (``macspoofchk``, ``ipMasqBackend: nftables``)."""
+        from ._nftables import NftablesFirewall
+
+        return NftablesFirewall(namespace=self._namespace, nsenter=self._nsenter, timeout=self._timeout)
+
+    # -- running the tools -----------------------------------------------------------------------
+
+    def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = list(argv)
         path = self._namespace.path
         if path is not None:
             if not os.path.exists(path):
                 raise namespace_gone(path)
             argv = [self._nsenter, f"--net={path}", "--", *argv]
         try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=self._timeout, check=False)
+            return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=self._timeout,
+                                  check=False)
         except OSError as exc:
             raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
         except subprocess.TimeoutExpired as exc:
             raise InternalError(f"{argv[0]} did not finish in {self._timeout}s") from exc
 
-    def _must(self, version: int, args: Sequence[str]) -> None:
-        done = self._run(version, args)
+    @staticmethod
+    def _failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:
+        message = done.stderr.strip() or f"exit status {done.returncode}"
+        if "Permission denied" in message or "you must be root" in message:
+            return PermissionDeniedError(f"{what}: {message}")
+        return InternalError(f"{what}: {message}")
+
+    def _save(self, version: int) -> _TableState:
+        tool = self._binaries[version] + "-save"
+        done = self._run([tool, "-t", _TABLE])
         if done.returncode != 0:
-            message = done.stderr.strip()
-            if "Permission denied" in message or "you must be root" in message:
-                raise PermissionDeniedError(f"iptables {' '.join(args)}: {message}")
-            raise InternalError(f"iptables {' '.join(args)}: {message or done.returncode}")
+            raise self._failed(f"{os.path.basename(tool)} -t {_TABLE}", done)
+        return _TableState(done.stdout)
 
-    def _exists(self, version: int, table: str, chain: str, rule: Sequence[str]) -> bool:
-        # `-C` exits 1 when the rule (or the chain) is missing; anything else is a real failure.
-        done = self._run(version, ["-t", table, "-C", chain, *rule])
-        if done.returncode == 0:
-            return True
-        if done.returncode == 1 or "does not exist" in done.stderr or "No chain" in done.stderr:
-            return False
-        raise InternalError(f"iptables -C {chain}: {done.stderr.strip()}")
+    def _restore(self, version: int, lines: list[str]) -> None:
+        tool = self._binaries[version] + "-restore"
+        script = "\n".join([f"*{_TABLE}", *lines, "COMMIT", ""])
+        done = self._run([tool, "--noflush", "-w"], script)
+        if done.returncode != 0:
+            raise self._failed(f"{os.path.basename(tool)} --noflush", done)
 
-    def _chain_exists(self, version: int, table: str, chain: str) -> bool:
-        return self._run(version, ["-t", table, "-n", "-L", chain]).returncode == 0
+    # -- the port ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _plans(addresses: Sequence[netaddr.IPNetwork], network_name: str,
+               container_id: str) -> dict[int, list[MasqueradePlan]]:
+        plans: dict[int, list[MasqueradePlan]] = {}
+        for address in addresses:
+            plan = masquerade_plan(address, network_name, container_id)
+            plans.setdefault(plan.version, []).append(plan)
+        return plans
+
+    def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
+                          ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerades`."""
+        for version, plans in self._plans(addresses, network_name, container_id).items():
+            state = self._save(version)
+            present = set(state.rules)
+            lines: list[str] = []
+            for plan in plans:
+                if plan.chain not in state.chains:
+                    lines.append(f":{plan.chain} - [0:0]")
+                    state.chains.add(plan.chain)
+                wanted = [*((plan.chain, rule) for rule in plan.chain_rules), ("POSTROUTING", plan.jump_rule)]
+                for chain, rule in wanted:
+                    text = iptables_rule_text(chain, rule)
+                    if text not in present:
+                        lines.append(text)
+                        present.add(text)
+            if lines:
+                self._restore(version, lines)
+
+    def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
+                             *, ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerades`."""
+        for version, plans in self._plans(addresses, network_name, container_id).items():
+            state = self._save(version)
+            lines: list[str] = []
+            for plan in plans:
+                for rule in (plan.jump_rule, plan.legacy_jump_rule):
+                    # Every copy goes (each -D removes one).
+                    text = iptables_rule_text("POSTROUTING", rule)
+                    copies = state.rules.count(text)
+                    lines += ["-D" + text[2:]] * copies
+                    state.rules = [line for line in state.rules if line != text]
+            for chain in dict.fromkeys(plan.chain for plan in plans):
+                if chain in state.chains:
+                    lines += [f"-F {chain}", f"-X {chain}"]
+            if lines:
+                self._restore(version, lines)
 
     def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
                          ifname: str = "") -> None:
         """See :meth:`Firewall.setup_masquerade`."""
-        plan = masquerade_plan(address, network_name, container_id)
-        if not self._chain_exists(plan.version, plan.table, plan.chain):
-            done = self._run(plan.version, ["-t", plan.table, "-N", plan.chain])
-            if done.returncode != 0 and not self._chain_exists(plan.version, plan.table, plan.chain):
-                raise InternalError(f"iptables -N {plan.chain}: {done.stderr.strip()}")
-        for rule in plan.chain_rules:
-            self._append_unique(plan, plan.chain, rule)
-        self._append_unique(plan, "POSTROUTING", plan.jump_rule)
-
-    def _append_unique(self, plan: MasqueradePlan, chain: str, rule: Sequence[str]) -> None:
-        if not self._exists(plan.version, plan.table, chain, rule):
-            self._must(plan.version, ["-t", plan.table, "-A", chain, *rule])
+        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
 
     def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
                             ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerade`."""
-        plan = masquerade_plan(address, network_name, container_id)
-        for rule in (plan.jump_rule, plan.legacy_jump_rule):
-            # Delete every copy; a missing rule just ends the loop.
-            while self._exists(plan.version, plan.table, "POSTROUTING", rule):
-                self._must(plan.version, ["-t", plan.table, "-D", "POSTROUTING", *rule])
-        if self._chain_exists(plan.version, plan.table, plan.chain):
-            self._must(plan.version, ["-t", plan.table, "-F", plan.chain])
-            self._must(plan.version, ["-t", plan.table, "-X", plan.chain])
+        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
     def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
         """``iptables -t TABLE -S`` lines, for inspection and tests. Idempotent (read-only)."""
-        done = self._run(version, ["-t", table, "-S"])
+        done = self._run([self._binaries[version], "-w", "-t", table, "-S"])
         if done.returncode != 0:
             raise InternalError(f"iptables -S: {done.stderr.strip()}")
         return tuple(line for line in done.stdout.splitlines() if line)

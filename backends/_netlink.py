@@ -1,24 +1,28 @@
-"""The netlink link backend: rtnetlink through pyroute2 (the ``netlink`` extra).
+"""The netlink link backend: rtnetlink requests over a raw socket (standard library only).
 
-pyroute2 is imported when a backend object is made, never when
-``cnicore.backends`` is imported: a plugin that is exec'd once per container
-pays for it only if it uses it.
+Every operation opens one rtnetlink socket in the target namespace, sends its
+few requests and closes the socket before returning, so thousands of
+operations leave no descriptor behind and no socket keeps a deleted namespace
+alive. For another namespace the socket is opened by a short-lived thread that
+joined it (see :mod:`._nsenter`: nothing forks and no other thread moves); a
+netlink socket stays in the namespace it was opened in, so the requests
+themselves are sent from the calling thread.
 
-Every operation opens one rtnetlink socket inside the target namespace (see
-:mod:`._nsenter`: a short-lived thread joins the namespace, so nothing forks and
-no other thread moves), does its work and closes the socket before returning,
-so thousands of operations leave no descriptor behind. pyroute2's own namespace
-support is not used: it forks a helper and, by default, *creates* a namespace
-that does not exist.
+The messages are built and read here (see the wire-format section). Requests name links
+directly where the kernel allows it (set, delete), so most operations are one
+or two round trips of a few tens of microseconds.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import errno
 import os
+import socket
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Final
 
 import netaddr
 
@@ -28,6 +32,7 @@ from cnicore.links import (
     HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
+    AddressState,
     BridgeSpec,
     Link,
     Namespace,
@@ -39,6 +44,7 @@ from cnicore.links import (
 from . import _nsenter
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    address_sort_key,
     check_mac,
     check_mtu,
     check_name,
@@ -53,74 +59,379 @@ from ._common import (
 
 __all__ = ["NetlinkLinkBackend"]
 
-_T = TypeVar("_T")
-_IFF_UP = 0x1
-_IFF_PROMISC = 0x100
-_IFF_LOWER_UP = 0x10000
-_ARPHRD_LOOPBACK = 772
-_RTN_UNICAST = 1
-_SCOPES = {0: "universe", 253: "link", 254: "host"}
-_SCOPE_NUMBERS = {name: number for number, name in _SCOPES.items()}
-_RT_SCOPE_NOWHERE = 255
+
+# -- the rtnetlink wire format --------------------------------------------------------------------------
+#
+# Just what the backend sends and reads, packed and parsed with struct: a request is a netlink header,
+# a family header (_ifinfomsg, _ifaddrmsg, _rtmsg) and attributes (type-length-value, padded to 4 bytes,
+# nested ones flagged NLA_F_NESTED). Replies are parsed lazily: an attribute's bytes are read only when
+# the backend asks for them, which keeps a request in the tens of microseconds.
+
+_NLMSG_ERROR: Final = 2
+_NLMSG_DONE: Final = 3
+_NLM_F_REQUEST: Final = 0x1
+_NLM_F_MULTI: Final = 0x2
+_NLM_F_ACK: Final = 0x4
+_NLM_F_DUMP_INTR: Final = 0x10
+_NLM_F_DUMP: Final = 0x300
+_NLM_F_EXCL: Final = 0x200
+_NLM_F_CREATE: Final = 0x400
+_NLM_F_CAPPED: Final = 0x100
+_NLM_F_ACK_TLVS: Final = 0x200
+_NLA_F_NESTED: Final = 0x8000
+_NLA_TYPE_MASK: Final = 0x3FFF
+_SOL_NETLINK: Final = 270
+_NETLINK_EXT_ACK: Final = 11
+_NETLINK_GET_STRICT_CHK: Final = 12
+_NLMSGERR_ATTR_MSG: Final = 1
+_HEADER: Final = struct.Struct("=IHHII")
+_ATTR: Final = struct.Struct("=HH")
+_RECV_SIZE: Final = 1 << 18
+# A dump the kernel marks inconsistent (the table changed meanwhile) is asked for again.
+_DUMP_ATTEMPTS: Final = 5
+
+
+class _NetlinkError(OSError):
+    """The kernel refused a request: ``errno``, and the extended-ack text when the kernel gave one."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(code, os.strerror(code) + (f": {message}" if message else ""))
+
+
+def _pad(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    length = _ATTR.size + len(payload)
+    return _ATTR.pack(length, kind) + payload + b"\0" * (_pad(length) - length)
+
+
+def _attr_str(kind: int, text: str) -> bytes:
+    return _attr(kind, text.encode() + b"\0")
+
+
+def _attr_u8(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack("=B", value))
+
+
+def _attr_u32(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack("=I", value))
+
+
+def _nested(kind: int, *children: bytes) -> bytes:
+    # Some kernel parsers (IFLA_PROTINFO of AF_BRIDGE) read an attribute as nested only with the flag.
+    return _attr(kind | _NLA_F_NESTED, b"".join(children))
+
+
+def _ifinfomsg(*, family: int = 0, index: int = 0, flags: int = 0, change: int = 0) -> bytes:
+    return struct.pack("=BxHiII", family, 0, index, flags, change)
+
+
+def _ifaddrmsg(*, family: int, prefixlen: int = 0, flags: int = 0, scope: int = 0, index: int = 0) -> bytes:
+    return struct.pack("=BBBBI", family, prefixlen, flags, scope, index)
+
+
+def _rtmsg(*, family: int, dst_len: int = 0, table: int = 0, protocol: int = 0, scope: int = 0,
+           kind: int = 0) -> bytes:
+    return struct.pack("=BBBBBBBBI", family, dst_len, 0, 0, table, protocol, scope, kind, 0)
+
+
+def _iter_attrs(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    end = len(data)
+    while offset + _ATTR.size <= end:
+        length, kind = _ATTR.unpack_from(data, offset)
+        if length < _ATTR.size:
+            break
+        yield kind & _NLA_TYPE_MASK, data[offset + _ATTR.size:offset + length]
+        offset += _pad(length)
+
+
+def _parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
+    # The hot path of every reply (a link message has some forty attributes): one plain loop.
+    found: dict[int, bytes] = {}
+    end = len(data)
+    unpack = _ATTR.unpack_from
+    while offset + 4 <= end:
+        length, kind = unpack(data, offset)
+        if length < 4:
+            break
+        found[kind & _NLA_TYPE_MASK] = data[offset + 4:offset + length]
+        offset += (length + 3) & ~3
+    return found
+
+
+def _error_text(payload: bytes, flags: int) -> str:
+    """The extended-ack message of an NLMSG_ERROR payload, if any."""
+    if not flags & _NLM_F_ACK_TLVS or len(payload) < 4 + _HEADER.size:
+        return ""
+    offset = 4 + _HEADER.size if flags & _NLM_F_CAPPED else 4 + _HEADER.unpack_from(payload, 4)[0]
+    message = _parse_attrs(payload, _pad(offset)).get(_NLMSGERR_ATTR_MSG, b"")
+    return message.rstrip(b"\0").decode(errors="replace")
+
+
+class _Rtnl:
+    """One rtnetlink socket, in the namespace of the thread that opened it; one user at a time."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+        try:
+            self._sock.bind((0, 0))
+            for option in (_NETLINK_EXT_ACK, _NETLINK_GET_STRICT_CHK):
+                # Error texts and kernel-side dump filters: nice to have, not needed (older kernels).
+                with contextlib.suppress(OSError):
+                    self._sock.setsockopt(_SOL_NETLINK, option, 1)
+        except BaseException:
+            self._sock.close()
+            raise
+        self._seq = 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def request(self, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
+        """Send one message; the replies as (type, payload).
+
+        A dump returns every message up to NLMSG_DONE; a change sent with _NLM_F_ACK
+        returns [] once acknowledged; a get returns its one message. A refusal
+        raises :class:`_NetlinkError`.
+        """
+        for _ in range(_DUMP_ATTEMPTS):
+            replies, interrupted = self._exchange(kind, body, flags | _NLM_F_REQUEST)
+            if not interrupted:
+                return replies
+        raise _NetlinkError(errno.EINTR, "the dump kept changing")
+
+    def _exchange(self, kind: int, body: bytes, flags: int) -> tuple[list[tuple[int, bytes]], bool]:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        seq = self._seq
+        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body)
+        dump = flags & _NLM_F_DUMP == _NLM_F_DUMP
+        replies: list[tuple[int, bytes]] = []
+        interrupted = False
+        while True:
+            data = self._sock.recv(_RECV_SIZE)
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, msg_type, msg_flags, msg_seq, _pid = _HEADER.unpack_from(data, offset)
+                if length < _HEADER.size:
+                    raise _NetlinkError(errno.EPROTO, "malformed netlink message")
+                payload = data[offset + _HEADER.size:offset + length]
+                offset += _pad(length)
+                if msg_seq != seq:
+                    continue  # a late answer to an earlier request: not ours
+                interrupted = interrupted or bool(msg_flags & _NLM_F_DUMP_INTR)
+                if msg_type in (_NLMSG_ERROR, _NLMSG_DONE):
+                    code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
+                    if code > 0:
+                        raise _NetlinkError(code, _error_text(payload, msg_flags))
+                    return replies, interrupted
+                replies.append((msg_type, payload))
+                if not dump and not msg_flags & _NLM_F_MULTI and not flags & _NLM_F_ACK:
+                    return replies, interrupted
+
+
+# Message types (include/uapi/linux/rtnetlink.h).
+_RTM_NEWLINK: Final = 16
+_RTM_DELLINK: Final = 17
+_RTM_GETLINK: Final = 18
+_RTM_SETLINK: Final = 19
+_RTM_NEWADDR: Final = 20
+_RTM_DELADDR: Final = 21
+_RTM_GETADDR: Final = 22
+_RTM_NEWROUTE: Final = 24
+_RTM_DELROUTE: Final = 25
+_RTM_GETROUTE: Final = 26
+# Link attributes (include/uapi/linux/if_link.h).
+_IFLA_ADDRESS: Final = 1
+_IFLA_IFNAME: Final = 3
+_IFLA_MTU: Final = 4
+_IFLA_MASTER: Final = 10
+_IFLA_PROTINFO: Final = 12
+_IFLA_OPERSTATE: Final = 16
+_IFLA_LINKINFO: Final = 18
+_IFLA_AF_SPEC: Final = 26
+_IFLA_NET_NS_FD: Final = 28
+_IFLA_EXT_MASK: Final = 29
+_IFLA_INFO_KIND: Final = 1
+_IFLA_INFO_DATA: Final = 2
+_IFLA_INFO_SLAVE_DATA: Final = 5
+_IFLA_BR_VLAN_FILTERING: Final = 7
+_IFLA_BRPORT_MODE: Final = 4
+_IFLA_BRPORT_ISOLATED: Final = 33
+_VETH_INFO_PEER: Final = 1
+_IFLA_BRIDGE_VLAN_INFO: Final = 2
+_RTEXT_FILTER_BRVLAN: Final = 1 << 1
+_RTEXT_FILTER_SKIP_STATS: Final = 1 << 3
+# Address attributes and flags (include/uapi/linux/if_addr.h).
+_IFA_ADDRESS: Final = 1
+_IFA_LOCAL: Final = 2
+_IFA_BROADCAST: Final = 4
+_IFA_FLAGS: Final = 8
+_IFA_F_DADFAILED: Final = 0x08
+_IFA_F_TENTATIVE: Final = 0x40
+# Route attributes and values.
+_RTA_DST: Final = 1
+_RTA_OIF: Final = 4
+_RTA_GATEWAY: Final = 5
+_RTA_PRIORITY: Final = 6
+_RTA_PREFSRC: Final = 7
+_RTA_MULTIPATH: Final = 9
+_RTA_TABLE: Final = 15
+_RTN_UNICAST: Final = 1
+_RTPROT_STATIC: Final = 4
+_RT_TABLE_COMPAT: Final = 252
+_RT_SCOPE_NOWHERE: Final = 255
+_SCOPES: Final = {0: "universe", 253: "link", 254: "host"}
+_SCOPE_NUMBERS: Final = {name: number for number, name in _SCOPES.items()}
+# Link flags and types.
+_IFF_UP: Final = 0x1
+_IFF_PROMISC: Final = 0x100
+_IFF_LOWER_UP: Final = 0x10000
+_ARPHRD_LOOPBACK: Final = 772
+_OPER_STATES: Final = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 # include/uapi/linux/if_bridge.h, struct bridge_vlan_info flags.
-_BRIDGE_VLAN_INFO_PVID = 0x2
-_BRIDGE_VLAN_INFO_UNTAGGED = 0x4
+_BRIDGE_VLAN_INFO_PVID: Final = 0x2
+_BRIDGE_VLAN_INFO_UNTAGGED: Final = 0x4
+_AF_BRIDGE: Final = 7
+_FAMILIES: Final = {4: socket.AF_INET, 6: socket.AF_INET6}
+_VERSIONS: Final = {socket.AF_INET: 4, socket.AF_INET6: 6}
+_NO_STATS: Final = _attr_u32(_IFLA_EXT_MASK, _RTEXT_FILTER_SKIP_STATS)
+_ACKED: Final = _NLM_F_ACK
+_CREATE: Final = _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+_LOOPBACK_NET: Final = netaddr.IPNetwork("127.0.0.0/8")
+
+
+class _LinkMessage:
+    """An RTM_NEWLINK message, read lazily."""
+
+    __slots__ = ("attrs", "flags", "index", "kind_type", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        _family, self.kind_type, self.index, self.flags, _change = struct.unpack_from("=BxHiII", payload)
+        self.payload = payload
+        self.attrs = _parse_attrs(payload, 16)
+
+    @property
+    def name(self) -> str:
+        return _text(self.attrs.get(_IFLA_IFNAME, b""))
+
+    @property
+    def master(self) -> int:
+        raw = self.attrs.get(_IFLA_MASTER)
+        return struct.unpack("=I", raw)[0] if raw else 0
+
+    def info(self) -> dict[int, bytes]:
+        raw = self.attrs.get(_IFLA_LINKINFO)
+        return _parse_attrs(raw) if raw else {}
+
+
+def _text(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _u8(raw: bytes | None) -> int:
+    return raw[0] if raw else 0
+
+
+def _u32(raw: bytes | None) -> int:
+    return struct.unpack("=I", raw[:4])[0] if raw and len(raw) >= 4 else 0
+
+
+def _mac_text(raw: bytes | None) -> str:
+    if raw is None or len(raw) != 6:
+        return "00:00:00:00:00:00"
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def _ip_text(family: int, raw: bytes) -> str:
+    return socket.inet_ntop(family, raw)
+
+
+def _ip_bytes(ip: netaddr.IPAddress) -> bytes:
+    return socket.inet_pton(_FAMILIES[int(ip.version)], str(ip))
 
 
 class NetlinkLinkBackend:
-    """:class:`~cnicore.links.LinkBackend` over rtnetlink with pyroute2.
+    """:class:`~cnicore.links.LinkBackend` over rtnetlink.
 
-    Thread-safe: operations share no socket. Raises :class:`InternalError` at
-    construction if pyroute2 is not installed (``pip install cnicore[netlink]``).
+    Thread-safe: operations share no socket. Needs no third-party package.
     """
 
     name = "netlink"
 
     def __init__(self, *, peer_names: Callable[[], str] | None = None) -> None:
-        try:
-            # Through import_module: pyroute2 ships no type information, and is optional.
-            iproute_module = importlib.import_module("pyroute2.iproute")
-            exceptions_module = importlib.import_module("pyroute2.netlink.exceptions")
-        except ImportError as exc:
-            raise InternalError("the netlink backend needs pyroute2 (install cnicore[netlink])") from exc
-        self._iproute_class: Any = iproute_module.IPRoute
-        self._netlink_error: type[Exception] = exceptions_module.NetlinkError
         self._peer_names = peer_names or random_peer_name
 
     # -- plumbing -----------------------------------------------------------------------------------
 
     @contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
+    def _socket(self, ns: Namespace, what: str) -> Iterator[_Rtnl]:
+        """A socket in ``ns``, closed afterwards; kernel refusals become cnicore errors about ``what``."""
         try:
-            yield
+            sock = _nsenter.run_in_namespace(ns, _Rtnl)
         except CNIError:
             raise
-        except self._netlink_error as exc:
-            raise error_from_errno(getattr(exc, "code", None), what) from exc
         except OSError as exc:
             raise error_from_errno(exc.errno, what) from exc
-        except Exception as exc:
-            # pyroute2 has other failure types (dump interrupted, decoding errors...): none may cross the port.
-            raise InternalError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        try:
+            yield sock
+        except CNIError:
+            raise
+        except OSError as exc:
+            raise error_from_errno(exc.errno, what) from exc
+        except (struct.error, ValueError, IndexError) as exc:
+            raise InternalError(f"{what}: cannot read the kernel's answer: {exc}") from exc
+        finally:
+            sock.close()
 
-    def _run(self, ns: Namespace, what: str, func: Callable[[Any], _T]) -> _T:
-        """Run ``func(ipr)`` with a fresh socket inside ``ns``; translate what it raises."""
-
-        def body() -> _T:
-            with self._translated(what):
-                ipr = self._iproute_class()
-                try:
-                    return func(ipr)
-                finally:
-                    ipr.close()
-
-        return _nsenter.run_in_namespace(ns, body)
-
-    def _index(self, ipr: Any, name: str) -> int:
-        found = ipr.link_lookup(ifname=name)
-        if not found:
+    @staticmethod
+    def _get(sock: _Rtnl, name: str) -> _LinkMessage:
+        try:
+            replies = sock.request(_RTM_GETLINK, _ifinfomsg() + _attr_str(_IFLA_IFNAME, name) + _NO_STATS)
+        except _NetlinkError as exc:
+            if exc.errno == errno.ENODEV:
+                raise NotFoundError(f"link {go_quote(name)} not found") from exc
+            raise
+        if not replies:
             raise NotFoundError(f"link {go_quote(name)} not found")
-        return int(found[0])
+        return _LinkMessage(replies[0][1])
+
+    @staticmethod
+    def _get_index(sock: _Rtnl, index: int) -> _LinkMessage | None:
+        try:
+            replies = sock.request(_RTM_GETLINK, _ifinfomsg(index=index) + _NO_STATS)
+        except _NetlinkError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        return _LinkMessage(replies[0][1]) if replies else None
+
+    @staticmethod
+    def _addresses(sock: _Rtnl, index: int = 0) -> list[tuple[int, Address, int]]:
+        """(link index, address, IFA flags) of every address (of link ``index`` if not 0)."""
+        found = []
+        # With strict checking the kernel filters by index itself; older kernels send everything.
+        for _kind, payload in sock.request(_RTM_GETADDR, _ifaddrmsg(family=0, index=index), flags=_NLM_F_DUMP):
+            family, prefixlen, flags, _scope, link = struct.unpack_from("=BBBBI", payload)
+            if (index and link != index) or family not in _VERSIONS:
+                continue
+            attrs = _parse_attrs(payload, 8)
+            raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
+            if raw is None:
+                continue
+            if _IFA_FLAGS in attrs:
+                flags = _u32(attrs[_IFA_FLAGS])
+            found.append((link, Address(ip=_ip_text(family, raw), prefixlen=prefixlen), flags))
+        return found
+
+    def _link(self, sock: _Rtnl, msg: _LinkMessage) -> Link:
+        addresses = [address for _link, address, _flags in self._addresses(sock, msg.index)]
+        master = None
+        if msg.master:
+            found = self._get_index(sock, msg.master)
+            master = found.name if found is not None else None
+        return _link_of(msg, master, addresses)
 
     # -- namespaces ---------------------------------------------------------------------------------
 
@@ -136,46 +447,55 @@ class NetlinkLinkBackend:
 
     # -- reading ------------------------------------------------------------------------------------
 
-    def _links(self, ipr: Any, index: int | None = None) -> tuple[Link, ...]:
-        messages = list(ipr.get_links(index) if index is not None else ipr.get_links())
-        names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in messages}
-        if index is not None:
-            names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-        addresses: dict[int, list[Address]] = {}
-        for msg in ipr.get_addr():
-            address = _address_of(msg)
-            if address is not None:
-                addresses.setdefault(int(msg["index"]), []).append(address)
-        return links_by_index(_link_of(m, names, addresses.get(int(m["index"]), [])) for m in messages)
-
     def get_link(self, ns: Namespace, name: str) -> Link:
         """See :meth:`LinkBackend.get_link`."""
         check_name(name)
-        return self._run(ns, f"get link {name}", lambda ipr: self._links(ipr, self._index(ipr, name))[0])
+        with self._socket(ns, f"get link {name}") as sock:
+            return self._link(sock, self._get(sock, name))
 
     def list_links(self, ns: Namespace) -> tuple[Link, ...]:
         """See :meth:`LinkBackend.list_links`."""
-        return self._run(ns, "list links", self._links)
+        with self._socket(ns, "list links") as sock:
+            messages = [_LinkMessage(payload) for _kind, payload in
+                        sock.request(_RTM_GETLINK, _ifinfomsg() + _NO_STATS, flags=_NLM_F_DUMP)]
+            names = {msg.index: msg.name for msg in messages}
+            addresses: dict[int, list[Address]] = {}
+            for link, address, _flags in self._addresses(sock):
+                addresses.setdefault(link, []).append(address)
+            return links_by_index(_link_of(msg, names.get(msg.master) if msg.master else None,
+                                           addresses.get(msg.index, [])) for msg in messages)
 
     def list_addresses(self, ns: Namespace, name: str) -> tuple[Address, ...]:
         """See :meth:`LinkBackend.list_addresses`."""
-        return self.get_link(ns, name).addresses
+        check_name(name)
+        with self._socket(ns, f"list addresses of {name}") as sock:
+            index = self._get(sock, name).index
+            return sorted_addresses(address for _link, address, _flags in self._addresses(sock, index))
+
+    def list_address_states(self, ns: Namespace, name: str) -> tuple[AddressState, ...]:
+        """See :meth:`LinkBackend.list_address_states`."""
+        check_name(name)
+        with self._socket(ns, f"list addresses of {name}") as sock:
+            index = self._get(sock, name).index
+            states = [AddressState(address=address, tentative=bool(flags & _IFA_F_TENTATIVE),
+                                   dad_failed=bool(flags & _IFA_F_DADFAILED))
+                      for _link, address, flags in self._addresses(sock, index)]
+        return tuple(sorted(states, key=lambda state: address_sort_key(state.address)))
 
     def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
         """See :meth:`LinkBackend.list_routes`."""
-
-        def body(ipr: Any) -> tuple[Route, ...]:
-            names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-            families = [2, 10] if version is None else [2 if version == 4 else 10]
+        with self._socket(ns, "list routes") as sock:
+            names = {msg.index: msg.name for msg in (
+                _LinkMessage(payload) for _kind, payload in
+                sock.request(_RTM_GETLINK, _ifinfomsg() + _NO_STATS, flags=_NLM_F_DUMP))}
             routes = []
-            for family in families:
-                for msg in ipr.get_routes(family=family):
-                    route = _route_of(msg, names)
+            for family_version in ([4, 6] if version is None else [version]):
+                family = _FAMILIES[family_version]
+                for _kind, payload in sock.request(_RTM_GETROUTE, _rtmsg(family=family), flags=_NLM_F_DUMP):
+                    route = _route_of(payload, names)
                     if route is not None and route.table == table:
                         routes.append(route)
             return sorted_routes(routes)
-
-        return self._run(ns, "list routes", body)
 
     # -- links --------------------------------------------------------------------------------------
 
@@ -183,31 +503,30 @@ class NetlinkLinkBackend:
         """See :meth:`LinkBackend.ensure_bridge`."""
         if spec.mtu is not None:
             check_mtu(spec.mtu)
-
-        def body(ipr: Any) -> Link:
-            found = ipr.link_lookup(ifname=spec.name)
-            if not found:
-                options: dict[str, Any] = {"ifname": spec.name, "kind": "bridge"}
-                if spec.mtu is not None:
-                    options["mtu"] = spec.mtu
+        with self._socket(ns, f"ensure bridge {spec.name}") as sock:
+            try:
+                msg = self._get(sock, spec.name)
+            except NotFoundError:
+                data = [_attr_str(_IFLA_INFO_KIND, "bridge")]
                 if spec.vlan_filtering:
-                    options["br_vlan_filtering"] = 1
+                    data.append(_nested(_IFLA_INFO_DATA, _attr_u8(_IFLA_BR_VLAN_FILTERING, 1)))
+                body = _ifinfomsg() + _attr_str(_IFLA_IFNAME, spec.name) + _nested(_IFLA_LINKINFO, *data)
+                if spec.mtu is not None:
+                    body += _attr_u32(_IFLA_MTU, spec.mtu)
                 try:
-                    ipr.link("add", **options)
-                except self._netlink_error as exc:
+                    sock.request(_RTM_NEWLINK, body, flags=_CREATE)
+                except _NetlinkError as exc:
                     # Someone else made it between our look and our add: fine, it is checked below.
-                    if getattr(exc, "code", None) != 17:
+                    if exc.errno != errno.EEXIST:
                         raise
-            index = self._index(ipr, spec.name)
-            link = self._links(ipr, index)[0]
-            if link.kind != "bridge":
+                msg = self._get(sock, spec.name)
+            if _kind_of(msg) != "bridge":
                 raise not_a_bridge(spec.name)
-            if spec.promiscuous and not link.promiscuous:
-                ipr.link("set", index=index, flags=_IFF_PROMISC, change=_IFF_PROMISC)
-            ipr.link("set", index=index, state="up")
-            return self._links(ipr, index)[0]
-
-        return self._run(ns, f"ensure bridge {spec.name}", body)
+            wanted = _IFF_UP | (_IFF_PROMISC if spec.promiscuous else 0)
+            if msg.flags & wanted != wanted:
+                sock.request(_RTM_SETLINK, _ifinfomsg(index=msg.index, flags=wanted, change=wanted), flags=_ACKED)
+                msg = self._get(sock, spec.name)
+            return self._link(sock, msg)
 
     def create_veth(
         self,
@@ -225,87 +544,97 @@ class NetlinkLinkBackend:
             check_mtu(mtu)
         host_fd = _nsenter.open_namespace_fd(host_ns)
         try:
-            peer, container = self._run(container_ns, f"create veth {name}",
-                                        lambda ipr: self._add_veth(ipr, name, host_fd, mtu, mac))
+            with self._socket(container_ns, f"create veth {name}") as sock:
+                peer_name, container = self._add_veth(sock, name, host_fd, mtu, mac)
         finally:
             os.close(host_fd)
-        return VethPair(container=container, host=self.get_link(host_ns, peer))
+        return VethPair(container=container, host=self.get_link(host_ns, peer_name))
 
-    def _add_veth(self, ipr: Any, name: str, host_fd: int, mtu: int | None, mac: str | None) -> tuple[str, Link]:
+    def _add_veth(self, sock: _Rtnl, name: str, host_fd: int, mtu: int | None,
+                  mac: str | None) -> tuple[str, Link]:
         """Create the pair from inside the container namespace; the peer name and the container end."""
         peer_name = ""
         for _ in range(PEER_NAME_ATTEMPTS):
             peer_name = check_name(self._peer_names())
             # The peer is born in the host namespace (IFLA_NET_NS_FD on the peer) while the
             # container end is born here: nothing is created in one place and moved.
-            peer: dict[str, Any] = {"ifname": peer_name, "net_ns_fd": host_fd}
-            options: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer}
+            peer = _ifinfomsg() + _attr_str(_IFLA_IFNAME, peer_name) + _attr_u32(_IFLA_NET_NS_FD, host_fd)
+            body = _ifinfomsg() + _attr_str(_IFLA_IFNAME, name)
             if mtu is not None:
-                options["mtu"] = mtu
-                peer["mtu"] = mtu
+                peer += _attr_u32(_IFLA_MTU, mtu)
+                body += _attr_u32(_IFLA_MTU, mtu)
             if mac is not None:
-                options["address"] = mac
+                body += _attr(_IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+            body += _nested(_IFLA_LINKINFO, _attr_str(_IFLA_INFO_KIND, "veth"),
+                           _nested(_IFLA_INFO_DATA, _attr(_VETH_INFO_PEER, peer)))
             try:
-                ipr.link("add", **options)
-                return peer_name, self._links(ipr, self._index(ipr, name))[0]
-            except self._netlink_error as exc:
-                if getattr(exc, "code", None) != 17:
+                sock.request(_RTM_NEWLINK, body, flags=_CREATE)
+                return peer_name, self._link(sock, self._get(sock, name))
+            except _NetlinkError as exc:
+                if exc.errno != errno.EEXIST:
                     raise
-                if ipr.link_lookup(ifname=name):
-                    raise veth_exists(name, peer_name) from exc
-                # The host name was taken: draw another, as the reference does.
+                try:
+                    self._get(sock, name)
+                except NotFoundError:
+                    continue  # the host name was taken: draw another, as the reference does
+                raise veth_exists(name, peer_name) from exc
         raise veth_exists(name, peer_name)
 
     def delete_link(self, ns: Namespace, name: str) -> None:
         """See :meth:`LinkBackend.delete_link`."""
         check_name(name)
-        self._run(ns, f"delete link {name}", lambda ipr: ipr.link("del", index=self._index(ipr, name)))
+        with self._socket(ns, f"delete link {name}") as sock:
+            try:
+                sock.request(_RTM_DELLINK, _ifinfomsg() + _attr_str(_IFLA_IFNAME, name), flags=_ACKED)
+            except _NetlinkError as exc:
+                if exc.errno == errno.ENODEV:
+                    raise NotFoundError(f"link {go_quote(name)} not found") from exc
+                raise
 
-    def _set(self, ns: Namespace, name: str, what: str, **changes: Any) -> None:
+    def _set(self, ns: Namespace, name: str, what: str, *, flags: int = 0, change: int = 0,
+             attrs: bytes = b"") -> None:
         check_name(name)
-        self._run(ns, f"{what} {name}", lambda ipr: ipr.link("set", index=self._index(ipr, name), **changes))
+        with self._socket(ns, f"{what} {name}") as sock:
+            body = _ifinfomsg(flags=flags, change=change) + _attr_str(_IFLA_IFNAME, name) + attrs
+            try:
+                sock.request(_RTM_SETLINK, body, flags=_ACKED)
+            except _NetlinkError as exc:
+                if exc.errno == errno.ENODEV:
+                    raise NotFoundError(f"link {go_quote(name)} not found") from exc
+                raise
 
     def set_link_up(self, ns: Namespace, name: str, up: bool = True) -> None:
         """See :meth:`LinkBackend.set_link_up`."""
-        self._set(ns, name, "set up" if up else "set down", state="up" if up else "down")
+        self._set(ns, name, "set up" if up else "set down", flags=_IFF_UP if up else 0, change=_IFF_UP)
 
     def set_master(self, ns: Namespace, name: str, master: str | None) -> None:
         """See :meth:`LinkBackend.set_master`."""
         check_name(name)
+        with self._socket(ns, f"set master of {name}") as sock:
+            index = self._get(sock, name).index
+            master_index = self._get(sock, master).index if master is not None else 0
+            sock.request(_RTM_SETLINK, _ifinfomsg(index=index) + _attr_u32(_IFLA_MASTER, master_index), flags=_ACKED)
 
-        def body(ipr: Any) -> None:
-            index = self._index(ipr, name)
-            master_index = self._index(ipr, master) if master is not None else 0
-            ipr.link("set", index=index, master=master_index)
+    def _port(self, sock: _Rtnl, name: str) -> _LinkMessage:
+        msg = self._get(sock, name)
+        if not msg.master:
+            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+        return msg
 
-        self._run(ns, f"set master of {name}", body)
+    def _set_port_flag(self, ns: Namespace, name: str, what: str, kind: int, on: bool) -> None:
+        check_name(name)
+        with self._socket(ns, f"{what} {name}") as sock:
+            index = self._port(sock, name).index
+            body = _ifinfomsg(family=_AF_BRIDGE, index=index) + _nested(_IFLA_PROTINFO, _attr_u8(kind, 1 if on else 0))
+            sock.request(_RTM_SETLINK, body, flags=_ACKED)
 
     def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
         """See :meth:`LinkBackend.set_hairpin`."""
-        check_name(name)
-
-        def body(ipr: Any) -> None:
-            index = self._index(ipr, name)
-            if self._links(ipr, index)[0].master is None:
-                raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
-            ipr.brport("set", index=index, mode=1 if on else 0)
-
-        self._run(ns, f"set hairpin on {name}", body)
-
-    def _port_index(self, ipr: Any, name: str) -> int:
-        index = self._index(ipr, name)
-        if self._links(ipr, index)[0].master is None:
-            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
-        return index
+        self._set_port_flag(ns, name, "set hairpin on", _IFLA_BRPORT_MODE, on)
 
     def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
         """See :meth:`LinkBackend.set_port_isolation`."""
-        check_name(name)
-
-        def body(ipr: Any) -> None:
-            ipr.brport("set", index=self._port_index(ipr, name), isolated=1 if on else 0)
-
-        self._run(ns, f"set isolation on {name}", body)
+        self._set_port_flag(ns, name, "set isolation on", _IFLA_BRPORT_ISOLATED, on)
 
     def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
                        add: tuple[PortVlan, ...] = ()) -> None:
@@ -313,82 +642,91 @@ class NetlinkLinkBackend:
         check_name(name)
         for vid in remove:
             PortVlan(vid=vid)
-
-        def body(ipr: Any) -> None:
-            index = self._port_index(ipr, name)
-            present = {entry.vid for entry in _port_vlans(ipr, index)}
+        with self._socket(ns, f"set VLANs of {name}") as sock:
+            index = self._port(sock, name).index
+            present = {entry.vid for entry in _port_vlans(sock, index)}
             for vid in remove:
                 # The kernel answers ENOENT for a VLAN the port lacks: the port's contract makes that fine.
                 if vid in present:
-                    ipr.vlan_filter("del", index=index, vlan_info={"vid": vid})
+                    sock.request(_RTM_DELLINK, _vlan_request(index, vid, 0), flags=_ACKED)
             for entry in add:
                 flags = (_BRIDGE_VLAN_INFO_PVID if entry.pvid else 0) | (
                     _BRIDGE_VLAN_INFO_UNTAGGED if entry.untagged else 0)
-                ipr.vlan_filter("add", index=index, vlan_info={"vid": entry.vid, "flags": flags})
-
-        self._run(ns, f"set VLANs of {name}", body)
+                sock.request(_RTM_SETLINK, _vlan_request(index, entry.vid, flags), flags=_ACKED)
 
     def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
         """See :meth:`LinkBackend.list_port_vlans`."""
         check_name(name)
-        return self._run(ns, f"list VLANs of {name}",
-                         lambda ipr: _port_vlans(ipr, self._port_index(ipr, name)))
+        with self._socket(ns, f"list VLANs of {name}") as sock:
+            return _port_vlans(sock, self._port(sock, name).index)
 
     def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
         """See :meth:`LinkBackend.set_mac`."""
-        self._set(ns, name, "set MAC of", address=check_mac(mac))
+        raw = bytes.fromhex(check_mac(mac).replace(":", ""))
+        self._set(ns, name, "set MAC of", attrs=_attr(_IFLA_ADDRESS, raw))
 
     def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
         """See :meth:`LinkBackend.set_mtu`."""
-        self._set(ns, name, "set MTU of", mtu=check_mtu(mtu))
+        self._set(ns, name, "set MTU of", attrs=_attr_u32(_IFLA_MTU, check_mtu(mtu)))
 
     # -- addresses and routes -----------------------------------------------------------------------
 
-    def _address(self, ns: Namespace, name: str, command: str, address: Address) -> None:
+    def _address(self, ns: Namespace, name: str, kind: int, address: Address) -> None:
         check_name(name)
-        self._run(ns, f"{command} address {address} on {name}", lambda ipr: ipr.addr(
-            command, index=self._index(ipr, name), address=str(address.ip), prefixlen=address.prefixlen))
+        command = "add" if kind == _RTM_NEWADDR else "delete"
+        with self._socket(ns, f"{command} address {address} on {name}") as sock:
+            index = self._get(sock, name).index
+            family = _FAMILIES[address.version]
+            # As `ip address add` does: a 127/8 address gets host scope.
+            scope = 254 if address.version == 4 and address.ip in _LOOPBACK_NET else 0
+            raw = _ip_bytes(address.ip)
+            body = _ifaddrmsg(family=family, prefixlen=address.prefixlen, scope=scope, index=index)
+            body += _attr(_IFA_LOCAL, raw) + _attr(_IFA_ADDRESS, raw)
+            if kind == _RTM_NEWADDR and address.version == 4 and address.prefixlen < 31:
+                # The broadcast address the reference (and `ip ... brd +`) sets.
+                broadcast = netaddr.IPNetwork(f"{address.ip}/{address.prefixlen}").broadcast
+                body += _attr(_IFA_BROADCAST, _ip_bytes(broadcast))
+            sock.request(kind, body, flags=_CREATE if kind == _RTM_NEWADDR else _ACKED)
 
     def add_address(self, ns: Namespace, name: str, address: Address) -> None:
         """See :meth:`LinkBackend.add_address`."""
-        self._address(ns, name, "add", address)
+        self._address(ns, name, _RTM_NEWADDR, address)
 
     def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
         """See :meth:`LinkBackend.delete_address`."""
-        self._address(ns, name, "del", address)
+        self._address(ns, name, _RTM_DELADDR, address)
 
-    def _route_request(self, ipr: Any, route: Route, deleting: bool) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "dst": str(route.dst.network),
-            "dst_len": route.dst.prefixlen,
-            "table": route.table,
-            "family": 2 if route.version == 4 else 10,
-        }
+    def _route_body(self, sock: _Rtnl, route: Route, deleting: bool) -> bytes:
+        family = _FAMILIES[route.version]
+        if deleting:
+            # As `ip route del`: no type or protocol, and (IPv4) "no scope" matches a route of any scope.
+            scope = _RT_SCOPE_NOWHERE if route.version == 4 else 0
+            header = _rtmsg(family=family, dst_len=route.dst.prefixlen, scope=scope,
+                           table=route.table if route.table < 256 else _RT_TABLE_COMPAT)
+        else:
+            scope = _SCOPE_NUMBERS[route.scope] if route.version == 4 else 0
+            header = _rtmsg(family=family, dst_len=route.dst.prefixlen, scope=scope, protocol=_RTPROT_STATIC,
+                           kind=_RTN_UNICAST, table=route.table if route.table < 256 else _RT_TABLE_COMPAT)
+        body = header + _attr(_RTA_DST, _ip_bytes(route.dst.network)) + _attr_u32(_RTA_TABLE, route.table)
         if route.device is not None:
-            request["oif"] = self._index(ipr, route.device)
+            body += _attr_u32(_RTA_OIF, self._get(sock, route.device).index)
         if route.gateway is not None:
-            request["gateway"] = str(route.gateway)
+            body += _attr(_RTA_GATEWAY, _ip_bytes(route.gateway))
         if route.metric is not None:
-            request["priority"] = route.metric
+            body += _attr_u32(_RTA_PRIORITY, route.metric)
         if route.source is not None and not deleting:
-            request["prefsrc"] = str(route.source)
-        if route.version == 4:
-            # Deleting with "no scope" matches a route of any scope, as `ip route del` does.
-            request["scope"] = _RT_SCOPE_NOWHERE if deleting else _SCOPE_NUMBERS[route.scope]
-        if not deleting:
-            request["proto"] = 4  # RTPROT_STATIC
-            request["type"] = _RTN_UNICAST
-        return request
+            body += _attr(_RTA_PREFSRC, _ip_bytes(route.source))
+        return body
 
     def add_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.add_route`."""
-        self._run(ns, f"add route to {route.dst}",
-                  lambda ipr: ipr.route("add", **self._route_request(ipr, route, deleting=False)))
+        with self._socket(ns, f"add route to {route.dst}") as sock:
+            sock.request(_RTM_NEWROUTE, self._route_body(sock, route, deleting=False), flags=_CREATE)
 
     def delete_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.delete_route`."""
-        self._run(ns, f"delete route to {route.dst}",
-                  lambda ipr: ipr.route("del", **self._route_request(ipr, route, deleting=True)))
+        with self._socket(ns, f"delete route to {route.dst}") as sock:
+            sock.request(_RTM_DELROUTE, self._route_body(sock, route, deleting=True), flags=_ACKED)
 
     # -- sysctls ------------------------------------------------------------------------------------
 
@@ -401,81 +739,76 @@ class NetlinkLinkBackend:
         _nsenter.write_sysctl(ns, key, value)
 
 
-def _nested(msg: Any, *path: str) -> Any:
-    node = msg
-    for name in path:
-        if node is None:
-            return None
-        node = node.get_attr(name)
-    return node
+def _vlan_request(index: int, vid: int, flags: int) -> bytes:
+    """The body of an AF_BRIDGE RTM_SETLINK (add) or RTM_DELLINK (delete) of one port VLAN."""
+    return _ifinfomsg(family=_AF_BRIDGE, index=index) + _nested(
+        _IFLA_AF_SPEC, _attr(_IFLA_BRIDGE_VLAN_INFO, struct.pack("=HH", flags, vid)))
 
 
-def _port_vlans(ipr: Any, index: int) -> tuple[PortVlan, ...]:
+def _port_vlans(sock: _Rtnl, index: int) -> tuple[PortVlan, ...]:
     # AF_BRIDGE dump with RTEXT_FILTER_BRVLAN: one message per port, VLANs in IFLA_AF_SPEC.
     entries: dict[int, PortVlan] = {}
-    for msg in ipr.get_vlans():
-        if int(msg["index"]) != index:
+    request = _ifinfomsg(family=_AF_BRIDGE) + _attr_u32(_IFLA_EXT_MASK, _RTEXT_FILTER_BRVLAN)
+    for _kind, payload in sock.request(_RTM_GETLINK, request, flags=_NLM_F_DUMP):
+        msg = _LinkMessage(payload)
+        spec = msg.attrs.get(_IFLA_AF_SPEC)
+        if msg.index != index or spec is None:
             continue
-        spec = msg.get_attr("IFLA_AF_SPEC")
-        if spec is None:
-            continue
-        for info in spec.get_attrs("IFLA_BRIDGE_VLAN_INFO"):
-            flags = int(info["flags"])
-            vid = int(info["vid"])
-            entries[vid] = PortVlan(vid=vid, pvid=bool(flags & _BRIDGE_VLAN_INFO_PVID),
-                                    untagged=bool(flags & _BRIDGE_VLAN_INFO_UNTAGGED))
+        for kind, info in _iter_attrs(spec):
+            if kind == _IFLA_BRIDGE_VLAN_INFO:
+                flags, vid = struct.unpack_from("=HH", info)
+                entries[vid] = PortVlan(vid=vid, pvid=bool(flags & _BRIDGE_VLAN_INFO_PVID),
+                                        untagged=bool(flags & _BRIDGE_VLAN_INFO_UNTAGGED))
     return tuple(entries[vid] for vid in sorted(entries))
 
 
-def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
-    flags = int(msg["flags"])
-    if int(msg["ifi_type"]) == _ARPHRD_LOOPBACK:
-        kind = "loopback"
-    else:
-        kind = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_KIND") or "device"
-    master_index = msg.get_attr("IFLA_MASTER")
-    hairpin = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_MODE")
-    isolated = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_ISOLATED")
-    vlan_filtering = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_BR_VLAN_FILTERING")
+def _kind_of(msg: _LinkMessage) -> str:
+    if msg.kind_type == _ARPHRD_LOOPBACK:
+        return "loopback"
+    kind = msg.info().get(_IFLA_INFO_KIND)
+    return _text(kind) if kind else "device"
+
+
+def _link_of(msg: _LinkMessage, master: str | None, addresses: list[Address]) -> Link:
+    info = msg.info()
+    data = _parse_attrs(info[_IFLA_INFO_DATA]) if _IFLA_INFO_DATA in info else {}
+    slave = _parse_attrs(info[_IFLA_INFO_SLAVE_DATA]) if _IFLA_INFO_SLAVE_DATA in info else {}
+    kind = _kind_of(msg)
+    oper = _u8(msg.attrs.get(_IFLA_OPERSTATE))
     return Link(
-        index=int(msg["index"]),
-        name=msg.get_attr("IFLA_IFNAME"),
-        kind=str(kind),
-        mac=msg.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00",
-        mtu=int(msg.get_attr("IFLA_MTU")),
-        admin_up=bool(flags & _IFF_UP),
-        carrier=bool(flags & _IFF_LOWER_UP),
-        oper_state=str(msg.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
-        master=names.get(int(master_index)) if master_index else None,
-        promiscuous=bool(flags & _IFF_PROMISC),
-        vlan_filtering=bool(vlan_filtering),
-        hairpin=bool(hairpin),
-        isolated=bool(isolated),
+        index=msg.index,
+        name=msg.name,
+        kind=kind,
+        mac=_mac_text(msg.attrs.get(_IFLA_ADDRESS)),
+        mtu=_u32(msg.attrs.get(_IFLA_MTU)),
+        admin_up=bool(msg.flags & _IFF_UP),
+        carrier=bool(msg.flags & _IFF_LOWER_UP),
+        oper_state=_OPER_STATES[oper] if oper < len(_OPER_STATES) else "unknown",
+        master=master,
+        promiscuous=bool(msg.flags & _IFF_PROMISC),
+        vlan_filtering=kind == "bridge" and bool(_u8(data.get(_IFLA_BR_VLAN_FILTERING))),
+        hairpin=bool(_u8(slave.get(_IFLA_BRPORT_MODE))),
+        isolated=bool(_u8(slave.get(_IFLA_BRPORT_ISOLATED))),
         addresses=sorted_addresses(addresses),
     )
 
 
-def _address_of(msg: Any) -> Address | None:
-    # IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
-    ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-    if ip is None:
+def _route_of(payload: bytes, names: dict[int, str]) -> Route | None:
+    family, dst_len, _src_len, _tos, table, _protocol, scope, kind, _flags = struct.unpack_from("=BBBBBBBBI", payload)
+    attrs = _parse_attrs(payload, 12)
+    if kind != _RTN_UNICAST or _RTA_MULTIPATH in attrs or family not in _VERSIONS:
         return None
-    return Address(ip=ip, prefixlen=int(msg["prefixlen"]))
-
-
-def _route_of(msg: Any, names: dict[int, str]) -> Route | None:
-    if int(msg["type"]) != _RTN_UNICAST or msg.get_attr("RTA_MULTIPATH") is not None:
-        return None
-    family = 4 if int(msg["family"]) == 2 else 6
-    dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if family == 4 else "::")
-    oif = msg.get_attr("RTA_OIF")
-    table = msg.get_attr("RTA_TABLE")
+    version = _VERSIONS[family]
+    dst = _ip_text(family, attrs[_RTA_DST]) if _RTA_DST in attrs else ("0.0.0.0" if version == 4 else "::")
+    oif = attrs.get(_RTA_OIF)
+    gateway = attrs.get(_RTA_GATEWAY)
+    source = attrs.get(_RTA_PREFSRC)
     return Route(
-        dst=netaddr.IPNetwork(f"{dst}/{int(msg['dst_len'])}"),
-        gateway=msg.get_attr("RTA_GATEWAY"),
-        device=names.get(int(oif)) if oif is not None else None,
-        metric=int(msg.get_attr("RTA_PRIORITY") or 0),
-        table=int(table if table is not None else msg["table"]),
-        scope=_SCOPES.get(int(msg["scope"]), "universe") if family == 4 else "universe",  # type: ignore[arg-type]
-        source=msg.get_attr("RTA_PREFSRC"),
+        dst=netaddr.IPNetwork(f"{dst}/{dst_len}"),
+        gateway=_ip_text(family, gateway) if gateway else None,
+        device=names.get(_u32(oif)) if oif is not None else None,
+        metric=_u32(attrs.get(_RTA_PRIORITY)),
+        table=_u32(attrs[_RTA_TABLE]) if _RTA_TABLE in attrs else table,
+        scope=_SCOPES.get(scope, "universe") if version == 4 else "universe",  # type: ignore[arg-type]
+        source=_ip_text(family, source) if source else None,
     )

@@ -1,14 +1,22 @@
-"""Masquerading with nftables, laid out as the reference plugins' ``ipMasqBackend: nftables``.
+"""nftables, laid out as the reference plugins lay it out: masquerading and the MAC spoof check.
 
-One table ``inet cni_plugins_masquerade``: a ``postrouting`` NAT chain that skips
-multicast and jumps to ``masq_checks``, where each attachment address has one
-rule whose comment starts with a hash of (network, interface, container). Setup
-and teardown find rules by that hash, so a DEL for one container never removes
-the rule of another container that reuses the address.
+Masquerading (``ipMasqBackend: nftables``): one table ``inet
+cni_plugins_masquerade``; a ``postrouting`` NAT chain skips multicast and jumps
+to ``masq_checks``, where each attachment address has one rule whose comment
+starts with a hash of (network, interface, container). Setup and teardown find
+rules by that hash, so a DEL for one container never removes the rule of
+another container that reuses the address; a setup replaces the rules an
+earlier ADD of the same attachment left, so an attachment's addresses are set
+up together (:meth:`NftablesFirewall.setup_masquerades`).
 
-Changes go to ``nft -f -`` as one script, which nftables applies as a single
-transaction: a failure leaves the ruleset as it was. The script is fed on stdin
-to an argv-list command, never through a shell.
+MAC spoof check (``macspoofchk``): the ``bridge nat`` table of
+:mod:`cnicore.links._spoofcheck`, applied as nftables JSON (``nft -j -f -``),
+which needs no quoting of interface names or comments.
+
+Every change is one ``nft -f -`` script, which nftables applies as a single
+transaction: a failure leaves the ruleset as it was. Each operation reads what
+it needs first (one ``nft -j list``), so it runs two processes at most. Scripts
+are fed on stdin to argv-list commands, never through a shell.
 """
 
 from __future__ import annotations
@@ -27,10 +35,15 @@ from cnicore.links import (
     HOST_NAMESPACE,
     NFT_MASQUERADE_CHAIN,
     NFT_MASQUERADE_TABLE,
+    SPOOFCHECK_BASE_CHAIN,
+    SPOOFCHECK_FAMILY,
+    SPOOFCHECK_PRIORITY,
+    SPOOFCHECK_TABLE,
     Namespace,
     nft_instance_hash,
     nft_masquerade_comment,
     nft_masquerade_rule,
+    spoof_check_plan,
 )
 
 from ._common import error_from_errno, namespace_gone
@@ -40,10 +53,11 @@ __all__ = ["NftablesFirewall"]
 _TABLE = f"inet {NFT_MASQUERADE_TABLE}"
 _TABLE_COMMENT = "Masquerading for plugins from github.com/containernetworking/plugins"
 _CHAIN_COMMENT = "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
+_MISSING = ("No such file or directory", "does not exist")
 
 
 class NftablesFirewall:
-    """:class:`~cnicore.links.Firewall` over the ``nft`` command.
+    """:class:`~cnicore.links.NftFirewall` over the ``nft`` command.
 
     Args:
         namespace: where the rules go (default: the calling process's namespace).
@@ -58,6 +72,12 @@ class NftablesFirewall:
         self._nft = nft or shutil.which("nft") or "/usr/sbin/nft"
         self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
         self._timeout = timeout
+
+    def nftables(self) -> NftablesFirewall:
+        """This firewall itself (it is the nftables one)."""
+        return self
+
+    # -- running nft -------------------------------------------------------------------------------
 
     def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = [self._nft, *args]
@@ -74,33 +94,40 @@ class NftablesFirewall:
         except subprocess.TimeoutExpired as exc:
             raise InternalError(f"{argv[0]} did not finish in {self._timeout}s") from exc
 
-    def _apply(self, script: str) -> None:
-        done = self._run(["-f", "-"], script)
+    def _apply(self, script: str, *, json_input: bool = False) -> None:
+        done = self._run(["-j", "-f", "-"] if json_input else ["-f", "-"], script)
         if done.returncode != 0:
             message = done.stderr.strip()
             if "Operation not permitted" in message:
                 raise PermissionDeniedError(f"nft: {message}")
             raise InternalError(f"nft: {message or done.returncode}")
 
-    def _rules(self) -> list[dict[str, Any]]:
-        """The rules of ``masq_checks`` as nft's JSON objects (none if the chain does not exist)."""
-        done = self._run(["-j", "list", "chain", "inet", NFT_MASQUERADE_TABLE, NFT_MASQUERADE_CHAIN])
+    def _list(self, *what: str) -> list[dict[str, Any]]:
+        """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
+        done = self._run(["-j", "list", *what])
         if done.returncode != 0:
-            if "No such file or directory" in done.stderr or "does not exist" in done.stderr:
+            if any(text in done.stderr for text in _MISSING):
                 return []
-            raise InternalError(f"nft list chain: {done.stderr.strip()}")
+            raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
         try:
             items = json.loads(done.stdout).get("nftables", [])
         except (json.JSONDecodeError, AttributeError) as exc:
             raise InternalError("nft -j printed something that is not its JSON") from exc
-        return [item["rule"] for item in items if isinstance(item, dict) and "rule" in item]
+        return [item for item in items if isinstance(item, dict)]
+
+    # -- masquerade --------------------------------------------------------------------------------
+
+    def _rules(self) -> list[dict[str, Any]]:
+        """The rules of ``masq_checks`` as nft's JSON objects (none if the chain does not exist)."""
+        return [item["rule"] for item in self._list("chain", "inet", NFT_MASQUERADE_TABLE, NFT_MASQUERADE_CHAIN)
+                if "rule" in item]
 
     def _handles(self, prefix: str) -> list[int]:
         return [int(rule["handle"]) for rule in self._rules() if str(rule.get("comment", "")).startswith(prefix)]
 
-    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                         ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerade`."""
+    def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
+                          ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerades`."""
         stale = self._handles(nft_instance_hash(network_name, ifname, container_id))
         comment = nft_masquerade_comment(network_name, ifname, container_id)
         lines = [
@@ -113,16 +140,27 @@ class NftablesFirewall:
             f"add rule {_TABLE} postrouting ip6 daddr == ff00::/8 return",
             f"add rule {_TABLE} postrouting goto {NFT_MASQUERADE_CHAIN}",
             *(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {handle}" for handle in stale),
-            f'add rule {_TABLE} {NFT_MASQUERADE_CHAIN} {nft_masquerade_rule(address)} comment "{comment}"',
+            *(f'add rule {_TABLE} {NFT_MASQUERADE_CHAIN} {nft_masquerade_rule(address)} comment "{comment}"'
+              for address in addresses),
         ]
         self._apply("\n".join(lines) + "\n")
+
+    def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
+                             *, ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerades`. The rules go by the attachment's hash, whatever their address."""
+        handles = self._handles(nft_instance_hash(network_name, ifname, container_id))
+        if handles:
+            self._apply("".join(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {h}\n" for h in handles))
+
+    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                         ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerade` (the attachment's only address: see :meth:`setup_masquerades`)."""
+        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
 
     def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
                             ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerade`."""
-        handles = self._handles(nft_instance_hash(network_name, ifname, container_id))
-        if handles:
-            self._apply("".join(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {h}\n" for h in handles))
+        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
     def list_rules(self) -> tuple[str, ...]:
         """``masq_checks``'s rule comments, in order, for inspection and tests. Idempotent (read-only)."""
@@ -132,3 +170,56 @@ class NftablesFirewall:
         """``nft list table inet cni_plugins_masquerade`` ('' if there is none). Idempotent (read-only)."""
         done = self._run(["list", "table", "inet", NFT_MASQUERADE_TABLE])
         return done.stdout if done.returncode == 0 else ""
+
+    # -- MAC spoof check ---------------------------------------------------------------------------
+
+    def _spoof_table(self) -> list[dict[str, Any]]:
+        return self._list("table", SPOOFCHECK_FAMILY, SPOOFCHECK_TABLE)
+
+    @staticmethod
+    def _where(chain: str) -> dict[str, Any]:
+        return {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE, "name": chain}
+
+    def _base_rule_handles(self, items: list[dict[str, Any]], comment: str) -> list[int]:
+        return [int(item["rule"]["handle"]) for item in items
+                if "rule" in item and item["rule"].get("chain") == SPOOFCHECK_BASE_CHAIN
+                and item["rule"].get("comment") == comment]
+
+    def setup_mac_spoof_check(self, host_ifname: str, mac: str, ref_id: str) -> None:
+        """See :meth:`NftFirewall.setup_mac_spoof_check`."""
+        plan = spoof_check_plan(host_ifname, mac, ref_id)
+        stale = self._base_rule_handles(self._spoof_table(), plan.comment)
+        commands: list[dict[str, Any]] = [
+            {"add": {"table": {"family": SPOOFCHECK_FAMILY, "name": SPOOFCHECK_TABLE}}},
+            {"add": {"chain": {**self._where(SPOOFCHECK_BASE_CHAIN), "type": "filter", "hook": "prerouting",
+                               "prio": SPOOFCHECK_PRIORITY, "policy": "accept"}}},
+        ]
+        for chain in (plan.iface_chain, plan.mac_chain):
+            commands.append({"add": {"chain": self._where(chain)}})
+        for chain in (plan.iface_chain, plan.mac_chain):
+            commands.append({"flush": {"chain": self._where(chain)}})
+        # A jump an earlier ADD of the attachment left goes (the reference would keep adding copies).
+        commands += [{"delete": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE,
+                                          "chain": SPOOFCHECK_BASE_CHAIN, "handle": handle}}} for handle in stale]
+        commands += [{"add": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE, "chain": rule.chain,
+                                       "expr": list(rule.expr), "comment": rule.comment}}} for rule in plan.rules]
+        self._apply(json.dumps({"nftables": commands}), json_input=True)
+
+    def teardown_mac_spoof_check(self, ref_id: str) -> None:
+        """See :meth:`NftFirewall.teardown_mac_spoof_check`."""
+        plan = spoof_check_plan("", "", ref_id)
+        items = self._spoof_table()
+        chains = {item["chain"]["name"] for item in items if "chain" in item}
+        commands: list[dict[str, Any]] = [
+            {"delete": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE,
+                                 "chain": SPOOFCHECK_BASE_CHAIN, "handle": handle}}}
+            for handle in self._base_rule_handles(items, plan.comment)]
+        present = [chain for chain in (plan.iface_chain, plan.mac_chain) if chain in chains]
+        commands += [{"flush": {"chain": self._where(chain)}} for chain in present]
+        commands += [{"delete": {"chain": self._where(chain)}} for chain in present]
+        if commands:
+            self._apply(json.dumps({"nftables": commands}), json_input=True)
+
+    def list_spoof_check(self) -> list[dict[str, Any]]:
+        """The ``bridge nat`` table as ``nft -j list`` objects (``[]`` without it). Idempotent (read-only)."""
+        return self._spoof_table()

@@ -10,14 +10,19 @@ holds CAP_NET_ADMIN, else the in-memory fake.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
-from collections.abc import Mapping
-from importlib import metadata
 
 from cnicore._errors import InternalError, InvalidConfigError
-from cnicore.links import LinkBackend
+
+# The exec'd loopback asks this module only whether it may administer the network:
+# typing, the port types, importlib.util, shutil and importlib.metadata (milliseconds
+# each) load when a backend is actually chosen (see __getattr__ below).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import ModuleType
+
+    from cnicore.links import LinkBackend
 
 __all__ = ["BUILTIN_BACKENDS", "ENTRY_POINT_GROUP", "ENV_VAR", "has_net_admin", "select_backend"]
 
@@ -27,12 +32,30 @@ BUILTIN_BACKENDS = ("netlink", "iproute2", "fake", "auto")
 _CAP_NET_ADMIN = 12
 
 
+def __getattr__(name: str) -> ModuleType:
+    # The modules the choice needs, imported on first use (and reachable as attributes, as if
+    # imported at the top, so that tests can replace what they provide).
+    if name == "importlib":
+        import importlib.util
+
+        return importlib
+    if name == "shutil":
+        import shutil
+
+        return shutil
+    if name == "metadata":
+        from importlib import metadata
+
+        return metadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def has_net_admin(status_path: str = "/proc/self/status") -> bool:
     """True when the process's effective capabilities include CAP_NET_ADMIN."""
     try:
-        with open(status_path, encoding="ascii") as handle:
+        with open(status_path, "rb") as handle:  # bytes: no codec to load in an exec'd plugin
             for line in handle:
-                if line.startswith("CapEff:"):
+                if line.startswith(b"CapEff:"):
                     return bool(int(line.split()[1], 16) >> _CAP_NET_ADMIN & 1)
     except (OSError, ValueError):
         return False
@@ -54,6 +77,9 @@ def _builtin(name: str) -> LinkBackend:
 
 
 def _auto() -> LinkBackend:
+    import importlib.util
+    import shutil
+
     if has_net_admin():
         if importlib.util.find_spec("pyroute2") is not None:
             return _builtin("netlink")
@@ -85,6 +111,10 @@ def select_backend(
         return _auto()
     if chosen in BUILTIN_BACKENDS:
         return _builtin(chosen)
+    from importlib import metadata
+
+    from cnicore.links import LinkBackend
+
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if entry.name == chosen:
             try:

@@ -1,17 +1,25 @@
 """Link setup (figure 5, root only): ADD then DEL of the seed's bridge network for N containers.
 
 Everything happens in throwaway namespaces: one plays the host (bridge
-``cnt-bbr0``, store in a temporary directory), one per container. cnicore's
-:class:`~cnicore.plugins.BridgePlugin` runs in process on each real backend
-(netlink, iproute2) and the reference Go ``bridge`` is executed per
+``cnt-bbr0``, NAT rules, store in a temporary directory), one per container.
+cnicore's :class:`~cnicore.plugins.BridgePlugin` runs in process on each real
+backend (netlink, iproute2) and the reference Go ``bridge`` is executed per
 operation, all from one process inside the host namespace (see
 :mod:`benchmarks._links_child`), interleaved in chunks of containers: each
 contender ADDs a chunk then DELs it, then the next contender does the same.
-The full run also measures 8 at a time (threads, one plugin and backend
-each, in process; 8 concurrent execs for the reference): wall time per
-container.
-No ipMasq, so no firewall rules. Every namespace is deleted afterwards, even
-on failure (deleting the host namespace deletes the bridge with it).
+
+Two variants of the network: the seed's as written (``ipMasq``: both sides
+run iptables in the host namespace, the reference ``iptables -w`` per rule,
+cnicore one ``iptables-save`` and one ``iptables-restore`` per ADD or DEL, and
+an ``nft`` listing per DEL for the nftables layout the current reference's
+DEL also clears), and the same without masquerading (the links alone). The full run
+also measures 8 at a time (see below): wall time per container. Every
+namespace is deleted afterwards, even on failure (deleting the host namespace
+deletes the bridge and its rules with it).
+
+The 8-at-a-time figures come in two forms for cnicore: threads of one process
+sharing one plugin, and worker processes with a plugin each; the reference
+runs 8 concurrent execs in both (its one measurement is the anchor of both).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from benchmarks._harness import Row
 __all__ = ["REFERENCE_BRIDGE", "run"]
 
 REFERENCE_BRIDGE = "/usr/lib/cni/bridge"
+#: The network variants (see benchmarks._links_child.VARIANTS) and how the figures name them.
+VARIANTS = {"seed": "seed network (ipMasq)", "links": "without ipMasq"}
 BRIDGE = "cnt-bbr0"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +71,9 @@ def run(quick: bool) -> list[Row]:
         _ip("-n", host, "link", "set", "lo", "up")
         reference = REFERENCE_BRIDGE if os.access(REFERENCE_BRIDGE, os.X_OK) else ""
         spec = {"namespaces": containers, "chunk": chunk, "bridge": BRIDGE, "reference": reference, "work": work,
-                "backends": ["netlink", "iproute2"], "parallel": parallel}
+                "backends": ["netlink", "iproute2"], "parallel": parallel,
+                # Without iptables the seed network cannot masquerade: only the links are measured.
+                "variants": [v for v in VARIANTS if v != "seed" or shutil.which("iptables-restore")]}
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-m", "benchmarks._links_child",
                                json.dumps(spec)], capture_output=True, check=False, cwd=REPO, env=env)
@@ -73,19 +85,27 @@ def run(quick: bool) -> list[Row]:
             _ip("netns", "del", ns, check=False)
         shutil.rmtree(work, ignore_errors=True)
     rows: list[Row] = []
-    for mode, how in (("sequential", f"sequential, chunks of {chunk}"), ("parallel", f"{parallel} at a time")):
-        if mode not in got:
-            continue
-        per = {name: total / count for name, total in got[mode].items()}
-        anchor = per.get("reference")
-        for name, target in (("netlink", 1.0), ("iproute2", None)):
-            figure = f"bridge ADD+DEL per container, {name} in process, {mode}"
-            if anchor is None:
-                rows.append(Row(figure=figure, ours=per[name], anchor=0.0, unit="s", anchor_name="reference absent",
-                                target=None, higher_is_better=False))
+    modes = (("", "sequential", f"sequential, chunks of {chunk}"),
+             ("-threads", f"{parallel} threads", f"{parallel} at a time on threads sharing one plugin"),
+             ("-processes", f"{parallel} processes", f"{parallel} at a time on worker processes"))
+    for variant, label in VARIANTS.items():
+        for suffix, mode, how in modes:
+            key = variant + suffix
+            if key not in got:
                 continue
-            rows.append(Row(figure=figure, ours=per[name], anchor=anchor, unit="s",
-                            anchor_name="reference bridge exec", target=target, higher_is_better=False,
-                            note=f"{count} containers, {how}" + (", wall time / containers" if mode == "parallel"
-                                                                   else "")))
+            per = {name: total / count for name, total in got[key].items()}
+            # The reference runs as concurrent processes in both parallel modes: its figure is the threads run's.
+            anchor = (got.get(variant + ("-threads" if suffix else ""), {}).get("reference"))
+            anchor = anchor / count if anchor is not None else None
+            for name, target in (("netlink", 1.0), ("iproute2", None)):
+                if name not in per:
+                    continue
+                figure = f"bridge ADD+DEL per container, {label}, {name} in process, {mode}"
+                if anchor is None:
+                    rows.append(Row(figure=figure, ours=per[name], anchor=0.0, unit="s",
+                                    anchor_name="reference absent", target=None, higher_is_better=False))
+                    continue
+                rows.append(Row(figure=figure, ours=per[name], anchor=anchor, unit="s",
+                                anchor_name="reference bridge exec", target=target, higher_is_better=False,
+                                note=f"{count} containers, {how}" + (", wall time / containers" if suffix else "")))
     return rows

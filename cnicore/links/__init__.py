@@ -1,9 +1,10 @@
 """The link port: what plugins ask of the kernel, as typed protocols and plain data.
 
 Plugins never touch the kernel themselves. They hold a :class:`LinkBackend`
-(links, addresses, routes, sysctls in network namespaces) and a :class:`Firewall`
-(masquerading), and speak to them in the values defined here. Implementations
-live in ``cnicore.backends``: ``netlink`` (pyroute2), ``iproute2`` (the ``ip``
+(links, addresses, routes, sysctls in network namespaces), a :class:`Firewall`
+(masquerading) and, for the nftables-only features, a :class:`NftFirewall`
+(MAC spoof check), and speak to them in the values defined here. Implementations
+live in ``cnicore.backends``: ``netlink`` (rtnetlink), ``iproute2`` (the ``ip``
 command), ``fake`` (in memory; it defines the semantics the others are tested
 against); ``iptables`` and ``nftables`` (and an in-memory fake) for the firewall.
 
@@ -22,12 +23,24 @@ from ._masquerade import (
     nft_masquerade_rule,
     nft_network_hash,
 )
-from ._port import Firewall, LinkBackend
+from ._port import Firewall, LinkBackend, NftFirewall
+from ._spoofcheck import (
+    SPOOFCHECK_BASE_CHAIN,
+    SPOOFCHECK_FAMILY,
+    SPOOFCHECK_PRIORITY,
+    SPOOFCHECK_TABLE,
+    SpoofCheckPlan,
+    SpoofCheckRule,
+    spoof_check_comment,
+    spoof_check_plan,
+    spoof_check_ref_id,
+)
 from ._sysctl import IPV4_CONF_SETTINGS, IPV6_CONF_SETTINGS, SysctlKey, check_sysctl_key, check_sysctl_value
 from ._types import (
     HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
+    AddressState,
     BridgeSpec,
     Link,
     Namespace,
@@ -45,16 +58,24 @@ __all__ = [
     "MAIN_TABLE",
     "NFT_MASQUERADE_CHAIN",
     "NFT_MASQUERADE_TABLE",
+    "SPOOFCHECK_BASE_CHAIN",
+    "SPOOFCHECK_FAMILY",
+    "SPOOFCHECK_PRIORITY",
+    "SPOOFCHECK_TABLE",
     "Address",
+    "AddressState",
     "BridgeSpec",
     "Firewall",
     "Link",
     "LinkBackend",
     "MasqueradePlan",
     "Namespace",
+    "NftFirewall",
     "PortVlan",
     "Route",
     "RouteScope",
+    "SpoofCheckPlan",
+    "SpoofCheckRule",
     "SysctlKey",
     "VethPair",
     "check_sysctl_key",
@@ -67,4 +88,7 @@ __all__ = [
     "nft_masquerade_rule",
     "nft_network_hash",
     "normalize_mac",
+    "spoof_check_comment",
+    "spoof_check_plan",
+    "spoof_check_ref_id",
 ]

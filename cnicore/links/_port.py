@@ -2,7 +2,7 @@
 
 Plugins (bridge, loopback, ptp) never touch the kernel: they call a
 :class:`LinkBackend`. Implementations live in ``cnicore.backends`` (netlink via
-pyroute2, iproute2 via subprocess, and the in-memory fake that defines the
+rtnetlink, iproute2 via subprocess, and the in-memory fake that defines the
 semantics). Every implementation raises only cnicore errors:
 
 - :class:`~cnicore.NamespaceNotFoundError`: the namespace path does not exist (any more);
@@ -20,13 +20,14 @@ leaves the same state and does not fail the second time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import netaddr
 
-from ._types import Address, BridgeSpec, Link, Namespace, PortVlan, Route, VethPair
+from ._types import Address, AddressState, BridgeSpec, Link, Namespace, PortVlan, Route, VethPair
 
-__all__ = ["Firewall", "LinkBackend"]
+__all__ = ["Firewall", "LinkBackend", "NftFirewall"]
 
 
 @runtime_checkable
@@ -165,6 +166,16 @@ class LinkBackend(Protocol):
         """
         ...
 
+    def list_address_states(self, ns: Namespace, name: str) -> tuple[AddressState, ...]:
+        """Every address of the link, the kernel's IPv6 link-local ones included, with its DAD state.
+
+        Sorted as :meth:`list_addresses` sorts. An IPv6 address added while DAD is
+        on (``accept_dad`` above 0 for the link or ``all``) stays ``tentative``
+        until DAD has run on the up link; with DAD off it never is. Plugins poll
+        this to wait for DAD. Idempotent (read-only).
+        """
+        ...
+
     def add_route(self, ns: Namespace, route: Route) -> None:
         """Add a route; :class:`AlreadyExistsError` if one with that destination, table and
         metric exists. Not idempotent.
@@ -222,4 +233,45 @@ class Firewall(Protocol):
     def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
                             ifname: str = "") -> None:
         """Remove what :meth:`setup_masquerade` made. Idempotent (missing rules and chains are fine)."""
+        ...
+
+    def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
+                          ifname: str = "") -> None:
+        """Masquerade every one of an attachment's addresses, in as few steps as the layout allows.
+
+        What plugins call (once per ADD). The nftables layout also drops rules a
+        previous ADD of the same attachment left behind, as the reference does,
+        which is why the addresses must come together. Idempotent.
+        """
+        ...
+
+    def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
+                             *, ifname: str = "") -> None:
+        """Remove what :meth:`setup_masquerades` made for the attachment. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class NftFirewall(Firewall, Protocol):
+    """A firewall speaking nftables: the reference's nftables masquerade layout and MAC spoof check.
+
+    The masquerade methods lay the rules out as ``ipMasqBackend: nftables`` does
+    (:func:`nft_masquerade_rule`); the spoof-check methods as ``macspoofchk`` does
+    (:func:`spoof_check_plan`).
+    """
+
+    def setup_mac_spoof_check(self, host_ifname: str, mac: str, ref_id: str) -> None:
+        """Let only frames from ``mac`` in through ``host_ifname`` (table ``bridge nat``).
+
+        ``ref_id`` names the attachment (:func:`spoof_check_ref_id`). The table and
+        base chain are created when missing; the attachment's chains are rewritten,
+        so calling it again with a new veth or MAC replaces the old rules. Idempotent.
+        """
+        ...
+
+    def teardown_mac_spoof_check(self, ref_id: str) -> None:
+        """Remove the attachment's jump rule and chains; the table and base chain stay.
+
+        Idempotent (nothing to remove is fine).
+        """
         ...

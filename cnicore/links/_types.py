@@ -21,6 +21,7 @@ __all__ = [
     "HOST_NAMESPACE",
     "MAIN_TABLE",
     "Address",
+    "AddressState",
     "BridgeSpec",
     "Link",
     "Namespace",
@@ -145,6 +146,20 @@ class Address:
 
     def __str__(self) -> str:
         return f"{self.ip}/{self.prefixlen}"
+
+
+@attrs.frozen(kw_only=True)
+class AddressState:
+    """An address and where it stands in IPv6 duplicate address detection (DAD).
+
+    ``tentative``: DAD has not finished (the kernel does not use the address yet);
+    ``dad_failed``: DAD found the address in use elsewhere (the kernel keeps it
+    tentative for good). IPv4 addresses are never either.
+    """
+
+    address: Address
+    tentative: bool = False
+    dad_failed: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -13,50 +13,62 @@ ADD
        digits in the host, attached to the bridge with the hairpin mode and port
        isolation (``portIsolation``) asked for. With ``vlan`` or ``vlanTrunk`` the
        bridge filters VLANs and the host veth's VLAN table is set: the kernel's
-       default entry (VLAN 1, PVID, untagged) is removed unless
-       ``preserveDefaultVlan`` (so a trunk without ``vlan`` keeps VLAN 1 as its
-       native VLAN only then); ``vlan`` is added as PVID and untagged; every trunk
-       VLAN (``{"id": n}`` or ``{"minID": a, "maxID": b}``, 1..4094) is added
-       tagged. The trunk is checked at load time with the reference's messages
-       (``incorrect trunk minID parameter``...).
-    4. With IPAM (``ipam.type`` set): delegate ADD (in process for host-local, see
+       default entry (VLAN 1, PVID, untagged) is removed when
+       ``preserveDefaultVlan`` is false (it defaults to true, as in the
+       reference); ``vlan`` is added as PVID and untagged (an access port), or
+       every trunk VLAN (``{"id": n}`` or ``{"minID": a, "maxID": b}``, 1..4094)
+       tagged (a trunk port): both together are refused at load time (``cannot
+       set vlan and vlanTrunk at the same time``), as are bad trunks, with the
+       reference's messages (``incorrect trunk minID parameter``...).
+    4. With ``macspoofchk``, the nftables spoof check: only the container veth's
+       MAC may enter the bridge through the host veth (``bridge nat`` table, see
+       :mod:`cnicore.links._spoofcheck`).
+    5. With IPAM (``ipam.type`` set): delegate ADD (in process for host-local, see
        :mod:`cnicore.plugins._delegate`); every ``ips[].interface`` becomes 2; the
        gateways are computed (``calcGateways``: network + 1 when missing and
        ``isGateway``; a default route per family for ``isDefaultGateway`` unless
        one with a gateway exists); in the container ``accept_dad``/``arp_notify``
-       are set, addresses added, the link brought up and the routes added (a route
-       without ``gw`` goes through the first gateway of its family). With
-       ``isGateway`` the gateway goes on the bridge (one IPv4 address at most unless
+       are set, addresses added, the link brought up, and, when there is an IPv6
+       gateway, the plugin waits (up to 5 s) for the link's IPv6 addresses to
+       leave DAD's tentative state before the routes are added (a route without
+       ``gw`` goes through the first gateway of its family). With ``isGateway``
+       the gateway goes on the bridge (one IPv4 address at most unless
        ``forceAddress``), the bridge's MAC is pinned and forwarding enabled; with
-       ``ipMasq`` each address is masqueraded through the :class:`~cnicore.links.Firewall`.
-    5. Without IPAM, the container link is brought up (unless
+       a ``vlan`` it goes on ``<bridge>.<vlan>`` instead: a veth pair in the host
+       whose peer is a bridge port in that VLAN, made on first use, shared and
+       appended to the result's interfaces. With ``ipMasq`` the addresses are
+       masqueraded through the :class:`~cnicore.links.Firewall` (the iptables
+       layout), or the nftables firewall with ``ipMasqBackend: nftables``.
+    6. Without IPAM, the container link is brought up (unless
        ``disableContainerInterface``); then the host end must reach oper-state up.
-    6. The result: interfaces ``[bridge, host veth, container veth (sandbox)]``,
-       the IPAM addresses, routes and DNS (the configuration's ``dns`` wins when
-       set).
+    7. The result: interfaces ``[bridge, host veth, container veth (sandbox)]``
+       (plus ``<bridge>.<vlan>``), the IPAM addresses, routes and DNS (the
+       configuration's ``dns`` wins when set).
 
     Unlike the reference, a failed ADD undoes everything it did, not only the IPAM
-    reservation: the masquerade rules and the container's veth go too (the
-    bridge, which may be shared, stays).
+    reservation: the spoof check, the masquerade rules and the container's veth
+    go too (the bridge and ``<bridge>.<vlan>``, which are shared, stay).
 
 DEL
     Release IPAM (also when ``CNI_NETNS`` is empty or the namespace is gone),
-    delete the container's link (a missing one is fine) and tear the masquerade
-    down for the addresses it had. Repeating DEL succeeds. As in the reference,
-    the masquerade is torn down from the addresses found on the container's link,
-    so a DEL after the link vanished by other means leaves the rules in place.
+    delete the container's link (a missing one is fine), tear the spoof check
+    down (failures ignored, as the reference only logs them) and the
+    masquerade: the iptables rules of the addresses the link had and the
+    nftables rules of the attachment, whichever ``ipMasqBackend`` names (an
+    earlier ADD may have used the other layout). Repeating DEL succeeds. As in
+    the reference, the iptables rules are found from the addresses on the
+    container's link, so a DEL after the link vanished by other means leaves
+    those in place.
 
 CHECK
     Needs ``prevResult``; runs the IPAM CHECK, then checks the bridge, the
     container's veth and the host veth against it, then the container's addresses
     and routes (section 3.6 of the reference notes gives the messages).
 
-Not implemented and refused with :class:`~cnicore.UnsupportedFieldError` (code 2,
-naming the key and value): ``macspoofchk``, ``ipMasqBackend: nftables`` (the
-link port has no nftables spoof-check operations yet), and ``isGateway`` (or
-``isDefaultGateway``) together with a ``vlan`` other than 0, for which the
-reference puts the gateway on a ``<bridge>.<vlan>`` veth pair this
-implementation does not build.
+``macspoofchk`` and ``ipMasqBackend: nftables`` need an nftables firewall: given
+to the plugin, or offered by its firewall (see :class:`BridgePlugin`); without
+one they are refused with :class:`~cnicore.UnsupportedFieldError` (code 2,
+naming the key and value) before anything changes.
 """
 
 from __future__ import annotations
@@ -82,7 +94,17 @@ from cnicore._errors import (
     UnsupportedFieldError,
 )
 from cnicore._gofmt import go_quote, go_type_name
-from cnicore.links import Address, BridgeSpec, Firewall, Link, LinkBackend, Namespace, PortVlan
+from cnicore.links import (
+    Address,
+    BridgeSpec,
+    Firewall,
+    Link,
+    LinkBackend,
+    Namespace,
+    NftFirewall,
+    PortVlan,
+    spoof_check_ref_id,
+)
 from cnicore.links import Route as LinkRoute
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._delegate import IPAMDelegate
@@ -96,6 +118,10 @@ __all__ = ["DEFAULT_BRIDGE", "BridgeConfig", "BridgePlugin", "load_bridge_config
 DEFAULT_BRIDGE: Final = "cni0"
 #: How long to wait (seconds, cumulative steps) for the host veth to become oper-up, as the reference.
 _PORT_UP_WAITS: Final = (0.0, 0.05, 0.5, 1.0, 1.0)
+#: DAD settling (the reference's ``SettleAddresses``): a poll every 50 ms for 5 s.
+_DAD_POLL_INTERVAL: Final = 0.05
+_DAD_POLLS: Final = 100
+_DAD_TIMEOUT_NS: Final = 5_000_000_000
 _CONTAINER_INDEX: Final = 2
 
 
@@ -126,7 +152,7 @@ class BridgeConfig:
     promisc_mode: bool = False
     vlan: int = 0
     vlan_trunk: tuple[int, ...] | None = None
-    preserve_default_vlan: bool = False
+    preserve_default_vlan: bool = True
     macspoofchk: bool = False
     enable_dad: bool = False
     disable_container_interface: bool = False
@@ -164,6 +190,12 @@ def _bool(obj: Mapping[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise _netconf_error(value, name, "bool")
     return value
+
+
+def _bool_default(obj: Mapping[str, Any], name: str, default: bool) -> bool:
+    # A field Go pre-sets before decoding: absent (or null) keeps the preset.
+    _key, value = _field(obj, name)
+    return default if value is None else _bool(obj, name)
 
 
 def _int(obj: Mapping[str, Any], name: str) -> int:
@@ -223,12 +255,16 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
 
     Raises:
         InvalidConfigError: a value of the wrong type (``failed to load netconf: ...``),
-            a VLAN ID out of range, bad ``CNI_ARGS``.
-        UnsupportedFieldError: an option this implementation does not carry out.
+            a VLAN ID out of range, a bad trunk, ``vlan`` with a non-empty trunk, bad ``CNI_ARGS``.
     """
     vlan = _int(config, "vlan")
     if not 0 <= vlan <= 4094:
         raise InvalidConfigError(f"invalid VLAN ID {vlan} (must be between 0 and 4094)", key="vlan", value=vlan)
+    trunk = _vlan_trunk(config)
+    # The reference's ports are access ports (untagged) or trunk ports (tagged), never both.
+    if vlan > 0 and trunk:
+        raise InvalidConfigError("cannot set vlan and vlanTrunk at the same time", key="vlanTrunk",
+                                 value={"vlan": vlan, "vlanTrunk": list(trunk)})
     mac = _mac_arg(cni_args)
     args = _obj(config, "args", "args", "struct")
     cni = _obj(args, "cni", "args.cni", "struct")
@@ -236,7 +272,6 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
     mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
     ipam = _obj(config, "ipam", "ipam", "types.IPAM")
-    trunk = _vlan_trunk(config)
     backend = _str(config, "ipMasqBackend")
     if backend is not None and backend not in ("iptables", "nftables"):
         raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
@@ -254,7 +289,7 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         promisc_mode=_bool(config, "promiscMode"),
         vlan=vlan,
         vlan_trunk=trunk,
-        preserve_default_vlan=_bool(config, "preserveDefaultVlan"),
+        preserve_default_vlan=_bool_default(config, "preserveDefaultVlan", True),
         macspoofchk=_bool(config, "macspoofchk"),
         enable_dad=_bool(config, "enabledad"),
         disable_container_interface=_bool(config, "disableContainerInterface"),
@@ -263,7 +298,6 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         ipam_type=_str(ipam, "type", "ipam.type") or "",
         dns=_dns(config),
     )
-    _refuse_unsupported(loaded)
     return loaded
 
 
@@ -307,24 +341,6 @@ def _vlan_trunk(config: Mapping[str, Any]) -> tuple[int, ...] | None:
                 raise InvalidConfigError("incorrect trunk id parameter", key="vlanTrunk.id", value=single)
             vids.add(single)
     return tuple(sorted(vids))
-
-
-def _refuse_unsupported(config: BridgeConfig) -> None:
-    refused: list[tuple[str, Any]] = []
-    if config.macspoofchk:
-        refused.append(("macspoofchk", True))
-    if config.ip_masq and config.ip_masq_backend == "nftables":
-        refused.append(("ipMasqBackend", "nftables"))
-    if refused:
-        key, value = refused[0]
-        raise UnsupportedFieldError(f"bridge: unsupported field {key} = {value!r}: not implemented by cnicore",
-                                    key=key, value=value)
-    if config.vlan != 0 and (config.is_gateway or config.is_default_gateway):
-        key = "isGateway" if config.is_gateway else "isDefaultGateway"
-        raise UnsupportedFieldError(
-            f"bridge: unsupported combination {key} = true with vlan = {config.vlan}: the gateway "
-            f"sub-interface {config.bridge}.{config.vlan} is not implemented by cnicore",
-            key=key, value={key: True, "vlan": config.vlan})
 
 
 # ----------------------------------------------------------------------------------------- plugin
@@ -374,20 +390,29 @@ class BridgePlugin:
 
     Args:
         backend: links, addresses, routes and sysctls.
-        firewall: masquerading (``ipMasq``); may be a zero-argument callable
-            returning one, so that callers that never masquerade never build one.
+        firewall: masquerading in the iptables layout (``ipMasq``, the default
+            ``ipMasqBackend``); may be a zero-argument callable returning one, so
+            that callers that never masquerade never build one.
         ipam: how IPAM is delegated (default: :class:`IPAMDelegate`).
-        sleep: how to wait for the host veth (tests pass a no-op).
+        sleep: how to wait (for the host veth, for DAD); tests pass a no-op or a clock.
+        nftables: the nftables firewall (``macspoofchk``, ``ipMasqBackend: nftables``),
+            or a callable returning one. By default, the one ``firewall.nftables()``
+            returns when the firewall offers that method (the iptables and fake
+            firewalls do, for the same namespace or fake kernel); without one, those
+            options are refused with code 2.
     """
 
     name = "bridge"
     supported_versions = ALL_VERSIONS
 
     def __init__(self, backend: LinkBackend, firewall: Firewall | Callable[[], Firewall],
-                 ipam: IPAMDelegate | None = None, *, sleep: Callable[[float], None] = time.sleep) -> None:
+                 ipam: IPAMDelegate | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 nftables: NftFirewall | Callable[[], NftFirewall] | None = None) -> None:
         self._backend = backend
         self._firewall_source = firewall
         self._firewall: Firewall | None = None
+        self._nft_source = nftables
+        self._nft_firewall: NftFirewall | None = None
         self._ipam = ipam if ipam is not None else IPAMDelegate()
         self._sleep = sleep
 
@@ -396,6 +421,27 @@ class BridgePlugin:
             source = self._firewall_source
             self._firewall = source if isinstance(source, Firewall) else source()
         return self._firewall
+
+    def _nft(self, key: str, value: Any) -> NftFirewall:
+        """The nftables firewall, or code 2 naming the option that needs it."""
+        if self._nft_firewall is None:
+            source = self._nft_source
+            if source is None:
+                offer = getattr(self._fw(), "nftables", None)
+                if not callable(offer):
+                    raise UnsupportedFieldError(
+                        f"bridge: unsupported field {key} = {value!r}: no nftables firewall was given to the "
+                        f"plugin (the {self._fw().name} firewall has none)", key=key, value=value)
+                source = offer
+            found = source if isinstance(source, NftFirewall) else source()
+            self._nft_firewall = found
+        return self._nft_firewall
+
+    def _masquerader(self, config: BridgeConfig) -> Firewall:
+        """The firewall that masquerades for ``config``: nftables only when ``ipMasqBackend`` says so."""
+        if config.ip_masq_backend == "nftables":
+            return self._nft("ipMasqBackend", "nftables")
+        return self._fw()
 
     # -- ADD ---------------------------------------------------------------------------------------
 
@@ -408,6 +454,11 @@ class BridgePlugin:
             config = attrs.evolve(config, is_gateway=True)
         if config.hairpin_mode and config.promisc_mode:
             raise InternalError("cannot set hairpin mode and promiscuous mode at the same time")
+        # Options that need nftables are refused before anything changes when there is no nftables firewall.
+        if config.macspoofchk:
+            self._nft("macspoofchk", True)
+        if config.layer3 and config.ip_masq:
+            self._masquerader(config)
         undo: list[Callable[[], None]] = []
         try:
             result = self._add(config, request, undo)
@@ -431,6 +482,37 @@ class BridgePlugin:
                                    container_mac=config.mac or None)
         undo.append(lambda: backend.delete_link(container_ns, request.ifname))
         host_name = pair.host.name
+        self._attach_port(host, host_name, config, vlan=config.vlan, trunk=config.vlan_trunk or (),
+                          hairpin=config.hairpin_mode, isolated=config.port_isolation)
+
+        result = Result(cni_version=CURRENT_VERSION, interfaces=(
+            Interface(name=bridge.name, mac=bridge.mac),
+            Interface(name=host_name, mac=pair.host.mac),
+            Interface(name=request.ifname, mac=pair.container.mac, sandbox=request.netns),
+        ))
+        if config.macspoofchk:
+            nft = self._nft("macspoofchk", True)
+            ref_id = spoof_check_ref_id(request.container_id, request.ifname)
+            undo.append(functools.partial(nft.teardown_mac_spoof_check, ref_id))
+            nft.setup_mac_spoof_check(host_name, pair.container.mac, ref_id)
+        if config.layer3:
+            result = self._add_layer3(config, request, container_ns, bridge, result, undo)
+        elif not config.disable_container_interface:
+            backend.set_link_up(container_ns, request.ifname, True)
+
+        # The host veth as the port check last saw it (its MAC may have changed since creation).
+        host_link = (self._wait_port_up(host, host_name) if not config.disable_container_interface
+                     else backend.get_link(host, host_name))
+        bridge_link = backend.get_link(host, config.bridge)
+        interfaces = (Interface(name=bridge_link.name, mac=bridge_link.mac),
+                      Interface(name=host_name, mac=host_link.mac), *result.interfaces[2:])
+        dns = config.dns if not config.dns.is_empty else result.dns
+        return attrs.evolve(result, interfaces=interfaces, dns=dns)
+
+    def _attach_port(self, host: Namespace, host_name: str, config: BridgeConfig, *, vlan: int,
+                     trunk: tuple[int, ...], hairpin: bool, isolated: bool) -> None:
+        """The reference's ``setupVeth``, host side: up, on the bridge, hairpin, isolation, VLANs."""
+        backend = self._backend
         backend.set_link_up(host, host_name, True)
         self._quiet_sysctl(host, f"net/ipv6/conf/{host_name}/accept_ra", 0)
         try:
@@ -439,37 +521,19 @@ class BridgePlugin:
             raise InternalError(f"failed to connect {go_quote(host_name)} to bridge {config.bridge}: "
                                 f"{exc.msg}") from exc
         try:
-            backend.set_hairpin(host, host_name, config.hairpin_mode)
+            backend.set_hairpin(host, host_name, hairpin)
         except CNIError as exc:
             raise InternalError(f"failed to setup hairpin mode for {host_name}: {exc.msg}") from exc
-        try:
-            backend.set_port_isolation(host, host_name, config.port_isolation)
-        except CNIError as exc:
-            raise InternalError(f"failed to set isolation on {host_name}: {exc.msg}") from exc
-        self._setup_port_vlans(host, host_name, config)
+        if isolated:
+            try:
+                backend.set_port_isolation(host, host_name, True)
+            except CNIError as exc:
+                raise InternalError(f"failed to set isolation on {host_name}: {exc.msg}") from exc
+        self._setup_port_vlans(host, host_name, config, vlan, trunk)
 
-        result = Result(cni_version=CURRENT_VERSION, interfaces=(
-            Interface(name=bridge.name, mac=bridge.mac),
-            Interface(name=host_name, mac=pair.host.mac),
-            Interface(name=request.ifname, mac=pair.container.mac, sandbox=request.netns),
-        ))
-        if config.layer3:
-            result = self._add_layer3(config, request, container_ns, result, undo)
-        elif not config.disable_container_interface:
-            backend.set_link_up(container_ns, request.ifname, True)
-
-        if not config.disable_container_interface:
-            self._wait_port_up(host, host_name)
-        host_link = backend.get_link(host, host_name)
-        bridge_link = backend.get_link(host, config.bridge)
-        interfaces = (Interface(name=bridge_link.name, mac=bridge_link.mac),
-                      Interface(name=host_name, mac=host_link.mac), result.interfaces[2])
-        dns = config.dns if not config.dns.is_empty else result.dns
-        return attrs.evolve(result, interfaces=interfaces, dns=dns)
-
-    def _setup_port_vlans(self, host: Namespace, host_name: str, config: BridgeConfig) -> None:
-        trunk = config.vlan_trunk or ()
-        if config.vlan == 0 and not trunk:
+    def _setup_port_vlans(self, host: Namespace, host_name: str, config: BridgeConfig, vlan: int,
+                          trunk: tuple[int, ...]) -> None:
+        if vlan == 0 and not trunk:
             return
         if not config.preserve_default_vlan:
             try:
@@ -477,8 +541,8 @@ class BridgePlugin:
             except CNIError as exc:
                 raise InternalError(f"failed to remove default vlan on interface {go_quote(host_name)}: "
                                     f"{exc.msg}") from exc
-        # The access VLAN first (PVID, untagged), then the trunk's, tagged.
-        add = ((PortVlan(vid=config.vlan, pvid=True, untagged=True),) if config.vlan else ()) + tuple(
+        # The access VLAN (PVID, untagged), or the trunk's, tagged: never both (the loader refuses it).
+        add = ((PortVlan(vid=vlan, pvid=True, untagged=True),) if vlan else ()) + tuple(
             PortVlan(vid=vid) for vid in trunk)
         try:
             self._backend.set_port_vlans(host, host_name, add=add)
@@ -501,8 +565,8 @@ class BridgePlugin:
         with contextlib.suppress(NotFoundError, PermissionDeniedError, InvalidConfigError, InternalError):
             self._backend.write_sysctl(ns, key, value)
 
-    def _add_layer3(self, config: BridgeConfig, request: PluginRequest, container_ns: Namespace, result: Result,
-                    undo: list[Callable[[], None]]) -> Result:
+    def _add_layer3(self, config: BridgeConfig, request: PluginRequest, container_ns: Namespace, bridge: Link,
+                    result: Result, undo: list[Callable[[], None]]) -> Result:
         backend = self._backend
         ipam_result = self._ipam.add(config.ipam_type, request)
         undo.append(lambda: self._ipam.delete(config.ipam_type, request))
@@ -523,9 +587,20 @@ class BridgePlugin:
 
         if config.is_gateway:
             host = backend.host_namespace()
+            vlan_link: Link | None = None
             for version in (4, 6):
                 for gateway in gateways[version]:
-                    self._ensure_bridge_address(host, config, gateway)
+                    if config.vlan == 0:
+                        self._ensure_address(host, config.bridge, gateway, config, "failed to set bridge addr")
+                        continue
+                    # The gateway of a VLAN lives on <bridge>.<vlan>, a veth whose peer is an access port.
+                    link = self._ensure_vlan_interface(host, config, bridge)
+                    if vlan_link is None:
+                        vlan_link = link
+                        result = attrs.evolve(result, interfaces=(
+                            *result.interfaces, Interface(name=link.name, mac=link.mac)))
+                    self._ensure_address(host, link.name, gateway, config,
+                                         "failed to set vlan interface for bridge with addr")
                 if gateways[version]:
                     key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
                     try:
@@ -533,16 +608,42 @@ class BridgePlugin:
                     except CNIError as exc:
                         raise InternalError(f"failed to enable forwarding: {exc.msg}") from exc
         if config.ip_masq:
-            firewall = self._fw()
-            for ipc in result.ips:
-                address = ipc.address
-                undo.append(functools.partial(firewall.teardown_masquerade, address, config.name,
-                                              request.container_id, ifname=ifname))
-                firewall.setup_masquerade(address, config.name, request.container_id, ifname=ifname)
+            firewall = self._masquerader(config)
+            addresses = [ipc.address for ipc in result.ips]
+            undo.append(functools.partial(firewall.teardown_masquerades, addresses, config.name,
+                                          request.container_id, ifname=ifname))
+            firewall.setup_masquerades(addresses, config.name, request.container_id, ifname=ifname)
         return result
 
+    def _ensure_vlan_interface(self, host: Namespace, config: BridgeConfig, bridge: Link) -> Link:
+        """The reference's ``ensureVlanInterface``: ``<bridge>.<vlan>``, made once and shared.
+
+        A veth pair in the host: ``<bridge>.<vlan>`` carries the gateway address, its
+        peer (``veth`` + 8 hex digits) is a bridge port in the VLAN (PVID, untagged;
+        the default VLAN goes unless ``preserveDefaultVlan``). Like the bridge, it
+        outlives the containers (DEL leaves it, and so does a failed ADD).
+        """
+        backend = self._backend
+        name = f"{config.bridge}.{config.vlan}"
+        try:
+            return backend.get_link(host, name)
+        except NotFoundError:
+            pass
+        except CNIError as exc:
+            raise InternalError(f"failed to create vlan interface: failed to find interface {go_quote(name)}: "
+                                f"{exc.msg}") from exc
+        try:
+            pair = backend.create_veth(host, name, host, mtu=bridge.mtu)
+            self._attach_port(host, pair.host.name, config, vlan=config.vlan, trunk=(), hairpin=False,
+                              isolated=False)
+            backend.set_link_up(host, name, True)
+            return backend.get_link(host, name)
+        except CNIError as exc:
+            raise InternalError(f"failed to create vlan interface: faild to create vlan gateway {go_quote(name)}: "
+                                f"{exc.msg}") from exc
+
     def _configure_interface(self, ns: Namespace, ifname: str, result: Result, synthetic_from: int) -> None:
-        """The reference's ``ipam.ConfigureIface``: addresses, link up, routes.
+        """The reference's ``ipam.ConfigureIface``: addresses, link up, DAD, routes.
 
         Routes from index ``synthetic_from`` on are the default routes ``calc_gateways``
         added (their Go value prints differently in error messages).
@@ -574,6 +675,8 @@ class BridgePlugin:
             backend.set_link_up(ns, ifname, True)
         except CNIError as exc:
             raise InternalError(f"failed to set {go_quote(ifname)} UP: {exc.msg}") from exc
+        if 6 in first_gateway:
+            self._settle_addresses(ns, ifname)
         for index, route in enumerate(result.routes):
             gateway = route.gw if route.gw is not None else first_gateway.get(route.family)
             try:
@@ -584,10 +687,35 @@ class BridgePlugin:
                 raise InternalError(f"failed to add route '{dst} via {gateway or '<nil>'} dev {ifname}': "
                                     f"{_go_errno_text(exc)}") from exc
 
-    def _ensure_bridge_address(self, host: Namespace, config: BridgeConfig, gateway: Address) -> None:
-        """The reference's ``ensureAddr``: the gateway on the bridge, one IPv4 address unless forced."""
+    def _settle_addresses(self, ns: Namespace, ifname: str) -> None:
+        """The reference's ``SettleAddresses``: wait until no IPv6 address of the link is tentative.
+
+        Polled every 50 ms for 5 s (link-local addresses included); an address DAD
+        failed for ends the wait at once.
+        """
+        for attempt in range(_DAD_POLLS + 1):
+            try:
+                states = [s for s in self._backend.list_address_states(ns, ifname) if s.address.version == 6]
+            except CNIError as exc:
+                raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: could not list "
+                                    f"addresses: {exc.msg}") from exc
+            failed = next((s for s in states if s.dad_failed), None)
+            if failed is not None:
+                raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: link {ifname} has "
+                                    f"address {failed.address.ip} in DADFAILED state")
+            if not any(s.tentative for s in states):
+                return
+            if attempt < _DAD_POLLS:
+                self._sleep(_DAD_POLL_INTERVAL)
+        # The reference formats its time.Duration with %d: nanoseconds, followed by "seconds".
+        raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: link {ifname} still has "
+                            f"tentative addresses after {_DAD_TIMEOUT_NS} seconds")
+
+    def _ensure_address(self, host: Namespace, name: str, gateway: Address, config: BridgeConfig,
+                        context: str) -> None:
+        """The reference's ``ensureAddr``: the gateway on ``name``, one IPv4 address there unless forced."""
         backend = self._backend
-        existing = backend.list_addresses(host, config.bridge)
+        existing = backend.list_addresses(host, name)
         for address in existing:
             if address.version != gateway.version:
                 continue
@@ -595,20 +723,20 @@ class BridgePlugin:
                 return
             if gateway.version == 4 or gateway.ip in address.network or address.ip in gateway.network:
                 if not config.force_address:
-                    raise InternalError(f"failed to set bridge addr: {go_quote(config.bridge)} already has an IP "
-                                        f"address different from {gateway}")
-                backend.delete_address(host, config.bridge, address)
+                    raise InternalError(f"{context}: {go_quote(name)} already has an IP address different "
+                                        f"from {gateway}")
+                backend.delete_address(host, name, address)
         try:
-            backend.add_address(host, config.bridge, gateway)
+            backend.add_address(host, name, gateway)
         except AlreadyExistsError:
             pass
         except CNIError as exc:
-            raise InternalError(f"failed to set bridge addr: could not add IP address to "
-                                f"{go_quote(config.bridge)}: {exc.msg}") from exc
-        # Pin the bridge's MAC: otherwise it follows the lowest port MAC and changes as ports come and go.
-        backend.set_mac(host, config.bridge, backend.get_link(host, config.bridge).mac)
+            raise InternalError(f"{context}: could not add IP address to {go_quote(name)}: {exc.msg}") from exc
+        # Pin the MAC: a bridge's otherwise follows the lowest port MAC and changes as ports come and go.
+        backend.set_mac(host, name, backend.get_link(host, name).mac)
 
-    def _wait_port_up(self, host: Namespace, name: str) -> None:
+    def _wait_port_up(self, host: Namespace, name: str) -> Link:
+        """The host veth once oper-up (checked at 0, 50, 500, 1000 and 1000 ms, as the reference)."""
         state = "unknown"
         for wait in _PORT_UP_WAITS:
             if wait:
@@ -616,34 +744,61 @@ class BridgePlugin:
             link = self._backend.get_link(host, name)
             state = link.oper_state
             if state == "up":
-                return
+                return link
         raise InternalError(f"bridge port in error state: {state}")
 
     # -- DEL ---------------------------------------------------------------------------------------
 
     def delete(self, request: PluginRequest) -> None:
-        """DEL: release IPAM, delete the container's link, tear the masquerade down. Idempotent."""
+        """DEL: release IPAM, delete the container's link, tear the spoof check and masquerade down. Idempotent."""
         config = load_bridge_config(request.config, request.args)
         if not request.netns:
             self._ipam_delete(config, request)
             return
         addresses: tuple[Address, ...] = ()
-        link_found = False
         try:
             ns = self._backend.open_namespace(request.netns)
             addresses = tuple(a for a in self._backend.list_addresses(ns, request.ifname) if _global_unicast(a))
             self._backend.delete_link(ns, request.ifname)
-            link_found = True
         except NamespaceNotFoundError:
             self._ipam_delete(config, request)
             return
         except NotFoundError:
             pass  # the link is gone already: DEL must be repeatable
         self._ipam_delete(config, request)
-        if config.layer3 and config.ip_masq and link_found:
-            for address in addresses:
-                self._fw().teardown_masquerade(address.interface, config.name, request.container_id,
-                                               ifname=request.ifname)
+        if config.macspoofchk:
+            # As the reference: a failure here is reported by nobody (it only logs it).
+            with contextlib.suppress(CNIError):
+                self._nft("macspoofchk", True).teardown_mac_spoof_check(
+                    spoof_check_ref_id(request.container_id, request.ifname))
+        if config.layer3 and config.ip_masq:
+            self._teardown_masquerade(config, request, addresses)
+
+    def _teardown_masquerade(self, config: BridgeConfig, request: PluginRequest,
+                             addresses: tuple[Address, ...]) -> None:
+        """Both layouts go, whichever the configuration names (an older ADD may have used the other).
+
+        The iptables rules are found by the addresses the container's link had (none
+        if it was gone); the nftables ones by the attachment's hash. A failure of the
+        layout the configuration does not use is ignored (that tool may well be
+        missing), as the reference ignores it where that tool is unsupported; so is
+        the nftables layout when the plugin has no nftables firewall.
+        """
+        networks = [address.interface for address in addresses]
+        layouts: list[tuple[bool, Callable[[], Firewall]]] = [
+            (config.ip_masq_backend in (None, "iptables"), self._fw),
+            (config.ip_masq_backend == "nftables", lambda: self._nft("ipMasqBackend", "nftables")),
+        ]
+        for configured, firewall in layouts:
+            try:
+                chosen = firewall()
+            except UnsupportedFieldError:
+                continue  # no nftables firewall: there is nothing this plugin could have set up there
+            try:
+                chosen.teardown_masquerades(networks, config.name, request.container_id, ifname=request.ifname)
+            except CNIError:
+                if configured:
+                    raise
 
     def _ipam_delete(self, config: BridgeConfig, request: PluginRequest) -> None:
         if config.layer3:

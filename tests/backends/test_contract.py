@@ -369,3 +369,63 @@ def test_names_that_look_like_options_or_keywords(env: Env, name: str) -> None:
         env.container)
     b.delete_link(env.container, name)
     assert [x.name for x in b.list_links(env.container)] == ["lo"]
+
+
+def veth_within_one_namespace(e: Env) -> list[Any]:
+    """Both ends in the host (the bridge plugin's <bridge>.<vlan> gateway): no namespace crossing."""
+    b, host = e.backend, e.host
+    b.ensure_bridge(host, BridgeSpec(name="cnt-brg"))
+    pair = b.create_veth(host, "cnt-brg.7", host, mtu=1400)
+    assert pair.container.name == "cnt-brg.7" and pair.host.name.startswith("veth")
+    names = sorted(link.name for link in b.list_links(host) if link.kind == "veth")
+    assert names == sorted(["cnt-brg.7", pair.host.name])
+    b.set_master(host, pair.host.name, "cnt-brg")
+    b.set_link_up(host, pair.host.name)
+    b.set_link_up(host, "cnt-brg.7")
+    b.add_address(host, "cnt-brg.7", Address.parse("10.24.0.1/24"))
+    seen = [state(b, host), outcome(b.create_veth, host, "cnt-brg.7", host)]
+    assert seen[1] == "AlreadyExistsError"
+    b.delete_link(host, "cnt-brg.7")  # the peer goes with it
+    assert [link.name for link in b.list_links(host) if link.kind == "veth"] == []
+    return [*seen, state(b, host)]
+
+
+def test_veth_within_one_namespace(env: Env, fake_env: Env) -> None:
+    compare(env, fake_env, veth_within_one_namespace)
+
+
+def dad_states(e: Env) -> list[Any]:
+    """DAD as the port reports it: tentative right after an IPv6 address is added with DAD on, never without.
+
+    (On the kernel DAD takes a second at least: the observations are made well within it.)
+    """
+    b, host, ctr = e.backend, e.host, e.container
+    pair = b.create_veth(ctr, "eth0", host)
+    b.set_link_up(host, pair.host.name)
+    b.set_link_up(ctr, "eth0")
+    b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 0)
+    quiet = Address.parse("2001:db8::2/64")
+    b.add_address(ctr, "eth0", quiet)
+    b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 1)
+    checked, v4 = Address.parse("2001:db8:1::2/64"), Address.parse("10.1.2.2/24")
+    b.add_address(ctr, "eth0", checked)
+    b.add_address(ctr, "eth0", v4)
+
+    def observed() -> list[tuple[str, bool, bool]]:
+        # The kernel's own link-local address is in DAD too: the fake does not model it.
+        return [(str(s.address), s.tentative, s.dad_failed) for s in b.list_address_states(ctr, "eth0")
+                if not str(s.address).startswith("fe80:")]
+
+    now = observed()
+    assert now == [("10.1.2.2/24", False, False), ("2001:db8::2/64", False, False),
+                   ("2001:db8:1::2/64", True, False)]
+    # The kernel's link-local address is reported too, unlike list_addresses.
+    if b.name != "fake":
+        assert any(str(s.address).startswith("fe80:") for s in b.list_address_states(ctr, "eth0"))
+    seen = [now, outcome(b.list_address_states, ctr, "nope0")]
+    assert seen[1] == "NotFoundError"
+    return seen
+
+
+def test_dad_states(env: Env, fake_env: Env) -> None:
+    compare(env, fake_env, dad_states)

@@ -21,8 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import reference_plugin, require_tool
 
+from cnicore._errors import InternalError
 from cnicore.backends import FakeFirewall, IptablesFirewall
-from cnicore.links import Firewall, Namespace, masquerade_chain_name, masquerade_comment, masquerade_plan
+from cnicore.links import Firewall, Namespace, NftFirewall, masquerade_chain_name, masquerade_comment, masquerade_plan
 
 
 @pytest.mark.parametrize(("network", "container", "prefix", "expected"), [
@@ -178,3 +179,75 @@ def test_same_rules_as_the_reference_bridge_plugin(firewall_ns: Namespace) -> No
             assert ours.list_rules(4) == baseline
     finally:
         spaces.cleanup()
+
+
+@pytest.mark.root
+def test_one_attachment_with_several_addresses_shares_its_chain(firewall_ns: Namespace) -> None:
+    real = IptablesFirewall(namespace=firewall_ns)
+    fake = FakeFirewall()
+    baseline = {v: real.list_rules(v) for v in (4, 6)}
+    addresses = [netaddr.IPNetwork(a) for a in ("10.1.2.2/24", "10.1.3.2/24", "2001:db8::2/64")]
+    for fw in (real, fake):
+        fw.setup_masquerades(addresses[:1], "mynet", "c1")
+        # A later setup of more addresses adds to the chain: the restore never re-declares (flushes) it.
+        fw.setup_masquerades(addresses, "mynet", "c1")
+        fw.setup_masquerades(addresses, "mynet", "c1")
+    for version in (4, 6):
+        assert sorted(real.list_rules(version)) == sorted(fake.list_rules(version))
+    chain = masquerade_chain_name("mynet", "c1")
+    assert [r for r in real.list_rules(4) if r.startswith(f"-A {chain} ")] == [
+        f'-A {chain} -d 10.1.2.0/24 -m comment --comment "name: \\"mynet\\" id: \\"c1\\"" -j ACCEPT',
+        f'-A {chain} ! -d 224.0.0.0/4 -m comment --comment "name: \\"mynet\\" id: \\"c1\\"" -j MASQUERADE',
+        f'-A {chain} -d 10.1.3.0/24 -m comment --comment "name: \\"mynet\\" id: \\"c1\\"" -j ACCEPT',
+    ]
+    for fw in (real, fake):
+        fw.teardown_masquerades(addresses, "mynet", "c1")
+        fw.teardown_masquerades(addresses, "mynet", "c1")
+    assert {v: real.list_rules(v) for v in (4, 6)} == baseline
+
+
+@pytest.mark.root
+def test_setup_and_teardown_run_two_processes_per_family(firewall_ns: Namespace,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnicore.backends import _iptables
+
+    real_run = _iptables.subprocess.run
+    ran: list[str] = []
+
+    def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        ran.append(os.path.basename(argv[3]))  # nsenter --net=PATH -- TOOL ...
+        return real_run(argv, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(_iptables.subprocess, "run", run)
+    fw = IptablesFirewall(namespace=firewall_ns)
+    address = netaddr.IPNetwork("10.1.2.2/24")
+    fw.setup_masquerades([address], "mynet", "c1")
+    assert ran == ["iptables-save", "iptables-restore"]
+    ran.clear()
+    fw.setup_masquerades([address], "mynet", "c1")  # all there: nothing to restore
+    assert ran == ["iptables-save"]
+    ran.clear()
+    fw.teardown_masquerades([address], "mynet", "c1")
+    assert ran == ["iptables-save", "iptables-restore"]
+
+
+@pytest.mark.root
+def test_a_refused_teardown_changes_nothing(firewall_ns: Namespace) -> None:
+    """The restore is one transaction: a chain still jumped to cannot go, and then nothing goes."""
+    fw = IptablesFirewall(namespace=firewall_ns)
+    one, two = netaddr.IPNetwork("10.1.2.2/24"), netaddr.IPNetwork("10.1.3.2/24")
+    fw.setup_masquerades([one, two], "mynet", "c1")
+    before = fw.list_rules(4)
+    with pytest.raises(InternalError, match="iptables-restore"):
+        fw.teardown_masquerades([one], "mynet", "c1")  # two's jump still uses the chain
+    assert fw.list_rules(4) == before
+    fw.teardown_masquerades([one, two], "mynet", "c1")
+    assert not [r for r in fw.list_rules(4) if "mynet" in r]
+
+
+def test_the_iptables_firewall_offers_its_nftables_side() -> None:
+    fw = IptablesFirewall(namespace=Namespace(path="/var/run/netns/cnt-none"), nsenter="/usr/bin/nsenter")
+    nft = fw.nftables()
+    assert isinstance(nft, NftFirewall) and nft.name == "nftables"
+    fake = FakeFirewall()
+    assert fake.nftables() is fake.nftables() and isinstance(fake.nftables(), NftFirewall)

@@ -31,7 +31,7 @@ class Recorder:
         argv = list(argv)
         self.calls.append(argv)
         out = ""
-        if "link" in argv and "show" in argv:
+        if ("link" in argv or "address" in argv) and "show" in argv and "vlan" not in argv:
             entry: dict[str, Any] = {"ifindex": 7, "ifname": PORT, "flags": ["UP"], "mtu": 1500,
                                      "address": "0a:58:0a:00:00:02", "operstate": "UP",
                                      "linkinfo": {"info_kind": "veth"}}
@@ -39,8 +39,6 @@ class Recorder:
                 entry["master"] = self.master
                 entry["linkinfo"].update(info_slave_kind="bridge", info_slave_data={"hairpin": False})
             out = json.dumps([entry])
-        elif "address" in argv and "show" in argv:
-            out = "[]"
         elif "vlan" in argv and "show" in argv:
             out = json.dumps(self.vlans)
         return subprocess.CompletedProcess(argv, 0, out, "")
@@ -116,3 +114,40 @@ def test_bad_output_and_non_ports(backend: _iproute2.IPRoute2LinkBackend, monkey
         with pytest.raises(NotFoundError, match="is not a bridge port"):
             call()
     assert recorder.writes() == []
+
+
+def test_veth_within_the_host_needs_no_netns_argument(backend: _iproute2.IPRoute2LinkBackend,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = Recorder(DEFAULT)
+    install(monkeypatch, recorder)
+    backend._peer_names = lambda: "vethbbbbbbbb"
+    backend.create_veth(HOST_NAMESPACE, "cnt-br0.7", HOST_NAMESPACE, mtu=1400)
+    assert recorder.writes()[0] == ["/sbin/ip", "link", "add", "name", "cnt-br0.7", "mtu", "1400", "type", "veth",
+                                    "peer", "name", "vethbbbbbbbb", "mtu", "1400"]
+    # Into another namespace, the container end is born there (`netns PATH`).
+    monkeypatch.setattr(_iproute2.os.path, "exists", lambda _path: True)
+    recorder.calls.clear()
+    backend.create_veth(Namespace(path="/var/run/netns/cnt-c"), "eth0", HOST_NAMESPACE)
+    assert recorder.writes()[0] == ["/sbin/ip", "link", "add", "name", "eth0", "netns", "/var/run/netns/cnt-c",
+                                    "type", "veth", "peer", "name", "vethbbbbbbbb"]
+
+
+def test_address_states_from_ip_json(backend: _iproute2.IPRoute2LinkBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = [{"ifindex": 2, "ifname": "eth0", "addr_info": [
+        {"family": "inet", "local": "10.1.2.2", "prefixlen": 24},
+        {"family": "inet6", "local": "2001:db8::2", "prefixlen": 64, "tentative": True},
+        {"family": "inet6", "local": "2001:db8::3", "prefixlen": 64, "tentative": True, "dadfailed": True},
+        {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"},
+    ]}]
+    calls: list[list[str]] = []
+
+    def run(argv: Sequence[str], **_kwargs: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(list(argv))
+        return subprocess.CompletedProcess(argv, 0, json.dumps(answer), "")
+
+    monkeypatch.setattr(_iproute2.subprocess, "run", run)
+    states = backend.list_address_states(HOST_NAMESPACE, "eth0")
+    assert calls == [["/sbin/ip", "-json", "address", "show", "dev", "eth0"]]
+    assert [(str(s.address), s.tentative, s.dad_failed) for s in states] == [
+        ("10.1.2.2/24", False, False), ("2001:db8::2/64", True, False), ("2001:db8::3/64", True, True),
+        ("fe80::1/64", False, False)]

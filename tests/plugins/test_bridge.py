@@ -11,7 +11,7 @@ import pytest
 
 from cnicore import InternalError, InvalidConfigError, UnsupportedFieldError
 from cnicore.backends import FakeFirewall, FakeLinkBackend
-from cnicore.links import Address, BridgeSpec
+from cnicore.links import Address, BridgeSpec, Firewall, nft_masquerade_comment, spoof_check_plan
 from cnicore.plugins import BridgePlugin, PluginRequest
 from cnicore.spec._result import parse_result
 
@@ -139,16 +139,187 @@ def test_second_add_for_the_same_interface_fails_and_keeps_the_first(env: Env) -
     assert env.backend.list_addresses(env.ns, "eth0") == (Address.parse("10.23.0.2/24"),)
 
 
-@pytest.mark.parametrize(("extra", "key"), [
-    ({"macspoofchk": True}, "macspoofchk"), ({"ipMasqBackend": "nftables"}, "ipMasqBackend"),
-    # The gateway on a VLAN needs a <bridge>.<vlan> sub-interface (env.config() sets isGateway).
-    ({"vlan": 5}, "isGateway"),
+class NoNftables:
+    """A firewall that masquerades (iptables layout, in memory) but offers no nftables side."""
+
+    name = "iptables-only"
+
+    def __init__(self) -> None:
+        self._inner = FakeFirewall()
+
+    def setup_masquerade(self, address: Any, network_name: str, container_id: str, *, ifname: str = "") -> None:
+        self._inner.setup_masquerade(address, network_name, container_id, ifname=ifname)
+
+    def teardown_masquerade(self, address: Any, network_name: str, container_id: str, *, ifname: str = "") -> None:
+        self._inner.teardown_masquerade(address, network_name, container_id, ifname=ifname)
+
+    def setup_masquerades(self, addresses: Any, network_name: str, container_id: str, *, ifname: str = "") -> None:
+        self._inner.setup_masquerades(addresses, network_name, container_id, ifname=ifname)
+
+    def teardown_masquerades(self, addresses: Any, network_name: str, container_id: str, *,
+                             ifname: str = "") -> None:
+        self._inner.teardown_masquerades(addresses, network_name, container_id, ifname=ifname)
+
+
+@pytest.mark.parametrize(("extra", "key", "value"), [
+    ({"macspoofchk": True}, "macspoofchk", True),
+    ({"ipMasqBackend": "nftables"}, "ipMasqBackend", "nftables"),
 ])
-def test_unimplemented_options_are_refused_with_code_2(env: Env, extra: dict[str, Any], key: str) -> None:
+def test_nftables_options_without_an_nftables_firewall_are_refused_with_code_2(
+        tmp_path: Path, extra: dict[str, Any], key: str, value: Any) -> None:
+    env = Env(tmp_path)
+    firewall = NoNftables()
+    assert isinstance(firewall, Firewall)
+    env.plugin = BridgePlugin(env.backend, firewall, sleep=lambda _s: None)
     with pytest.raises(UnsupportedFieldError) as caught:
         env.plugin.add(env.request("ADD", env.config(**extra)))
-    assert caught.value.code == 2 and caught.value.key == key and key in caught.value.msg
-    assert env.backend.list_links(env.host)[-1].name == "lo"
+    assert (caught.value.code, caught.value.key, caught.value.value) == (2, key, value)
+    assert key in caught.value.msg and "nftables" in caught.value.msg
+    # Refused before anything changed.
+    assert [link.name for link in env.backend.list_links(env.host)] == ["lo"]
+    assert env.reservations() == []
+    # DEL of such a network still works (there is nothing of the nftables kind to undo).
+    env.plugin.delete(env.request("DEL", env.config(**extra)))
+
+
+def test_mac_spoof_check_lets_only_the_container_mac_in(env: Env) -> None:
+    nft = env.firewall.nftables()
+    config = env.config(macspoofchk=True)
+    result = env.plugin.add(env.request("ADD", config))
+    host_veth, container_mac = result.interfaces[1].name, result.interfaces[2].mac
+    plan = spoof_check_plan(host_veth, container_mac, "c1-eth0")
+    listed = nft.list_spoof_check()
+    rules = [(item["rule"]["chain"], item["rule"]["expr"], item["rule"]["comment"]) for item in listed
+             if "rule" in item]
+    assert rules == [(rule.chain, list(rule.expr), "macspoofchk-c1-eth0") for rule in plan.rules]
+    assert rules[0][1][0]["match"]["right"] == host_veth
+    assert rules[2][1][0]["match"]["right"] == container_mac
+    chains = [item["chain"]["name"] for item in listed if "chain" in item]
+    assert chains == ["PREROUTING", "cni-br-iface-c1-eth0", "cni-br-iface-c1-eth0-mac"]
+    # DEL removes the attachment's rule and chains; the table and its base chain stay, empty.
+    env.plugin.delete(env.request("DEL", config))
+    left = nft.list_spoof_check()
+    assert [item["chain"]["name"] for item in left if "chain" in item] == ["PREROUTING"]
+    assert not [item for item in left if "rule" in item]
+    env.plugin.delete(env.request("DEL", config))
+
+
+def test_mac_spoof_check_uses_the_requested_mac_and_is_undone_by_a_failed_add(env: Env) -> None:
+    env.backend.ensure_bridge(env.host, BridgeSpec(name="cnt-br0"))
+    env.backend.add_address(env.host, "cnt-br0", Address.parse("10.99.0.1/24"))
+    config = env.config(macspoofchk=True, runtimeConfig={"mac": "0a:58:0a:17:00:09"})
+    with pytest.raises(InternalError, match="already has an IP address"):
+        env.plugin.add(env.request("ADD", config))
+    assert not [item for item in env.firewall.nftables().list_spoof_check() if "rule" in item]
+    env.backend.delete_address(env.host, "cnt-br0", Address.parse("10.99.0.1/24"))
+    env.plugin.add(env.request("ADD", config))
+    rules = [item["rule"] for item in env.firewall.nftables().list_spoof_check() if "rule" in item]
+    assert rules[2]["expr"][0]["match"]["right"] == "0a:58:0a:17:00:09"
+
+
+def test_nftables_masquerade_sets_up_every_address_and_del_clears_both_layouts(env: Env) -> None:
+    nft = env.firewall.nftables()
+    config = env.config(ipMasqBackend="nftables")
+    config["ipam"] = {"type": "host-local", "dataDir": str(env.data),
+                      "ranges": [[{"subnet": "10.23.0.0/24"}], [{"subnet": "2001:db8:23::/64"}]]}
+    env.plugin.add(env.request("ADD", config))
+    comment = nft_masquerade_comment("mynet", "eth0", "c1")
+    assert nft.masquerade_rules() == (
+        (comment, "ip saddr == 10.23.0.2 ip daddr != 10.23.0.0/24 masquerade"),
+        (comment, "ip6 saddr == 2001:db8:23::2 ip6 daddr != 2001:db8:23::/64 masquerade"))
+    assert [r for r in env.firewall.list_rules(4) if not r.startswith("-P")] == []
+    # A DEL with the default backend clears the nftables rules too (as the reference's DEL clears both).
+    plain = dict(config)
+    del plain["ipMasqBackend"]
+    env.plugin.delete(env.request("DEL", plain))
+    assert nft.masquerade_rules() == ()
+
+
+def test_iptables_masquerade_dual_stack(env: Env) -> None:
+    config = env.config()
+    config["ipam"] = {"type": "host-local", "dataDir": str(env.data),
+                      "ranges": [[{"subnet": "10.23.0.0/24"}], [{"subnet": "2001:db8:23::/64"}]]}
+    env.plugin.add(env.request("ADD", config))
+    assert any("-A POSTROUTING -s 10.23.0.2/32" in r for r in env.firewall.list_rules(4))
+    assert any("-A POSTROUTING -s 2001:db8:23::2/128" in r for r in env.firewall.list_rules(6))
+    assert env.firewall.nftables().masquerade_rules() == ()
+    env.plugin.delete(env.request("DEL", config))
+    assert [r for v in (4, 6) for r in env.firewall.list_rules(v) if not r.startswith("-P")] == []
+
+
+# -- IPv6 duplicate address detection ------------------------------------------------------------
+
+
+def _v6_config(env: Env, **extra: Any) -> dict[str, Any]:
+    config = env.config(ipMasq=False, **extra)
+    config["ipam"] = {"type": "host-local", "dataDir": str(env.data), "subnet": "2001:db8:7::/64",
+                      "routes": [{"dst": "::/0"}]}
+    return config
+
+
+def test_with_dad_the_routes_wait_for_the_address_to_settle(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    waits: list[float] = []
+
+    def time_passes(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            env.backend.complete_dad()
+
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=time_passes)
+    env.plugin.add(env.request("ADD", _v6_config(env, enabledad=True)))
+    assert waits == [0.05, 0.05, 0.05]
+    assert not any(state.tentative for state in env.backend.list_address_states(env.ns, "eth0"))
+    assert any(str(r.dst) == "::/0" and str(r.gateway) == "2001:db8:7::1" for r in env.backend.list_routes(env.ns))
+    assert env.backend.read_sysctl(env.ns, "net/ipv6/conf/eth0/enhanced_dad") == "1"
+
+
+def test_without_dad_nothing_waits(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    waits: list[float] = []
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=waits.append)
+    env.plugin.add(env.request("ADD", _v6_config(env)))
+    assert waits == []
+    assert env.backend.read_sysctl(env.ns, "net/ipv6/conf/eth0/accept_dad") == "0"
+    assert not any(state.tentative for state in env.backend.list_address_states(env.ns, "eth0"))
+
+
+def test_dad_that_never_ends_times_out_after_5_seconds_and_the_add_is_undone(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    waits: list[float] = []
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=waits.append)
+    with pytest.raises(InternalError) as caught:
+        env.plugin.add(env.request("ADD", _v6_config(env, enabledad=True)))
+    # The reference prints its 5 s time.Duration with %d.
+    assert caught.value.msg == ('failed to settle addresses for "eth0": link eth0 still has tentative addresses '
+                                "after 5000000000 seconds")
+    assert len(waits) == 100 and sum(waits) == pytest.approx(5.0)
+    assert [link.name for link in env.backend.list_links(env.ns)] == ["lo"]
+    assert env.reservations() == []
+
+
+def test_dad_failure_ends_the_wait_at_once(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    waits: list[float] = []
+
+    def duplicate_found(seconds: float) -> None:
+        waits.append(seconds)
+        env.backend.fail_dad(env.ns, "eth0", Address.parse("2001:db8:7::2/64"))
+
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=duplicate_found)
+    with pytest.raises(InternalError) as caught:
+        env.plugin.add(env.request("ADD", _v6_config(env, enabledad=True)))
+    assert caught.value.msg == ('failed to settle addresses for "eth0": link eth0 has address 2001:db8:7::2 in '
+                                "DADFAILED state")
+    assert waits == [0.05]
+
+
+def test_no_ipv6_gateway_means_no_wait(tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    waits: list[float] = []
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=waits.append)
+    env.plugin.add(env.request("ADD", env.config(enabledad=True)))
+    assert waits == []
 
 
 @pytest.mark.parametrize(("extra", "msg"), [
@@ -202,3 +373,31 @@ def test_result_converts_to_every_version(env: Env) -> None:
     old = result.as_version("0.2.0")
     assert json.loads(old.to_json())["ip4"]["ip"] == "10.23.0.2/24"
     assert parse_result(result.as_version("0.4.0").to_json()).cni_version == "0.4.0"
+
+
+def test_nftables_options_through_exec_on_the_fake_kernel(plugin_bin: Path, tmp_path: Path,
+                                                          fake_kernel: dict[str, str]) -> None:
+    """The exec'd plugin reaches the nftables side through the firewall it is given (here the fake's)."""
+    from plugin_helpers import run_exec
+
+    from cnicore._plugin_main import FakeState
+
+    with FakeState(fake_kernel["CNICORE_FAKE_STATE"]) as state:
+        state.backend.add_namespace(NS)
+    config = {"cniVersion": "1.0.0", "name": "mynet", "type": "bridge", "bridge": "cnt-br0", "isGateway": True,
+              "ipMasq": True, "ipMasqBackend": "nftables", "macspoofchk": True,
+              "ipam": {"type": "host-local", "subnet": "10.23.0.0/24", "dataDir": str(tmp_path / "data")}}
+    common: dict[str, Any] = {"netns": NS, "container_id": "c9", "path": [plugin_bin], "extra_env": fake_kernel}
+    out = run_exec(plugin_bin / "bridge", "ADD", config, **common)
+    assert out.returncode == 0, out.stdout + out.stderr
+    veth = out.json["interfaces"][1]["name"]
+    with FakeState(fake_kernel["CNICORE_FAKE_STATE"]) as state:
+        nft = state.firewall.nftables()
+        assert nft.list_rules() == (nft_masquerade_comment("mynet", "eth0", "c9"),)
+        base = next(item["rule"] for item in nft.list_spoof_check() if "rule" in item)
+        assert base["expr"][0]["match"]["right"] == veth and base["comment"] == "macspoofchk-c9-eth0"
+    assert run_exec(plugin_bin / "bridge", "DEL", config, **common).returncode == 0
+    with FakeState(fake_kernel["CNICORE_FAKE_STATE"]) as state:
+        nft = state.firewall.nftables()
+        assert nft.list_rules() == ()
+        assert not [item for item in nft.list_spoof_check() if "rule" in item]
