@@ -39,9 +39,12 @@ one of these with ``raise ... from exc`` so the cause stays attached.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any, ClassVar
+# Imported only by type checkers: an exec'd plugin imports this module first thing, and
+# ``typing`` would add milliseconds to its start (see cnicore._plugin_main).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, ClassVar
 
 __all__ = [
     "AddressConflictError",
@@ -136,6 +139,8 @@ class CNIError(Exception):
 
 
 def _short_repr(value: Any) -> str:
+    import json
+
     text = json.dumps(value, default=str) if not isinstance(value, str) else json.dumps(value)
     return text if len(text) <= 200 else text[:197] + "..."
 

@@ -6,8 +6,10 @@ tests compare them with the reference plugins' output.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 __all__ = ["go_quote", "go_quote_list", "go_type_name", "go_value_list"]
 

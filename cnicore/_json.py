@@ -17,9 +17,13 @@ too large or nested too deeply all raise :class:`~cnicore.DecodingError`
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cnicore._errors import DecodingError
+
+TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "decode", "go_error_text", "marshal", "marshal_indent"]
 
@@ -38,33 +42,131 @@ def _go_escape(text: str) -> str:
     return text
 
 
-def _check_serialisable(value: Any) -> Any:
+def _clean_text(text: str) -> str:
     # Lone surrogates cannot be written as UTF-8; Go replaces invalid UTF-8 with U+FFFD.
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+_END: Any = object()
+
+
+def _members(container: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Iterator[tuple[Any, Any]]:
+    if isinstance(container, dict):
+        return ((_clean_text(k) if isinstance(k, str) else k, v) for k, v in container.items())
+    return ((None, v) for v in container)
+
+
+def _serialisable(value: Any) -> Any:
+    """``value`` with every text cleaned and tuples as lists, rebuilt without recursion.
+
+    Iterative, so that any document :func:`decode` accepts can be written back:
+    Python's recursion limit would stop a recursive walk a few hundred levels down.
+    A container that contains itself raises ``ValueError``, as ``json.dumps`` does.
+    """
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(value) \
-            else value
-    if isinstance(value, dict):
-        return {(_check_serialisable(k) if isinstance(k, str) else k): _check_serialisable(v)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_check_serialisable(v) for v in value]
-    return value
+        return _clean_text(value)
+    if not isinstance(value, dict | list | tuple):
+        return value
+    root: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
+    stack = [(_members(value), root, id(value))]
+    on_path = {id(value)}
+    while stack:
+        members, target, ident = stack[-1]
+        entry = next(members, _END)
+        if entry is _END:
+            stack.pop()
+            on_path.discard(ident)
+            continue
+        key, child = entry
+        if isinstance(child, dict | list | tuple):
+            if id(child) in on_path:
+                raise ValueError("Circular reference detected")
+            copy: dict[Any, Any] | list[Any] = {} if isinstance(child, dict) else []
+            on_path.add(id(child))
+            stack.append((_members(child), copy, id(child)))
+            child = copy
+        elif isinstance(child, str):
+            child = _clean_text(child)
+        if isinstance(target, dict):
+            target[key] = child
+        else:
+            target.append(child)
+    return root
 
 
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
+def _key_text(key: Any) -> str:
+    # The keys json.dumps accepts, written as it writes them.
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool) or key is None or isinstance(key, int | float):
+        return json.dumps(key, allow_nan=False)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _dumps_iteratively(value: Any, *, indent: bool) -> str:
+    """What ``json.dumps`` writes for ``value`` (indent 4 or compact), without recursion.
+
+    Used for documents nested too deeply for the C encoder, which recurses once per level.
+    Scalars and keys are written by ``json.dumps`` itself, so the two agree byte for byte.
+    """
+    key_separator = ": " if indent else ":"
+    out: list[str] = []
+    # Each frame: the members still to write, whether it is an object, its level, and whether it wrote one.
+    stack: list[list[Any]] = []
+
+    def begin(item: Any, level: int) -> None:
+        if isinstance(item, dict | list) and item:
+            out.append("{" if isinstance(item, dict) else "[")
+            stack.append([iter(item.items()) if isinstance(item, dict) else iter(item), isinstance(item, dict),
+                          level + 1, False])
+        else:
+            out.append(json.dumps(item, ensure_ascii=False, allow_nan=False))
+
+    begin(value, 0)
+    while stack:
+        frame = stack[-1]
+        members, is_object, level, wrote = frame
+        entry = next(members, _END)
+        if entry is _END:
+            stack.pop()
+            if indent:
+                out.append("\n" + "    " * (level - 1))
+            out.append("}" if is_object else "]")
+            continue
+        if wrote:
+            out.append(",")
+        frame[3] = True
+        if indent:
+            out.append("\n" + "    " * level)
+        if is_object:
+            key, entry = entry
+            out.append(json.dumps(_key_text(key), ensure_ascii=False) + key_separator)
+        begin(entry, level)
+    return "".join(out)
+
+
+def _dumps(value: Any, *, indent: bool) -> str:
+    clean = _serialisable(value)
+    try:
+        if indent:
+            text = json.dumps(clean, indent=4, ensure_ascii=False, allow_nan=False)
+        else:
+            text = json.dumps(clean, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        text = _dumps_iteratively(clean, indent=indent)
+    return _go_escape(text)
 
 
 def marshal_indent(value: Any) -> str:
     """Serialise like Go's ``json.MarshalIndent(v, "", "    ")`` (no trailing newline)."""
-    text = json.dumps(_check_serialisable(value), indent=4, ensure_ascii=False, allow_nan=False)
-    return _go_escape(text)
+    return _dumps(value, indent=True)
 
 
 def marshal(value: Any) -> str:
     """Serialise like Go's ``json.Marshal`` (compact, no trailing newline)."""
-    text = json.dumps(_check_serialisable(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return _go_escape(text)
+    return _dumps(value, indent=False)
 
 
 def _reject_constant(name: str) -> Any:

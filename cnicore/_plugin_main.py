@@ -1,22 +1,35 @@
 """The exec entry point of the installed plugins: ``loopback``, ``bridge`` and ``host-local``.
 
 One entry point serves every plugin: it picks the plugin by the basename of
-``argv[0]`` (the name the runtime executed) and runs it with
-:func:`~cnicore.plugins.run_plugin`, the reference's skeleton.
+``argv[0]`` (the name the runtime executed) and runs it with the reference's
+skeleton (:func:`~cnicore.plugins.run_plugin`, or
+:func:`~cnicore.plugins._skel.run_exec` for the exec handlers below).
 
 Start-up cost matters: a runtime executes a plugin once per container and
 command. So nothing is imported before it is needed:
 
-* ``host-local`` needs no link backend at all;
-* ``loopback`` only sets ``lo`` up or down: with ``CNICORE_BACKEND`` unset or
-  ``auto`` it uses the iproute2 backend (one ``ip`` process; pyroute2 takes
-  longer to import than the whole job takes) when the process may administer
-  the network, else what :func:`cnicore.backends.select_backend` picks;
-* ``bridge`` with ``auto`` takes :func:`select_backend`'s choice (netlink
-  through pyroute2 where available: it does many operations);
+* ``host-local`` needs no link backend at all: it runs as
+  :class:`~cnicore.plugins._hostlocal.HostLocalExecHandler`, which writes its
+  result without the result types;
+* ``loopback`` only sets ``lo`` up or down and reads its addresses: with
+  ``CNICORE_BACKEND`` unset or ``auto``, when the process may administer the
+  network, it runs as :class:`~cnicore.plugins._loopback.LoopbackExecHandler`
+  on a route netlink socket in the container's namespace
+  (:class:`~cnicore.backends._rtnl.RouteSocket`): no ``ip`` process, and none of
+  attrs, netaddr, ``typing`` or the result types is imported unless a
+  ``prevResult`` or an unusual address needs them; otherwise it is
+  :class:`~cnicore.plugins.LoopbackPlugin` on what
+  :func:`cnicore.backends.select_backend` picks;
+* ``bridge`` with ``auto`` takes :func:`select_backend`'s choice (it does many
+  operations);
 * the backend itself is built on first use (VERSION, a DEL with no namespace or
   a bad configuration never build one), and ``cnicore.backends`` is imported
   with :mod:`importlib` at that moment: the core never imports it statically.
+
+The installed executables run the interpreter isolated and without ``site``
+(see :mod:`cnicore.plugins._install`), and everything on the way here is
+written to import little: a plugin exec'd per container and command should
+cost not much more than the interpreter's own start.
 
 ``CNICORE_BACKEND=fake`` runs on the in-memory fake. As each exec is a new
 process, ``CNICORE_FAKE_STATE=<file>`` makes the fake kernel (links and
@@ -33,17 +46,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, cast
 
 from cnicore._errors import InvalidConfigError
 
+TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, Final
+
     from cnicore.links import Firewall, LinkBackend
     from cnicore.plugins._api import Plugin
+    from cnicore.plugins._skel import ExecHandler
 
-__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "main"]
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "loopback_exec_handler", "main"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
@@ -137,17 +152,14 @@ class _Lazy:
         return getattr(self._target, name)
 
 
-def _choose_backend(plugin: str, environ: Mapping[str, str]) -> LinkBackend:
-    module = _backends()
-    chosen = environ.get(BACKEND_ENV, "").strip().lower() or "auto"
-    if chosen == "auto" and plugin == "loopback":
-        import shutil
+def _lazy(build: Callable[[], Any]) -> Any:
+    # Typed Any: the proxy stands in for whatever it builds.
+    return _Lazy(build)
 
-        if module.has_net_admin() and shutil.which("ip") is not None:
-            backend: LinkBackend = module.select_backend("iproute2")
-            return backend
-    chosen_backend: LinkBackend = module.select_backend(None, environ)
-    return chosen_backend
+
+def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
+    chosen: LinkBackend = _backends().select_backend(None, environ)
+    return chosen
 
 
 def _iptables() -> Firewall:
@@ -171,7 +183,7 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
         backend, firewall = fake.backend, fake.firewall
     else:
         # Built on first use: VERSION, or a DEL with nothing to undo, never pays for a backend.
-        backend = cast("LinkBackend", _Lazy(lambda: _choose_backend(name, environ)))
+        backend = _lazy(lambda: _choose_backend(environ))
         firewall = _iptables
     if name == "loopback":
         from cnicore.plugins._loopback import LoopbackPlugin
@@ -185,35 +197,81 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
                              key="argv[0]", value=name)
 
 
-@contextmanager
-def _fake_state(environ: Mapping[str, str]) -> Iterator[FakeState | None]:
+def loopback_exec_handler(environ: Mapping[str, str]) -> ExecHandler | None:
+    """The exec'd loopback's handler on a route netlink socket, when the environment allows it.
+
+    That is with ``CNICORE_BACKEND`` unset or ``auto`` and CAP_NET_ADMIN; else None,
+    and loopback runs as :class:`~cnicore.plugins.LoopbackPlugin` on the chosen backend.
+    """
+    if (environ.get(BACKEND_ENV, "").strip().lower() or "auto") != "auto":
+        return None
+    if not _backends().has_net_admin():
+        return None
+    import importlib
+
+    from cnicore.plugins._loopback import LoopbackExecHandler
+
+    route_socket = importlib.import_module("cnicore.backends._rtnl").RouteSocket
+    return LoopbackExecHandler(route_socket.open)
+
+
+def _fake_state(environ: Mapping[str, str]) -> FakeState | None:
     path = environ.get(FAKE_STATE_ENV, "")
     if environ.get(BACKEND_ENV, "").strip().lower() != "fake" or not path:
-        yield None
-        return
-    with FakeState(path) as state:
-        yield state
+        return None
+    return FakeState(path)
+
+
+def _run(plugin: Plugin, name: str, environ: Mapping[str, str]) -> int:
+    from cnicore.plugins._skel import run_plugin
+
+    try:
+        return run_plugin(plugin, environ=environ, version=_version(), allow_legacy_nameless=name == "loopback",
+                          reference_codes=True)
+    finally:
+        close = getattr(plugin, "close", None)
+        if close is not None:
+            close()  # stores release their locks and descriptors before the process goes
+
+
+def _version() -> str:
+    from cnicore import __version__
+
+    return f"cnicore {__version__}"
+
+
+def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
+    if name == "host-local":
+        from cnicore.plugins._hostlocal import HostLocalExecHandler
+
+        return HostLocalExecHandler()
+    if name == "loopback":
+        return loopback_exec_handler(environ)
+    return None
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the plugin named by ``argv[0]``'s basename; return the exit status."""
     argv = sys.argv if argv is None else argv
     environ = os.environ if environ is None else environ
-    from cnicore.plugins._skel import run_plugin
-
     name = os.path.basename(argv[0]) if argv else ""
     if name not in PLUGIN_NAMES:
         sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
-    with _fake_state(environ) as fake:
-        plugin = build_plugin(name, environ, fake)
-        from cnicore import __version__
+    handler = _exec_handler(name, environ)
+    if handler is not None:
+        from cnicore.plugins._skel import run_exec
 
         try:
-            return run_plugin(plugin, environ=environ, version=f"cnicore {__version__}",
-                              allow_legacy_nameless=name == "loopback", reference_codes=True)
+            return run_exec(handler, environ=environ, version=_version(), allow_legacy_nameless=name == "loopback",
+                            reference_codes=True)
         finally:
-            close = getattr(plugin, "close", None)
+            close = getattr(handler, "close", None)
             if close is not None:
                 close()  # stores release their locks and descriptors before the process goes
+    fake = _fake_state(environ)
+    if fake is None:
+        return _run(build_plugin(name, environ), name, environ)
+    with fake:
+        return _run(build_plugin(name, environ, fake), name, environ)

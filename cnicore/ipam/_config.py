@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
@@ -41,8 +41,11 @@ from cnicore._json import decode
 from cnicore.ipam._range import Range, RangeSet
 from cnicore.spec._args import parse_cni_args
 from cnicore.spec._version import compare_versions
-from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
 from cnicore.stores._goip import parse_cidr, parse_ip
+
+if TYPE_CHECKING:
+    # Loaded with ipam.store only: an exec'd host-local on the file store does without it.
+    from cnicore.stores._etcd_config import EtcdStoreConfig
 
 __all__ = ["DEFAULT_DATA_DIR", "STORE_TYPES", "IPAMConfig", "Route", "load_ipam_config", "parse_requested_ip"]
 
@@ -351,6 +354,8 @@ def _store(value: Any, key: str) -> EtcdStoreConfig | None:
     if not isinstance(store_type, str) or store_type not in STORE_TYPES:
         raise InvalidConfigError(f"unknown store type {json.dumps(store_type)} in {key}.type (known store types: "
                                  f"{known})", key=f"{key}.type", value=store_type)
+    from cnicore.stores._etcd_config import parse_etcd_store_config
+
     return parse_etcd_store_config(value, key=key)
 
 

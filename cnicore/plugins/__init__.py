@@ -12,14 +12,17 @@ byte for byte); :func:`install_plugins` writes executables for a runtime's
 ``CNI_PATH``; :class:`IPAMDelegate` is how a main plugin reaches its IPAM plugin.
 
 The names load on first use: an exec'd host-local or loopback must not pay for
-importing the bridge plugin (see :mod:`cnicore._plugin_main`).
+importing the bridge plugin, nor the exec'd loopback for the request type (attrs)
+(see :mod:`cnicore._plugin_main`).
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
-from cnicore.plugins._api import Plugin, PluginRequest
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
+    from cnicore.plugins._api import Plugin, PluginRequest
     from cnicore.plugins._bridge import DEFAULT_BRIDGE, BridgeConfig, BridgePlugin, calc_gateways, load_bridge_config
     from cnicore.plugins._delegate import PLUGIN_MARKER, IPAMDelegate, is_cnicore_plugin
     from cnicore.plugins._hostlocal import VALID_ATTACHMENTS_KEY, HostLocalPlugin, allocation_result, valid_attachments
@@ -63,6 +66,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Plugin": "_api", "PluginRequest": "_api",
     "DEFAULT_BRIDGE": "_bridge", "BridgeConfig": "_bridge", "BridgePlugin": "_bridge", "calc_gateways": "_bridge",
     "load_bridge_config": "_bridge",
     "PLUGIN_MARKER": "_delegate", "IPAMDelegate": "_delegate", "is_cnicore_plugin": "_delegate",

@@ -13,7 +13,8 @@ Which way:
   (see :mod:`cnicore.plugins._install`) carry a marker and count as in process.
   ``IPAMDelegate(prefer_exec=True)`` always executes.
 * Any other type is looked up on ``CNI_PATH`` (``failed to find plugin "x" in
-  path [...]``) and executed with a timeout.
+  path [...]``) and executed with a timeout (:mod:`cnicore._invoke`, shared with
+  the runtime; a plugin that does not answer in time is killed: code 11).
 
 An executed plugin's failure is read as the reference runtime reads it: its
 error object on stdout becomes the matching cnicore error with the same code
@@ -30,9 +31,9 @@ import os
 from collections.abc import Mapping
 from typing import Final
 
-from cnicore._errors import CNIError, DecodingError, InternalError, NotFoundError, error_from_object
-from cnicore._gofmt import go_quote
-from cnicore._json import decode, marshal
+from cnicore._errors import CNIError, DecodingError
+from cnicore._invoke import exec_environment, exec_plugin
+from cnicore._json import marshal
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._hostlocal import HostLocalPlugin
 from cnicore.plugins._skel import mark_delegated
@@ -45,7 +46,6 @@ __all__ = ["PLUGIN_MARKER", "IPAMDelegate", "is_cnicore_plugin"]
 PLUGIN_MARKER: Final = "# cnicore-plugin-entry-point"
 _HOST_LOCAL = "host-local"
 _MARKER_BYTES = PLUGIN_MARKER.encode()
-_CNI_VARIABLES = ("CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH")
 
 
 def is_cnicore_plugin(path: str) -> bool:
@@ -139,55 +139,11 @@ class IPAMDelegate:
 
     def _environment(self, command: str, request: PluginRequest) -> dict[str, str]:
         base = os.environ if self._environ is None else self._environ
-        env = {k: v for k, v in base.items() if k not in _CNI_VARIABLES}
-        env.update({
-            "CNI_COMMAND": command,
-            "CNI_CONTAINERID": request.container_id,
-            "CNI_NETNS": request.netns,
-            "CNI_IFNAME": request.ifname,
-            "CNI_ARGS": request.args,
-            "CNI_PATH": os.pathsep.join(request.path),
-        })
-        return env
+        return exec_environment(base, command=command, container_id=request.container_id, netns=request.netns,
+                                ifname=request.ifname, args=request.args, path=request.path)
 
     def _exec(self, ipam_type: str, command: str, request: PluginRequest) -> bytes:
-        import subprocess  # only delegation by exec pays for it
-
         path = self._find(ipam_type, request)
         stdin = request.config_bytes or marshal(dict(request.config)).encode()
-        try:
-            done = subprocess.run([path], input=stdin, env=self._environment(command, request),
-                                  capture_output=True, timeout=self._timeout, check=False)
-        except subprocess.TimeoutExpired as exc:
-            raise InternalError(f"IPAM plugin {go_quote(path)} did not answer {command} within "
-                                f"{self._timeout:g} s") from exc
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"failed to find plugin {go_quote(ipam_type)}: {exc.strerror}") from exc
-        except OSError as exc:
-            raise InternalError(f"failed to execute IPAM plugin {go_quote(path)}: {exc}") from exc
-        if done.returncode == 0:
-            return done.stdout
-        raise _plugin_failure(done.returncode, done.stdout, done.stderr)
-
-
-def _exit_text(returncode: int) -> str:
-    # Go's *exec.ExitError text.
-    return f"signal: {-returncode}" if returncode < 0 else f"exit status {returncode}"
-
-
-def _plugin_failure(returncode: int, stdout: bytes, stderr: bytes) -> CNIError:
-    """The error a failed plugin reported, read as the reference runtime reads it."""
-    if not stdout.strip():
-        if not stderr.strip():
-            return InternalError(f"netplugin failed with no error message: {_exit_text(returncode)}")
-        return InternalError(f"netplugin failed: {go_quote(stderr.decode('utf-8', 'replace'))}")
-    try:
-        obj = decode(stdout, what="error object")
-        if not isinstance(obj, dict):
-            raise DecodingError("not a JSON object")
-        error = error_from_object(obj)
-    except DecodingError as exc:
-        text = stdout.decode("utf-8", "replace")
-        return InternalError(f"netplugin failed but error parsing its diagnostic message {go_quote(text)}: "
-                             f"{exc.msg}")
-    return mark_delegated(error)
+        return exec_plugin(path, stdin, self._environment(command, request), timeout=self._timeout,
+                           label="IPAM plugin", command=command, mark=mark_delegated)

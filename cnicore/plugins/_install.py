@@ -7,6 +7,19 @@ that runs it) and which calls :func:`cnicore._plugin_main.main`; that dispatches
 on the name the script was executed under. Each script carries
 :data:`~cnicore.plugins._delegate.PLUGIN_MARKER`, by which the bridge plugin
 recognises our own host-local on ``CNI_PATH`` and runs it in process instead.
+
+A runtime executes a plugin once per container and command, so its start
+matters. The shebang runs the interpreter with ``-IS`` (one argument: a shebang
+line passes only one): isolated from ``PYTHON*`` variables, the user's
+site-packages and the current directory, and without :mod:`site`, whose
+processing of ``.pth`` files (an editable install's import hook above all)
+costs more than many a plugin's work. The script then puts on ``sys.path``
+what ``site`` would have given cnicore, computed when installing from the
+running interpreter: its site-packages (and the plain directories their
+``.pth`` files name), and, for an editable install, a finder for the cnicore
+packages where they really are. Installing for another interpreter, or when
+cnicore's dependencies are not found there, writes a script that keeps
+``site``: slower to start, but it runs wherever that interpreter runs.
 """
 
 from __future__ import annotations
@@ -14,26 +27,146 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from cnicore._errors import InvalidConfigError, IOFailureError
 from cnicore.plugins._delegate import PLUGIN_MARKER
 
-__all__ = ["INSTALLED_PLUGINS", "entry_point_script", "install_plugins"]
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+__all__ = ["INSTALLED_PLUGINS", "ImportLayout", "entry_point_script", "import_layout", "install_plugins"]
 
 #: The executables :func:`install_plugins` writes.
 INSTALLED_PLUGINS = ("loopback", "bridge", "host-local")
 
+# What the plugins import from outside the standard library, to be found on the isolated path.
+_DEPENDENCIES = ("netaddr", "attrs", "attr")
+_HEADER = "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local).\n"
+
+
+class ImportLayout(NamedTuple):
+    """Where the running interpreter finds cnicore and its dependencies.
+
+    Attributes:
+        path: the directories ``site`` puts on ``sys.path`` (site-packages and
+            what their ``.pth`` files name), in ``site``'s order.
+        packages: for a package not found through ``path`` (an editable
+            install), the directory holding it: ``{"cnicore": "/src", ...}``.
+    """
+
+    path: tuple[str, ...]
+    packages: dict[str, str]
+
+
+def _pth_directories(site_dir: str) -> list[str]:
+    # The plain directory lines of the .pth files, as site adds them; "import" lines are hooks
+    # (such as an editable install's finder) that the script replaces with its own finder.
+    found: list[str] = []
+    try:
+        names = sorted(name for name in os.listdir(site_dir) if name.endswith(".pth"))
+    except OSError:
+        return found
+    for name in names:
+        try:
+            with open(os.path.join(site_dir, name), encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith(("#", "import ", "import\t")):
+                continue
+            directory = os.path.realpath(os.path.join(site_dir, line))
+            if os.path.isdir(directory):
+                found.append(directory)
+    return found
+
+
+def _package_folder(spec: ModuleSpec | None) -> str | None:
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.realpath(next(iter(spec.submodule_search_locations)))
+
+
+def import_layout() -> ImportLayout | None:
+    """Where the running interpreter finds cnicore and its dependencies; None if ``site`` is needed.
+
+    None when a dependency is not found through the site-packages directories
+    (say, one that only an import hook provides), or when the cnicore packages
+    live in folders not named after them.
+    """
+    import importlib.util
+    import site
+    from importlib.machinery import PathFinder
+
+    directories: list[str] = []
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        directories.append(site.getusersitepackages())
+    directories.extend(d for d in site.getsitepackages() if os.path.isdir(d))
+    for site_dir in list(directories):
+        directories.extend(_pth_directories(site_dir))
+    path = list(dict.fromkeys(os.path.realpath(d) for d in directories))
+    if any(PathFinder.find_spec(dependency, path) is None for dependency in _DEPENDENCIES):
+        return None
+    package = _package_folder(importlib.util.find_spec("cnicore"))
+    backends = _package_folder(importlib.util.find_spec("cnicore.backends"))
+    if package is None or backends is None:
+        return None
+    packages: dict[str, str] = {}
+    if _package_folder(PathFinder.find_spec("cnicore", path)) != package:
+        packages["cnicore"] = os.path.dirname(package)
+    if backends != os.path.join(package, "backends"):
+        packages["cnicore.backends"] = os.path.dirname(backends)
+    for name, holder in packages.items():
+        # The script's finder looks a package up by its last name in the folder holding it.
+        if _package_folder(PathFinder.find_spec(name, [holder])) != (package if name == "cnicore" else backends):
+            return None
+    return ImportLayout(tuple(path), packages)
+
+
+def _isolated_script(python: str, layout: ImportLayout) -> str:
+    lines = [f"#!{python} -IS\n", f"{PLUGIN_MARKER}\n", _HEADER,
+             "# Started isolated and without site (see cnicore.plugins._install); the import path is set here.\n",
+             "import sys\n",
+             f"sys.path[:0] = {list(layout.path)!r}\n"]
+    if layout.packages:
+        lines += ["from importlib.machinery import PathFinder\n",
+                  "\n",
+                  "\n",
+                  "class _Packages:\n",
+                  "    # cnicore installed in editable mode: its packages are found where they live.\n",
+                  f"    where = {layout.packages!r}\n",
+                  "\n",
+                  "    @classmethod\n",
+                  "    def find_spec(cls, name, path=None, target=None):\n",
+                  "        where = cls.where.get(name)\n",
+                  "        return None if where is None else PathFinder.find_spec(name, [where])\n",
+                  "\n",
+                  "\n",
+                  "sys.meta_path.insert(0, _Packages)\n"]
+    lines += ["from cnicore._plugin_main import main\n", "sys.exit(main())\n"]
+    return "".join(lines)
+
 
 def entry_point_script(interpreter: str | None = None) -> str:
-    """The text of an entry point run by ``interpreter`` (default: the running one)."""
+    """The text of an entry point run by ``interpreter`` (default: the running one).
+
+    For the running interpreter the script starts it isolated and without
+    ``site`` and sets the import path itself (see the module docstring).
+    """
     python = interpreter or sys.executable
     if not python or any(c.isspace() for c in python):
         # A shebang line cannot quote: a path with blanks would be split by the kernel.
         raise InvalidConfigError(f"interpreter path {python!r} cannot appear in a shebang line",
                                  key="interpreter", value=python)
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        layout = import_layout()
+        if layout is not None:
+            return _isolated_script(python, layout)
     return (f"#!{python}\n"
             f"{PLUGIN_MARKER}\n"
-            "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local).\n"
+            f"{_HEADER}"
             "import sys\n"
             "from cnicore._plugin_main import main\n"
             "sys.exit(main())\n")

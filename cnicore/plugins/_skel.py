@@ -44,14 +44,20 @@ errors a delegated plugin printed (marked with :func:`mark_delegated`): the
 reference passes those on as they came. Codes that mean something to a runtime
 (1, 2, 11, 50, 51, 100+) are never rewritten. In-process callers of a plugin
 see the spec codes.
+
+The skeleton itself speaks to an :class:`ExecHandler`: a name, the supported
+versions and one ``handle`` call per command on the decoded environment and
+configuration. :func:`run_plugin` runs a :class:`~cnicore.plugins.Plugin` through
+an adapter that builds its :class:`~cnicore.plugins.PluginRequest`; an exec
+entry point may hand :func:`run_exec` a handler of its own that works on the
+decoded configuration directly (the exec'd loopback does, to start without
+importing attrs and netaddr; see :mod:`cnicore._plugin_main`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TypeVar
 
 from cnicore._errors import (
     CNIError,
@@ -64,20 +70,44 @@ from cnicore._errors import (
 )
 from cnicore._gofmt import go_quote, go_quote_list
 from cnicore._json import decode, marshal
-from cnicore.plugins._api import Plugin, PluginRequest
-from cnicore.spec._environ import (
-    CNIEnvironment,
-    check_known_command,
-    missing_environment_variables,
-    parse_environment,
-)
+from cnicore.spec._environ import check_known_command, missing_environment_variables, parse_environment
 from cnicore.spec._validate import validate_network_name
 from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode_config_version
 
-__all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
-           "run_plugin"]
+# typing, attrs and the request type are left to type checkers: an exec'd plugin starts here,
+# and each costs milliseconds to import (the request type loads with the first Plugin run).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO, Protocol, TypeVar
 
-_T = TypeVar("_T")
+    from cnicore.plugins._api import Plugin
+    from cnicore.spec._environ import CNIEnvironment
+
+    _T = TypeVar("_T")
+
+    class ExecHandler(Protocol):
+        """A plugin as the skeleton runs it: named, versioned, one call per command."""
+
+        #: The plugin's type name, shown in the about text.
+        name: str
+        #: The spec versions it accepts.
+        supported_versions: tuple[str, ...]
+
+        def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
+                   cni_version: str) -> str | None:
+            """Run ``command`` (ADD, DEL, CHECK, GC or STATUS); return the text ADD prints, else None.
+
+            ``config`` is the decoded configuration, ``config_bytes`` the stdin it came
+            from, ``cni_version`` its ``cniVersion`` (``""`` when absent). The skeleton
+            has already checked the environment, the configuration's name and the
+            version rules. Errors are :class:`~cnicore.CNIError`.
+            """
+            ...
+
+__all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
+           "run_exec", "run_plugin"]
+
 _MAX_STDIN = 16 * 1024 * 1024
 
 #: Codes that the reference's loopback, bridge and host-local handlers never return: the
@@ -112,7 +142,7 @@ def reference_code(exc: CNIError) -> CNIError:
     return mapped
 
 
-def about_text(plugin: Plugin, version: str) -> str:
+def about_text(plugin: Plugin | ExecHandler, version: str) -> str:
     """What the plugin prints when run with no ``CNI_COMMAND`` (to stderr)."""
     return (f"CNI {plugin.name} plugin {version}\n"
             f"CNI protocol versions supported: {', '.join(plugin.supported_versions)}\n")
@@ -176,37 +206,56 @@ def _handler_errors(call: Callable[[], _T], reference_codes: bool) -> _T:
         raise mapped from exc
 
 
-def _dispatch(plugin: Plugin, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
+class _PluginHandler:
+    """A :class:`~cnicore.plugins.Plugin` behind the exec protocol: each command becomes a request."""
+
+    def __init__(self, plugin: Plugin) -> None:
+        self.plugin = plugin
+        self.name = plugin.name
+        self.supported_versions = plugin.supported_versions
+
+    def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
+               cni_version: str) -> str | None:
+        from cnicore.plugins._api import PluginRequest
+
+        request = PluginRequest.from_environment(env, config, config_bytes, cni_version)
+        if command == "ADD":
+            return self.plugin.add(request).as_version(request.cni_version).to_json()
+        if command == "DEL":
+            self.plugin.delete(request)
+            return None
+        # CHECK is mandatory for a plugin; GC and STATUS are optional (a missing handler is a no-op).
+        handler: Callable[[PluginRequest], None] | None = (
+            self.plugin.check if command == "CHECK" else getattr(self.plugin, command.lower(), None))
+        if handler is not None:
+            handler(request)
+        return None
+
+
+def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
               allow_legacy_nameless: bool, reference_codes: bool = False) -> None:
     if env.command == "VERSION":
-        out(marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(plugin.supported_versions)}) + "\n")
+        out(marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(handler.supported_versions)}) + "\n")
         return
     data = _read_stdin(stdin)
     config = _validate_config(data, allow_legacy_nameless=allow_legacy_nameless)
     check_known_command(env)
     declared = config.get("cniVersion")
     version = decode_config_version(config)
-    request = PluginRequest.from_environment(env, config, data, declared if isinstance(declared, str) else "")
-    if env.command in ("ADD", "DEL"):
-        if version not in plugin.supported_versions:
+    cni_version = declared if isinstance(declared, str) else ""
+    add_or_del = env.command in ("ADD", "DEL")
+    if add_or_del:
+        if version not in handler.supported_versions:
             raise IncompatibleVersionError(
                 "incompatible CNI versions",
-                f"config is {go_quote(version)}, plugin supports {go_quote_list(plugin.supported_versions)}")
-        if env.command == "ADD":
-            result = _handler_errors(lambda: plugin.add(request).as_version(request.cni_version),
-                                     reference_codes)
-            out(result.to_json())
-        else:
-            _handler_errors(lambda: plugin.delete(request), reference_codes)
-        if not env.netns_override and env.netns and _same_netns_as_self(env.netns):
-            raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
-        return
-    check_command_allowed(env.command, version, plugin.supported_versions)
-    # CHECK is mandatory for a plugin; GC and STATUS are optional (a missing handler is a no-op).
-    handler: Callable[[PluginRequest], None] | None = (
-        plugin.check if env.command == "CHECK" else getattr(plugin, env.command.lower(), None))
-    if handler is not None:
-        _handler_errors(lambda: handler(request), reference_codes)
+                f"config is {go_quote(version)}, plugin supports {go_quote_list(handler.supported_versions)}")
+    else:
+        check_command_allowed(env.command, version, handler.supported_versions)
+    text = _handler_errors(lambda: handler.handle(env.command, env, config, data, cni_version), reference_codes)
+    if text is not None:
+        out(text)
+    if add_or_del and not env.netns_override and env.netns and _same_netns_as_self(env.netns):
+        raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
 
 
 def run_plugin(
@@ -235,6 +284,22 @@ def run_plugin(
     Returns:
         0 on success; 1 after printing an error object on stdout.
     """
+    return run_exec(_PluginHandler(plugin), environ=environ, stdin=stdin, stdout=stdout, stderr=stderr,
+                    version=version, allow_legacy_nameless=allow_legacy_nameless, reference_codes=reference_codes)
+
+
+def run_exec(
+    handler: ExecHandler,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    version: str = "",
+    allow_legacy_nameless: bool = False,
+    reference_codes: bool = False,
+) -> int:
+    """Run an :class:`ExecHandler` as an exec'd CNI plugin (as :func:`run_plugin` runs a plugin)."""
     environ = os.environ if environ is None else environ
     stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout.buffer if stdout is None else stdout
@@ -246,11 +311,11 @@ def run_plugin(
 
     try:
         if environ.get("CNI_COMMAND", "") == "" and "CNI_COMMAND" in missing_environment_variables(environ):
-            stderr.write(about_text(plugin, version or "version unknown").encode())
+            stderr.write(about_text(handler, version or "version unknown").encode())
             stderr.flush()
             return 0
         env = parse_environment(environ)
-        _dispatch(plugin, env, stdin, out, allow_legacy_nameless=allow_legacy_nameless,
+        _dispatch(handler, env, stdin, out, allow_legacy_nameless=allow_legacy_nameless,
                   reference_codes=reference_codes)
         return 0
     except CNIError as exc:

@@ -33,13 +33,14 @@ list. This module follows the current skeleton.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-
-import attrs
-
 from cnicore._errors import InvalidEnvironmentError
 from cnicore.spec._validate import validate_container_id, validate_interface_name
 from cnicore.spec._version import COMMANDS
+
+TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, NoReturn
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",
@@ -95,13 +96,16 @@ def _split_path(value: str) -> tuple[str, ...]:
     return tuple(value.split(":"))
 
 
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+_FIELDS = ("command", "container_id", "netns", "ifname", "args", "path", "netns_override")
 
 
-@attrs.frozen(kw_only=True)
 class CNIEnvironment:
     """The ``CNI_*`` variables of one plugin invocation.
+
+    A frozen, slotted, keyword-only value like the library's attrs classes (same
+    constructor, equality, hash, repr and ``FrozenInstanceError``), written by hand
+    because every exec'd plugin builds one first thing and attrs costs
+    milliseconds to import.
 
     Attributes:
         command: ``CNI_COMMAND`` as given (may be an unknown command; see
@@ -115,13 +119,60 @@ class CNIEnvironment:
             "netns is the plugin's own" check.
     """
 
+    __slots__ = _FIELDS
+    __match_args__ = ()
+
     command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: str = ""
-    path: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    netns_override: bool = False
+    container_id: str
+    netns: str
+    ifname: str
+    args: str
+    path: tuple[str, ...]
+    netns_override: bool
+
+    def __init__(self, *, command: str, container_id: str = "", netns: str = "", ifname: str = "", args: str = "",
+                 path: Iterable[str] = (), netns_override: bool = False) -> None:
+        init = object.__setattr__
+        init(self, "command", command)
+        init(self, "container_id", container_id)
+        init(self, "netns", netns)
+        init(self, "ifname", ifname)
+        init(self, "args", args)
+        init(self, "path", tuple(path))
+        init(self, "netns_override", netns_override)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        from attrs.exceptions import FrozenInstanceError
+
+        raise FrozenInstanceError
+
+    def __delattr__(self, name: str) -> NoReturn:
+        from attrs.exceptions import FrozenInstanceError
+
+        raise FrozenInstanceError
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CNIEnvironment) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash((CNIEnvironment, *self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle and copy through the constructor: the instance cannot be filled in afterwards.
+        return (_rebuild, (type(self), dict(zip(_FIELDS, self._values(), strict=True))))
 
     @property
     def is_known_command(self) -> bool:
@@ -141,6 +192,10 @@ class CNIEnvironment:
         if self.netns_override:
             env["CNI_NETNS_OVERRIDE"] = "1"
         return env
+
+
+def _rebuild(cls: type[CNIEnvironment], fields: dict[str, Any]) -> CNIEnvironment:
+    return cls(**fields)
 
 
 def missing_environment_variables(environ: Mapping[str, str]) -> tuple[str, ...]:

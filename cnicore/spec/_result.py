@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any, ClassVar, TypeAlias, cast
 
 import attrs
@@ -461,6 +460,8 @@ def _go_float_int(value: int) -> int:
     # the shortest decimal that reads back as the same float.
     if -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
         return value
+    from decimal import Decimal  # rarely needed, and a millisecond to import for every exec'd plugin
+
     return int(Decimal(repr(float(value))))
 
 
@@ -800,6 +801,8 @@ def _through_float64(value: Any) -> Any:
     if isinstance(value, int):
         return _go_float_int(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        from decimal import Decimal
+
         return int(Decimal(repr(value)))
     return value
 

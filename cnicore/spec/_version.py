@@ -7,12 +7,20 @@ decodes it (the spec's upgrade notes suggest 0.2.0; the reference wins).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
-
 from cnicore._errors import DecodingError, IncompatibleVersionError
 from cnicore._gofmt import go_quote as _go_quote
 from cnicore._gofmt import go_type_name as _go_type
+
+# typing is left to type checkers, and the two Literal aliases below are built on first
+# use: an exec'd plugin reads versions first thing, and typing costs milliseconds to import.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Literal
+
+    Command = Literal["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"]
+    #: Result families: ``"020"`` (0.1.0/0.2.0 ``ip4``/``ip6``), ``"040"`` (0.3.x/0.4.0), ``"100"`` (1.x).
+    ResultFamily = Literal["020", "040", "100"]
 
 __all__ = [
     "ALL_VERSIONS",
@@ -36,12 +44,25 @@ ALL_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1
 #: The newest spec version, the one the library implements.
 CURRENT_VERSION = "1.1.0"
 
-Command = Literal["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"]
 #: The CNI commands, in the order the spec introduces them.
 COMMANDS: tuple[Command, ...] = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
-#: Result families: ``"020"`` (0.1.0/0.2.0 ``ip4``/``ip6``), ``"040"`` (0.3.x/0.4.0), ``"100"`` (1.x).
-ResultFamily = Literal["020", "040", "100"]
+
+def __getattr__(name: str) -> object:
+    # ``Command`` and ``ResultFamily``: the same Literal types the type checker sees above.
+    if name == "Command":
+        from typing import Literal
+
+        value: object = Literal["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"]
+    elif name == "ResultFamily":
+        from typing import Literal
+
+        value = Literal["020", "040", "100"]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 _MIN_VERSION_FOR: dict[str, str] = {
     "ADD": "0.1.0",

@@ -13,7 +13,8 @@ from plugin_helpers import run_exec
 
 from cnicore._plugin_main import FakeState, main
 from cnicore.cli import main as cli_main
-from cnicore.plugins import PLUGIN_MARKER, is_cnicore_plugin
+from cnicore.plugins import PLUGIN_MARKER, entry_point_script, is_cnicore_plugin
+from cnicore.plugins._install import import_layout
 
 SEED_LOOPBACK = b'{"type": "loopback"}'
 NS = "/var/run/netns/cnt-seed"
@@ -29,10 +30,49 @@ def test_install_writes_marked_executables(plugin_bin: Path) -> None:
     for name in ("loopback", "bridge", "host-local"):
         path = plugin_bin / name
         assert os.access(path, os.X_OK)
-        assert path.read_text().startswith(f"#!{sys.executable}\n")
+        # The running interpreter, isolated and without site: one shebang argument.
+        assert path.read_text().startswith(f"#!{sys.executable} -IS\n")
         assert is_cnicore_plugin(str(path))
     assert PLUGIN_MARKER in (plugin_bin / "bridge").read_text()
     assert not is_cnicore_plugin("/bin/sh")
+
+
+def test_another_interpreter_keeps_site() -> None:
+    # Its site-packages are unknown here: the script leaves finding cnicore to its site.
+    script = entry_point_script("/opt/python/bin/python3")
+    assert script.startswith("#!/opt/python/bin/python3\n")
+    assert "sys.path" not in script
+
+
+def test_isolated_entry_point_finds_cnicore_where_it_is(plugin_bin: Path, tmp_path: Path) -> None:
+    # A decoy cnicore on PYTHONPATH, a decoy json module beside the plugin and in the working
+    # directory: the isolated interpreter sees none of them and imports the real packages.
+    decoy = tmp_path / "decoy"
+    (decoy / "cnicore").mkdir(parents=True)
+    (decoy / "cnicore" / "__init__.py").write_text("raise SystemExit('decoy cnicore imported')\n")
+    for folder in (plugin_bin, decoy):
+        (folder / "json.py").write_text("raise SystemExit('decoy json imported')\n")
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(decoy), "CNI_COMMAND": "VERSION"}
+    for name in ("loopback", "host-local", "bridge"):
+        done = subprocess.run([str(plugin_bin / name)], env=env, cwd=decoy, capture_output=True, text=True,
+                              check=False)
+        assert (done.returncode, done.stderr) == (0, ""), name
+        assert json.loads(done.stdout)["cniVersion"] == "1.1.0"
+    # The import path the script sets gives the installing interpreter's packages.
+    layout = import_layout()
+    assert layout is not None
+    code = ("import cnicore, cnicore.backends, netaddr\n"
+            "print(cnicore.__file__); print(cnicore.backends.__file__); print(netaddr.__file__)\n")
+    script = (plugin_bin / "loopback").read_text().replace("from cnicore._plugin_main import main\nsys.exit(main())\n",
+                                                            code)
+    done = subprocess.run([sys.executable, "-IS", "-c", script], env=env, capture_output=True, text=True,
+                          check=True)
+    import netaddr
+
+    import cnicore
+    import cnicore.backends
+
+    assert done.stdout.split() == [os.path.realpath(m.__file__ or "") for m in (cnicore, cnicore.backends, netaddr)]
 
 
 def test_seed_demo_through_exec_on_the_fake_kernel(plugin_bin: Path, tmp_path: Path,
@@ -72,6 +112,38 @@ def test_seed_demo_through_exec_on_the_fake_kernel(plugin_bin: Path, tmp_path: P
         assert not be.get_link(ns, "lo").admin_up
         assert [r for r in state.firewall.list_rules(4) if not r.startswith("-P")] == []
     assert not (data / "mybridge0" / "10.23.0.2").exists()
+
+
+def test_isolated_entry_point_of_a_regular_install(tmp_path: Path) -> None:
+    # cnicore laid out as a wheel installs it (cnicore.backends inside cnicore), in a fresh virtual
+    # environment whose dependencies come through a .pth file naming another site-packages.
+    import shutil
+
+    import netaddr
+
+    import cnicore
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (site_dir,) = (venv / "lib").glob("python3*/site-packages")
+    source = Path(cnicore.__file__).resolve().parent
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(source, site_dir / "cnicore", ignore=ignore)
+    shutil.copytree(source.parent / "backends", site_dir / "cnicore" / "backends", ignore=ignore)
+    (site_dir / "deps.pth").write_text(str(Path(netaddr.__file__).resolve().parent.parent) + "\n")
+    python = str(venv / "bin" / "python")
+    bin_dir = tmp_path / "bin"
+    subprocess.run([python, "-c", f"from cnicore.plugins import install_plugins; install_plugins({str(bin_dir)!r})"],
+                   check=True, cwd=tmp_path)
+    script = (bin_dir / "host-local").read_text()
+    assert script.startswith(f"#!{python} -IS\n")
+    assert "meta_path" not in script  # found on the path as installed: no finder needed
+    assert repr(os.path.realpath(site_dir)) in script
+    done = subprocess.run([str(bin_dir / "loopback")], env={"PATH": os.environ.get("PATH", ""),
+                                                             "CNI_COMMAND": "VERSION"},
+                          capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert json.loads(done.stdout)["cniVersion"] == "1.1.0"
 
 
 def test_version_and_about(plugin_bin: Path) -> None:

@@ -1,0 +1,131 @@
+"""The exec'd host-local's handler and result writer: byte for byte what HostLocalPlugin prints.
+
+The handler (cnicore.plugins._hostlocal.HostLocalExecHandler) writes ADD's result
+without the result types. Here the writer is held against the result types over
+generated allocations at every version, and the handler against the plugin on
+the same configurations, each through the exec skeleton with its own store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from netaddr import IPAddress, IPNetwork
+
+from cnicore.ipam._allocator import AllocatedIP
+from cnicore.ipam._config import Route as IPAMRoute
+from cnicore.ipam._dns import DNS as IPAMDNS
+from cnicore.ipam._hostlocal import Allocation
+from cnicore.plugins import HostLocalPlugin, run_plugin
+from cnicore.plugins._hostlocal import HostLocalExecHandler, allocation_result, allocation_text
+from cnicore.plugins._skel import run_exec
+from cnicore.spec import ALL_VERSIONS
+from cnicore.testing import ip_addresses, ip_networks
+
+VERSIONS = ("", *ALL_VERSIONS)
+_MAPPED = st.tuples(st.integers(0, 2**32 - 1), st.integers(96, 128)).map(
+    lambda t: IPNetwork((0xFFFF << 32 | t[0], t[1]), version=6))
+_NUMBERS = st.none() | st.just(0) | st.integers(-(2**63), 2**63 - 1) | st.integers(-1000, 1000)
+_TEXT = st.text(max_size=5)
+
+
+@st.composite
+def allocations(draw: st.DrawFn) -> Allocation:
+    addresses = draw(st.lists(ip_networks() | _MAPPED, max_size=4))
+    ips = tuple(AllocatedIP(address=address, gateway=draw(ip_addresses(address.version)), range_set_index=i)
+                for i, address in enumerate(addresses))
+    routes = tuple(IPAMRoute(dst=draw(ip_networks() | _MAPPED), gw=draw(st.none() | ip_addresses()),
+                             mtu=draw(_NUMBERS), advmss=draw(_NUMBERS), priority=draw(_NUMBERS), table=draw(_NUMBERS),
+                             scope=draw(_NUMBERS))
+                   for _ in range(draw(st.integers(0, 3))))
+    names = st.lists(_TEXT, max_size=2).map(tuple)
+    dns = IPAMDNS(nameservers=draw(names), domain=draw(_TEXT), search=draw(names), options=draw(names))
+    return Allocation(ips=ips, routes=routes, dns=dns)
+
+
+@given(allocations(), st.sampled_from(VERSIONS))
+def test_written_results_are_the_result_types_text(allocation: Allocation, version: str) -> None:
+    text = allocation_text(allocation, version)
+    try:
+        expected = allocation_result(allocation).as_version(version).to_json()
+    except Exception:  # the result types refuse it (0.2.0 without an address, a bad number): so must the writer
+        assert text is None
+        return
+    if text is not None:
+        assert text == expected
+    else:
+        # Only numbers a float64 would round, or nothing to convert to 0.1.0/0.2.0, are left to the result types.
+        numbers = [getattr(r, k) or 0 for r in allocation.routes for k in ("mtu", "advmss", "priority", "table",
+                                                                             "scope")]
+        assert any(abs(n) > 2**53 for n in numbers) or not allocation.ips
+
+
+def test_an_unknown_version_is_left_to_the_result_types() -> None:
+    allocation = Allocation(ips=(AllocatedIP(address=IPNetwork("10.0.0.2/24"), gateway=IPAddress("10.0.0.1"),
+                                             range_set_index=0),))
+    assert allocation_text(allocation, "9.9.9") is None
+    assert allocation_text(allocation, "1.0.0") is not None
+
+
+def _environ(command: str, container: str = "c1", ifname: str = "eth0") -> dict[str, str]:
+    return {"CNI_COMMAND": command, "CNI_CONTAINERID": container, "CNI_NETNS": "/var/run/netns/x",
+            "CNI_IFNAME": ifname, "CNI_PATH": "/opt/cni/bin"}
+
+
+def _run(kind: str, environ: dict[str, str], config: dict[str, Any], data_dir: Path) -> tuple[int, str]:
+    config = {**config, "ipam": {**config["ipam"], "dataDir": str(data_dir)}}
+    out = io.BytesIO()
+    common: dict[str, Any] = {"environ": environ, "stdin": io.BytesIO(json.dumps(config).encode()), "stdout": out,
+                              "stderr": io.BytesIO(), "reference_codes": True}
+    if kind == "plugin":
+        plugin = HostLocalPlugin()
+        try:
+            code = run_plugin(plugin, **common)
+        finally:
+            plugin.close()
+    else:
+        handler = HostLocalExecHandler()
+        try:
+            code = run_exec(handler, **common)
+        finally:
+            handler.close()
+    return code, out.getvalue().decode()
+
+
+def _config(version: str, **ipam: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"name": "hl-net", "type": "bridge", "ipam": {"type": "host-local", **ipam}}
+    if version:
+        config["cniVersion"] = version
+    return config
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_handler_and_plugin_agree_through_the_skeleton(version: str, tmp_path: Path) -> None:
+    config = _config(version, ranges=[[{"subnet": "10.9.0.0/29", "gateway": "10.9.0.1"}],
+                                      [{"subnet": "fd00:9::/125"}]],
+                     routes=[{"dst": "0.0.0.0/0"}, {"dst": "fd00::/8", "gw": "fd00:9::1", "mtu": 1400}],
+                     resolvConf=str(tmp_path / "missing.conf"))
+    steps = [("ADD", "c1"), ("ADD", "c2"), ("CHECK", "c1"), ("DEL", "c1"), ("DEL", "c1"), ("CHECK", "c1"),
+             ("ADD", "c3"), ("GC", ""), ("STATUS", ""), ("VERSION", "")]
+    for command, container in steps:
+        environ = _environ(command, container)
+        plugin = _run("plugin", environ, config, tmp_path / "plugin")
+        handler = _run("handler", environ, config, tmp_path / "handler")
+        assert handler == plugin, (command, container)
+    assert sorted(p.name for p in (tmp_path / "handler" / "hl-net").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "plugin" / "hl-net").iterdir())
+
+
+@pytest.mark.parametrize("config", [_config("1.0.0", subnet="10.9.0.0/30"), _config("0.4.0", subnet="bogus"),
+                                    _config("1.0.0", subnet="10.9.0.0/24", rangeStart="10.9.1.1"),
+                                    {"name": "n", "cniVersion": "1.0.0", "ipam": {"type": "host-local"}}])
+def test_handler_and_plugin_agree_on_failures(config: dict[str, Any], tmp_path: Path) -> None:
+    for container in ("c1", "c2", "c3"):  # a /30 has room for one address: exhaustion
+        environ = _environ("ADD", container)
+        assert _run("handler", environ, config, tmp_path / "h") == _run("plugin", environ, config, tmp_path / "p")

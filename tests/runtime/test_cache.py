@@ -1,0 +1,208 @@
+"""libcni's result cache: exact bytes, reading what libcni writes (current and legacy), atomicity, listing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cnicore import DecodingError, InvalidInputError
+from cnicore.runtime import (
+    CACHE_KIND,
+    cache_file_path,
+    decode_cache_entry,
+    delete_cache_entry,
+    encode_cache_entry,
+    list_cache_entries,
+    read_cache_entry,
+    read_cached_result,
+    write_cache_entry,
+)
+from cnicore.spec import DNS, Interface, IPConfig, Result, Result020, Result040, parse_result
+from cnicore.testing import json_values, network_names, results
+
+CONFIG = b'{"cniVersion":"1.0.0","name":"apitest","plugins":[{"type":"noop"}]}'
+RESULT = Result(cni_version="1.0.0",
+                interfaces=(Interface(name="eth0", mac="00:11:22:33:44:55", sandbox="/some/netns/path"),),
+                ips=(IPConfig(address="10.1.2.3/24", gateway="10.1.2.1", interface=0),),
+                dns=DNS(nameservers=("1.2.3.4",)))
+CAPS = {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}], "otherCapability": 123}
+
+# What libcni's cacheAdd writes for these inputs: the struct in field order, the Go maps (capabilityArgs,
+# result) with sorted keys, the config as standard base64.
+EXPECTED = (
+    '{"kind":"cniCacheV1","containerId":"some-container-id","config":"'
+    + base64.b64encode(CONFIG).decode()
+    + '","ifName":"some-eth0","networkName":"apitest","netns":"/some/netns/path",'
+    '"cniArgs":[["FOO","BAR"],["ABC","123"]],'
+    '"capabilityArgs":{"otherCapability":123,"portMappings":[{"containerPort":80,"hostPort":8080,"protocol":"tcp"}]},'
+    '"result":{"cniVersion":"1.0.0","dns":{"nameservers":["1.2.3.4"]},'
+    '"interfaces":[{"mac":"00:11:22:33:44:55","name":"eth0","sandbox":"/some/netns/path"}],'
+    '"ips":[{"address":"10.1.2.3/24","gateway":"10.1.2.1","interface":0}]}}'
+).encode()
+
+
+def _write(cache: Path, **overrides: object) -> None:
+    kwargs: dict[str, object] = {"network": "apitest", "container_id": "some-container-id", "ifname": "some-eth0",
+                                 "config": CONFIG, "netns": "/some/netns/path",
+                                 "cni_args": [("FOO", "BAR"), ("ABC", "123")], "capability_args": CAPS,
+                                 "result": RESULT}
+    kwargs.update(overrides)
+    write_cache_entry(cache, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_file_is_byte_for_byte_what_libcni_writes(tmp_path: Path) -> None:
+    _write(tmp_path)
+    path = tmp_path / "results" / "apitest-some-container-id-some-eth0"
+    assert path.read_bytes() == EXPECTED
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "results").stat().st_mode) == 0o700
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [path.name]  # no temporary file left
+
+
+def test_empty_fields_are_omitted_and_0x_results_keep_dns_as_go_maps_do() -> None:
+    result = parse_result('{"cniVersion":"0.2.0","ip4":{"ip":"10.1.2.3/24","gateway":"10.1.2.1"}}')
+    data = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"{}", result=result)
+    assert data == (b'{"kind":"cniCacheV1","containerId":"c","config":"e30=","ifName":"eth0","networkName":"n",'
+                    b'"result":{"cniVersion":"0.2.0","dns":{},"ip4":{"gateway":"10.1.2.1","ip":"10.1.2.3/24"}}}')
+    bare = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"")
+    assert bare == b'{"kind":"cniCacheV1","containerId":"c","config":"","ifName":"eth0","networkName":"n"}'
+
+
+def test_strings_are_escaped_as_go_escapes_them() -> None:
+    data = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"", netns="/a&b<c>",
+                              capability_args={"k": 1.5e-7, "big": 1e21})
+    assert b'"netns":"/a\\u0026b\\u003cc\\u003e"' in data
+    assert b'"capabilityArgs":{"big":1e+21,"k":1.5e-7}' in data
+
+
+def test_an_entry_libcni_wrote_is_read_back(tmp_path: Path) -> None:
+    # Spelled as a Go runtime passing a struct for portMappings would write it (struct order, not sorted).
+    written = EXPECTED.replace(b'{"containerPort":80,"hostPort":8080,"protocol":"tcp"}',
+                               b'{"hostPort":8080,"containerPort":80,"protocol":"tcp"}')
+    path = Path(cache_file_path(tmp_path, "apitest", "some-container-id", "some-eth0"))
+    path.parent.mkdir()
+    path.write_bytes(written)
+    entry = read_cache_entry(tmp_path, "apitest", "some-container-id", "some-eth0")
+    assert entry is not None and not entry.legacy
+    assert (entry.network, entry.container_id, entry.ifname, entry.netns) == \
+        ("apitest", "some-container-id", "some-eth0", "/some/netns/path")
+    assert entry.cni_args == (("FOO", "BAR"), ("ABC", "123"))
+    assert entry.capability_args_dict() == CAPS
+    assert entry.config == CONFIG
+    assert entry.result == RESULT
+    assert read_cached_result(tmp_path, "apitest", "some-container-id", "some-eth0", "1.1.0") == \
+        Result(cni_version="1.1.0", interfaces=RESULT.interfaces, ips=RESULT.ips, dns=RESULT.dns)
+    assert [a.path for a in list_cache_entries(tmp_path, "some-container-id")] == [str(path)]
+
+
+def test_a_legacy_cache_is_a_bare_result_converted_to_the_config_version(tmp_path: Path) -> None:
+    path = Path(cache_file_path(tmp_path, "net", "c1", "eth0"))
+    path.parent.mkdir()
+    path.write_text('{"cniVersion":"0.3.1","ips":[{"version":"4","address":"10.1.2.3/24"}],"dns":{}}')
+    converted = read_cached_result(tmp_path, "net", "c1", "eth0", "0.4.0")
+    assert isinstance(converted, Result040) and converted.cni_version == "0.4.0"
+    assert [str(ip.address) for ip in converted.ips] == ["10.1.2.3/24"]
+    entry = read_cache_entry(tmp_path, "net", "c1", "eth0")
+    assert entry is not None and entry.legacy and entry.result is not None
+    assert list_cache_entries(tmp_path) == []  # listings skip legacy entries, as libcni does
+    with pytest.raises(Exception, match=re.escape('failed to convert cached result to config version "0.2.0": '
+                                                  "cannot convert: no valid IP addresses")):
+        path.write_text('{"cniVersion":"0.4.0","dns":{}}')
+        read_cached_result(tmp_path, "net", "c1", "eth0", "0.2.0")
+
+
+def test_another_kind_is_read_as_legacy_and_garbage_is_an_error_only_when_the_result_is_needed(tmp_path: Path) -> None:
+    path = Path(cache_file_path(tmp_path, "net", "c1", "eth0"))
+    path.parent.mkdir()
+    path.write_text('{"kind":"cniCacheV2","cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}')
+    assert isinstance(read_cached_result(tmp_path, "net", "c1", "eth0"), Result)
+    path.write_text("garbage")
+    entry = read_cache_entry(tmp_path, "net", "c1", "eth0")
+    assert entry is not None and entry.legacy and entry.result is None
+    with pytest.raises(DecodingError):
+        read_cached_result(tmp_path, "net", "c1", "eth0", "1.0.0")
+    assert read_cached_result(tmp_path, "net", "c1", "eth1") is None  # no file: no result
+
+
+def test_cache_path_needs_all_three_names(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        cache_file_path(tmp_path, "", "some-container-id", "eth0")
+    assert str(caught.value) == ('cache file path requires network name (""), container ID ("some-container-id"), '
+                                 'and interface name ("eth0")')
+    with pytest.raises(InvalidInputError, match="contains '/'"):
+        cache_file_path(tmp_path, "net", "../../etc", "eth0")
+
+
+def test_list_filters_as_libcni_and_by_network(tmp_path: Path) -> None:
+    for network, cid, ifname in [("a", "c1", "eth0"), ("b", "c1", "eth1"), ("a", "c2", "eth0"),
+                                 ("a", "c1-x", "eth0")]:
+        write_cache_entry(tmp_path, network=network, container_id=cid, ifname=ifname, config=b"{}")
+    (tmp_path / "results" / "a-c1-eth9").write_text('{"kind":"cniCacheV1","containerId":"c1","networkName":"a"}')
+    (tmp_path / "results" / ".tmp.0123").write_bytes(
+        encode_cache_entry(network="a", container_id="c1", ifname="eth5", config=b""))
+    assert [(a.network, a.ifname) for a in list_cache_entries(tmp_path, "c1")] == [("a", "eth0"), ("b", "eth1")]
+    assert [a.container_id for a in list_cache_entries(tmp_path, network="a")] == ["c1", "c1-x", "c2"]
+    assert len(list_cache_entries(tmp_path)) == 4
+    assert delete_cache_entry(tmp_path, "a", "c1", "eth0") is True
+    assert delete_cache_entry(tmp_path, "a", "c1", "eth0") is False
+    assert list_cache_entries(tmp_path / "missing") == []
+
+
+def test_readers_never_see_a_partial_file_while_it_is_rewritten(tmp_path: Path) -> None:
+    big = {"blob": "x" * 200_000}
+    write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"{}", capability_args=big)
+    stop = threading.Event()
+    seen: list[bool] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            entry = read_cache_entry(tmp_path, "n", "c", "eth0")
+            seen.append(entry is not None and not entry.legacy)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(30):
+            write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"{}",
+                              capability_args={"blob": str(i) * 200_000})
+    finally:
+        stop.set()
+        thread.join()
+    assert seen and all(seen)
+    assert sorted(os.listdir(tmp_path / "results")) == ["n-c-eth0"]
+
+
+_args = st.lists(st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=8)), max_size=3)
+_caps = st.dictionaries(st.text(max_size=8), json_values(), max_size=3)
+
+
+@given(network=network_names(), container=network_names(), ifname=st.sampled_from(["eth0", "net1", "x"]),
+       netns=st.text(max_size=20), args=_args, caps=_caps, result=st.none() | results(),
+       config=st.binary(max_size=64))
+def test_round_trip(network: str, container: str, ifname: str, netns: str, args: list[tuple[str, str]],
+                    caps: dict[str, object], result: Result | Result040 | Result020 | None, config: bytes) -> None:
+    data = encode_cache_entry(network=network, container_id=container, ifname=ifname, config=config, netns=netns,
+                              cni_args=args, capability_args=caps, result=result)
+    entry = decode_cache_entry(data)
+    assert (entry.network, entry.container_id, entry.ifname, entry.netns, entry.config, entry.legacy) == \
+        (network, container, ifname, netns, config, False)
+    assert entry.cni_args == tuple(args)
+    document = json.loads(data)
+    assert list(document)[:5] == ["kind", "containerId", "config", "ifName", "networkName"]
+    assert document["kind"] == CACHE_KIND
+    if result is not None:
+        assert entry.result is not None and entry.result.to_object() == parse_result(result.to_json()).to_object()
+    # Writing what was read gives the same bytes: nothing is lost or reordered.
+    again = encode_cache_entry(network=entry.network, container_id=entry.container_id, ifname=entry.ifname,
+                               config=entry.config, netns=entry.netns, cni_args=entry.cni_args,
+                               capability_args=entry.capability_args, result=entry.raw_result)
+    assert again == data
