@@ -45,6 +45,7 @@ test: sysdeps $(VENV)/.installed lint typecheck unit
 
 # Side-by-side benchmarks (figures as ratios to their anchors; see benchmarks/__main__.py).
 bench: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[bench]' || echo "matplotlib unavailable: no occupancy chart"
 	$(PY) -m benchmarks
 
 # The same with tiny sizes: a smoke test, not a measurement.

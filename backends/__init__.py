@@ -1,10 +1,13 @@
 """Link backends and firewalls: the implementations of :mod:`cnicore.links`' ports.
 
 - :class:`FakeLinkBackend`: in memory; defines the semantics, default without CAP_NET_ADMIN.
-- :class:`NetlinkLinkBackend`: rtnetlink through pyroute2 (``cnicore[netlink]``), imported on use.
+- :class:`NetlinkLinkBackend`: rtnetlink spoken directly over a netlink socket (standard library only);
+  the default with CAP_NET_ADMIN.
 - :class:`IPRoute2LinkBackend`: the ``ip`` command.
-- :class:`IptablesFirewall`, :class:`NftablesFirewall` and :class:`FakeFirewall` (iptables layout):
-  the reference's masquerade rules.
+- :class:`Pyroute2LinkBackend`: rtnetlink through pyroute2 (``cnicore[pyroute2]``), imported on use.
+- :class:`IptablesFirewall`, :class:`NftablesFirewall` and :class:`FakeFirewall` (iptables layout, with
+  :class:`FakeNftables`, the nftables layout, as its :meth:`~FakeFirewall.nftables`): the reference's
+  masquerade rules and MAC spoof check.
 - :func:`select_backend`: injection, entry points (group ``cnicore.backends``), ``CNICORE_BACKEND``.
 
 Importing this package imports nothing: every name loads on first use, so an
@@ -14,16 +17,17 @@ entry-point machinery unless a backend is looked up by name).
 
 from __future__ import annotations
 
+from cnicore._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from ._fake import FakeLinkBackend
-    from ._fakefw import FakeFirewall
+    from ._fakefw import FakeFirewall, FakeNftables
     from ._iproute2 import IPRoute2LinkBackend
     from ._iptables import IptablesFirewall
     from ._netlink import NetlinkLinkBackend
     from ._nftables import NftablesFirewall
+    from ._pyroute2 import Pyroute2LinkBackend
     from ._select import BUILTIN_BACKENDS, ENTRY_POINT_GROUP, ENV_VAR, has_net_admin, select_backend
 
 __all__ = [
@@ -32,40 +36,26 @@ __all__ = [
     "ENV_VAR",
     "FakeFirewall",
     "FakeLinkBackend",
+    "FakeNftables",
     "IPRoute2LinkBackend",
     "IptablesFirewall",
     "NetlinkLinkBackend",
     "NftablesFirewall",
+    "Pyroute2LinkBackend",
     "has_net_admin",
     "select_backend",
 ]
 
 _LAZY = {
-    "FakeLinkBackend": "._fake",
-    "FakeFirewall": "._fakefw",
-    "BUILTIN_BACKENDS": "._select",
-    "ENTRY_POINT_GROUP": "._select",
-    "ENV_VAR": "._select",
-    "has_net_admin": "._select",
-    "select_backend": "._select",
-    "NetlinkLinkBackend": "._netlink",
-    "IPRoute2LinkBackend": "._iproute2",
-    "IptablesFirewall": "._iptables",
-    "NftablesFirewall": "._nftables",
+    "FakeLinkBackend": "_fake",
+    "FakeFirewall": "_fakefw", "FakeNftables": "_fakefw",
+    "BUILTIN_BACKENDS": "_select", "ENTRY_POINT_GROUP": "_select", "ENV_VAR": "_select",
+    "has_net_admin": "_select", "select_backend": "_select",
+    "NetlinkLinkBackend": "_netlink",
+    "IPRoute2LinkBackend": "_iproute2",
+    "Pyroute2LinkBackend": "_pyroute2",
+    "IptablesFirewall": "_iptables",
+    "NftablesFirewall": "_nftables",
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Everything loads on first use so that importing the package stays cheap.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

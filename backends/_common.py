@@ -1,4 +1,5 @@
-"""What every backend shares: argument checks, errno translation, veth peer names, sort orders.
+"""What every backend shares: argument checks, errno translation, veth peer names, sort orders;
+and what every firewall shares: the iptables rule text, the one-address masquerade methods.
 
 Checks that run before anything reaches the kernel live here so that all
 backends refuse bad input with the very same error.
@@ -26,10 +27,15 @@ from cnicore._gofmt import go_quote
 from cnicore.links import Address, Link, Route, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from cnicore.links import Firewall
+
 __all__ = [
     "MAX_MTU",
     "MIN_MTU",
     "PEER_NAME_ATTEMPTS",
+    "OneAddressMasquerade",
     "address_sort_key",
     "check_mac",
     "check_mtu",
@@ -200,3 +206,21 @@ def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
             matches.append(word)
             i += 1
     return " ".join(["-A", chain, *matches, *comment, *target])
+
+
+class OneAddressMasquerade:
+    """Mixin of the firewalls: the one-address masquerade methods are the attachment ones with one address.
+
+    A firewall implements :meth:`~cnicore.links.Firewall.setup_masquerades` and
+    :meth:`~cnicore.links.Firewall.teardown_masquerades`; these two follow.
+    """
+
+    def setup_masquerade(self: Firewall, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                         ifname: str = "") -> None:
+        """See :meth:`Firewall.setup_masquerade` (the attachment's only address: see :meth:`setup_masquerades`)."""
+        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
+
+    def teardown_masquerade(self: Firewall, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
+                            ifname: str = "") -> None:
+        """See :meth:`Firewall.teardown_masquerade`."""
+        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)

@@ -28,6 +28,7 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
+from ._common import OneAddressMasquerade
 from ._common import iptables_rule_text as _render
 
 __all__ = ["FakeFirewall", "FakeNftables"]
@@ -35,7 +36,7 @@ __all__ = ["FakeFirewall", "FakeNftables"]
 _BUILTIN_NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 
 
-class FakeFirewall:
+class FakeFirewall(OneAddressMasquerade):
     """:class:`~cnicore.links.Firewall` that keeps the nat tables (IPv4 and IPv6) in memory."""
 
     name = "fake"
@@ -54,36 +55,26 @@ class FakeFirewall:
     def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
                           ifname: str = "") -> None:
         """See :meth:`Firewall.setup_masquerades`."""
-        for address in addresses:
-            self.setup_masquerade(address, network_name, container_id, ifname=ifname)
+        plans = [masquerade_plan(address, network_name, container_id) for address in addresses]
+        with self._lock:
+            for plan in plans:
+                chains = self._chains[plan.version]
+                chains.setdefault(plan.chain, [])
+                for chain, rule in [*((plan.chain, r) for r in plan.chain_rules), ("POSTROUTING", plan.jump_rule)]:
+                    line = _render(chain, rule)
+                    if line not in chains[chain]:
+                        chains[chain].append(line)
 
     def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
                              *, ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerades`."""
-        for address in addresses:
-            self.teardown_masquerade(address, network_name, container_id, ifname=ifname)
-
-    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                         ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerade`."""
-        plan = masquerade_plan(address, network_name, container_id)
+        plans = [masquerade_plan(address, network_name, container_id) for address in addresses]
         with self._lock:
-            chains = self._chains[plan.version]
-            chains.setdefault(plan.chain, [])
-            for chain, rule in [*((plan.chain, r) for r in plan.chain_rules), ("POSTROUTING", plan.jump_rule)]:
-                line = _render(chain, rule)
-                if line not in chains[chain]:
-                    chains[chain].append(line)
-
-    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                            ifname: str = "") -> None:
-        """See :meth:`Firewall.teardown_masquerade`."""
-        plan = masquerade_plan(address, network_name, container_id)
-        with self._lock:
-            chains = self._chains[plan.version]
-            gone = {_render("POSTROUTING", plan.jump_rule), _render("POSTROUTING", plan.legacy_jump_rule)}
-            chains["POSTROUTING"] = [line for line in chains["POSTROUTING"] if line not in gone]
-            chains.pop(plan.chain, None)
+            for plan in plans:
+                chains = self._chains[plan.version]
+                gone = {_render("POSTROUTING", plan.jump_rule), _render("POSTROUTING", plan.legacy_jump_rule)}
+                chains["POSTROUTING"] = [line for line in chains["POSTROUTING"] if line not in gone]
+                chains.pop(plan.chain, None)
 
     def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
         """The table as ``iptables -t nat -S`` would print it. Idempotent (read-only)."""
@@ -96,7 +87,7 @@ class FakeFirewall:
             return tuple(lines)
 
 
-class FakeNftables:
+class FakeNftables(OneAddressMasquerade):
     """:class:`~cnicore.links.NftFirewall` in memory: the nftables masquerade and spoof-check tables.
 
     Rules keep the nftables JSON form the real firewall sends, with handles
@@ -143,16 +134,6 @@ class FakeNftables:
         with self._lock:
             if self._masq is not None:
                 self._masq = [rule for rule in self._masq if not rule[1].startswith(prefix)]
-
-    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                         ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerade`."""
-        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
-
-    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                            ifname: str = "") -> None:
-        """See :meth:`Firewall.teardown_masquerade`."""
-        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
     def list_rules(self) -> tuple[str, ...]:
         """``masq_checks``'s rule comments, in order (as the real firewall's ``list_rules``). Read-only."""

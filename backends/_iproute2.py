@@ -31,7 +31,6 @@ from cnicore._errors import (
 )
 from cnicore._gofmt import go_quote
 from cnicore.links import (
-    HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
     AddressState,
@@ -72,7 +71,7 @@ _STDERR_ERRORS: tuple[tuple[re.Pattern[str], type[CNIError]], ...] = (
 )
 
 
-class IPRoute2LinkBackend:
+class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
     """:class:`~cnicore.links.LinkBackend` that runs ``ip`` (iproute2).
 
     Args:
@@ -136,18 +135,6 @@ class IPRoute2LinkBackend:
         if not isinstance(data, list):
             raise InternalError(f"{what}: unexpected output of ip -json")
         return data
-
-    # -- namespaces ---------------------------------------------------------------------------------
-
-    def open_namespace(self, path: str) -> Namespace:
-        """See :meth:`LinkBackend.open_namespace`."""
-        ns = Namespace(path=path)
-        os.close(_nsenter.open_namespace_fd(ns))
-        return ns
-
-    def host_namespace(self) -> Namespace:
-        """See :meth:`LinkBackend.host_namespace`."""
-        return HOST_NAMESPACE
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -389,16 +376,6 @@ class IPRoute2LinkBackend:
     def delete_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.delete_route`."""
         self._ip_run(ns, self._route_args(route, deleting=True), f"delete route to {route.dst}")
-
-    # -- sysctls ------------------------------------------------------------------------------------
-
-    def read_sysctl(self, ns: Namespace, key: str) -> str:
-        """See :meth:`LinkBackend.read_sysctl`."""
-        return _nsenter.read_sysctl(ns, key)
-
-    def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
-        """See :meth:`LinkBackend.write_sysctl`."""
-        _nsenter.write_sysctl(ns, key, value)
 
 
 def _port_vlans_of(data: Any, name: str, what: str) -> tuple[PortVlan, ...]:

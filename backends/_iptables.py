@@ -28,7 +28,7 @@ import netaddr
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, masquerade_plan
 
-from ._common import error_from_errno, iptables_rule_text, namespace_gone
+from ._common import OneAddressMasquerade, error_from_errno, iptables_rule_text, namespace_gone
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
@@ -51,7 +51,7 @@ class _TableState:
                 self.rules.append(line)
 
 
-class IptablesFirewall:
+class IptablesFirewall(OneAddressMasquerade):
     """:class:`~cnicore.links.Firewall` over ``iptables``/``ip6tables`` (their save and restore commands).
 
     Args:
@@ -166,16 +166,6 @@ class IptablesFirewall:
                     lines += [f"-F {chain}", f"-X {chain}"]
             if lines:
                 self._restore(version, lines)
-
-    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                         ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerade`."""
-        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
-
-    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                            ifname: str = "") -> None:
-        """See :meth:`Firewall.teardown_masquerade`."""
-        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
     def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
         """``iptables -t TABLE -S`` lines, for inspection and tests. Idempotent (read-only)."""

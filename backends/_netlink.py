@@ -29,7 +29,6 @@ import netaddr
 from cnicore._errors import CNIError, InternalError, NotFoundError
 from cnicore._gofmt import go_quote
 from cnicore.links import (
-    HOST_NAMESPACE,
     MAIN_TABLE,
     Address,
     AddressState,
@@ -352,7 +351,7 @@ def _ip_bytes(ip: netaddr.IPAddress) -> bytes:
     return socket.inet_pton(_FAMILIES[int(ip.version)], str(ip))
 
 
-class NetlinkLinkBackend:
+class NetlinkLinkBackend(_nsenter.KernelNamespaces):
     """:class:`~cnicore.links.LinkBackend` over rtnetlink.
 
     Thread-safe: operations share no socket. Needs no third-party package.
@@ -432,18 +431,6 @@ class NetlinkLinkBackend:
             found = self._get_index(sock, msg.master)
             master = found.name if found is not None else None
         return _link_of(msg, master, addresses)
-
-    # -- namespaces ---------------------------------------------------------------------------------
-
-    def open_namespace(self, path: str) -> Namespace:
-        """See :meth:`LinkBackend.open_namespace`."""
-        ns = Namespace(path=path)
-        os.close(_nsenter.open_namespace_fd(ns))
-        return ns
-
-    def host_namespace(self) -> Namespace:
-        """See :meth:`LinkBackend.host_namespace`."""
-        return HOST_NAMESPACE
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -727,16 +714,6 @@ class NetlinkLinkBackend:
         """See :meth:`LinkBackend.delete_route`."""
         with self._socket(ns, f"delete route to {route.dst}") as sock:
             sock.request(_RTM_DELROUTE, self._route_body(sock, route, deleting=True), flags=_ACKED)
-
-    # -- sysctls ------------------------------------------------------------------------------------
-
-    def read_sysctl(self, ns: Namespace, key: str) -> str:
-        """See :meth:`LinkBackend.read_sysctl`."""
-        return _nsenter.read_sysctl(ns, key)
-
-    def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
-        """See :meth:`LinkBackend.write_sysctl`."""
-        _nsenter.write_sysctl(ns, key, value)
 
 
 def _vlan_request(index: int, vid: int, flags: int) -> bytes:

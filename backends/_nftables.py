@@ -46,7 +46,7 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
-from ._common import error_from_errno, namespace_gone
+from ._common import OneAddressMasquerade, error_from_errno, namespace_gone
 
 __all__ = ["NftablesFirewall"]
 
@@ -56,7 +56,7 @@ _CHAIN_COMMENT = "Masquerade traffic from certain IPs to any (non-multicast) IP 
 _MISSING = ("No such file or directory", "does not exist")
 
 
-class NftablesFirewall:
+class NftablesFirewall(OneAddressMasquerade):
     """:class:`~cnicore.links.NftFirewall` over the ``nft`` command.
 
     Args:
@@ -151,16 +151,6 @@ class NftablesFirewall:
         handles = self._handles(nft_instance_hash(network_name, ifname, container_id))
         if handles:
             self._apply("".join(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {h}\n" for h in handles))
-
-    def setup_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                         ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerade` (the attachment's only address: see :meth:`setup_masquerades`)."""
-        self.setup_masquerades([address], network_name, container_id, ifname=ifname)
-
-    def teardown_masquerade(self, address: netaddr.IPNetwork, network_name: str, container_id: str, *,
-                            ifname: str = "") -> None:
-        """See :meth:`Firewall.teardown_masquerade`."""
-        self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
     def list_rules(self) -> tuple[str, ...]:
         """``masq_checks``'s rule comments, in order, for inspection and tests. Idempotent (read-only)."""

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cnicore._errors import CNIError, InternalError
-from cnicore.links import Namespace, check_sysctl_key, check_sysctl_value
+from cnicore.links import HOST_NAMESPACE, Namespace, check_sysctl_key, check_sysctl_value
 
 from ._common import error_from_errno, namespace_gone
 
-__all__ = ["open_namespace_fd", "read_sysctl", "run_in_namespace", "write_sysctl"]
+__all__ = ["KernelNamespaces", "open_namespace_fd", "read_sysctl", "run_in_namespace", "write_sysctl"]
 
 _CLONE_NEWNET = 0x40000000
 _T = TypeVar("_T")
@@ -142,3 +142,30 @@ def _sysctl_error(exc: OSError, path: str) -> CNIError:
     if exc.errno == errno.EINVAL:
         return InternalError(f"sysctl {path}: invalid value")
     return error_from_errno(exc.errno, f"sysctl {path}")
+
+
+class KernelNamespaces:
+    """Base of the backends that work on the kernel: the port's namespace and sysctl methods.
+
+    Namespaces are opened by path (never created), sysctls read and written in
+    ``/proc/sys`` from a thread that joined the namespace; the same for every
+    such backend, whatever it speaks to change links.
+    """
+
+    def open_namespace(self, path: str) -> Namespace:
+        """See :meth:`LinkBackend.open_namespace`."""
+        ns = Namespace(path=path)
+        os.close(open_namespace_fd(ns))
+        return ns
+
+    def host_namespace(self) -> Namespace:
+        """See :meth:`LinkBackend.host_namespace`."""
+        return HOST_NAMESPACE
+
+    def read_sysctl(self, ns: Namespace, key: str) -> str:
+        """See :meth:`LinkBackend.read_sysctl`."""
+        return read_sysctl(ns, key)
+
+    def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
+        """See :meth:`LinkBackend.write_sysctl`."""
+        write_sysctl(ns, key, value)

@@ -1,11 +1,11 @@
 """Choosing a link backend: explicit injection, then entry points, then what the machine allows.
 
 Order: an object passed in wins; otherwise ``CNICORE_BACKEND`` (or the ``name``
-argument) names one: ``netlink``, ``iproute2``, ``fake``, ``auto`` (the default),
-or the name of a third-party backend registered in the entry-point group
-``cnicore.backends``. ``auto`` takes netlink when pyroute2 is importable and the
-process holds CAP_NET_ADMIN, else iproute2 when ``ip`` exists and the process
-holds CAP_NET_ADMIN, else the in-memory fake.
+argument) names one: ``netlink``, ``iproute2``, ``pyroute2``, ``fake``, ``auto``
+(the default), or the name of a third-party backend registered in the entry-point
+group ``cnicore.backends``. ``auto`` takes netlink (which needs nothing beyond the
+standard library) when the process holds CAP_NET_ADMIN, else the in-memory fake;
+``pyroute2`` and ``iproute2`` are only ever chosen by name.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 from cnicore._errors import InternalError, InvalidConfigError
 
 # The exec'd loopback asks this module only whether it may administer the network:
-# typing, the port types, importlib.util, shutil and importlib.metadata (milliseconds
-# each) load when a backend is actually chosen (see __getattr__ below).
+# typing, the port types and importlib.metadata (milliseconds each) load when a
+# backend is actually chosen (see __getattr__ below).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -28,21 +28,13 @@ __all__ = ["BUILTIN_BACKENDS", "ENTRY_POINT_GROUP", "ENV_VAR", "has_net_admin", 
 
 ENV_VAR = "CNICORE_BACKEND"
 ENTRY_POINT_GROUP = "cnicore.backends"
-BUILTIN_BACKENDS = ("netlink", "iproute2", "fake", "auto")
+BUILTIN_BACKENDS = ("netlink", "iproute2", "pyroute2", "fake", "auto")
 _CAP_NET_ADMIN = 12
 
 
 def __getattr__(name: str) -> ModuleType:
     # The modules the choice needs, imported on first use (and reachable as attributes, as if
     # imported at the top, so that tests can replace what they provide).
-    if name == "importlib":
-        import importlib.util
-
-        return importlib
-    if name == "shutil":
-        import shutil
-
-        return shutil
     if name == "metadata":
         from importlib import metadata
 
@@ -71,21 +63,17 @@ def _builtin(name: str) -> LinkBackend:
         from ._iproute2 import IPRoute2LinkBackend
 
         return IPRoute2LinkBackend()
+    if name == "pyroute2":
+        from ._pyroute2 import Pyroute2LinkBackend
+
+        return Pyroute2LinkBackend()
     from ._fake import FakeLinkBackend
 
     return FakeLinkBackend()
 
 
 def _auto() -> LinkBackend:
-    import importlib.util
-    import shutil
-
-    if has_net_admin():
-        if importlib.util.find_spec("pyroute2") is not None:
-            return _builtin("netlink")
-        if shutil.which("ip") is not None:
-            return _builtin("iproute2")
-    return _builtin("fake")
+    return _builtin("netlink" if has_net_admin() else "fake")
 
 
 def select_backend(

@@ -10,7 +10,8 @@ backend and store stay open; masquerading through the iptables firewall, in
 this namespace, as the reference's), and the reference Go ``bridge`` executed
 per operation (it executes its host-local and runs iptables itself).
 
-Modes: ``sequential`` (one container at a time); ``threads`` (``parallel``
+Modes: ``sequential`` (one container at a time; every contender, the
+``sequential_backends`` too); ``threads`` (``parallel``
 containers at once on as many threads of this process sharing one plugin, as a
 server would; the reference: as many concurrent execs); ``processes``
 (cnicore only: as many long-lived worker processes, one plugin each, forked
@@ -92,10 +93,12 @@ def main() -> int:
     backends = importlib.import_module("cnicore.backends")
     # One plugin per backend, shared by the threads. The firewall works in this process's namespace:
     # the one playing the host.
+    sequential_only: list[str] = spec.get("sequential_backends", [])
     contenders: dict[str, Any] = {name: BridgePlugin(backends.select_backend(name), backends.IptablesFirewall())
-                                  for name in spec["backends"]}
+                                  for name in [*spec["backends"], *sequential_only]}
     if reference:
         contenders["reference"] = reference
+    concurrent = [name for name in contenders if name not in sequential_only]
 
     result: dict[str, Any] = {}
     try:
@@ -125,7 +128,7 @@ def main() -> int:
 
             result[variant] = _sequential(list(contenders), namespaces, chunk, variant, one)
             if pool is not None:
-                result[f"{variant}-threads"] = _threads(list(contenders), namespaces, parallel, variant, one)
+                result[f"{variant}-threads"] = _threads(concurrent, namespaces, parallel, variant, one)
                 result[f"{variant}-processes"] = _processes(pool, spec["backends"], namespaces, parallel, variant,
                                                             conf_of)
     finally:

@@ -3,7 +3,8 @@
 Everything happens in throwaway namespaces: one plays the host (bridge
 ``cnt-bbr0``, NAT rules, store in a temporary directory), one per container.
 cnicore's :class:`~cnicore.plugins.BridgePlugin` runs in process on each real
-backend (netlink, iproute2) and the reference Go ``bridge`` is executed per
+backend (netlink, iproute2; pyroute2 too, sequentially only, as an information
+row, when it is installed) and the reference Go ``bridge`` is executed per
 operation, all from one process inside the host namespace (see
 :mod:`benchmarks._links_child`), interleaved in chunks of containers: each
 contender ADDs a chunk then DELs it, then the next contender does the same.
@@ -24,6 +25,7 @@ runs 8 concurrent execs in both (its one measurement is the anchor of both).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -72,6 +74,8 @@ def run(quick: bool) -> list[Row]:
         reference = REFERENCE_BRIDGE if os.access(REFERENCE_BRIDGE, os.X_OK) else ""
         spec = {"namespaces": containers, "chunk": chunk, "bridge": BRIDGE, "reference": reference, "work": work,
                 "backends": ["netlink", "iproute2"], "parallel": parallel,
+                # Measured one container at a time only, so that the suite stays fast.
+                "sequential_backends": ["pyroute2"] if importlib.util.find_spec("pyroute2") else [],
                 # Without iptables the seed network cannot masquerade: only the links are measured.
                 "variants": [v for v in VARIANTS if v != "seed" or shutil.which("iptables-restore")]}
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -97,7 +101,7 @@ def run(quick: bool) -> list[Row]:
             # The reference runs as concurrent processes in both parallel modes: its figure is the threads run's.
             anchor = (got.get(variant + ("-threads" if suffix else ""), {}).get("reference"))
             anchor = anchor / count if anchor is not None else None
-            for name, target in (("netlink", 1.0), ("iproute2", None)):
+            for name, target in (("netlink", 1.0), ("iproute2", None), ("pyroute2", None)):
                 if name not in per:
                     continue
                 figure = f"bridge ADD+DEL per container, {label}, {name} in process, {mode}"

@@ -55,3 +55,18 @@ def test_every_error_class_has_its_code_and_is_documented() -> None:
         if isinstance(obj, type) and issubclass(obj, cnicore.CNIError):
             assert obj.__doc__, name
             assert obj("m").code == obj.default_code
+
+
+@pytest.mark.parametrize("module_name", ["cnicore.spec", "cnicore.plugins", "cnicore.stores", "cnicore.backends"])
+def test_lazy_packages_list_resolve_and_refuse_names(module_name: str) -> None:
+    """The packages whose names load on first use (cnicore._lazy): dir() is __all__, a name resolves to its
+    submodule's object and is kept, an unknown name is an AttributeError naming the package."""
+    module = importlib.import_module(module_name)
+    assert dir(module) == sorted(module.__all__)
+    for name in module.__all__:
+        value = getattr(module, name)
+        assert vars(module)[name] is value
+        assert getattr(importlib.import_module(f"{module_name}.{module._LAZY[name]}"), name) is value
+    assert set(module._LAZY) == set(module.__all__)
+    with pytest.raises(AttributeError, match=f"module '{module_name}' has no attribute 'no_such_name'"):
+        getattr(module, "no_such_name")  # noqa: B009

@@ -2,7 +2,7 @@
 
 Plugins (bridge, loopback, ptp) never touch the kernel: they call a
 :class:`LinkBackend`. Implementations live in ``cnicore.backends`` (netlink via
-rtnetlink, iproute2 via subprocess, and the in-memory fake that defines the
+rtnetlink, pyroute2, iproute2 via subprocess, and the in-memory fake that defines the
 semantics). Every implementation raises only cnicore errors:
 
 - :class:`~cnicore.NamespaceNotFoundError`: the namespace path does not exist (any more);

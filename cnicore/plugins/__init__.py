@@ -18,10 +18,10 @@ importing the bridge plugin, nor the exec'd loopback for the request type (attrs
 
 from __future__ import annotations
 
+from cnicore._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from cnicore.plugins._api import Plugin, PluginRequest
     from cnicore.plugins._bridge import DEFAULT_BRIDGE, BridgeConfig, BridgePlugin, calc_gateways, load_bridge_config
     from cnicore.plugins._delegate import PLUGIN_MARKER, IPAMDelegate, is_cnicore_plugin
@@ -78,17 +78,4 @@ _LAZY = {
     "reference_code": "_skel", "run_plugin": "_skel",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -879,6 +879,19 @@ class BridgePlugin:
                        and (route.gw is None or r.gateway == route.gw) for r in routes):
                 raise InternalError(f"Failed to match route {route.dst} via {route.gw or '<nil>'} dev {ifname}")
 
+    # -- GC ----------------------------------------------------------------------------------------
+
+    def gc(self, request: PluginRequest) -> None:
+        """GC: forwarded to the IPAM plugin, which releases what no valid attachment holds. Idempotent.
+
+        Beyond the reference, whose bridge GC does nothing (``FIXME``): the spec asks
+        a plugin to forward GC to its delegates, and without it a runtime's GC could
+        never reach the addresses a bridge network leaked.
+        """
+        config = load_bridge_config(request.config, request.args)
+        if config.layer3:
+            self._ipam.gc(config.ipam_type, request)
+
     # -- STATUS ------------------------------------------------------------------------------------
 
     def status(self, request: PluginRequest) -> None:

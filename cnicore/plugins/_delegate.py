@@ -126,6 +126,19 @@ class IPAMDelegate:
             return
         self._exec(ipam_type, "CHECK", request)
 
+    def gc(self, ipam_type: str, request: PluginRequest) -> None:
+        """IPAM GC with the request's ``cni.dev/valid-attachments``. Idempotent.
+
+        The spec asks plugins to forward GC to the plugins they delegate to; the
+        reference bridge does not yet (its GC is a no-op), so with the reference
+        bridge leaked addresses stay until their files are removed by hand.
+        """
+        local = self._in_process(ipam_type, request)
+        if local is not None:
+            local.gc(request)
+            return
+        self._exec(ipam_type, "GC", request)
+
     def status(self, ipam_type: str, request: PluginRequest) -> None:
         """IPAM STATUS (host-local has none: success). Read-only."""
         if self._in_process(ipam_type, request) is not None:

@@ -6,6 +6,8 @@ The names load on first use, so that an exec'd plugin which needs only the
 environment and version rules never pays for the result types (attrs, netaddr).
 """
 
+from cnicore._lazy import lazy_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cnicore.spec._args import parse_bool_arg, parse_cni_args, split_cni_args
@@ -126,17 +128,4 @@ _LAZY = {
     "versions_starting_from": "_version",
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -12,8 +12,9 @@ The names load on first use: an exec'd host-local using the file store must not
 pay for the etcd client's imports (sockets, hashing, URL parsing).
 """
 
-from typing import TYPE_CHECKING, Any
+from cnicore._lazy import lazy_names
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from cnicore.stores._etcd import EtcdStore, open_etcd_store
     from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
@@ -53,17 +54,4 @@ _LAZY = {
     "IPStore": "_port", "Owner": "_port", "Reservation": "_port", "owner_from_text": "_port",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -7,6 +7,7 @@ backends (random names, MACs, indexes, asynchronous states).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -17,10 +18,12 @@ import attrs
 from support import is_root
 
 from cnicore._errors import CNIError
-from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend
+from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend, Pyroute2LinkBackend
 from cnicore.links import LinkBackend, Namespace
 
-BACKENDS = ("fake", "netlink", "iproute2")
+BACKENDS = ("fake", "netlink", "iproute2", "pyroute2")
+#: The backends that talk to the kernel.
+REAL_BACKENDS = ("netlink", "iproute2", "pyroute2")
 
 
 
@@ -39,6 +42,8 @@ def real_available(kind: str) -> str | None:
         return f"the {kind} backend needs root (network namespaces)"
     if shutil.which("ip") is None:
         return "iproute2 (ip) is not installed"
+    if kind == "pyroute2" and importlib.util.find_spec("pyroute2") is None:
+        return "pyroute2 is not installed (cnicore[pyroute2])"
     return None
 
 
@@ -67,6 +72,8 @@ def make_backend(kind: str) -> LinkBackend:
         return FakeLinkBackend()
     if kind == "netlink":
         return NetlinkLinkBackend()
+    if kind == "pyroute2":
+        return Pyroute2LinkBackend()
     return IPRoute2LinkBackend()
 
 

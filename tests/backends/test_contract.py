@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from backends_support import Env, outcome, state
+from backends_support import REAL_BACKENDS, Env, outcome, state
 
 from cnicore._errors import (
     AlreadyExistsError,
@@ -327,7 +327,7 @@ def test_delete_bridge_releases_ports_and_namespace_delete_takes_peers(env: Env)
     assert [link.name for link in b.list_links(host)] == ["lo", pair.host.name]
 
 
-@pytest.mark.parametrize("kind", ["netlink", "iproute2"])
+@pytest.mark.parametrize("kind", REAL_BACKENDS)
 def test_namespace_by_process_path(kind: str, netns: Any) -> None:
     """CNI_NETNS may be /proc/PID/ns/net: a namespace held only by a process."""
     import subprocess
@@ -354,6 +354,41 @@ def test_namespace_by_process_path(kind: str, netns: Any) -> None:
         holder.wait()
     with pytest.raises(NamespaceNotFoundError):
         b.open_namespace("/proc/999999999/ns/net")
+
+
+@pytest.mark.parametrize("kind", REAL_BACKENDS)
+def test_addresses_as_ip_adds_them(kind: str, netns: Any) -> None:
+    """What the kernel holds after add_address, seen by ``ip``: IPv4 gets the broadcast address the
+    reference sets (``brd +``) below /31, and a 127/8 address host scope, whichever backend adds it."""
+    import json
+    import subprocess
+
+    from backends_support import make_backend, real_available
+
+    reason = real_available(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    b = make_backend(kind)
+    path = netns.add()
+    ctr, host = b.open_namespace(path), b.open_namespace(netns.add())
+    b.create_veth(ctr, "eth0", host)
+    for text in ("10.1.2.2/24", "10.1.3.2/31", "10.1.4.2/32", "2001:db8::2/64"):
+        b.add_address(ctr, "eth0", Address.parse(text))
+    b.add_address(ctr, "lo", Address.parse("127.0.0.5/8"))
+    out = subprocess.run(["ip", "-n", path.rsplit("/", 1)[1], "-j", "address", "show"], capture_output=True,
+                         text=True, check=True).stdout
+    seen = sorted((entry["ifname"], f"{info['local']}/{info['prefixlen']}", info.get("broadcast"), info["scope"])
+                  for entry in json.loads(out) for info in entry.get("addr_info", [])
+                  if not info["local"].startswith("fe80:"))
+    assert seen == [
+        ("eth0", "10.1.2.2/24", "10.1.2.255", "global"),
+        ("eth0", "10.1.3.2/31", None, "global"),
+        ("eth0", "10.1.4.2/32", None, "global"),
+        ("eth0", "2001:db8::2/64", None, "global"),
+        ("lo", "127.0.0.5/8", "127.255.255.255", "host"),
+    ]
+    b.delete_address(ctr, "lo", Address.parse("127.0.0.5/8"))
+    assert b.list_addresses(ctr, "lo") == ()
 
 
 @pytest.mark.parametrize("name", ["-x", "help", "dev", "up", "netns"])

@@ -12,7 +12,7 @@ import pytest
 import cnicore.backends as backends
 from cnicore._errors import InternalError, InvalidConfigError
 from cnicore.backends import FakeLinkBackend, select_backend
-from cnicore.links import LinkBackend
+from cnicore.links import Firewall, LinkBackend, NftFirewall
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,19 @@ def test_environment_variable(value: str, kind: str) -> None:
 def test_explicit_name_and_real_backends() -> None:
     assert select_backend("iproute2", environ={}).name == "iproute2"
     assert select_backend("netlink", environ={}).name == "netlink"
+    assert select_backend("pyroute2", environ={}).name == "pyroute2"
+    assert select_backend(environ={"CNICORE_BACKEND": "PyRoute2"}).name == "pyroute2"
+
+
+def test_pyroute2_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnicore.backends import _pyroute2
+
+    def no_pyroute2(name: str) -> Any:
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(_pyroute2.importlib, "import_module", no_pyroute2)
+    with pytest.raises(InternalError, match=r"install cnicore\[pyroute2\]"):
+        select_backend("pyroute2", environ={})
 
 
 def test_unknown_value_names_the_variable() -> None:
@@ -48,11 +61,10 @@ def test_auto_follows_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
     assert select_backend(environ={"CNICORE_BACKEND": "auto"}).name == "fake"
     monkeypatch.setattr(_select, "has_net_admin", lambda: True)
     assert select_backend(environ={}).name == "netlink"
-    monkeypatch.setattr(_select.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(_select.shutil, "which", lambda name: "/usr/sbin/ip")
-    assert select_backend(environ={}).name == "iproute2"
-    monkeypatch.setattr(_select.shutil, "which", lambda name: None)
-    assert select_backend(environ={}).name == "fake"
+    # The netlink backend needs no third-party package and no `ip` binary: auto takes it regardless.
+    monkeypatch.setitem(sys.modules, "pyroute2", None)  # importing pyroute2 now fails
+    monkeypatch.setenv("PATH", "")
+    assert select_backend(environ={"CNICORE_BACKEND": "auto"}).name == "netlink"
 
 
 def test_capability_reading(tmp_path: Path) -> None:
@@ -87,16 +99,23 @@ def test_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_all_backends_implement_the_port() -> None:
-    for backend in (backends.FakeLinkBackend(), backends.NetlinkLinkBackend(), backends.IPRoute2LinkBackend()):
+    for backend in (backends.FakeLinkBackend(), backends.NetlinkLinkBackend(), backends.IPRoute2LinkBackend(),
+                    backends.Pyroute2LinkBackend()):
         assert isinstance(backend, LinkBackend)
+    firewall = backends.FakeFirewall()
+    assert isinstance(firewall, Firewall) and isinstance(firewall.nftables(), backends.FakeNftables)
+    assert isinstance(firewall.nftables(), NftFirewall)
 
 
 def test_public_names() -> None:
     assert sorted(backends.__all__) == [
-        "BUILTIN_BACKENDS", "ENTRY_POINT_GROUP", "ENV_VAR", "FakeFirewall", "FakeLinkBackend",
-        "IPRoute2LinkBackend", "IptablesFirewall", "NetlinkLinkBackend", "NftablesFirewall", "has_net_admin",
-        "select_backend",
+        "BUILTIN_BACKENDS", "ENTRY_POINT_GROUP", "ENV_VAR", "FakeFirewall", "FakeLinkBackend", "FakeNftables",
+        "IPRoute2LinkBackend", "IptablesFirewall", "NetlinkLinkBackend", "NftablesFirewall", "Pyroute2LinkBackend",
+        "has_net_admin", "select_backend",
     ]
+    assert dir(backends) == sorted(backends.__all__)
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        _ = backends.Nope  # type: ignore[attr-defined]
     for name in backends.__all__:
         assert getattr(backends, name) is not None
 
@@ -120,5 +139,9 @@ def test_importing_backends_loads_no_pyroute2() -> None:
         "backend = b.NetlinkLinkBackend()\n"
         "assert backend.host_namespace().path is None\n"
         "assert not any(m.split('.')[0] == 'pyroute2' for m in sys.modules), 'pyroute2 loaded by netlink'\n"
+        "b.Pyroute2LinkBackend\n"
+        "assert not any(m.split('.')[0] == 'pyroute2' for m in sys.modules), 'pyroute2 loaded by the class'\n"
+        "b.Pyroute2LinkBackend()\n"
+        "assert 'pyroute2.iproute' in sys.modules, 'pyroute2 not loaded on use'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

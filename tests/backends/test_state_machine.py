@@ -1,6 +1,6 @@
 """The fake against the kernel: random operation sequences give the same results on both.
 
-A Hypothesis state machine drives the fake and the netlink backend side by side
+A Hypothesis state machine drives the fake and a real backend (netlink, iproute2, pyroute2) side by side
 (two throwaway namespaces each: one plays the host, one the container). After
 every step, both must have raised the same kind of error (or none) and both
 namespaces must look the same. Host ends of veths get the same names on both
@@ -18,7 +18,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend
+from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend, Pyroute2LinkBackend
 from cnicore.links import Address, BridgeSpec, Route
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -55,7 +55,7 @@ class FakeMatchesKernel(RuleBasedStateMachine):
         self.real = make_env(self.kind, self.spaces)
         # The same host-end names on both sides, so that links compare by name.
         assert isinstance(self.fake.backend, FakeLinkBackend)
-        assert isinstance(self.real.backend, NetlinkLinkBackend | IPRoute2LinkBackend)
+        assert isinstance(self.real.backend, NetlinkLinkBackend | IPRoute2LinkBackend | Pyroute2LinkBackend)
         self.fake.backend._peer_names = lambda: f"veth{next(counters[0]):08x}"
         self.real.backend._peer_names = lambda: f"veth{next(counters[1]):08x}"
 
@@ -172,10 +172,17 @@ class FakeMatchesIPRoute2(FakeMatchesKernel):
     kind = "iproute2"
 
 
-@pytest.mark.parametrize(("machine", "share"), [(FakeMatchesKernel, 2), (FakeMatchesIPRoute2, 6)])
+class FakeMatchesPyroute2(FakeMatchesKernel):
+    """The same machine against the pyroute2 backend."""
+
+    kind = "pyroute2"
+
+
+@pytest.mark.parametrize(("machine", "share"), [(FakeMatchesKernel, 2), (FakeMatchesIPRoute2, 6),
+                                                (FakeMatchesPyroute2, 6)])
 def test_fake_matches_the_kernel(machine: type[FakeMatchesKernel], share: int) -> None:
     """``share``: the fraction of the profile's examples run (each builds and removes two namespaces;
-    iproute2 runs several processes per step)."""
+    iproute2 runs several processes per step, pyroute2 sets up an event loop per step)."""
     reason = real_available(machine.kind)
     if reason is not None:
         pytest.skip(reason)

@@ -6,7 +6,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from backends_support import Namespaces, make_env, real_available
+from backends_support import REAL_BACKENDS, Namespaces, make_env, real_available
 
 pytestmark = pytest.mark.root
 
@@ -15,7 +15,7 @@ def namespace_inode() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
-@pytest.mark.parametrize("kind", ["netlink", "iproute2"])
+@pytest.mark.parametrize("kind", REAL_BACKENDS)
 def test_concurrent_operations(kind: str, netns: Namespaces) -> None:
     reason = real_available(kind)
     if reason is not None:

@@ -212,7 +212,6 @@ def test_through_the_console_script(fake: CLI) -> None:
 
 
 def test_real_namespaces_through_the_console_script(cli: CLI, netns: Namespaces) -> None:
-    pytest.importorskip("pyroute2")
     install_plugins(cli.plugin_dir)
     host = netns.add("cli-host")  # plays the host: the bridge and the host end of the veth live here
     container = netns.add("cli-c")

@@ -401,3 +401,24 @@ def test_nftables_options_through_exec_on_the_fake_kernel(plugin_bin: Path, tmp_
         nft = state.firewall.nftables()
         assert nft.list_rules() == ()
         assert not [item for item in nft.list_spoof_check() if "rule" in item]
+
+
+def test_gc_is_forwarded_to_ipam_and_releases_only_invalid_attachments(env: Env) -> None:
+    config = env.config(cniVersion="1.1.0")
+    backend = env.backend
+    backend.add_namespace("/var/run/netns/cnt-br2")
+    env.plugin.add(env.request("ADD", config))
+    env.plugin.add(env.request("ADD", config, netns="/var/run/netns/cnt-br2", cid="c2"))
+    assert env.reservations() == ["10.23.0.2", "10.23.0.3"]
+    gc_config = dict(config, **{"cni.dev/valid-attachments": [{"containerID": "c2", "ifname": "eth0"}]})
+    env.plugin.gc(PluginRequest(command="GC", config=gc_config, config_bytes=json.dumps(gc_config).encode(),
+                                cni_version="1.1.0", path=("/nonexistent",)))
+    assert env.reservations() == ["10.23.0.3"]
+    # Idempotent, and a layer-2 bridge (no IPAM) has nothing to forward.
+    env.plugin.gc(PluginRequest(command="GC", config=gc_config, config_bytes=json.dumps(gc_config).encode(),
+                                cni_version="1.1.0", path=("/nonexistent",)))
+    assert env.reservations() == ["10.23.0.3"]
+    l2 = {k: v for k, v in gc_config.items() if k not in ("ipam", "isGateway", "ipMasq")}
+    env.plugin.gc(PluginRequest(command="GC", config=l2, config_bytes=json.dumps(l2).encode(), cni_version="1.1.0",
+                                path=("/nonexistent",)))
+    assert env.reservations() == ["10.23.0.3"]

@@ -21,7 +21,8 @@ from plugin_helpers import Namespaces
 from cnicore._plugin_main import FakeState
 
 # Never on any exec path of loopback or host-local.
-NEVER = ("pyroute2", "importlib.metadata", "cnicore.plugins._bridge", "cnicore.runtime", "cnicore.config",
+NEVER = ("pyroute2", "cnicore.backends._pyroute2", "importlib.metadata", "cnicore.plugins._bridge", "cnicore.runtime",
+         "cnicore.config",
          "subprocess")
 # Not on the exec'd loopback's path either, unless a prevResult needs the result types.
 NOT_FOR_LOOPBACK = ("attr", "attrs", "netaddr", "typing", "decimal", "socket", "threading", "contextlib",

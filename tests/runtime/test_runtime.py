@@ -255,3 +255,19 @@ def test_a_result_that_cannot_be_given_in_the_wanted_version_undoes_the_add(dirs
     assert _container_links(fake, NS_A) == [] and runtime.attachments() == []
     runtime.attach("c1", "l2", NS_A)  # in the network's own version it works
     assert _container_links(fake, NS_A) == ["eth0"]
+
+
+def test_gc_reaches_addresses_a_bridge_network_leaked(dirs: dict[str, Path], fake: FakeLinkBackend,
+                                                      runtime: Runtime) -> None:
+    # A 1.1.0 bridge network: GC goes to every plugin, and the bridge forwards it to host-local.
+    _bridge_net(dirs, version="1.1.0")
+    runtime.attach("c1", "mynet", NS_A)
+    runtime.attach("c2", "mynet", NS_B)
+    # The cache entry of c1 is lost (a crash of another tool, a wiped cache): only GC can find its address.
+    (entry,) = runtime.attachments("c1")
+    Path(entry.path).unlink()
+    assert sorted(reservations(dirs["data"], "mynet")) == ["10.9.0.2", "10.9.0.3"]
+    report = runtime.gc(live=["c2"])
+    assert report.errors == ()
+    assert reservations(dirs["data"], "mynet") == {"10.9.0.3": "c2\r\neth0"}
+    runtime.check("c2", "mynet", NS_B)

@@ -1,0 +1,496 @@
+"""The pyroute2 link backend: rtnetlink through the pyroute2 library (the ``pyroute2`` extra).
+
+The same operations as :mod:`._netlink`, with the messages built and read by
+pyroute2 instead of by hand: a second implementation of the port over netlink,
+useful where pyroute2 is already the way a deployment talks to the kernel (and
+as a cross-check of the hand-made messages). It is slower: pyroute2 sets up an
+event loop for every socket.
+
+pyroute2 is imported when a backend object is made, never when
+``cnicore.backends`` is imported: a plugin that is exec'd once per container
+pays for it only if it uses it.
+
+Every operation opens one rtnetlink socket inside the target namespace (see
+:mod:`._nsenter`: a short-lived thread joins the namespace, so nothing forks and
+no other thread moves), does its work and closes the socket before returning,
+so thousands of operations leave no descriptor behind. pyroute2's own namespace
+support is not used: it creates a namespace that does not exist unless told
+otherwise, and it would move the calling thread.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import netaddr
+
+from cnicore._errors import CNIError, InternalError, NotFoundError
+from cnicore._gofmt import go_quote
+from cnicore.links import (
+    MAIN_TABLE,
+    Address,
+    AddressState,
+    BridgeSpec,
+    Link,
+    Namespace,
+    PortVlan,
+    Route,
+    VethPair,
+)
+
+from . import _nsenter
+from ._common import (
+    PEER_NAME_ATTEMPTS,
+    address_sort_key,
+    check_mac,
+    check_mtu,
+    check_name,
+    error_from_errno,
+    links_by_index,
+    not_a_bridge,
+    random_peer_name,
+    sorted_addresses,
+    sorted_routes,
+    veth_exists,
+)
+
+__all__ = ["Pyroute2LinkBackend"]
+
+_T = TypeVar("_T")
+_EEXIST = 17
+_AF_INET = 2
+_AF_INET6 = 10
+_IFF_UP = 0x1
+_IFF_PROMISC = 0x100
+_IFF_LOWER_UP = 0x10000
+_ARPHRD_LOOPBACK = 772
+_RTN_UNICAST = 1
+_RTPROT_STATIC = 4
+_SCOPES = {0: "universe", 253: "link", 254: "host"}
+_SCOPE_NUMBERS = {name: number for number, name in _SCOPES.items()}
+_RT_SCOPE_HOST = 254
+_RT_SCOPE_NOWHERE = 255
+# include/uapi/linux/if_addr.h
+_IFA_F_DADFAILED = 0x08
+_IFA_F_TENTATIVE = 0x40
+# include/uapi/linux/if_bridge.h, struct bridge_vlan_info flags.
+_BRIDGE_VLAN_INFO_PVID = 0x2
+_BRIDGE_VLAN_INFO_UNTAGGED = 0x4
+_LOOPBACK_NET = netaddr.IPNetwork("127.0.0.0/8")
+
+
+class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
+    """:class:`~cnicore.links.LinkBackend` over rtnetlink with pyroute2.
+
+    Thread-safe: operations share no socket. Raises :class:`InternalError` at
+    construction if pyroute2 is not installed (``pip install cnicore[pyroute2]``).
+    """
+
+    name = "pyroute2"
+
+    def __init__(self, *, peer_names: Callable[[], str] | None = None) -> None:
+        try:
+            # Through import_module: pyroute2 ships no type information, and is optional.
+            iproute_module = importlib.import_module("pyroute2.iproute")
+            exceptions_module = importlib.import_module("pyroute2.netlink.exceptions")
+        except ImportError as exc:
+            raise InternalError("the pyroute2 backend needs pyroute2 (install cnicore[pyroute2])") from exc
+        self._iproute_class: Any = iproute_module.IPRoute
+        self._netlink_error: type[Exception] = exceptions_module.NetlinkError
+        self._peer_names = peer_names or random_peer_name
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except CNIError:
+            raise
+        except self._netlink_error as exc:
+            raise error_from_errno(getattr(exc, "code", None), what) from exc
+        except OSError as exc:
+            raise error_from_errno(exc.errno, what) from exc
+        except Exception as exc:
+            # pyroute2 has other failure types (dump interrupted, decoding errors...): none may cross the port.
+            raise InternalError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    def _run(self, ns: Namespace, what: str, func: Callable[[Any], _T]) -> _T:
+        """Run ``func(ipr)`` with a fresh socket inside ``ns``; translate what it raises."""
+
+        def body() -> _T:
+            with self._translated(what):
+                # groups=0: no multicast subscriptions, so no notifications queue up between requests.
+                ipr = self._iproute_class(groups=0)
+                try:
+                    return func(ipr)
+                finally:
+                    ipr.close()
+
+        return _nsenter.run_in_namespace(ns, body)
+
+    @staticmethod
+    def _index(ipr: Any, name: str) -> int:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            raise NotFoundError(f"link {go_quote(name)} not found")
+        return int(found[0])
+
+    def _port_index(self, ipr: Any, name: str) -> int:
+        index = self._index(ipr, name)
+        if not ipr.get_links(index)[0].get_attr("IFLA_MASTER"):
+            raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
+        return index
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _addresses(ipr: Any, index: int | None = None) -> list[tuple[int, Address, int]]:
+        """(link index, address, IFA flags) of every address (of link ``index`` if given)."""
+        found = []
+        for msg in ipr.get_addr() if index is None else ipr.get_addr(index=index):
+            if int(msg["family"]) not in (_AF_INET, _AF_INET6):
+                continue
+            # IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
+            ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if ip is None:
+                continue
+            flags = msg.get_attr("IFA_FLAGS")
+            found.append((int(msg["index"]), Address(ip=ip, prefixlen=int(msg["prefixlen"])),
+                          int(flags if flags is not None else msg["flags"])))
+        return found
+
+    def _links(self, ipr: Any, index: int | None = None) -> tuple[Link, ...]:
+        every = list(ipr.get_links())
+        names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in every}
+        messages = every if index is None else [m for m in every if int(m["index"]) == index]
+        if index is not None and not messages:
+            raise NotFoundError(f"link with index {index} not found")
+        addresses: dict[int, list[Address]] = {}
+        for link, address, _flags in self._addresses(ipr, index):
+            addresses.setdefault(link, []).append(address)
+        return links_by_index(_link_of(m, names, addresses.get(int(m["index"]), [])) for m in messages)
+
+    def get_link(self, ns: Namespace, name: str) -> Link:
+        """See :meth:`LinkBackend.get_link`."""
+        check_name(name)
+        return self._run(ns, f"get link {name}", lambda ipr: self._links(ipr, self._index(ipr, name))[0])
+
+    def list_links(self, ns: Namespace) -> tuple[Link, ...]:
+        """See :meth:`LinkBackend.list_links`."""
+        return self._run(ns, "list links", self._links)
+
+    def list_addresses(self, ns: Namespace, name: str) -> tuple[Address, ...]:
+        """See :meth:`LinkBackend.list_addresses`."""
+        check_name(name)
+        return self._run(ns, f"list addresses of {name}", lambda ipr: sorted_addresses(
+            address for _link, address, _flags in self._addresses(ipr, self._index(ipr, name))))
+
+    def list_address_states(self, ns: Namespace, name: str) -> tuple[AddressState, ...]:
+        """See :meth:`LinkBackend.list_address_states`."""
+        check_name(name)
+
+        def body(ipr: Any) -> tuple[AddressState, ...]:
+            states = [AddressState(address=address, tentative=bool(flags & _IFA_F_TENTATIVE),
+                                   dad_failed=bool(flags & _IFA_F_DADFAILED))
+                      for _link, address, flags in self._addresses(ipr, self._index(ipr, name))]
+            return tuple(sorted(states, key=lambda state: address_sort_key(state.address)))
+
+        return self._run(ns, f"list addresses of {name}", body)
+
+    def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
+        """See :meth:`LinkBackend.list_routes`."""
+
+        def body(ipr: Any) -> tuple[Route, ...]:
+            names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+            families = [_AF_INET, _AF_INET6] if version is None else [_AF_INET if version == 4 else _AF_INET6]
+            routes = []
+            for family in families:
+                for msg in ipr.get_routes(family=family):
+                    route = _route_of(msg, names)
+                    if route is not None and route.table == table:
+                        routes.append(route)
+            return sorted_routes(routes)
+
+        return self._run(ns, "list routes", body)
+
+    # -- links --------------------------------------------------------------------------------------
+
+    def ensure_bridge(self, ns: Namespace, spec: BridgeSpec) -> Link:
+        """See :meth:`LinkBackend.ensure_bridge`."""
+        if spec.mtu is not None:
+            check_mtu(spec.mtu)
+
+        def body(ipr: Any) -> Link:
+            if not ipr.link_lookup(ifname=spec.name):
+                options: dict[str, Any] = {"ifname": spec.name, "kind": "bridge"}
+                if spec.mtu is not None:
+                    options["mtu"] = spec.mtu
+                if spec.vlan_filtering:
+                    options["br_vlan_filtering"] = 1
+                try:
+                    ipr.link("add", **options)
+                except self._netlink_error as exc:
+                    # Someone else made it between our look and our add: fine, it is checked below.
+                    if getattr(exc, "code", None) != _EEXIST:
+                        raise
+            index = self._index(ipr, spec.name)
+            msg = ipr.get_links(index)[0]
+            if _kind_of(msg) != "bridge":
+                raise not_a_bridge(spec.name)
+            wanted = _IFF_UP | (_IFF_PROMISC if spec.promiscuous else 0)
+            if int(msg["flags"]) & wanted != wanted:
+                ipr.link("set", index=index, flags=wanted, change=wanted)
+            return self._links(ipr, index)[0]
+
+        return self._run(ns, f"ensure bridge {spec.name}", body)
+
+    def create_veth(
+        self,
+        container_ns: Namespace,
+        name: str,
+        host_ns: Namespace,
+        *,
+        mtu: int | None = None,
+        container_mac: str | None = None,
+    ) -> VethPair:
+        """See :meth:`LinkBackend.create_veth`."""
+        check_name(name)
+        mac = check_mac(container_mac) if container_mac is not None else None
+        if mtu is not None:
+            check_mtu(mtu)
+        host_fd = _nsenter.open_namespace_fd(host_ns)
+        try:
+            peer, container = self._run(container_ns, f"create veth {name}",
+                                        lambda ipr: self._add_veth(ipr, name, host_fd, mtu, mac))
+        finally:
+            os.close(host_fd)
+        return VethPair(container=container, host=self.get_link(host_ns, peer))
+
+    def _add_veth(self, ipr: Any, name: str, host_fd: int, mtu: int | None, mac: str | None) -> tuple[str, Link]:
+        """Create the pair from inside the container namespace; the peer name and the container end."""
+        peer_name = ""
+        for _ in range(PEER_NAME_ATTEMPTS):
+            peer_name = check_name(self._peer_names())
+            # The peer is born in the host namespace (IFLA_NET_NS_FD on the peer) while the
+            # container end is born here: nothing is created in one place and moved.
+            peer: dict[str, Any] = {"ifname": peer_name, "net_ns_fd": host_fd}
+            options: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer}
+            if mtu is not None:
+                options["mtu"] = mtu
+                peer["mtu"] = mtu
+            if mac is not None:
+                options["address"] = mac
+            try:
+                ipr.link("add", **options)
+                return peer_name, self._links(ipr, self._index(ipr, name))[0]
+            except self._netlink_error as exc:
+                if getattr(exc, "code", None) != _EEXIST:
+                    raise
+                if ipr.link_lookup(ifname=name):
+                    raise veth_exists(name, peer_name) from exc
+                # The host name was taken: draw another, as the reference does.
+        raise veth_exists(name, peer_name)
+
+    def delete_link(self, ns: Namespace, name: str) -> None:
+        """See :meth:`LinkBackend.delete_link`."""
+        check_name(name)
+        self._run(ns, f"delete link {name}", lambda ipr: ipr.link("del", index=self._index(ipr, name)))
+
+    def _set(self, ns: Namespace, name: str, what: str, **changes: Any) -> None:
+        check_name(name)
+        self._run(ns, f"{what} {name}", lambda ipr: ipr.link("set", index=self._index(ipr, name), **changes))
+
+    def set_link_up(self, ns: Namespace, name: str, up: bool = True) -> None:
+        """See :meth:`LinkBackend.set_link_up`."""
+        self._set(ns, name, "set up" if up else "set down", flags=_IFF_UP if up else 0, change=_IFF_UP)
+
+    def set_master(self, ns: Namespace, name: str, master: str | None) -> None:
+        """See :meth:`LinkBackend.set_master`."""
+        check_name(name)
+
+        def body(ipr: Any) -> None:
+            index = self._index(ipr, name)
+            master_index = self._index(ipr, master) if master is not None else 0
+            ipr.link("set", index=index, master=master_index)
+
+        self._run(ns, f"set master of {name}", body)
+
+    def _set_port_flag(self, ns: Namespace, name: str, what: str, **flag: int) -> None:
+        check_name(name)
+        self._run(ns, f"{what} {name}", lambda ipr: ipr.brport("set", index=self._port_index(ipr, name), **flag))
+
+    def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_hairpin`."""
+        self._set_port_flag(ns, name, "set hairpin on", mode=1 if on else 0)
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        """See :meth:`LinkBackend.set_port_isolation`."""
+        self._set_port_flag(ns, name, "set isolation on", isolated=1 if on else 0)
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[PortVlan, ...] = ()) -> None:
+        """See :meth:`LinkBackend.set_port_vlans`."""
+        check_name(name)
+        for vid in remove:
+            PortVlan(vid=vid)
+
+        def body(ipr: Any) -> None:
+            index = self._port_index(ipr, name)
+            present = {entry.vid for entry in _port_vlans(ipr, index)}
+            for vid in remove:
+                # The kernel answers ENOENT for a VLAN the port lacks: the port's contract makes that fine.
+                if vid in present:
+                    ipr.vlan_filter("del", index=index, vlan_info={"vid": vid})
+            for entry in add:
+                flags = (_BRIDGE_VLAN_INFO_PVID if entry.pvid else 0) | (
+                    _BRIDGE_VLAN_INFO_UNTAGGED if entry.untagged else 0)
+                ipr.vlan_filter("add", index=index, vlan_info={"vid": entry.vid, "flags": flags})
+
+        self._run(ns, f"set VLANs of {name}", body)
+
+    def list_port_vlans(self, ns: Namespace, name: str) -> tuple[PortVlan, ...]:
+        """See :meth:`LinkBackend.list_port_vlans`."""
+        check_name(name)
+        return self._run(ns, f"list VLANs of {name}", lambda ipr: _port_vlans(ipr, self._port_index(ipr, name)))
+
+    def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
+        """See :meth:`LinkBackend.set_mac`."""
+        self._set(ns, name, "set MAC of", address=check_mac(mac))
+
+    def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
+        """See :meth:`LinkBackend.set_mtu`."""
+        self._set(ns, name, "set MTU of", mtu=check_mtu(mtu))
+
+    # -- addresses and routes -----------------------------------------------------------------------
+
+    def _address(self, ns: Namespace, name: str, command: str, address: Address) -> None:
+        check_name(name)
+        request: dict[str, Any] = {"address": str(address.ip), "prefixlen": address.prefixlen}
+        if address.version == 4 and address.ip in _LOOPBACK_NET:
+            request["scope"] = _RT_SCOPE_HOST  # as `ip address add` does for 127/8
+        if command == "add" and address.version == 4 and address.prefixlen < 31:
+            # The broadcast address the reference (and `ip ... brd +`) sets.
+            request["broadcast"] = str(netaddr.IPNetwork(str(address)).broadcast)
+        self._run(ns, f"{command} address {address} on {name}",
+                  lambda ipr: ipr.addr(command, index=self._index(ipr, name), **request))
+
+    def add_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """See :meth:`LinkBackend.add_address`."""
+        self._address(ns, name, "add", address)
+
+    def delete_address(self, ns: Namespace, name: str, address: Address) -> None:
+        """See :meth:`LinkBackend.delete_address`."""
+        self._address(ns, name, "del", address)
+
+    def _route_request(self, ipr: Any, route: Route, deleting: bool) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "dst": str(route.dst.network),
+            "dst_len": route.dst.prefixlen,
+            "table": route.table,
+            "family": _AF_INET if route.version == 4 else _AF_INET6,
+        }
+        if route.device is not None:
+            request["oif"] = self._index(ipr, route.device)
+        if route.gateway is not None:
+            request["gateway"] = str(route.gateway)
+        if route.metric is not None:
+            request["priority"] = route.metric
+        if route.source is not None and not deleting:
+            request["prefsrc"] = str(route.source)
+        if route.version == 4:
+            # Deleting with "no scope" matches a route of any scope, as `ip route del` does.
+            request["scope"] = _RT_SCOPE_NOWHERE if deleting else _SCOPE_NUMBERS[route.scope]
+        if not deleting:
+            request["proto"] = _RTPROT_STATIC
+            request["type"] = _RTN_UNICAST
+        return request
+
+    def add_route(self, ns: Namespace, route: Route) -> None:
+        """See :meth:`LinkBackend.add_route`."""
+        self._run(ns, f"add route to {route.dst}",
+                  lambda ipr: ipr.route("add", **self._route_request(ipr, route, deleting=False)))
+
+    def delete_route(self, ns: Namespace, route: Route) -> None:
+        """See :meth:`LinkBackend.delete_route`."""
+        self._run(ns, f"delete route to {route.dst}",
+                  lambda ipr: ipr.route("del", **self._route_request(ipr, route, deleting=True)))
+
+
+def _nested(msg: Any, *path: str) -> Any:
+    node = msg
+    for name in path:
+        if node is None:
+            return None
+        node = node.get_attr(name)
+    return node
+
+
+def _port_vlans(ipr: Any, index: int) -> tuple[PortVlan, ...]:
+    # AF_BRIDGE dump with RTEXT_FILTER_BRVLAN: one message per port, VLANs in IFLA_AF_SPEC.
+    entries: dict[int, PortVlan] = {}
+    for msg in ipr.get_vlans():
+        if int(msg["index"]) != index:
+            continue
+        spec = msg.get_attr("IFLA_AF_SPEC")
+        if spec is None:
+            continue
+        for info in spec.get_attrs("IFLA_BRIDGE_VLAN_INFO"):
+            flags = int(info["flags"])
+            vid = int(info["vid"])
+            entries[vid] = PortVlan(vid=vid, pvid=bool(flags & _BRIDGE_VLAN_INFO_PVID),
+                                    untagged=bool(flags & _BRIDGE_VLAN_INFO_UNTAGGED))
+    return tuple(entries[vid] for vid in sorted(entries))
+
+
+def _kind_of(msg: Any) -> str:
+    if int(msg["ifi_type"]) == _ARPHRD_LOOPBACK:
+        return "loopback"
+    return str(_nested(msg, "IFLA_LINKINFO", "IFLA_INFO_KIND") or "device")
+
+
+def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
+    flags = int(msg["flags"])
+    kind = _kind_of(msg)
+    master_index = msg.get_attr("IFLA_MASTER")
+    hairpin = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_MODE")
+    isolated = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_SLAVE_DATA", "IFLA_BRPORT_ISOLATED")
+    vlan_filtering = _nested(msg, "IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_BR_VLAN_FILTERING")
+    return Link(
+        index=int(msg["index"]),
+        name=msg.get_attr("IFLA_IFNAME"),
+        kind=kind,
+        mac=msg.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00",
+        mtu=int(msg.get_attr("IFLA_MTU")),
+        admin_up=bool(flags & _IFF_UP),
+        carrier=bool(flags & _IFF_LOWER_UP),
+        oper_state=str(msg.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
+        master=names.get(int(master_index)) if master_index else None,
+        promiscuous=bool(flags & _IFF_PROMISC),
+        vlan_filtering=kind == "bridge" and bool(vlan_filtering),
+        hairpin=bool(hairpin),
+        isolated=bool(isolated),
+        addresses=sorted_addresses(addresses),
+    )
+
+
+def _route_of(msg: Any, names: dict[int, str]) -> Route | None:
+    if int(msg["type"]) != _RTN_UNICAST or msg.get_attr("RTA_MULTIPATH") is not None:
+        return None
+    family = 4 if int(msg["family"]) == _AF_INET else 6
+    dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if family == 4 else "::")
+    oif = msg.get_attr("RTA_OIF")
+    table = msg.get_attr("RTA_TABLE")
+    return Route(
+        dst=netaddr.IPNetwork(f"{dst}/{int(msg['dst_len'])}"),
+        gateway=msg.get_attr("RTA_GATEWAY"),
+        device=names.get(int(oif)) if oif is not None else None,
+        metric=int(msg.get_attr("RTA_PRIORITY") or 0),
+        table=int(table if table is not None else msg["table"]),
+        scope=_SCOPES.get(int(msg["scope"]), "universe") if family == 4 else "universe",  # type: ignore[arg-type]
+        source=msg.get_attr("RTA_PREFSRC"),
+    )
