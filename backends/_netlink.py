@@ -55,6 +55,10 @@ from ._common import (
     sorted_routes,
     veth_exists,
 )
+from ._rtnl import _ADDRESS, _HEADER, _LINK
+from ._rtnl import _ATTRIBUTE as _ATTR
+from ._rtnl import _attribute as _attr
+from ._rtnl import _attributes as _parse_attrs
 
 __all__ = ["NetlinkLinkBackend"]
 
@@ -64,7 +68,8 @@ __all__ = ["NetlinkLinkBackend"]
 # Just what the backend sends and reads, packed and parsed with struct: a request is a netlink header,
 # a family header (_ifinfomsg, _ifaddrmsg, _rtmsg) and attributes (type-length-value, padded to 4 bytes,
 # nested ones flagged NLA_F_NESTED). Replies are parsed lazily: an attribute's bytes are read only when
-# the backend asks for them, which keeps a request in the tens of microseconds.
+# the backend asks for them, which keeps a request in the tens of microseconds. The headers and the
+# attribute codec are those of ._rtnl (the exec'd loopback's minimal socket), shared.
 
 _NLMSG_ERROR: Final = 2
 _NLMSG_DONE: Final = 3
@@ -83,8 +88,6 @@ _SOL_NETLINK: Final = 270
 _NETLINK_EXT_ACK: Final = 11
 _NETLINK_GET_STRICT_CHK: Final = 12
 _NLMSGERR_ATTR_MSG: Final = 1
-_HEADER: Final = struct.Struct("=IHHII")
-_ATTR: Final = struct.Struct("=HH")
 _RECV_SIZE: Final = 1 << 18
 # A dump the kernel marks inconsistent (the table changed meanwhile) is asked for again.
 _DUMP_ATTEMPTS: Final = 5
@@ -99,11 +102,6 @@ class _NetlinkError(OSError):
 
 def _pad(length: int) -> int:
     return (length + 3) & ~3
-
-
-def _attr(kind: int, payload: bytes) -> bytes:
-    length = _ATTR.size + len(payload)
-    return _ATTR.pack(length, kind) + payload + b"\0" * (_pad(length) - length)
 
 
 def _attr_str(kind: int, text: str) -> bytes:
@@ -124,11 +122,11 @@ def _nested(kind: int, *children: bytes) -> bytes:
 
 
 def _ifinfomsg(*, family: int = 0, index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return struct.pack("=BxHiII", family, 0, index, flags, change)
+    return _LINK.pack(family, 0, index, flags, change)
 
 
 def _ifaddrmsg(*, family: int, prefixlen: int = 0, flags: int = 0, scope: int = 0, index: int = 0) -> bytes:
-    return struct.pack("=BBBBI", family, prefixlen, flags, scope, index)
+    return _ADDRESS.pack(family, prefixlen, flags, scope, index)
 
 
 def _rtmsg(*, family: int, dst_len: int = 0, table: int = 0, protocol: int = 0, scope: int = 0,
@@ -144,20 +142,6 @@ def _iter_attrs(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
             break
         yield kind & _NLA_TYPE_MASK, data[offset + _ATTR.size:offset + length]
         offset += _pad(length)
-
-
-def _parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
-    # The hot path of every reply (a link message has some forty attributes): one plain loop.
-    found: dict[int, bytes] = {}
-    end = len(data)
-    unpack = _ATTR.unpack_from
-    while offset + 4 <= end:
-        length, kind = unpack(data, offset)
-        if length < 4:
-            break
-        found[kind & _NLA_TYPE_MASK] = data[offset + 4:offset + length]
-        offset += (length + 3) & ~3
-    return found
 
 
 def _error_text(payload: bytes, flags: int) -> str:
@@ -307,9 +291,9 @@ class _LinkMessage:
     __slots__ = ("attrs", "flags", "index", "kind_type", "payload")
 
     def __init__(self, payload: bytes) -> None:
-        _family, self.kind_type, self.index, self.flags, _change = struct.unpack_from("=BxHiII", payload)
+        _family, self.kind_type, self.index, self.flags, _change = _LINK.unpack_from(payload)
         self.payload = payload
-        self.attrs = _parse_attrs(payload, 16)
+        self.attrs = _parse_attrs(payload, _LINK.size)
 
     @property
     def name(self) -> str:
@@ -412,10 +396,10 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         found = []
         # With strict checking the kernel filters by index itself; older kernels send everything.
         for _kind, payload in sock.request(_RTM_GETADDR, _ifaddrmsg(family=0, index=index), flags=_NLM_F_DUMP):
-            family, prefixlen, flags, _scope, link = struct.unpack_from("=BBBBI", payload)
+            family, prefixlen, flags, _scope, link = _ADDRESS.unpack_from(payload)
             if (index and link != index) or family not in _VERSIONS:
                 continue
-            attrs = _parse_attrs(payload, 8)
+            attrs = _parse_attrs(payload, _ADDRESS.size)
             raw = attrs.get(_IFA_LOCAL) or attrs.get(_IFA_ADDRESS)
             if raw is None:
                 continue

@@ -170,15 +170,19 @@ class NftablesFirewall(OneAddressMasquerade):
     def _where(chain: str) -> dict[str, Any]:
         return {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE, "name": chain}
 
-    def _base_rule_handles(self, items: list[dict[str, Any]], comment: str) -> list[int]:
-        return [int(item["rule"]["handle"]) for item in items
+    @staticmethod
+    def _delete_base_rules(items: list[dict[str, Any]], comment: str) -> list[dict[str, Any]]:
+        """The commands deleting the base-chain rules (of ``items``, the table's objects) carrying ``comment``."""
+        return [{"delete": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE,
+                                     "chain": SPOOFCHECK_BASE_CHAIN, "handle": int(item["rule"]["handle"])}}}
+                for item in items
                 if "rule" in item and item["rule"].get("chain") == SPOOFCHECK_BASE_CHAIN
                 and item["rule"].get("comment") == comment]
 
     def setup_mac_spoof_check(self, host_ifname: str, mac: str, ref_id: str) -> None:
         """See :meth:`NftFirewall.setup_mac_spoof_check`."""
         plan = spoof_check_plan(host_ifname, mac, ref_id)
-        stale = self._base_rule_handles(self._spoof_table(), plan.comment)
+        stale = self._delete_base_rules(self._spoof_table(), plan.comment)
         commands: list[dict[str, Any]] = [
             {"add": {"table": {"family": SPOOFCHECK_FAMILY, "name": SPOOFCHECK_TABLE}}},
             {"add": {"chain": {**self._where(SPOOFCHECK_BASE_CHAIN), "type": "filter", "hook": "prerouting",
@@ -189,8 +193,7 @@ class NftablesFirewall(OneAddressMasquerade):
         for chain in (plan.iface_chain, plan.mac_chain):
             commands.append({"flush": {"chain": self._where(chain)}})
         # A jump an earlier ADD of the attachment left goes (the reference would keep adding copies).
-        commands += [{"delete": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE,
-                                          "chain": SPOOFCHECK_BASE_CHAIN, "handle": handle}}} for handle in stale]
+        commands += stale
         commands += [{"add": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE, "chain": rule.chain,
                                        "expr": list(rule.expr), "comment": rule.comment}}} for rule in plan.rules]
         self._apply(json.dumps({"nftables": commands}), json_input=True)
@@ -200,10 +203,7 @@ class NftablesFirewall(OneAddressMasquerade):
         plan = spoof_check_plan("", "", ref_id)
         items = self._spoof_table()
         chains = {item["chain"]["name"] for item in items if "chain" in item}
-        commands: list[dict[str, Any]] = [
-            {"delete": {"rule": {"family": SPOOFCHECK_FAMILY, "table": SPOOFCHECK_TABLE,
-                                 "chain": SPOOFCHECK_BASE_CHAIN, "handle": handle}}}
-            for handle in self._base_rule_handles(items, plan.comment)]
+        commands = self._delete_base_rules(items, plan.comment)
         present = [chain for chain in (plan.iface_chain, plan.mac_chain) if chain in chains]
         commands += [{"flush": {"chain": self._where(chain)}} for chain in present]
         commands += [{"delete": {"chain": self._where(chain)}} for chain in present]

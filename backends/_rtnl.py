@@ -32,7 +32,7 @@ import _thread
 import os
 import struct
 
-from cnicore._errors import CNIError
+from cnicore._errors import CNIError, InternalError
 
 __all__ = ["RawAddress", "RouteSocket"]
 
@@ -71,13 +71,16 @@ def _attribute(kind: int, data: bytes) -> bytes:
     return _ATTRIBUTE.pack(length, kind) + data + b"\0" * (-length % 4)
 
 
-def _attributes(body: bytes, offset: int) -> dict[int, bytes]:
+def _attributes(body: bytes, offset: int = 0) -> dict[int, bytes]:
+    # The hot path of every reply read here and in ._netlink (a link message has some forty attributes).
     found: dict[int, bytes] = {}
-    while offset + _ATTRIBUTE.size <= len(body):
-        length, kind = _ATTRIBUTE.unpack_from(body, offset)
-        if length < _ATTRIBUTE.size:
+    end = len(body)
+    unpack = _ATTRIBUTE.unpack_from
+    while offset + 4 <= end:
+        length, kind = unpack(body, offset)
+        if length < 4:
             break
-        found[kind & _NLA_TYPE_MASK] = body[offset + _ATTRIBUTE.size:offset + length]
+        found[kind & _NLA_TYPE_MASK] = body[offset + 4:offset + length]
         offset += (length + 3) & ~3
     return found
 
@@ -206,7 +209,7 @@ class RouteSocket:
             while offset + _HEADER.size <= len(data):
                 length, reply, _flags, seq, _port = _HEADER.unpack_from(data, offset)
                 if length < _HEADER.size:
-                    break
+                    raise InternalError(f"{what}: malformed netlink message")
                 body = data[offset + _HEADER.size:offset + length]
                 offset += (length + 3) & ~3
                 if seq != sequence:
@@ -234,12 +237,9 @@ class RouteSocket:
         except OSError as exc:
             raise _error(exc.errno, what) from exc
 
-
     def _link(self, name: str, what: str) -> tuple[int, int]:
         bodies = self._exchange(_RTM_GETLINK, 0, _by_name(name), what)
         if not bodies or len(bodies[0]) < _LINK.size:
-            from cnicore._errors import InternalError
-
             raise InternalError(f"{what}: the kernel sent no link")
         _family, _type, index, flags, _change = _LINK.unpack_from(bodies[0])
         return index, flags

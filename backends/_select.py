@@ -16,11 +16,10 @@ from cnicore._errors import InternalError, InvalidConfigError
 
 # The exec'd loopback asks this module only whether it may administer the network:
 # typing, the port types and importlib.metadata (milliseconds each) load when a
-# backend is actually chosen (see __getattr__ below).
+# backend is actually chosen.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import ModuleType
 
     from cnicore.links import LinkBackend
 
@@ -30,16 +29,6 @@ ENV_VAR = "CNICORE_BACKEND"
 ENTRY_POINT_GROUP = "cnicore.backends"
 BUILTIN_BACKENDS = ("netlink", "iproute2", "pyroute2", "fake", "auto")
 _CAP_NET_ADMIN = 12
-
-
-def __getattr__(name: str) -> ModuleType:
-    # The modules the choice needs, imported on first use (and reachable as attributes, as if
-    # imported at the top, so that tests can replace what they provide).
-    if name == "metadata":
-        from importlib import metadata
-
-        return metadata
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def has_net_admin(status_path: str = "/proc/self/status") -> bool:

@@ -52,6 +52,18 @@ NETWORK = "benchnet"
 PROCESS_COUNTS = (1, 2, 4, 8)
 
 
+def _scratch(prefix: str) -> str:
+    """A fresh data directory, alone in a temp directory that also receives the store's index beside it."""
+    data_dir = os.path.join(tempfile.mkdtemp(prefix=prefix), "networks")
+    os.mkdir(data_dir)
+    return data_dir
+
+
+def _remove_scratch(data_dir: str) -> None:
+    """Remove a :func:`_scratch` directory with the persisted indexes beside it."""
+    shutil.rmtree(os.path.dirname(data_dir), ignore_errors=True)
+
+
 def _netconf(data_dir: str, subnet: str) -> dict[str, Any]:
     return {"cniVersion": "1.0.0", "name": NETWORK, "type": "bridge",
             "ipam": {"type": "host-local", "subnet": subnet, "dataDir": data_dir}}
@@ -82,7 +94,7 @@ def _floor_worker(data_dir: str, count: int, tag: str) -> None:
 
 def _run_procs(target: Callable[[str, int, str], None], procs: int, count: int) -> float:
     """Cycles per second of ``procs`` processes each running ``target`` for ``count`` cycles."""
-    base = tempfile.mkdtemp(prefix="cnicore-bench-alloc-")
+    base = _scratch("cnicore-bench-alloc-")
     ctx = multiprocessing.get_context("fork")
     go = ctx.Event()
 
@@ -108,7 +120,7 @@ def _run_procs(target: Callable[[str, int, str], None], procs: int, count: int) 
             raise RuntimeError(f"a benchmark worker failed ({target.__name__}, {procs} processes)")
         return procs * count / elapsed
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_scratch(base)
 
 
 def _memory_rate(count: int) -> float:
@@ -267,7 +279,7 @@ def occupancy_rows(quick: bool, chart_path: str | None = None) -> list[Row]:
     network = IPNetwork(subnet)
     # The range host-local uses by default: network+1 .. broadcast-1, the gateway (.1) excluded.
     hosts = [IPAddress(v) for v in range(network.first + 2, network.last)]
-    base = tempfile.mkdtemp(prefix="cnicore-bench-occ-")
+    base = _scratch("cnicore-bench-occ-")
     net_dir = os.path.join(base, NETWORK)
     os.makedirs(net_dir)
     filled = 0
@@ -286,7 +298,7 @@ def occupancy_rows(quick: bool, chart_path: str | None = None) -> list[Row]:
                 ref_add, ref_del = _reference_ops(base, subnet, reps_ref, f"r{pct}")
             points.append((pct, ours_add, ours_del, ref_add, ref_del))
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_scratch(base)
     _, empty_add, empty_del, _, _ = points[0]
     rows: list[Row] = []
     for pct, ours_add, ours_del, ref_add, ref_del in points:
@@ -337,7 +349,7 @@ def open_rows(quick: bool) -> list[Row]:
     # Integers, not address objects: a benchmark process holding 64k objects would make every collection of the
     # garbage collector (which a large load triggers) cost what a plugin process never pays.
     hosts = range(network.first + 2, network.last)
-    base = tempfile.mkdtemp(prefix="cnicore-bench-open-")
+    base = _scratch("cnicore-bench-open-")
     net_dir = os.path.join(base, NETWORK)
     os.makedirs(net_dir)
     rows: list[Row] = []
@@ -381,7 +393,7 @@ def open_rows(quick: bool) -> list[Row]:
                                 target=None, higher_is_better=False,
                                 note=note + "; interpreter start and imports excluded"))
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        _remove_scratch(base)
     return rows
 
 

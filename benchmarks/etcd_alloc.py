@@ -136,13 +136,14 @@ def _etcd_rate(endpoint: str, hosts: int, per_host: int, affinity: bool, races: 
 
 def _file_rate(hosts: int, per_host: int) -> Callable[[], float]:
     def measure() -> float:
-        data_dir = tempfile.mkdtemp(prefix="cnicore-bench-file-")
+        base = tempfile.mkdtemp(prefix="cnicore-bench-file-")
+        data_dir = os.path.join(base, "data")  # the store's index goes beside it, inside base
         try:
             stores: list[EtcdStore | FileStore] = [FileStore(data_dir, "bench") for _ in range(hosts)]
             rate, _ = _timed_threads(stores, per_host)
             return rate
         finally:
-            shutil.rmtree(data_dir, ignore_errors=True)
+            shutil.rmtree(base, ignore_errors=True)
     return measure
 
 

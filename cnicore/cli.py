@@ -175,9 +175,7 @@ class _Output:
 
 def _is_input_error(exc: CNIError) -> bool:
     # An error built with only a code (a plugin's error object) falls in the family of that code.
-    if isinstance(exc, InvalidInputError):
-        return True
-    return type(exc) is CNIError and error_from_object({"code": exc.code}).is_input_error
+    return exc.is_input_error or (type(exc) is CNIError and error_from_object({"code": exc.code}).is_input_error)
 
 
 def exit_status(exc: CNIError) -> int:
@@ -970,10 +968,9 @@ def _add_global_options(parser: argparse.ArgumentParser, *, in_subcommand: bool)
 
 def _subparser(sub: _SubParsers, name: str, help_text: str, description: str, examples: str) -> \
         argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=description,
-                            epilog="examples:\n" + examples + "\n\n" + _EXIT_CODES_TEXT,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    return parser
+    return sub.add_parser(name, help=help_text, description=description,
+                          epilog="examples:\n" + examples + "\n\n" + _EXIT_CODES_TEXT,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _attachment_options(parser: argparse.ArgumentParser, *, add: bool) -> None:

@@ -217,21 +217,12 @@ class HostLocalPlugin:
         self._ipam.close()
 
 
-class HostLocalExecHandler:
+class HostLocalExecHandler(HostLocalPlugin):
     """host-local as the exec skeleton runs it (:func:`~cnicore.plugins._skel.run_exec`).
 
-    The same calls as :class:`HostLocalPlugin` on the decoded configuration; ADD's
-    result is written by :func:`allocation_text` (the result types where it cannot).
-
-    Args:
-        ipam: as for :class:`HostLocalPlugin`.
+    The same calls as :class:`HostLocalPlugin`, made on the decoded configuration;
+    ADD's result is written by :func:`allocation_text` (the result types where it cannot).
     """
-
-    name = "host-local"
-    supported_versions = ALL_VERSIONS
-
-    def __init__(self, ipam: HostLocalIPAM | None = None) -> None:
-        self._ipam = ipam if ipam is not None else HostLocalIPAM()
 
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
                cni_version: str) -> str | None:
@@ -249,7 +240,3 @@ class HostLocalExecHandler:
         elif command == "GC":
             self._ipam.gc(config, valid_attachments(config))
         return None  # STATUS: host-local has no handler, so nothing to do
-
-    def close(self) -> None:
-        """Close the stores this handler opened. Idempotent."""
-        self._ipam.close()

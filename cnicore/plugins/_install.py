@@ -13,13 +13,14 @@ matters. The shebang runs the interpreter with ``-IS`` (one argument: a shebang
 line passes only one): isolated from ``PYTHON*`` variables, the user's
 site-packages and the current directory, and without :mod:`site`, whose
 processing of ``.pth`` files (an editable install's import hook above all)
-costs more than many a plugin's work. The script then puts on ``sys.path``
-what ``site`` would have given cnicore, computed when installing from the
-running interpreter: its site-packages (and the plain directories their
-``.pth`` files name), and, for an editable install, a finder for the cnicore
-packages where they really are. Installing for another interpreter, or when
-cnicore's dependencies are not found there, writes a script that keeps
-``site``: slower to start, but it runs wherever that interpreter runs.
+costs more than many a plugin's work. The script then puts on ``sys.path``,
+after the standard library as ``site`` does, what ``site`` would have given
+cnicore, computed when installing from the running interpreter: its
+site-packages (and the plain directories their ``.pth`` files name), and, for
+an editable install, a finder for the cnicore packages where they really are.
+Installing for another interpreter, or when cnicore's dependencies are not
+found there, writes a script that keeps ``site``: slower to start, but it runs
+wherever that interpreter runs.
 """
 
 from __future__ import annotations
@@ -100,12 +101,14 @@ def import_layout() -> ImportLayout | None:
     import site
     from importlib.machinery import PathFinder
 
+    site_dirs = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    site_dirs.extend(site.getsitepackages())
     directories: list[str] = []
-    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
-        directories.append(site.getusersitepackages())
-    directories.extend(d for d in site.getsitepackages() if os.path.isdir(d))
-    for site_dir in list(directories):
-        directories.extend(_pth_directories(site_dir))
+    for site_dir in site_dirs:
+        if os.path.isdir(site_dir):
+            # As site adds them: each site directory, then the directories its .pth files name.
+            directories.append(site_dir)
+            directories.extend(_pth_directories(site_dir))
     path = list(dict.fromkeys(os.path.realpath(d) for d in directories))
     if any(PathFinder.find_spec(dependency, path) is None for dependency in _DEPENDENCIES):
         return None
@@ -129,7 +132,7 @@ def _isolated_script(python: str, layout: ImportLayout) -> str:
     lines = [f"#!{python} -IS\n", f"{PLUGIN_MARKER}\n", _HEADER,
              "# Started isolated and without site (see cnicore.plugins._install); the import path is set here.\n",
              "import sys\n",
-             f"sys.path[:0] = {list(layout.path)!r}\n"]
+             f"sys.path += {list(layout.path)!r}\n"]
     if layout.packages:
         lines += ["from importlib.machinery import PathFinder\n",
                   "\n",

@@ -68,7 +68,7 @@ from cnicore._errors import (
     InvalidNetNSError,
     IOFailureError,
 )
-from cnicore._gofmt import go_quote, go_quote_list
+from cnicore._gofmt import go_quote, go_quote_list, go_type_name
 from cnicore._json import decode, marshal
 from cnicore.spec._environ import check_known_command, missing_environment_variables, parse_environment
 from cnicore.spec._validate import validate_network_name
@@ -79,12 +79,10 @@ from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any, BinaryIO, Protocol, TypeVar
+    from typing import Any, BinaryIO, Protocol
 
     from cnicore.plugins._api import Plugin
     from cnicore.spec._environ import CNIEnvironment
-
-    _T = TypeVar("_T")
 
     class ExecHandler(Protocol):
         """A plugin as the skeleton runs it: named, versioned, one call per command."""
@@ -165,11 +163,11 @@ def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, A
         raise DecodingError(f"error unmarshall network config: {exc.msg}") from exc
     if not isinstance(config, dict):
         raise DecodingError("error unmarshall network config: json: cannot unmarshal "
-                            f"{_json_kind(config)} into Go value of type types.NetConf")
+                            f"{go_type_name(config)} into Go value of type types.NetConf")
     name = config.get("name")
     if name is not None and not isinstance(name, str):
         raise DecodingError("error unmarshall network config: json: cannot unmarshal "
-                            f"{_json_kind(name)} into Go struct field NetConf.name of type string",
+                            f"{go_type_name(name)} into Go struct field NetConf.name of type string",
                             key="name", value=name)
     if not name:
         if allow_legacy_nameless and not config.get("cniVersion"):
@@ -179,13 +177,8 @@ def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, A
     return config
 
 
-def _json_kind(value: Any) -> str:
-    from cnicore._gofmt import go_type_name
-
-    return go_type_name(value)
-
-
-def _same_netns_as_self(netns: str) -> bool:
+def same_netns_as_self(netns: str) -> bool:
+    """True when ``netns`` is the namespace this process runs in (plugins must refuse to work there)."""
     try:
         theirs = os.stat(netns)
         ours = os.stat("/proc/self/ns/net")
@@ -194,7 +187,7 @@ def _same_netns_as_self(netns: str) -> bool:
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
-def _handler_errors(call: Callable[[], _T], reference_codes: bool) -> _T:
+def _handler_errors(call: Callable[[], str | None], reference_codes: bool) -> str | None:
     if not reference_codes:
         return call()
     try:
@@ -254,7 +247,7 @@ def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: C
     text = _handler_errors(lambda: handler.handle(env.command, env, config, data, cni_version), reference_codes)
     if text is not None:
         out(text)
-    if add_or_del and not env.netns_override and env.netns and _same_netns_as_self(env.netns):
+    if add_or_del and not env.netns_override and env.netns and same_netns_as_self(env.netns):
         raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
 
 

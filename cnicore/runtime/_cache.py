@@ -75,13 +75,14 @@ _FILE_MODE = 0o600
 _TEMP_PREFIX = ".tmp."
 
 
-def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only deep copy (mappings as ``MappingProxyType``, sequences as tuples); None is empty."""
     frozen: Mapping[str, Any] = rebuild(dict(value or {}), finish_map=MappingProxyType, finish_seq=tuple)
     return frozen
 
 
 def _freeze_optional(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return None if value is None else _freeze(value)
+    return None if value is None else freeze_mapping(value)
 
 
 def _pairs(value: Iterable[Iterable[str]]) -> tuple[tuple[str, str], ...]:
@@ -117,7 +118,7 @@ class CachedAttachment:
     ifname: str
     netns: str = ""
     cni_args: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
-    capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
+    capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
     result: AnyResult | None = attrs.field(default=None, hash=False)
     config: bytes = attrs.field(default=b"", repr=False)
     path: str = attrs.field(default="", eq=False)
@@ -441,34 +442,46 @@ def make_private_dir(directory: str) -> None:
         raise IOFailureError(f"failed to create directory {directory}: {exc.strerror or exc}") from exc
 
 
-def write_file_atomically(path: str, data: bytes, *, mode: int = _FILE_MODE) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix.
+def replace_file(path: str, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
 
     A temporary dot file in the same directory is written, flushed, given
-    ``mode`` and renamed over ``path``; then the directory is flushed.
+    ``mode`` and renamed over ``path``. The directory is not flushed (see
+    :func:`fsync_directory`) and must exist.
 
     Raises:
-        IOFailureError: (code 5) the write failed (nothing is left behind).
+        OSError: the write failed (the temporary file is removed).
     """
-    directory = os.path.dirname(path)
-    make_private_dir(directory)
-    tmp = os.path.join(directory, _TEMP_PREFIX + secrets.token_hex(8))
+    tmp = os.path.join(os.path.dirname(path), _TEMP_PREFIX + secrets.token_hex(8))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             os.fchmod(fd, mode)  # exactly this mode, whatever the umask
             view = memoryview(data)
             while view:
-                written = os.write(fd, view)
-                view = view[written:]
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        fsync_directory(directory)
-    except OSError as exc:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+def write_file_atomically(path: str, data: bytes) -> None:
+    """:func:`replace_file` with mode 0600 in a private directory (created if missing), then flush the directory.
+
+    Raises:
+        IOFailureError: (code 5) the write failed (nothing is left behind).
+    """
+    directory = os.path.dirname(path)
+    make_private_dir(directory)
+    try:
+        replace_file(path, data, _FILE_MODE)
+        fsync_directory(directory)
+    except OSError as exc:
         raise IOFailureError(f"failed to write {path}: {exc.strerror or exc}") from exc
 
 

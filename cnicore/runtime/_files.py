@@ -53,13 +53,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
 from cnicore._errors import InvalidInputError, IOFailureError, NotFoundError
+from cnicore.runtime._cache import fsync_directory, replace_file
 from cnicore.spec._result import DNS, AnyResult, Result, Result020, Result040, go_ip_text
 
 __all__ = ["HOST_NAME_MAX", "HOST_RESOLV_CONF", "ContainerFiles", "container_files", "merged_dns"]
@@ -122,36 +122,17 @@ class ContainerFiles:
 
 def _write_atomically(base: Path, name: str, text: str) -> Path:
     target = base / name
-    temp = base / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE)
-        try:
-            os.fchmod(fd, _FILE_MODE)  # whatever the umask
-            data = text.encode("utf-8")
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
+        replace_file(str(target), text.encode("utf-8"), _FILE_MODE)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
         raise IOFailureError(f"cannot write {target}: {exc.strerror or exc}", key="directory",
                              value=str(base)) from exc
     return target
 
 
 def _sync_directory(base: Path) -> None:
-    try:
-        fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):
+        fsync_directory(str(base))
 
 
 def _is_word(text: str) -> bool:

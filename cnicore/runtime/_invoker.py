@@ -46,6 +46,7 @@ from cnicore._invoke import exec_environment, exec_plugin
 from cnicore._json import decode
 from cnicore.config._lookup import find_in_path
 from cnicore.plugins._api import Plugin, PluginRequest
+from cnicore.plugins._skel import same_netns_as_self
 from cnicore.spec._result import AnyResult, parse_result
 from cnicore.spec._version import check_command_allowed, decode_config_version
 
@@ -72,15 +73,6 @@ def _backends() -> Any:
     import importlib
 
     return importlib.import_module("cnicore.backends")
-
-
-def _same_netns_as_self(netns: str) -> bool:
-    try:
-        theirs = os.stat(netns)
-        ours = os.stat("/proc/self/ns/net")
-    except OSError:
-        return False
-    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 class PluginRunner:
@@ -159,7 +151,7 @@ class PluginRunner:
         config = decode(stdin, what="network config")
         declared = config.get("cniVersion") if isinstance(config, dict) else None
         version = decode_config_version(config)
-        if command in ("ADD", "DEL", "CHECK") and netns and _same_netns_as_self(netns):
+        if command in ("ADD", "DEL", "CHECK") and netns and same_netns_as_self(netns):
             raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
         if command in ("ADD", "DEL"):
             if version not in plugin.supported_versions:

@@ -51,7 +51,6 @@ import secrets
 import time
 import zlib
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
@@ -59,7 +58,7 @@ import attrs
 from cnicore._errors import DecodingError, IOFailureError, TryAgainLaterError
 from cnicore._json import decode
 from cnicore.config._gojson import go_map_marshal, rebuild
-from cnicore.runtime._cache import fsync_directory, make_private_dir
+from cnicore.runtime._cache import freeze_mapping, fsync_directory, make_private_dir
 
 __all__ = [
     "PENDING_KIND",
@@ -76,11 +75,6 @@ __all__ = [
 PENDING_KIND: Final = "cnicorePendingV1"
 _OWN_DIR = "cnicore"
 _STRIPES = 32
-
-
-def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    frozen: Mapping[str, Any] = rebuild(dict(value or {}), finish_map=MappingProxyType, finish_seq=tuple)
-    return frozen
 
 
 @attrs.frozen(kw_only=True)
@@ -106,7 +100,7 @@ class PendingAttachment:
     ifname: str
     netns: str = ""
     cni_args: tuple[tuple[str, str], ...] = ()
-    capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze, hash=False)
+    capability_args: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze_mapping, hash=False)
     config: bytes = attrs.field(default=b"", repr=False)
     plugins: tuple[bytes, ...] = attrs.field(default=(), repr=False)
     pid: int = 0
@@ -216,25 +210,30 @@ def create_pending(cache_dir: str | os.PathLike[str], entry: PendingAttachment) 
     tmp = os.path.join(directory, ".tmp." + secrets.token_hex(8))
     entry = attrs.evolve(entry, path=path, pid=entry.pid or os.getpid())
     fd = -1
+    linked = False
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, _encode(entry))
+        view = memoryview(_encode(entry))
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
         try:
             os.link(tmp, path)  # never replaces an entry that exists
         except FileExistsError as exc:
             raise TryAgainLaterError(f"an attach of {entry.container_id} ({entry.ifname}) to network "
                                      f"{entry.network} is already pending", path) from exc
+        linked = True
         fsync_directory(directory)
-    except OSError as exc:
+    except BaseException as exc:
+        if linked:  # no plugin ran: an entry left behind would only block the interface name
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         if fd >= 0:
             os.close(fd)
-        raise IOFailureError(f"failed to write journal entry {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
+        if isinstance(exc, OSError):
+            raise IOFailureError(f"failed to write journal entry {path}: {exc.strerror or exc}") from exc
         raise
     finally:
         with contextlib.suppress(OSError):
@@ -242,12 +241,8 @@ def create_pending(cache_dir: str | os.PathLike[str], entry: PendingAttachment) 
     return PendingLock(path, fd, entry)
 
 
-def claim_pending(path: str) -> PendingLock | None:
-    """Lock the journal entry at ``path`` if its writer is gone; None if it is alive or the entry vanished.
-
-    The returned lock's :attr:`PendingLock.entry` is None (and ``error`` set) when
-    the file cannot be decoded.
-    """
+def _lock_abandoned(path: str) -> int | None:
+    """A descriptor holding the lock of the journal entry at ``path`` if its writer is gone, else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -265,12 +260,31 @@ def claim_pending(path: str) -> PendingLock | None:
         same = os.fstat(fd).st_ino == os.stat(path).st_ino
     except FileNotFoundError:
         same = False
+    except OSError as exc:
+        os.close(fd)
+        raise IOFailureError(f"failed to open journal entry {path}: {exc.strerror or exc}") from exc
     if not same:
         os.close(fd)  # the writer finished and removed it while we were opening it
         return None
+    return fd
+
+
+def claim_pending(path: str) -> PendingLock | None:
+    """Lock the journal entry at ``path`` if its writer is gone; None if it is alive or the entry vanished.
+
+    The returned lock's :attr:`PendingLock.entry` is None (and ``error`` set) when
+    the file cannot be decoded.
+    """
+    fd = _lock_abandoned(path)
+    if fd is None:
+        return None
     chunks = []
-    while chunk := os.read(fd, 1 << 16):
-        chunks.append(chunk)
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    except OSError as exc:
+        os.close(fd)
+        raise IOFailureError(f"failed to read journal entry {path}: {exc.strerror or exc}") from exc
     try:
         return PendingLock(path, fd, _decode(b"".join(chunks), path))
     except DecodingError as exc:
@@ -279,10 +293,10 @@ def claim_pending(path: str) -> PendingLock | None:
 
 def is_pending_alive(path: str) -> bool:
     """True when the journal entry at ``path`` exists and its writer still holds it."""
-    held = claim_pending(path)
-    if held is None:
+    fd = _lock_abandoned(path)
+    if fd is None:
         return os.path.exists(path)
-    held.release()
+    os.close(fd)
     return False
 
 
@@ -328,25 +342,30 @@ class _Flock:
             fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise IOFailureError(f"failed to open lock file {self._path}: {exc.strerror or exc}") from exc
+        try:
+            self._wait_for(fd)
+        except BaseException:  # a timeout, or interrupted while waiting
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    def _wait_for(self, fd: int) -> None:
         mode = (fcntl.LOCK_SH if self._shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
         deadline = time.monotonic() + self._timeout
         pause = 0.001
         while True:
             try:
                 fcntl.flock(fd, mode)
-                break
+                return
             except OSError as exc:
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    os.close(fd)
                     raise IOFailureError(f"failed to lock {self._path}: {exc.strerror or exc}") from exc
             if time.monotonic() >= deadline:
-                os.close(fd)
                 raise TryAgainLaterError(f"timed out after {self._timeout:g} s waiting for {self._what}",
                                          self._path)
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
-        self._fd = fd
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._fd >= 0:

@@ -361,17 +361,23 @@ class Runtime:
 
     # -- attach --------------------------------------------------------------------------------------
 
-    def _used_ifnames(self, container_id: str) -> dict[str, str]:
-        """Interface name -> network, for every cached or pending attachment of the container."""
+    def _attachments_in_use(self, container_id: str, network: str | None = None) -> list[tuple[str, str]]:
+        """``(ifname, network)`` of every pending, then every cached, attachment of the container."""
         # Journal entries first, then the cache: an ADD that commits meanwhile writes its cache entry before
         # it removes its journal entry, so it is seen in one of the two whatever the timing.
-        used: dict[str, str] = {}
+        found: list[tuple[str, str]] = []
         for path in list_pending(self.cache_dir, container_id):
             entry = read_pending(path)
-            if entry is not None and entry.container_id == container_id:
-                used[entry.ifname] = entry.network
-        for attachment in list_cache_entries(self.cache_dir, container_id):
-            used.setdefault(attachment.ifname, attachment.network)
+            if entry is not None and entry.container_id == container_id and network in (None, entry.network):
+                found.append((entry.ifname, entry.network))
+        found += [(a.ifname, a.network) for a in list_cache_entries(self.cache_dir, container_id, network)]
+        return found
+
+    def _used_ifnames(self, container_id: str) -> dict[str, str]:
+        """Interface name -> network, for every cached or pending attachment of the container."""
+        used: dict[str, str] = {}
+        for ifname, network in self._attachments_in_use(container_id):
+            used.setdefault(ifname, network)
         return used
 
     def _begin(self, net: NetworkConfigList, container_id: str, netns: str, ifname: str | None,
@@ -523,15 +529,6 @@ class Runtime:
             return self.network(network)
         return current
 
-    def _cached_attachments_of(self, container_id: str, network: str) -> list[str]:
-        names: set[str] = set()
-        for path in list_pending(self.cache_dir, container_id):  # first: see _used_ifnames
-            entry = read_pending(path)
-            if entry is not None and entry.container_id == container_id and entry.network == network:
-                names.add(entry.ifname)
-        names.update(a.ifname for a in list_cache_entries(self.cache_dir, container_id, network))
-        return sorted(names)
-
     def detach(self, container_id: str, network: str | NetworkConfigList, netns: str | None = None,
                ifname: str | None = None, *,
                args: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
@@ -563,7 +560,7 @@ class Runtime:
             self._detach_one(container_id, network, ifname, netns, args, capability_args)
             return
         first: CNIError | None = None
-        for found in self._cached_attachments_of(container_id, name):
+        for found in sorted({ifn for ifn, _ in self._attachments_in_use(container_id, name)}):
             try:
                 self._detach_one(container_id, network, found, netns, args, capability_args)
             except CNIError as exc:
@@ -732,9 +729,8 @@ class Runtime:
                 duplicates.add(listed.name)
             else:
                 by_name[listed.name] = listed
-        cached_all = list_cache_entries(self.cache_dir)
         if networks is None:
-            names = sorted(set(by_name) | {a.network for a in cached_all})
+            names = sorted(set(by_name) | {a.network for a in list_cache_entries(self.cache_dir)})
         else:
             names = list(dict.fromkeys(networks))
         removed: list[CachedAttachment] = []
@@ -784,8 +780,7 @@ class Runtime:
             except CNIError as exc:
                 errors.append(_wrap(exc, f"failed to delete stale attachment {attachment.container_id} "
                                          f"{attachment.ifname}: "))
-        if live is not None:
-            valid |= {pair for pair in live_pairs}
+        valid |= live_pairs
         for path in list_pending(self.cache_dir):
             entry = read_pending(path)
             if entry is not None and entry.network == name and is_pending_alive(path):

@@ -159,10 +159,6 @@ class CNIEnvironment:
             return NotImplemented
         return self._values() == other._values()
 
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
     def __hash__(self) -> int:
         return hash((CNIEnvironment, *self._values()))
 

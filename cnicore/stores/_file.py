@@ -138,6 +138,10 @@ from cnicore.stores._indexfile import (
 from cnicore.stores._memory import find_owner_in_index, release_owner_in_index
 from cnicore.stores._port import Owner, Reservation
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported when first watching: an executed plugin never does
+    from cnicore.stores._inotify import DirectoryWatch
+
 __all__ = ["DEFAULT_DATA_DIR", "INDEX_DIR_NAME", "LAST_RESERVED_PREFIX", "LOCK_NAME", "STALE_TEMP_SECONDS",
            "FileStore", "index_path"]
 
@@ -258,7 +262,7 @@ class _Handles:
         self.lock_fd = -1
         self.index_dir_fd = -1
         self.index_fd = -1
-        self.watch: object | None = None
+        self.watch: DirectoryWatch | None = None
 
     def close_index(self) -> None:
         fd, self.index_fd = self.index_fd, -1
@@ -269,7 +273,7 @@ class _Handles:
     def close(self) -> None:
         watch, self.watch = self.watch, None
         if watch is not None:
-            watch.close()  # type: ignore[attr-defined]
+            watch.close()
         for attr in ("index_fd", "index_dir_fd", "lock_fd", "dir_fd"):
             fd = getattr(self, attr)
             if fd >= 0:
@@ -510,10 +514,7 @@ class FileStore:
         if self._stale:
             self._load()
         elif watch is not None:
-            try:
-                names, rebuild = watch.drain()  # type: ignore[attr-defined]
-            except OSError:
-                names, rebuild = set(), True
+            names, rebuild = watch.drain()
             if rebuild:
                 self._rescan(full=True)
                 self._unsealed = True
@@ -547,8 +548,7 @@ class FileStore:
         """First look at a directory: the persisted index if it matches, else a (partial) scan."""
         watch = self._handles.watch
         if watch is not None:
-            with contextlib.suppress(OSError):
-                watch.drain()  # type: ignore[attr-defined]
+            watch.drain()
         self._cursors.clear()
         self._dirty.clear()
         self._unsealed = False
@@ -606,10 +606,7 @@ class FileStore:
         watch = self._handles.watch
         rebuild = False
         if watch is not None:
-            try:
-                names, rebuild = watch.drain()  # type: ignore[attr-defined]
-            except OSError:
-                names, rebuild = set(), True
+            names, rebuild = watch.drain()
             if rebuild:
                 self._stale = True
             else:
@@ -693,6 +690,9 @@ class FileStore:
         """
         index, sigs = self._index, self._sigs
         if full:
+            # Lost events (a queue overflow) may include a rewritten cursor file: its cached size, which decides
+            # whether rewriting it in place is safe, is no longer known either.
+            self._cursors.clear()
             index.clear()
             sigs.clear()
             self._all_verified = True
@@ -1064,17 +1064,18 @@ class FileStore:
                 self._write_last_reserved(range_id, ip)
             except OSError as exc:
                 # Keep the pair consistent: no reservation that the caller believes failed.
-                self._unlink(name, key, missing_ok=True)
+                self._unlink(name, key, best_effort=True)
                 raise _io_error("cannot record the last reserved address in", self.path, exc) from exc
             return True
 
-    def _unlink(self, name: str, key: int, *, missing_ok: bool = False) -> None:
+    def _unlink(self, name: str, key: int, *, best_effort: bool = False) -> None:
+        """Remove a reservation file and forget it (a missing file is no error; with ``best_effort``, none is)."""
         try:
             os.unlink(name, dir_fd=self._handles.dir_fd)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            if not missing_ok:
+            if not best_effort:
                 raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
         self._touched.add(name.encode())
         self._wrote = self._unsealed = True
@@ -1091,7 +1092,7 @@ class FileStore:
             name = _name(key)
             if self._unverified(key):
                 self._refresh(name, key)
-            if not self._index.has_key(key) or self._index.owner_text(key) != owner_key(owner):
+            if self._index.owner_text(key) != owner_key(owner):  # (None when free)
                 return False
             self._unlink(name, key)
             self._sync_dir()

@@ -23,7 +23,7 @@ made until a caller asks for one.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import compress, repeat
 from operator import eq
 
@@ -150,19 +150,6 @@ class Runs:
         return list(self._starts), list(self._ends)
 
     @classmethod
-    def from_sorted(cls, values: Iterable[int]) -> Runs:
-        """The runs of ``values`` (ascending, distinct)."""
-        runs = cls()
-        starts, ends = runs._starts, runs._ends
-        for value in values:
-            if ends and ends[-1] == value - 1:
-                ends[-1] = value
-            else:
-                starts.append(value)
-                ends.append(value)
-        return runs
-
-    @classmethod
     def from_bounds(cls, starts: list[int], ends: list[int]) -> Runs:
         """Runs from :meth:`bounds` output (trusted: the caller checked them)."""
         runs = cls()
@@ -276,13 +263,13 @@ class ReservationIndex:
         return list(self._owners), list(self._owners.values()), starts, ends
 
     @classmethod
-    def load(cls, owners: dict[int, str | None], runs: Runs | None = None) -> ReservationIndex:
-        """An index over ``owners`` (taken, not copied); ``runs`` must describe exactly its keys if given."""
+    def load(cls, owners: dict[int, str | None], runs: Runs) -> ReservationIndex:
+        """An index over ``owners`` and ``runs`` (taken, not copied; the runs must describe exactly its keys)."""
         index = cls()
         index._owners = owners
         index._by_owner = None
         index._scans_left = _SCANS_BEFORE_MAP
-        index._runs = runs if runs is not None else Runs.from_sorted(sorted(owners))
+        index._runs = runs
         return index
 
     # ------------------------------------------------------------------ addresses and owners

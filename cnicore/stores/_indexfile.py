@@ -35,7 +35,7 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 
@@ -58,6 +58,8 @@ _FORMAT = b"1" + (b"l" if sys.byteorder == "little" else b"b")
 _LOW64 = (1 << 64) - 1
 _MISSING = object()
 _NO_SIG = (0, 0)
+# One change of a record: (key, signature or None when no longer reserved, owner text).
+_Change = tuple[int, tuple[int, int] | None, str | None]
 
 
 class Tip:
@@ -218,7 +220,7 @@ def encode_snapshot(tip: Tip, index: ReservationIndex, sigs: Signatures) -> byte
     return _frame(_SNAPSHOT, b"".join(parts), tip)
 
 
-def encode_record(prev: DirState, tip: Tip, changes: Sequence[tuple[int, tuple[int, int] | None, str | None]]) -> bytes:
+def encode_record(prev: DirState, tip: Tip, changes: Sequence[_Change]) -> bytes:
     """A record taking the index from state ``prev`` to ``tip``.
 
     ``changes`` are ``(key, signature, owner text)``, the signature None for a
@@ -293,12 +295,12 @@ def _parse_snapshot(payload: memoryview, tip: Tip) -> LoadedIndex | None:
     return LoadedIndex(index, Signatures.from_columns(keys, inos, ctimes), tip, 0)
 
 
-def _parse_record(payload: memoryview) -> tuple[DirState, list[tuple[int, tuple[int, int] | None, str | None]]]:
+def _parse_record(payload: memoryview) -> tuple[DirState, list[_Change]]:
     lines = bytes(payload).decode("utf-8", "surrogatepass").split("\n")
     if len(lines) < 2 or lines[-1] != "":
         raise ValueError("unterminated record")
     dev, ino, mtime, ctime = (int(f) for f in lines[0].split(" "))
-    changes: list[tuple[int, tuple[int, int] | None, str | None]] = []
+    changes: list[_Change] = []
     for line in lines[1:-1]:
         if line[:1] == "+":
             key_text, sig_ino, sig_ctime, text = line[1:].split(" ", 3)
@@ -310,6 +312,27 @@ def _parse_record(payload: memoryview) -> tuple[DirState, list[tuple[int, tuple[
         if not 0 <= changes[-1][0] < 2 * V6_TAG:
             raise ValueError("bad key")
     return (dev, ino, mtime, ctime), changes
+
+
+def _chained_records(data: bytes, offset: int, tip: Tip) -> Iterator[tuple[int, Tip, list[_Change]]]:
+    """The records from ``offset`` on, each continuing from the one before (the first from ``tip``).
+
+    Yields (end offset, tip after it, its changes); stops at the first torn, corrupt or unchained frame.
+    """
+    while offset < len(data):
+        frame = _unframe(data, offset)
+        if frame is None or frame[0] != _RECORD:
+            return
+        following = frame[3]
+        try:
+            prev, changes = _parse_record(frame[1])
+        except (ValueError, UnicodeDecodeError):
+            return
+        if (prev != tip.state or following.state[:2] != tip.state[:2] or following.records != tip.records + 1
+                or following.changes != tip.changes + len(changes)):
+            return
+        offset, tip = frame[2], following
+        yield offset, tip, changes
 
 
 def parse_index(data: bytes, directory: tuple[int, int]) -> LoadedIndex | None:
@@ -327,29 +350,16 @@ def parse_index(data: bytes, directory: tuple[int, int]) -> LoadedIndex | None:
         return None
     if loaded is None:
         return None
-    offset = first[2]
+    loaded.size = first[2]
     index, sigs = loaded.index, loaded.sigs
-    while offset < len(data):
-        frame = _unframe(data, offset)
-        if frame is None or frame[0] != _RECORD:
-            break
-        tip = frame[3]
-        try:
-            prev, changes = _parse_record(frame[1])
-        except (ValueError, UnicodeDecodeError):
-            break
-        if (prev != loaded.tip.state or tip.state[:2] != directory or tip.records != loaded.tip.records + 1
-                or tip.changes != loaded.tip.changes + len(changes)):
-            break
+    for end, tip, changes in _chained_records(data, first[2], loaded.tip):
         for key, sig, text in changes:
             if sig is None:
                 index.discard_key(key)
             else:
                 index.put_key(key, text)
             sigs.set(key, sig)
-        loaded.tip = tip
-        offset = frame[2]
-    loaded.size = offset
+        loaded.tip, loaded.size = tip, end
     return loaded
 
 
@@ -360,20 +370,8 @@ def follow(data: bytes, tip: Tip) -> tuple[Tip, set[int]] | None:
     unless it is whole records, each continuing from the one before.
     """
     keys: set[int] = set()
-    offset = 0
-    while offset < len(data):
-        frame = _unframe(data, offset)
-        if frame is None or frame[0] != _RECORD:
-            return None
-        following = frame[3]
-        try:
-            prev, changes = _parse_record(frame[1])
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if (prev != tip.state or following.state[:2] != tip.state[:2] or following.records != tip.records + 1
-                or following.changes != tip.changes + len(changes)):
-            return None
+    end = 0
+    for record_end, following, changes in _chained_records(data, 0, tip):
         keys.update(key for key, _, _ in changes)
-        tip = following
-        offset = frame[2]
-    return tip, keys
+        end, tip = record_end, following
+    return (tip, keys) if end == len(data) else None

@@ -79,7 +79,10 @@ class DirectoryWatch:
         return int(self._fd)
 
     def drain(self) -> tuple[set[bytes], bool]:
-        """Read every pending event: (names that changed, as bytes; whether a full rescan is needed)."""
+        """Read every pending event: (names that changed, as bytes; whether a full rescan is needed).
+
+        A failed read (or a closed watch) asks for a rescan: events may have been lost.
+        """
         names: set[bytes] = set()
         rebuild = False
         unpack, size = _HEADER.unpack_from, _HEADER.size
@@ -88,6 +91,8 @@ class DirectoryWatch:
                 data = os.read(self._fd, _BUFFER)
             except BlockingIOError:
                 break
+            except OSError:
+                return names, True
             offset = 0
             end = len(data)
             while offset + size <= end:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import struct
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -130,3 +131,27 @@ def test_the_callers_thread_never_changes_namespace_and_nothing_leaks(space: str
     # The calling thread's own namespace, read in place.
     with RouteSocket.open(None) as links:
         assert links.link_is_up("lo")
+
+
+class _ScriptedSocket:
+    """Stands in for the kernel's socket: answers every request with the given bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+    def sendto(self, message: bytes, address: object) -> int:
+        return len(message)
+
+    def recv(self, size: int) -> bytes:
+        return self.answer
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_malformed_answer_is_an_error_not_a_hang() -> None:
+    # A header claiming fewer bytes than a header has: nothing more can be read from the buffer.
+    answer = struct.pack("=IHHII", 8, 16, 0, 1, 0)
+    links = RouteSocket(_ScriptedSocket(answer))  # type: ignore[arg-type]
+    with pytest.raises(InternalError, match="get link lo: malformed netlink message"):
+        links.link_is_up("lo")

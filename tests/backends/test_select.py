@@ -89,10 +89,10 @@ class _EntryPoint:
 
 
 def test_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnicore.backends import _select
+    from importlib import metadata
 
     points = [_EntryPoint("mine", FakeLinkBackend), _EntryPoint("broken", object)]
-    monkeypatch.setattr(_select.metadata, "entry_points", lambda group: points if group == "cnicore.backends" else [])
+    monkeypatch.setattr(metadata, "entry_points", lambda group: points if group == "cnicore.backends" else [])
     assert isinstance(select_backend(environ={"CNICORE_BACKEND": "mine"}), FakeLinkBackend)
     with pytest.raises(InternalError, match="does not implement LinkBackend"):
         select_backend("broken", environ={})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import subprocess
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,6 +53,44 @@ def test_full_environment_is_read() -> None:
                                  ifname="eth0", args="some;extra;args", path=("/some/cni/path",))
     assert env.is_known_command
     assert not env.netns_override
+
+
+@attrs.frozen(kw_only=True)
+class _AttrsEnvironment:
+    # What CNIEnvironment would be as an attrs class, as the library's other values are.
+    command: str
+    container_id: str = ""
+    netns: str = ""
+    ifname: str = ""
+    args: str = ""
+    path: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    netns_override: bool = False
+
+
+_FIELD_VALUES = {"container_id": st.text(max_size=3), "netns": st.text(max_size=3), "ifname": st.text(max_size=3),
+                 "args": st.text(max_size=3), "path": st.lists(st.text(max_size=3), max_size=2),
+                 "netns_override": st.booleans()}
+
+
+@given(st.text(max_size=4), st.fixed_dictionaries({}, optional=_FIELD_VALUES),
+       st.fixed_dictionaries({}, optional=_FIELD_VALUES))
+def test_environment_is_a_value_like_the_attrs_classes(command: str, first: dict[str, object],
+                                                       second: dict[str, object]) -> None:
+    ours = [CNIEnvironment(command=command, **fields) for fields in (first, second)]  # type: ignore[arg-type]
+    theirs = [_AttrsEnvironment(command=command, **fields) for fields in (first, second)]  # type: ignore[arg-type]
+    assert repr(ours[0]).removeprefix("CNIEnvironment") == repr(theirs[0]).removeprefix("_AttrsEnvironment")
+    assert (ours[0] == ours[1], ours[0] != ours[1]) == (theirs[0] == theirs[1], theirs[0] != theirs[1])
+    if ours[0] == ours[1]:
+        assert hash(ours[0]) == hash(ours[1])
+    assert ours[0] != theirs[0]  # another class is never equal, whatever its fields
+    assert copy.copy(ours[0]) == ours[0] == pickle.loads(pickle.dumps(ours[0]))
+    assert isinstance(ours[0].path, tuple)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        ours[0].netns = "/elsewhere"  # type: ignore[misc, unused-ignore]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del ours[0].command
+    with pytest.raises(TypeError):
+        CNIEnvironment(command)  # type: ignore[misc, call-arg, unused-ignore]  # keyword-only, as attrs' kw_only
 
 
 def test_missing_variables_are_listed_in_skeleton_order() -> None:

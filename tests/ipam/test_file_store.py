@@ -271,3 +271,27 @@ def test_inotify_is_set_up_only_for_a_store_in_steady_use(tmp_path: Path) -> Non
             for i in range(3):
                 store.reserve(IP(f"10.0.0.{i + 2}"), A, "0")
             assert (store._handles.watch is not None) is watch
+
+
+def test_lost_inotify_events_forget_the_cached_cursor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A queue overflow loses events; the reference may have rewritten a cursor among them. The store must not
+    # go on trusting what it cached about that file (its address, and its size, which decides an in-place write).
+    cursor = tmp_path / "net" / "last_reserved_ip.0"
+    with FileStore(tmp_path, "net") as store:
+        for i in range(3):
+            assert store.reserve(IP(f"10.0.0.{i + 7}"), A, "0")
+        watch = store._handles.watch
+        assert watch is not None
+        assert store.last_reserved("0") == IP("10.0.0.9")
+        cursor.write_bytes(b"10.0.0.100")  # in place, as the reference writes it
+        real_drain = watch.drain
+
+        def overflowed() -> tuple[set[bytes], bool]:
+            real_drain()  # the events are gone...
+            monkeypatch.setattr(watch, "drain", real_drain)
+            return set(), True  # ...and the kernel says so
+
+        monkeypatch.setattr(watch, "drain", overflowed)
+        assert store.last_reserved("0") == IP("10.0.0.100")
+        assert store.reserve(IP("10.0.0.6"), A, "0")
+    assert cursor.read_bytes() == b"10.0.0.6"

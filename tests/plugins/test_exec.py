@@ -131,6 +131,9 @@ def test_isolated_entry_point_of_a_regular_install(tmp_path: Path) -> None:
     shutil.copytree(source, site_dir / "cnicore", ignore=ignore)
     shutil.copytree(source.parent / "backends", site_dir / "cnicore" / "backends", ignore=ignore)
     (site_dir / "deps.pth").write_text(str(Path(netaddr.__file__).resolve().parent.parent) + "\n")
+    # site-packages come after the standard library, as site puts them: a module named like a
+    # standard one does not shadow it.
+    (site_dir / "json.py").write_text("raise SystemExit('decoy json imported')\n")
     python = str(venv / "bin" / "python")
     bin_dir = tmp_path / "bin"
     subprocess.run([python, "-c", f"from cnicore.plugins import install_plugins; install_plugins({str(bin_dir)!r})"],

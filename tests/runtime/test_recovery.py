@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -15,9 +16,10 @@ from typing import Any
 import pytest
 from runtime_helpers import clean_env, records, reservations, write_conflist
 
+from cnicore import IOFailureError
 from cnicore._plugin_main import FakeState
 from cnicore.plugins import install_plugins
-from cnicore.runtime import Runtime, encode_cache_entry, list_cache_entries
+from cnicore.runtime import Runtime, _journal, encode_cache_entry, list_cache_entries
 from cnicore.runtime._journal import PendingAttachment, create_pending
 
 NS = "/var/run/netns/cnt-crash"
@@ -114,6 +116,23 @@ def test_a_journal_whose_add_was_committed_is_just_removed(dirs: dict[str, Path]
         report = rt.recover()
     assert [p.key for p in report.stale] == [("net", "c1", "eth0")] and report.released == ()
     assert records(log) == [] and cache.exists()
+
+
+def test_a_journal_entry_that_cannot_be_made_durable_is_not_left_behind(
+        dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = PendingAttachment(network="net", container_id="c1", ifname="eth0")
+
+    def failing_fsync(directory: str) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(_journal, "fsync_directory", failing_fsync)
+    with pytest.raises(IOFailureError, match="failed to write journal entry"):
+        create_pending(dirs["cache"], entry)
+    pending = Path(_journal.pending_path(dirs["cache"], "net", "c1", "eth0"))
+    assert not pending.exists() and os.listdir(pending.parent) == []
+    monkeypatch.undo()
+    create_pending(dirs["cache"], entry).release()  # the interface name is not blocked
+    assert pending.exists()
 
 
 def test_a_running_attach_is_left_alone_by_recover_detach_and_gc(dirs: dict[str, Path]) -> None:
