@@ -29,6 +29,8 @@ from cnicore.spec._validate import validate_interface_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
+
     from cnicore.links import Firewall
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "namespace_gone",
     "not_a_bridge",
     "random_peer_name",
+    "run_tool",
     "route_sort_key",
     "sorted_addresses",
     "sorted_routes",
@@ -224,3 +227,28 @@ class OneAddressMasquerade:
                             ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerade`."""
         self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
+
+
+def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
+
+    ``namespace_path`` None means the caller's own namespace. Raises
+    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
+    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
+    when it does not finish within ``timeout`` seconds; a non-zero exit is the
+    caller's to judge.
+    """
+    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
+
+    argv = list(argv)
+    if namespace_path is not None:
+        if not os.path.exists(namespace_path):
+            raise namespace_gone(namespace_path)
+        argv = [nsenter, f"--net={namespace_path}", "--", *argv]
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    except OSError as exc:
+        raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc

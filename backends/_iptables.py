@@ -28,7 +28,7 @@ import netaddr
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, masquerade_plan
 
-from ._common import OneAddressMasquerade, error_from_errno, iptables_rule_text, namespace_gone
+from ._common import OneAddressMasquerade, iptables_rule_text, run_tool
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
@@ -82,19 +82,8 @@ class IptablesFirewall(OneAddressMasquerade):
     # -- running the tools -----------------------------------------------------------------------
 
     def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = list(argv)
-        path = self._namespace.path
-        if path is not None:
-            if not os.path.exists(path):
-                raise namespace_gone(path)
-            argv = [self._nsenter, f"--net={path}", "--", *argv]
-        try:
-            return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=self._timeout,
-                                  check=False)
-        except OSError as exc:
-            raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise InternalError(f"{argv[0]} did not finish in {self._timeout}s") from exc
+        return run_tool(argv, namespace_path=self._namespace.path, nsenter=self._nsenter, timeout=self._timeout,
+                        stdin=stdin)
 
     @staticmethod
     def _failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:

@@ -22,7 +22,6 @@ are fed on stdin to argv-list commands, never through a shell.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -46,7 +45,7 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
-from ._common import OneAddressMasquerade, error_from_errno, namespace_gone
+from ._common import OneAddressMasquerade, run_tool
 
 __all__ = ["NftablesFirewall"]
 
@@ -80,19 +79,8 @@ class NftablesFirewall(OneAddressMasquerade):
     # -- running nft -------------------------------------------------------------------------------
 
     def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
-        argv = [self._nft, *args]
-        path = self._namespace.path
-        if path is not None:
-            if not os.path.exists(path):
-                raise namespace_gone(path)
-            argv = [self._nsenter, f"--net={path}", "--", *argv]
-        try:
-            return subprocess.run(argv, input=script, capture_output=True, text=True, timeout=self._timeout,
-                                  check=False)
-        except OSError as exc:
-            raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise InternalError(f"{argv[0]} did not finish in {self._timeout}s") from exc
+        return run_tool([self._nft, *args], namespace_path=self._namespace.path, nsenter=self._nsenter,
+                        timeout=self._timeout, stdin=script)
 
     def _apply(self, script: str, *, json_input: bool = False) -> None:
         done = self._run(["-j", "-f", "-"] if json_input else ["-f", "-"], script)
