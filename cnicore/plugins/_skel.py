@@ -78,7 +78,7 @@ from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode
 # and each costs milliseconds to import (the request type loads with the first Plugin run).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any, BinaryIO, Protocol
 
     from cnicore.plugins._api import Plugin
@@ -225,6 +225,22 @@ class _PluginHandler:
         return None
 
 
+def check_versions(command: str, version: str, supported: Sequence[str]) -> None:
+    """The skeleton's version gate: ADD and DEL need the configuration's version among ``supported``;
+    CHECK, GC and STATUS need a version that allows the command (:func:`check_command_allowed`).
+
+    Raises:
+        IncompatibleVersionError: (code 1) as the reference's skeleton words it.
+    """
+    if command in ("ADD", "DEL"):
+        if version not in supported:
+            raise IncompatibleVersionError(
+                "incompatible CNI versions",
+                f"config is {go_quote(version)}, plugin supports {go_quote_list(supported)}")
+    else:
+        check_command_allowed(command, version, supported)
+
+
 def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
               allow_legacy_nameless: bool, reference_codes: bool = False) -> None:
     if env.command == "VERSION":
@@ -237,13 +253,7 @@ def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: C
     version = decode_config_version(config)
     cni_version = declared if isinstance(declared, str) else ""
     add_or_del = env.command in ("ADD", "DEL")
-    if add_or_del:
-        if version not in handler.supported_versions:
-            raise IncompatibleVersionError(
-                "incompatible CNI versions",
-                f"config is {go_quote(version)}, plugin supports {go_quote_list(handler.supported_versions)}")
-    else:
-        check_command_allowed(env.command, version, handler.supported_versions)
+    check_versions(env.command, version, handler.supported_versions)
     text = _handler_errors(lambda: handler.handle(env.command, env, config, data, cni_version), reference_codes)
     if text is not None:
         out(text)

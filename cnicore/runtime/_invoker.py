@@ -40,15 +40,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from cnicore._errors import CNIError, IncompatibleVersionError, InternalError, InvalidNetNSError
-from cnicore._gofmt import go_quote, go_quote_list
+from cnicore._errors import CNIError, InternalError, InvalidNetNSError
 from cnicore._invoke import exec_environment, exec_plugin
 from cnicore._json import decode
 from cnicore.config._lookup import find_in_path
 from cnicore.plugins._api import Plugin, PluginRequest
-from cnicore.plugins._skel import same_netns_as_self
+from cnicore.plugins._skel import check_versions, same_netns_as_self
 from cnicore.spec._result import AnyResult, parse_result
-from cnicore.spec._version import check_command_allowed, decode_config_version
+from cnicore.spec._version import decode_config_version
 
 if TYPE_CHECKING:
     from cnicore.links import Firewall, LinkBackend
@@ -153,13 +152,7 @@ class PluginRunner:
         version = decode_config_version(config)
         if command in ("ADD", "DEL", "CHECK") and netns and same_netns_as_self(netns):
             raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
-        if command in ("ADD", "DEL"):
-            if version not in plugin.supported_versions:
-                raise IncompatibleVersionError(
-                    "incompatible CNI versions",
-                    f"config is {go_quote(version)}, plugin supports {go_quote_list(plugin.supported_versions)}")
-        else:
-            check_command_allowed(command, version, plugin.supported_versions)
+        check_versions(command, version, plugin.supported_versions)
         request = PluginRequest(command=command, container_id=container_id, netns=netns, ifname=ifname, args=args,
                                 path=self.plugin_path, config=config, config_bytes=stdin,
                                 cni_version=declared if isinstance(declared, str) else "")
