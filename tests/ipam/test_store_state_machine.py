@@ -60,7 +60,9 @@ class StoresAgree(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.dir = tempfile.mkdtemp(prefix="cnicore-sm-")
+        # The data directory sits inside its own temp directory: the store keeps its index beside it.
+        self.base = tempfile.mkdtemp(prefix="cnicore-sm-")
+        self.dir = os.path.join(self.base, "data")
         self.file: IPStore = FileStore(self.dir, "sm", watch=self.watch, lock_timeout=10)
         self.other: IPStore = FileStore(self.dir, "sm", watch=not self.watch, lock_timeout=10)
         self.memory = MemoryStore()
@@ -68,7 +70,7 @@ class StoresAgree(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.file.close()
         self.other.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.base, ignore_errors=True)
 
     @property
     def net(self) -> Path:
