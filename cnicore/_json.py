@@ -247,13 +247,23 @@ def _innermost_opener(doc: str, pos: int) -> str:
     return depth[-1] if depth else ""
 
 
-def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int = MAX_DOCUMENT_BYTES) -> Any:
+def _int_keeping_negative_zero(text: str) -> int | float:
+    # Go decodes every number of an interface{} value as float64, so "-0" stays -0 and is written back as
+    # "-0"; Python's int has no negative zero.
+    return -0.0 if text == "-0" else int(text)
+
+
+def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int = MAX_DOCUMENT_BYTES,
+           keep_negative_zero: bool = False) -> Any:
     """Decode one JSON document strictly.
 
     Args:
         data: the document, as text or UTF-8 bytes.
         what: what the document is, for the error message (``network config``).
         max_bytes: the largest document accepted.
+        keep_negative_zero: decode the integer ``-0`` as ``-0.0``, as Go decodes a number
+            into ``interface{}`` (so re-encoding writes ``-0`` again); leave it off where
+            the values are typed (Go reads ``-0`` into an ``int`` as 0).
 
     Raises:
         DecodingError: (code 6) for anything that is not one bounded JSON value.
@@ -270,7 +280,8 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
     else:
         text = data
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant,
+                           parse_int=_int_keeping_negative_zero if keep_negative_zero else None)
     except json.JSONDecodeError as exc:
         raise DecodingError(go_error_text(exc)) from exc
     except ValueError as exc:  # NaN / Infinity

@@ -289,13 +289,18 @@ def decode_cache_entry(data: bytes, *, path: str = "", network: str = "", contai
         if not isinstance(doc, dict) or _string(doc, "kind") != CACHE_KIND:
             raise _NotCurrent("kind")
         raw_result = _object(doc, "result")
+        capability_args = _object(doc, "capabilityArgs")
+        if capability_args and b"-0" in data:
+            # capabilityArgs is a Go map[string]interface{}: its -0 stays -0 (the typed result's does not).
+            again = decode(data, what="cache entry", keep_negative_zero=True)
+            capability_args = _object(again, "capabilityArgs")
         return CachedAttachment(
             network=_string(doc, "networkName"),
             container_id=_string(doc, "containerId"),
             ifname=_string(doc, "ifName"),
             netns=_string(doc, "netns"),
             cni_args=_cni_args(doc),
-            capability_args=_object(doc, "capabilityArgs") or {},
+            capability_args=capability_args or {},
             result=_lenient_result(raw_result),
             config=_config_bytes(doc),
             path=path,

@@ -206,3 +206,14 @@ def test_round_trip(network: str, container: str, ifname: str, netns: str, args:
                                config=entry.config, netns=entry.netns, cni_args=entry.cni_args,
                                capability_args=entry.capability_args, result=entry.raw_result)
     assert again == data
+
+
+def test_negative_zero_in_capability_args_survives_a_round_trip() -> None:
+    # capabilityArgs is a Go map[string]interface{}: Go reads -0 as float64 -0 and writes "-0" back.
+    data = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"{}",
+                              capability_args={"a": -0.0, "b": [0, -0.0]})
+    assert b'"capabilityArgs":{"a":-0,"b":[0,-0]}' in data
+    entry = decode_cache_entry(data)
+    again = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"{}",
+                               capability_args=entry.capability_args)
+    assert again == data
