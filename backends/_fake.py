@@ -703,14 +703,16 @@ class FakeLinkBackend:
             fns = self._ns(ns)
             if route.device is not None:
                 self._get(fns, route.device)
-            for existing in fns.routes:
-                if (existing.dst == route.dst and existing.table == route.table
-                        and (route.gateway is None or existing.gateway == route.gateway)
-                        and (route.device is None or existing.device == route.device)
-                        and (route.metric is None or existing.metric == route.metric)):
-                    fns.routes.remove(existing)
-                    return
-            raise NotFoundError(f"no route to {route.dst} matches")
+            matches = [existing for existing in fns.routes
+                       if (existing.dst == route.dst and existing.table == route.table
+                           and (route.gateway is None or existing.gateway == route.gateway)
+                           and (route.device is None or existing.device == route.device)
+                           and (route.metric is None or existing.metric == route.metric))]
+            if not matches:
+                raise NotFoundError(f"no route to {route.dst} matches")
+            # The kernel keeps a prefix's routes in metric order and deletes the first that matches: with
+            # no metric given, the lowest-metric one goes, whichever was added first.
+            fns.routes.remove(min(matches, key=lambda existing: existing.metric or 0))
 
     def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
         """See :meth:`LinkBackend.list_routes`."""

@@ -167,7 +167,8 @@ class Route:
     """A route in a namespace's routing table.
 
     ``metric`` ``None`` means the kernel's default when adding (0 for IPv4, 1024 for
-    IPv6) and "any" when deleting; listed routes always carry the real metric.
+    IPv6) and "any" when deleting (the kernel then deletes the matching route with the
+    lowest metric); listed routes always carry the real metric.
     ``device`` is an interface name; ``source`` the preferred source address
     (``src``). IPv6 routes have no scope: the kernel reports them as ``universe``,
     and so do values built here.

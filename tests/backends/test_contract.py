@@ -120,6 +120,29 @@ def addresses_and_routes(e: Env) -> list[Any]:
     return [down, up, errors, after_delete, kept, state(b, ctr)]
 
 
+def route_metrics(e: Env) -> list[Any]:
+    """Routes to one prefix with different metrics; a delete without a metric takes the lowest, whatever
+    the order they were added in (the kernel keeps a prefix's routes sorted by metric)."""
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    b.add_address(ctr, "eth0", Address.parse("10.1.2.2/24"))
+    b.add_address(ctr, "eth0", Address.parse("2001:db8::2/64"))
+    b.set_link_up(ctr, "eth0")
+    seen = []
+    for dst, gateway, other in (("0.0.0.0/0", "10.1.2.1", 5), ("::/0", "2001:db8::1", 2048)):
+        for first, second in ((other, None), (None, other)):
+            b.add_route(ctr, Route(dst=dst, gateway=gateway, device="eth0", metric=first))
+            b.add_route(ctr, Route(dst=dst, gateway=gateway, device="eth0", metric=second))
+            b.delete_route(ctr, Route(dst=dst, gateway=gateway, device="eth0"))
+            left = [r.metric for r in b.list_routes(ctr) if str(r.dst) == dst]
+            assert left == [other]
+            seen.append(state(b, ctr))
+            b.delete_route(ctr, Route(dst=dst, device="eth0"))
+    seen.append(outcome(b.delete_route, ctr, Route(dst="0.0.0.0/0", device="eth0")))
+    assert seen[-1] == "NotFoundError"
+    return seen
+
+
 def errors_and_names(e: Env) -> list[Any]:
     b, host, ctr = e.backend, e.host, e.container
     b.create_veth(ctr, "eth0", host)
@@ -201,7 +224,8 @@ def namespace_gone(e: Env, remove: Callable[[str], None]) -> list[Any]:
     return results
 
 
-@pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, errors_and_names, sysctls])
+@pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, route_metrics, errors_and_names,
+                                      sysctls])
 def test_same_behaviour_as_the_fake(env: Env, fake_env: Env, scenario: Scenario) -> None:
     compare(env, fake_env, scenario)
 
