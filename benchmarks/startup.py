@@ -11,7 +11,10 @@ Exec latency: the wall time of executing our installed ``loopback`` and
 doing anything). All timed interleaved in one run. The installed plugins start
 the interpreter with ``-IS`` (no ``site``), which ``python -c pass`` does not
 skip, so an information row also sets them against a bare ``python -IS -c pass``:
-the interpreter's own start, the floor of any Python plugin.
+the interpreter's own start, the floor of any Python plugin. Information rows
+also time host-local's ADD through exec on a store already holding 16,000
+reservations (ours, and the reference on a store holding as many), where the
+reference reads every file and ours opens its persisted index.
 """
 
 from __future__ import annotations
@@ -168,6 +171,15 @@ def exec_rows(quick: bool) -> list[Row]:
                 fns["ref hl"] = plugin_add(os.path.join(reference_dir, "host-local"), hl_conf, base_env, "eth0",
                                            reference_dir, True)
             got = interleave(fns, rounds=rounds)
+            scale = 1000 if quick else 16000
+            full: dict[str, Callable[[], float]] = {
+                "ours hl full": plugin_add(os.path.join(bin_dir, "host-local"), _filled(work, "ours", scale),
+                                           ours_env, "eth0", bin_dir, True)}
+            if "ref hl" in fns:
+                full["ref hl full"] = plugin_add(os.path.join(reference_dir, "host-local"),
+                                                 _filled(work, "reference", scale), base_env, "eth0", reference_dir,
+                                                 True)
+            got.update(interleave(full, rounds=rounds))
         how = " (fake backend)" if fake else ""
         for key, label in (("ours lo", f"loopback ADD exec{how}"), ("ours hl", "host-local ADD exec")):
             rows.append(Row(figure=label, ours=got[key], anchor=got["bare"], unit="s",
@@ -178,9 +190,34 @@ def exec_rows(quick: bool) -> list[Row]:
             if ref in got:
                 rows.append(Row(figure=f"{label} vs reference", ours=got[key], anchor=got[ref], unit="s",
                                 anchor_name="reference Go binary", target=None, higher_is_better=False))
+        if "ref hl full" in got:
+            rows.append(Row(figure=f"host-local ADD exec, {scale:,} reservations, vs reference",
+                            ours=got["ours hl full"], anchor=got["ref hl full"], unit="s",
+                            anchor_name="reference Go binary, as many reservations",
+                            target=None, higher_is_better=False))
+        rows.append(Row(figure=f"host-local ADD exec, {scale:,} reservations, vs empty store",
+                        ours=got["ours hl full"], anchor=got["ours hl"], unit="s", anchor_name="ours, empty store",
+                        target=None, higher_is_better=False))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
+
+
+def _filled(work: str, name: str, count: int) -> bytes:
+    """A host-local configuration whose store already holds ``count`` reservations (written by our file store,
+    byte for byte what either plugin writes); its data directory is ``work/<name>``."""
+    from netaddr import IPAddress
+
+    from cnicore.stores import FileStore, Owner
+
+    data_dir = os.path.join(work, name)
+    with FileStore(data_dir, "benchfull") as store, store.transaction():
+        base = 10 << 24 | 131 << 16
+        for i in range(count):
+            store.reserve(IPAddress(base + 2 + i, 4), Owner(container_id=f"fill{i}", ifname="eth0"), "0")
+    os.sync()
+    return json.dumps({"cniVersion": "1.0.0", "name": "benchfull", "type": "bridge",
+                       "ipam": {"type": "host-local", "subnet": "10.131.0.0/16", "dataDir": data_dir}}).encode()
 
 
 def run(quick: bool) -> list[Row]:

@@ -8,11 +8,13 @@ the keys it understands and a parser per key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from cnicore._errors import InvalidConfigError
 from cnicore._gofmt import go_quote, go_quote_list
+
+TYPE_CHECKING = False  # typing is left to type checkers: an exec'd plugin with CNI_ARGS loads this module
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = ["parse_bool_arg", "parse_cni_args", "split_cni_args"]
 

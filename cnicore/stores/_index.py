@@ -1,44 +1,30 @@
 """The in-memory reservation index shared by the memory store and the file store.
 
-Three views of the same facts, kept in step by :meth:`ReservationIndex.put_key`
-and :meth:`ReservationIndex.discard_key`:
-
-* address -> owner (None for unreadable content), for "who holds X";
-* owner -> addresses, for DEL/CHECK/duplicate checks without a scan;
-* the maximal runs of consecutive reserved addresses, for "first free address in
-  [low, high]" in O(log runs) however many addresses are taken.
-
-Nothing here grows with the size of a range: a /8 or an IPv6 /64 costs what its
-reservations cost.
+:class:`ReservationIndex` is :class:`~cnicore.stores._keyindex.KeyIndex` (three
+views of the same facts: address -> owner, owner -> addresses, runs of taken
+addresses for "first free"; see there) plus the address and owner objects the
+store port speaks in.
 
 Internally an address is an integer *key* (:func:`ip_key`: the IPv4 value, or
 the IPv6 value with bit 128 set, so that keys of the two families never meet
 and sort IPv4 first) and an owner is a *key text* (:func:`owner_key`:
 ``<containerID>`` or ``<containerID> <ifname>``; neither part holds whitespace).
 Plain integers and strings make the index cheap to rebuild in bulk from a
-persisted copy (:meth:`ReservationIndex.load`): no address or owner object is
-made until a caller asks for one.
+persisted copy (:meth:`KeyIndex.load <cnicore.stores._keyindex.KeyIndex.load>`):
+no address or owner object is made until a caller asks for one.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import compress, repeat
-from operator import eq
 
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
-from cnicore.stores._port import _GO_SPACE, LINE_BREAK, Owner, Reservation, _has_space
+from cnicore.stores._keyindex import V6_TAG, KeyIndex, Runs, owner_key_from_text
+from cnicore.stores._port import Owner, Reservation
 
-__all__ = ["V6_TAG", "ReservationIndex", "Runs", "ip_key", "key_ip", "key_owner", "owner_key",
-           "owner_key_from_text"]
-
-#: Bit set in the key of every IPv6 address (IPv6 values are below 2**128).
-V6_TAG = 1 << 128
-# Owner lookups answered by a scan before the owner -> addresses map is built (after a bulk load a
-# store that serves one operation never pays for the map).
-_SCANS_BEFORE_MAP = 4
+__all__ = ["V6_TAG", "KeyIndex", "ReservationIndex", "Runs", "ip_key", "key_ip", "key_owner", "owner_key",
+           "owner_key_from_text", "owner_keys"]
 
 
 def ip_key(ip: IPAddress) -> int:
@@ -56,221 +42,26 @@ def owner_key(owner: Owner) -> str:
     return owner.container_id if owner.ifname is None else owner.container_id + " " + owner.ifname
 
 
+def owner_keys(owner: Owner) -> tuple[str, str | None]:
+    """The key texts DEL and lookups of ``owner`` match: its own, and its container's legacy one (None if legacy)."""
+    if owner.ifname is None:
+        return owner.container_id, None
+    return owner.container_id + " " + owner.ifname, owner.container_id
+
+
 def key_owner(key: str) -> Owner:
     """The owner of a key text."""
     container_id, sep, ifname = key.partition(" ")
     return Owner(container_id=container_id, ifname=ifname if sep else None)
 
 
-def owner_key_from_text(text: str) -> str | None:
-    """:func:`~cnicore.stores.owner_from_text` straight to a key text (None when unreadable)."""
-    trimmed = text.strip(_GO_SPACE)
-    container_id, sep, ifname = trimmed.partition(LINE_BREAK)
-    if not container_id or _has_space(container_id):
-        return None
-    if not sep:
-        return container_id
-    if not ifname or _has_space(ifname):
-        return None
-    return container_id + " " + ifname
-
-
-class Runs:
-    """A set of integers stored as sorted, disjoint, non-adjacent inclusive runs."""
-
-    __slots__ = ("_ends", "_starts")
-
-    def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-
-    def __len__(self) -> int:
-        return len(self._starts)
-
-    def _find(self, value: int) -> int:
-        """Index of the run that starts at or before ``value`` (-1 if none)."""
-        return bisect_right(self._starts, value) - 1
-
-    def __contains__(self, value: object) -> bool:
-        if not isinstance(value, int):
-            return False
-        i = self._find(value)
-        return i >= 0 and self._ends[i] >= value
-
-    def add(self, value: int) -> None:
-        """Insert ``value`` (no-op if present), merging with neighbouring runs."""
-        i = self._find(value)
-        starts, ends = self._starts, self._ends
-        if i >= 0 and ends[i] >= value:
-            return
-        joins_left = i >= 0 and ends[i] == value - 1
-        joins_right = i + 1 < len(starts) and starts[i + 1] == value + 1
-        if joins_left and joins_right:
-            ends[i] = ends[i + 1]
-            del starts[i + 1]
-            del ends[i + 1]
-        elif joins_left:
-            ends[i] = value
-        elif joins_right:
-            starts[i + 1] = value
-        else:
-            starts.insert(i + 1, value)
-            ends.insert(i + 1, value)
-
-    def remove(self, value: int) -> None:
-        """Delete ``value`` (no-op if absent), splitting its run."""
-        i = self._find(value)
-        starts, ends = self._starts, self._ends
-        if i < 0 or ends[i] < value:
-            return
-        start, end = starts[i], ends[i]
-        if start == end:
-            del starts[i]
-            del ends[i]
-        elif value == start:
-            starts[i] = value + 1
-        elif value == end:
-            ends[i] = value - 1
-        else:
-            ends[i] = value - 1
-            starts.insert(i + 1, value + 1)
-            ends.insert(i + 1, end)
-
-    def first_absent(self, low: int, high: int) -> int | None:
-        """The smallest integer in ``[low, high]`` not in the set, or None."""
-        if low > high:
-            return None
-        i = self._find(low)
-        candidate = self._ends[i] + 1 if i >= 0 and self._ends[i] >= low else low
-        # Runs are maximal, so the integer right after a run is free.
-        return candidate if candidate <= high else None
-
-    def bounds(self) -> tuple[list[int], list[int]]:
-        """The run starts and ends (copies)."""
-        return list(self._starts), list(self._ends)
-
-    @classmethod
-    def from_bounds(cls, starts: list[int], ends: list[int]) -> Runs:
-        """Runs from :meth:`bounds` output (trusted: the caller checked them)."""
-        runs = cls()
-        runs._starts, runs._ends = starts, ends
-        return runs
-
-
-class ReservationIndex:
+class ReservationIndex(KeyIndex):
     """Address <-> owner maps plus free-address search. Not thread-safe: callers lock."""
 
-    __slots__ = ("_by_owner", "_owners", "_runs", "_scans_left")
-
-    def __init__(self) -> None:
-        self._owners: dict[int, str | None] = {}
-        self._by_owner: dict[str, set[int]] | None = {}
-        self._runs = Runs()
-        self._scans_left = 0
-
-    def __len__(self) -> int:
-        return len(self._owners)
+    __slots__ = ()
 
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, IPAddress) and ip_key(ip) in self._owners
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._owners = {}
-        self._by_owner = {}
-        self._runs = Runs()
-        self._scans_left = 0
-
-    # ------------------------------------------------------------------ keys
-
-    def has_key(self, key: int) -> bool:
-        """Whether the address with this key is reserved."""
-        return key in self._owners
-
-    def owner_text(self, key: int) -> str | None:
-        """The owner key text of a reserved address (None if unreadable or absent)."""
-        return self._owners.get(key)
-
-    def keys(self) -> list[int]:
-        """Every reserved key (a copy, unordered)."""
-        return list(self._owners)
-
-    def put_key(self, key: int, owner: str | None) -> bool:
-        """Record ``key`` as reserved by ``owner``; returns whether anything changed."""
-        owners = self._owners
-        if key in owners:
-            old = owners[key]
-            if old == owner:
-                return False
-            by_owner = self._by_owner
-            if by_owner is not None:
-                if old is not None:
-                    self._unlink_owner(by_owner, old, key)
-                if owner is not None:
-                    by_owner.setdefault(owner, set()).add(key)
-            owners[key] = owner
-            return True
-        owners[key] = owner
-        if owner is not None and self._by_owner is not None:
-            self._by_owner.setdefault(owner, set()).add(key)
-        self._runs.add(key)
-        return True
-
-    def discard_key(self, key: int) -> bool:
-        """Forget ``key``; returns whether it was reserved."""
-        owners = self._owners
-        if key not in owners:
-            return False
-        old = owners.pop(key)
-        if old is not None and self._by_owner is not None:
-            self._unlink_owner(self._by_owner, old, key)
-        self._runs.remove(key)
-        return True
-
-    @staticmethod
-    def _unlink_owner(by_owner: dict[str, set[int]], owner: str, key: int) -> None:
-        held = by_owner.get(owner)
-        if held is not None:
-            held.discard(key)
-            if not held:
-                del by_owner[owner]
-
-    def keys_held_by(self, owner: str) -> list[int]:
-        """Keys held by exactly the owner key text ``owner``, ascending."""
-        by_owner = self._by_owner
-        if by_owner is None:
-            if self._scans_left > 0:
-                self._scans_left -= 1
-                owners = self._owners
-                return sorted(compress(owners, map(eq, repeat(owner), owners.values())))
-            by_owner = self._by_owner = {}
-            for key, text in self._owners.items():
-                if text is not None:
-                    held = by_owner.get(text)
-                    if held is None:
-                        by_owner[text] = {key}
-                    else:
-                        held.add(key)
-        return sorted(by_owner.get(owner, ()))
-
-    def first_free_key(self, low: int, high: int) -> int | None:
-        """Smallest key in ``[low, high]`` not reserved."""
-        return self._runs.first_absent(low, high)
-
-    def export(self) -> tuple[list[int], list[str | None], list[int], list[int]]:
-        """Keys, their owner texts (aligned) and the run bounds, for persisting."""
-        starts, ends = self._runs.bounds()
-        return list(self._owners), list(self._owners.values()), starts, ends
-
-    @classmethod
-    def load(cls, owners: dict[int, str | None], runs: Runs) -> ReservationIndex:
-        """An index over ``owners`` and ``runs`` (taken, not copied; the runs must describe exactly its keys)."""
-        index = cls()
-        index._owners = owners
-        index._by_owner = None
-        index._scans_left = _SCANS_BEFORE_MAP
-        index._runs = runs
-        return index
 
     # ------------------------------------------------------------------ addresses and owners
 

@@ -35,11 +35,14 @@ import struct
 import sys
 import zlib
 from array import array
-from collections.abc import Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 
-from cnicore.stores._index import V6_TAG, ReservationIndex, Runs
+from cnicore.stores._keyindex import V6_TAG, KeyIndex, Runs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # an executed plugin loads indexes: typing is left to type checkers
+    from collections.abc import Iterator, Sequence
 
 __all__ = ["DirState", "LoadedIndex", "Signatures", "Tip", "encode_record", "encode_snapshot", "follow", "parse_index"]
 
@@ -178,7 +181,7 @@ class LoadedIndex:
 
     __slots__ = ("index", "sigs", "size", "tip")
 
-    def __init__(self, index: ReservationIndex, sigs: Signatures, tip: Tip, size: int) -> None:
+    def __init__(self, index: KeyIndex, sigs: Signatures, tip: Tip, size: int) -> None:
         self.index = index
         self.sigs = sigs
         self.tip = tip
@@ -190,7 +193,7 @@ def _halves(values: list[int]) -> tuple[bytes, bytes]:
     return (array("Q", [v >> 64 for v in values]).tobytes(), array("Q", [v & _LOW64 for v in values]).tobytes())
 
 
-def encode_snapshot(tip: Tip, index: ReservationIndex, sigs: Signatures) -> bytes:
+def encode_snapshot(tip: Tip, index: KeyIndex, sigs: Signatures) -> bytes:
     """One snapshot frame holding ``index`` as of ``tip`` (whose record and change counts must be 0)."""
     keys, texts, starts, ends = index.export()
     inos, ctimes = sigs.columns(keys)
@@ -251,7 +254,7 @@ def _combine(high: array[int], low: array[int]) -> list[int]:
     return [(h << 64) | lo | V6_TAG for h, lo in zip(high, low, strict=True)]
 
 
-def _parse_snapshot(payload: memoryview, tip: Tip) -> LoadedIndex | None:
+def _parse_snapshot(payload: memoryview, tip: Tip, index_class: type[KeyIndex]) -> LoadedIndex | None:
     newline = bytes(payload[:128]).find(b"\n")
     if newline < 0:
         return None
@@ -291,7 +294,7 @@ def _parse_snapshot(payload: memoryview, tip: Tip) -> LoadedIndex | None:
     # as there are (distinct) keys.
     if len(owners) != n or sum(ends) - sum(starts) + len(starts) != n:
         return None
-    index = ReservationIndex.load(owners, Runs.from_bounds(starts, ends))
+    index = index_class.load(owners, Runs.from_bounds(starts, ends))
     return LoadedIndex(index, Signatures.from_columns(keys, inos, ctimes), tip, 0)
 
 
@@ -335,17 +338,19 @@ def _chained_records(data: bytes, offset: int, tip: Tip) -> Iterator[tuple[int, 
         yield offset, tip, changes
 
 
-def parse_index(data: bytes, directory: tuple[int, int]) -> LoadedIndex | None:
+def parse_index(data: bytes, directory: tuple[int, int], index_class: type[KeyIndex] = KeyIndex) -> LoadedIndex | None:
     """The index in ``data`` if it is a valid snapshot of ``directory`` (``(st_dev, st_ino)``), plus its records.
 
     Records are applied while each one starts from the state the previous one
-    left; the first torn, corrupt or unchained frame ends the log.
+    left; the first torn, corrupt or unchained frame ends the log. The index is
+    an ``index_class`` (a :class:`~cnicore.stores._keyindex.KeyIndex`, or a
+    subclass such as :class:`~cnicore.stores._index.ReservationIndex`).
     """
     try:
         first = _unframe(data, 0)
         if first is None or first[0] != _SNAPSHOT or first[3].state[:2] != directory or first[3].records:
             return None
-        loaded = _parse_snapshot(first[1], first[3])
+        loaded = _parse_snapshot(first[1], first[3], index_class)
     except (ValueError, UnicodeDecodeError, OverflowError):
         return None
     if loaded is None:

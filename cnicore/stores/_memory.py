@@ -13,7 +13,8 @@ from contextlib import AbstractContextManager
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore.stores._goip import canonical_ip
-from cnicore.stores._index import ReservationIndex
+from cnicore.stores._index import ReservationIndex, key_ip, owner_keys
+from cnicore.stores._keyindex import find_owner_keys, release_owner_keys
 from cnicore.stores._port import Owner, Reservation
 
 __all__ = ["MemoryStore", "release_owner_in_index"]
@@ -22,20 +23,15 @@ __all__ = ["MemoryStore", "release_owner_in_index"]
 def release_owner_in_index(index: ReservationIndex, owner: Owner) -> list[IPAddress]:
     """Which addresses DEL of ``owner`` releases: exact matches, else the legacy ID-only ones.
 
-    Shared by the stores so that they cannot disagree on the rule.
+    Shared by the stores so that they cannot disagree on the rule (which is
+    :func:`~cnicore.stores._keyindex.release_owner_keys`, on key texts).
     """
-    exact = index.held_by(owner)
-    if exact or owner.legacy:
-        return exact
-    return index.held_by(owner.legacy_form())
+    return [key_ip(key) for key in release_owner_keys(index, *owner_keys(owner))]
 
 
 def find_owner_in_index(index: ReservationIndex, owner: Owner) -> list[IPAddress]:
     """Addresses held by ``owner`` or by the legacy form of its container (the reference's GetByID)."""
-    found = index.held_by(owner)
-    if not owner.legacy:
-        found += index.held_by(owner.legacy_form())
-    return sorted(found)
+    return [key_ip(key) for key in find_owner_keys(index, *owner_keys(owner))]
 
 
 class MemoryStore:

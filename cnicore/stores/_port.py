@@ -14,7 +14,6 @@ other store is checked against it by the state machine in the test suite.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
@@ -22,19 +21,10 @@ from typing import Protocol, runtime_checkable
 import attrs
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
+# Go's TrimSpace set and the whitespace check live with the key-level index (kept here for importers).
+from cnicore.stores._keyindex import _GO_SPACE, LINE_BREAK, _has_space
+
 __all__ = ["IPStore", "Owner", "Reservation", "owner_from_text"]
-
-# Go's strings.TrimSpace: ASCII whitespace plus the Unicode White_Space characters.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-            "\u2028\u2029\u202f\u205f\u3000"
-LINE_BREAK = "\r\n"
-
-
-_SPACE = re.compile("[" + re.escape(_GO_SPACE) + "]")
-
-
-def _has_space(text: str) -> bool:
-    return _SPACE.search(text) is not None
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -143,7 +143,7 @@ def test_persisted_index_round_trips(start: dict[int, str | None],
                 encoded.append((key, None, None))
         total += len(encoded)
         data += encode_record(_state(n - 1), Tip(_state(n), 5 + n, n, total), encoded)
-    loaded = parse_index(data, (7, 11))
+    loaded = parse_index(data, (7, 11), ReservationIndex)
     tip = Tip(_state(len(records)), 5 + len(records), len(records), total)
     assert loaded is not None and loaded.tip == tip and loaded.size == len(data)
     assert {key_of(r) : r.owner for r in loaded.index.items()} == {k: None if o is None else key_owner(o)

@@ -20,6 +20,8 @@ from netaddr import IPAddress
 from cnicore.ipam import add, delete, gc, load_ipam_config
 from cnicore.stores import FileStore, Owner, ip_text
 from cnicore.stores import _file as file_module
+from cnicore.stores import _filecore as core_module
+from cnicore.stores._index import ReservationIndex
 from cnicore.stores._indexfile import parse_index
 
 IP = IPAddress
@@ -270,7 +272,7 @@ def test_stores_of_several_processes_share_one_log(tmp_path: Path, reads: list[s
 
 def test_a_busy_watching_store_saves_a_few_times_a_second_and_when_closed(
         tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(file_module, "_SAVE_EVERY", 3600.0)  # "busy": every save after the first is deferred
+    monkeypatch.setattr(core_module, "_SAVE_EVERY", 3600.0)  # "busy": every save after the first is deferred
     c = conf(tmp_path, "10.0.0.0/24")
     store = FileStore(tmp_path, "net")
     for i in range(6):
@@ -296,7 +298,7 @@ def test_closing_never_waits_for_the_lock(tmp_path: Path, monkeypatch: pytest.Mo
     import fcntl
     import threading
 
-    monkeypatch.setattr(file_module, "_SAVE_EVERY", 3600.0)
+    monkeypatch.setattr(core_module, "_SAVE_EVERY", 3600.0)
     c = conf(tmp_path, "10.0.0.0/24")
     store = FileStore(tmp_path, "net", lock_timeout=None)  # operations would wait forever; closing must not
     for i in range(4):
@@ -323,7 +325,7 @@ def test_the_log_is_compacted(tmp_path: Path) -> None:
             delete(c, store, f"c{i}", "eth0")  # type: ignore[arg-type]
     st = os.stat(tmp_path / "net")
     loaded = parse_index(index_path(tmp_path).read_bytes(), (st.st_dev, st.st_ino))
-    assert loaded is not None and loaded.tip.records <= file_module._RECORDS_BASE
+    assert loaded is not None and loaded.tip.records <= core_module._RECORDS_BASE
     assert loaded.tip.state[2:] == (st.st_mtime_ns, st.st_ctime_ns) and len(loaded.index) == 0
 
 
@@ -331,11 +333,11 @@ def test_the_log_is_compacted(tmp_path: Path) -> None:
 def test_reservation_files_with_and_without_unnamed_temp_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                mode: str) -> None:
     if mode == "no O_TMPFILE":
-        monkeypatch.setattr(file_module, "_O_TMPFILE", 0)
+        monkeypatch.setattr(core_module, "_O_TMPFILE", 0)
     elif mode == "unsupported":
-        monkeypatch.setattr(file_module, "_O_TMPFILE", os.O_DIRECTORY)  # open(2) then fails with EISDIR
+        monkeypatch.setattr(core_module, "_O_TMPFILE", os.O_DIRECTORY)  # open(2) then fails with EISDIR
     elif mode == "no /proc":
-        monkeypatch.setattr(file_module, "_PROC_SELF_FD", str(tmp_path / "no-proc"))
+        monkeypatch.setattr(core_module, "_PROC_SELF_FD", str(tmp_path / "no-proc"))
     c = conf(tmp_path, "10.0.0.0/24")
     with FileStore(tmp_path, "net", durable=mode == "unsupported") as store:
         for i in range(3):
@@ -353,7 +355,7 @@ def test_states_are_sealed_even_where_mtimes_cannot_be_set(tmp_path: Path, monke
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(file_module.os, "utime", refuse)
+    monkeypatch.setattr(core_module.os, "utime", refuse)
     net = tmp_path / "net"
     with FileStore(tmp_path, "net", watch=False) as store:
         for i in range(4):
@@ -382,7 +384,7 @@ def test_the_last_reserved_address_is_rewritten_in_place_or_replaced(tmp_path: P
 
 
 def _churn(data_dir: str, tag: str, ready: int) -> None:  # pragma: no cover - runs in a child
-    file_module._RECORDS_BASE = 3  # snapshots every few operations: kills land in them too
+    core_module._RECORDS_BASE = 3  # snapshots every few operations: kills land in them too
     c = conf(Path(data_dir), "10.0.0.0/20")
     store = FileStore(data_dir, "net", watch=tag.endswith("w"))
     os.write(ready, b"r")
@@ -417,6 +419,6 @@ def test_killed_writers_never_leave_a_believed_wrong_index(tmp_path: Path) -> No
         with FileStore(tmp_path, "net", watch=False) as store:
             assert seen_by(store) == expected, round_
     st = os.stat(tmp_path / "net")
-    loaded = parse_index(index_path(tmp_path).read_bytes(), (st.st_dev, st.st_ino))
+    loaded = parse_index(index_path(tmp_path).read_bytes(), (st.st_dev, st.st_ino), ReservationIndex)
     assert loaded is not None and loaded.tip.state[2:] == (st.st_mtime_ns, st.st_ctime_ns)
     assert sorted((r.ip.version, r.ip.value, r.owner) for r in loaded.index.items()) == truth(tmp_path)

@@ -163,6 +163,7 @@ def test_alternating_with_the_reference_with_the_persisted_index(tmp_path: Path)
     # long-lived one take turns on one directory; the persisted index must never mislead any of ours.
     import random
 
+    from cnicore.stores._index import ReservationIndex
     from cnicore.stores._indexfile import parse_index
 
     rng = random.Random(5)
@@ -206,6 +207,6 @@ def test_alternating_with_the_reference_with_the_persisted_index(tmp_path: Path)
     st = os.stat(tmp_path / "interop")
     index = index_path(tmp_path, "interop")
     assert index is not None
-    loaded = parse_index(index.read_bytes(), (st.st_dev, st.st_ino))
+    loaded = parse_index(index.read_bytes(), (st.st_dev, st.st_ino), ReservationIndex)
     if loaded is not None and loaded.tip.state == (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
         assert {str(r.ip): r.owner.text().encode() for r in loaded.index.items() if r.owner} == files

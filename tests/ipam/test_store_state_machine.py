@@ -28,6 +28,7 @@ from cnicore._errors import CNIError
 from cnicore.ipam import IPAMConfig, add, check, delete, gc, load_ipam_config
 from cnicore.stores import FileStore, IPStore, MemoryStore, Owner, ip_text, parse_ip
 from cnicore.stores._file import index_path
+from cnicore.stores._index import ReservationIndex
 from cnicore.stores._indexfile import parse_index
 
 CIDS = st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"])
@@ -197,7 +198,7 @@ class StoresAgree(RuleBasedStateMachine):
         if not self.index_file.exists():
             return
         st = os.stat(self.net)
-        loaded = parse_index(self.index_file.read_bytes(), (st.st_dev, st.st_ino))
+        loaded = parse_index(self.index_file.read_bytes(), (st.st_dev, st.st_ino), ReservationIndex)
         if loaded is None or loaded.tip.state != (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
             return
         mine = sorted((r.ip.version, r.ip.value, r.owner) for r in loaded.index.items())

@@ -5,7 +5,8 @@ loads are its start-up cost. These tests pin the module sets, never times: the
 exec'd loopback (auto backend, CAP_NET_ADMIN) loads neither attrs nor netaddr nor
 ``typing`` nor the result types; no exec path loads pyroute2, importlib.metadata
 or the bridge plugin; host-local loads no link backend, no port types and no
-result types.
+result types, and its common configurations load neither attrs nor netaddr
+(nor ``typing``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ NOT_FOR_LOOPBACK = ("attr", "attrs", "netaddr", "typing", "decimal", "socket", "
 # host-local needs no link backend and no link values, and writes its result without the result types.
 NOT_FOR_HOST_LOCAL = ("cnicore.backends", "cnicore.links", "cnicore.plugins._loopback", "cnicore.plugins._api",
                       "cnicore.spec._result", "cnicore.spec._convert", "decimal")
+# Its common configurations run on the standard library: no attrs, no netaddr, none of the typed IPAM or store
+# port modules built on them, none of the costlier standard modules.
+NOT_FOR_QUICK_HOST_LOCAL = ("attr", "attrs", "netaddr", "typing", "ipaddress", "socket", "threading", "pathlib",
+                            "secrets", "weakref", "cnicore.ipam", "cnicore.plugins._hostlocal", "cnicore.stores._file",
+                            "cnicore.stores._index", "cnicore.stores._port", "cnicore.stores._goip",
+                            "cnicore.spec._goaddr", "cnicore.spec._args")
 
 
 _EXIT = "sys.exit(main())\n"
@@ -119,5 +126,28 @@ def test_exec_host_local_imports_no_backend(plugin_bin: Path, tmp_path: Path, ve
         if command == "CHECK" and version < "0.4.0":
             continue
         modules = imported(plugin_bin / "host-local", command, config, env, tmp_path)
-        assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL) == [], command
+        assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL + NOT_FOR_QUICK_HOST_LOCAL) == [], command
+        assert "cnicore.stores._filecore" in modules
+
+
+def test_exec_host_local_with_cni_args_stays_quick(plugin_bin: Path, tmp_path: Path) -> None:
+    config = json.dumps({"cniVersion": "1.0.0", "name": "hl", "type": "bridge",
+                         "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.5.0.0/24"}]],
+                                  "dataDir": str(tmp_path / "data")}}).encode()
+    env = {"CNI_NETNS": "/var/run/netns/cnt-unused", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=p;K8S_POD_NAMESPACE=ns"}
+    modules = imported(plugin_bin / "host-local", "ADD", config, env, tmp_path)
+    quick_but_args = tuple(m for m in NOT_FOR_QUICK_HOST_LOCAL if m != "cnicore.spec._args")
+    assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL + quick_but_args) == []
+    assert "cnicore.spec._args" in modules
+
+
+def test_exec_host_local_beyond_the_quick_path_still_loads_no_backend(plugin_bin: Path, tmp_path: Path) -> None:
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 10.5.0.53\n")
+    config = json.dumps({"cniVersion": "1.0.0", "name": "hl", "type": "bridge",
+                         "ipam": {"type": "host-local", "subnet": "10.5.0.0/24", "resolvConf": str(resolv),
+                                  "dataDir": str(tmp_path / "data")}}).encode()
+    modules = imported(plugin_bin / "host-local", "ADD", config, {"CNI_NETNS": "/var/run/netns/cnt-unused"}, tmp_path)
+    assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL) == []
+    assert "cnicore.ipam" in modules and "netaddr" in modules
 

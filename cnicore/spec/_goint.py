@@ -1,0 +1,160 @@
+"""Go's ``net`` address text on plain integers: the standard-library core of :mod:`cnicore.spec._goaddr`.
+
+An address is ``(version, value)`` and a CIDR ``(version, value, prefix)``;
+nothing here imports netaddr, so that an executed plugin can read and write
+addresses without it. :mod:`cnicore.spec._goaddr` wraps these functions for
+netaddr values: there is one parser and one printer.
+
+Rules (Go's): IPv4 dotted quad without leading zeros; IPv6 with at most four hex
+digits per group, no zone, an optional dotted IPv4 tail; an IPv4-mapped IPv6
+address is IPv4 (``To4()`` first). Printing compresses the longest run of two or
+more zero groups (leftmost on a tie) and prints a mapped address as IPv4.
+"""
+
+from __future__ import annotations
+
+__all__ = ["canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text", "parse_cidr_value",
+           "parse_ip_value"]
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_MAPPED_HIGH = 0xFFFF
+
+
+def _parse_v4(text: str) -> int | None:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        # Go rejects leading zeros (they meant octal to some parsers) and anything but ASCII digits.
+        if not (part.isascii() and part.isdigit()) or len(part) > 3 or (len(part) > 1 and part[0] == "0"):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        value = value << 8 | octet
+    return value
+
+
+def _parse_v6_groups(text: str, v4_tail: bool) -> list[int] | None:
+    if text == "":
+        return []
+    fields = text.split(":")
+    groups: list[int] = []
+    for index, field in enumerate(fields):
+        if v4_tail and index == len(fields) - 1 and "." in field:
+            v4 = _parse_v4(field)
+            if v4 is None:
+                return None
+            groups += [v4 >> 16, v4 & 0xFFFF]
+        elif 1 <= len(field) <= 4 and all(ch in _HEX_DIGITS for ch in field):
+            groups.append(int(field, 16))
+        else:
+            return None
+    return groups
+
+
+def _parse_v6(text: str) -> int | None:
+    if "::" in text:
+        head, _, tail = text.partition("::")
+        if "::" in tail:
+            return None
+        left = _parse_v6_groups(head, v4_tail=False)
+        right = _parse_v6_groups(tail, v4_tail=True)
+        # "::" must stand for at least one zero group.
+        if left is None or right is None or len(left) + len(right) > 7:
+            return None
+        groups = left + [0] * (8 - len(left) - len(right)) + right
+    else:
+        parsed = _parse_v6_groups(text, v4_tail=True)
+        if parsed is None or len(parsed) != 8:
+            return None
+        groups = parsed
+    value = 0
+    for group in groups:
+        value = value << 16 | group
+    return value
+
+
+def canonical_value(version: int, value: int) -> tuple[int, int]:
+    """``(version, value)`` with an IPv4-mapped IPv6 address turned into IPv4."""
+    if version == 6 and value >> 32 == _MAPPED_HIGH:
+        return 4, value & 0xFFFFFFFF
+    return version, value
+
+
+def canonical_cidr_value(version: int, value: int, prefix: int) -> tuple[int, int, int]:
+    """``(version, value, prefix)`` with a mapped IPv6 network turned into IPv4 (the last 32 bits of the mask)."""
+    if version == 6 and value >> 32 == _MAPPED_HIGH:
+        return 4, value & 0xFFFFFFFF, max(prefix - 96, 0)
+    return version, value, prefix
+
+
+def parse_ip_value(text: str) -> tuple[int, int] | None:
+    """Go's ``net.ParseIP`` as ``(version, value)``; None where Go returns nil (mapped IPv6 comes back IPv4)."""
+    if not isinstance(text, str) or "%" in text:
+        return None
+    if ":" in text:
+        value = _parse_v6(text)
+        return None if value is None else canonical_value(6, value)
+    v4 = _parse_v4(text)
+    return None if v4 is None else (4, v4)
+
+
+def parse_cidr_value(text: str) -> tuple[int, int, int] | None:
+    """CNI's ``types.ParseCIDR`` (host part kept) as ``(version, value, prefix)``; None where Go fails.
+
+    The prefix may have leading zeros (Go allows ``/024``) but no sign and no
+    more than the family's bits. The family is decided on the text, as Go does:
+    ``::ffff:1.2.3.4/120`` is the IPv4 ``1.2.3.4/24``.
+    """
+    if not isinstance(text, str):
+        return None
+    addr, sep, mask = text.partition("/")
+    if not sep or not mask or not (mask.isascii() and mask.isdigit()) or len(mask) > 8:
+        return None
+    ip = parse_ip_value(addr)
+    if ip is None:
+        return None
+    version, value = ip
+    bits = 128 if ":" in addr else 32
+    prefix = int(mask)
+    if prefix > bits:
+        return None
+    if bits == 128 and version == 4:
+        return 4, value, max(prefix - 96, 0)
+    return version, value, prefix
+
+
+def ip_value_text(version: int, value: int) -> str:
+    """Go's ``net.IP.String()`` of ``(version, value)``: dotted IPv4 (also for mapped IPv6) or RFC 5952 IPv6."""
+    version, value = canonical_value(version, value)
+    if version == 4:
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    groups = [(value >> (112 - 16 * i)) & 0xFFFF for i in range(8)]
+    best_start, best_len = -1, 0
+    i = 0
+    while i < 8:
+        if groups[i] == 0:
+            j = i
+            while j < 8 and groups[j] == 0:
+                j += 1
+            if j - i > best_len:  # strictly longer: the leftmost run wins a tie
+                best_start, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    if best_len < 2:  # a single zero group is never compressed
+        return ":".join(f"{g:x}" for g in groups)
+    head = ":".join(f"{g:x}" for g in groups[:best_start])
+    tail = ":".join(f"{g:x}" for g in groups[best_start + best_len:])
+    return f"{head}::{tail}"
+
+
+def cidr_value_text(version: int, value: int, prefix: int) -> str:
+    """CNI's ``types.IPNet`` text: the address with its host part, ``/``, the prefix length.
+
+    A mapped IPv6 network prints as IPv4 with the last 32 bits of its mask.
+    """
+    version, value, prefix = canonical_cidr_value(version, value, prefix)
+    return f"{ip_value_text(version, value)}/{prefix}"
