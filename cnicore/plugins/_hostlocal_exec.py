@@ -21,7 +21,7 @@ that needs neither, on plain integers:
 * the result is written by :func:`result_text`, the one writer of host-local's
   results (:func:`cnicore.plugins._hostlocal.allocation_text` converts to it).
 
-Everything else (and GC, STATUS) goes to the full plugin,
+Everything else (and GC) goes to the full plugin,
 :class:`~cnicore.plugins.HostLocalPlugin`, imported then. The decision is made
 before anything is touched, so a configuration is never half handled by one
 path and finished by the other. A test holds the two paths side by side over
@@ -525,6 +525,8 @@ class HostLocalExecHandler:
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
                cni_version: str) -> str | None:
         """See :class:`~cnicore.plugins._skel.ExecHandler`."""
+        if command == "STATUS":
+            return None  # host-local has no STATUS handler: nothing to check, nothing to load
         if command in ("ADD", "DEL", "CHECK") and _owner(env.container_id, env.ifname) is not None:
             quick = quick_config(config, env.args)
             if quick is not None:
@@ -579,7 +581,7 @@ class HostLocalExecHandler:
             ipam.check(config, env.container_id, env.ifname, env.args)
         elif command == "GC":
             ipam.gc(config, valid_attachments(config))
-        return None  # STATUS: host-local has no handler, so nothing to do
+        return None
 
     def close(self) -> None:
         """Close the stores opened here (saving what the persisted index lacks). Idempotent."""

@@ -222,6 +222,13 @@ def _owner_content(owner_text: str) -> bytes:
     return content.encode()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _is_temp(name: str) -> bool:
     return name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)
 
@@ -333,22 +340,8 @@ class FileStoreCore:
     the legacy form). Each public method runs in the store's transaction and has
     the semantics of the port method it backs.
 
-    Args:
-        data_dir: ``ipam.dataDir`` (created if missing; default ``/var/lib/cni/networks``).
-        network: the network name; validated so that it cannot leave ``data_dir``.
-        durable: fsync files and the directory so that a power loss keeps every
-            completed operation (slower; a process crash is safe either way).
-        lock_timeout: seconds to wait for the lock before ``TryAgainLaterError``; None waits forever.
-        watch: use inotify to follow changes made by others once the store is in steady use (falls back to
-            directory state checks when False or unavailable).
-        persist_index: keep the index in :func:`index_file_path` (beside ``data_dir``) so that the next store
-            opened on the directory need not read every reservation (a cache: failures to write it are
-            ignored, and it is used only when it provably matches the directory).
-
-    Raises:
-        InvalidConfigError: bad network name, or ``data_dir`` is not a directory (code 7).
-        IOFailureError: the directory cannot be created or opened (code 5).
-        TryAgainLaterError: the lock was not obtained within ``lock_timeout`` (code 11).
+    Arguments, defaults and errors are :class:`~cnicore.stores.FileStore`'s (the
+    persisted index lives at :func:`index_file_path`).
     """
 
     #: The index built and loaded (a subclass may ask for a richer :class:`~cnicore.stores._keyindex.KeyIndex`).
@@ -926,9 +919,7 @@ class FileStoreCore:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE,
                      dir_fd=index_dir)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             ino = os.fstat(fd).st_ino
         finally:
             os.close(fd)
@@ -950,9 +941,7 @@ class FileStoreCore:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE,
                      dir_fd=dir_fd)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             if self.durable:
                 os.fsync(fd)
         except BaseException:
@@ -973,9 +962,7 @@ class FileStoreCore:
                 return None
             raise
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
             if self.durable:
                 os.fsync(fd)
             try:
