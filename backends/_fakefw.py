@@ -37,16 +37,25 @@ _BUILTIN_NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 
 
 class FakeFirewall(OneAddressMasquerade):
-    """:class:`~cnicore.links.Firewall` that keeps the nat tables (IPv4 and IPv6) in memory."""
+    """:class:`~cnicore.links.Firewall` that keeps the nat tables (IPv4 and IPv6) in memory.
+
+    Args:
+        iptables_available: what :meth:`available` answers (False plays a host with only nftables).
+    """
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, *, iptables_available: bool = True) -> None:
+        self._iptables_available = iptables_available
         self._lock = threading.Lock()
         self._chains: dict[int, dict[str, list[str]]] = {
             version: {chain: [] for chain in _BUILTIN_NAT_CHAINS} for version in (4, 6)
         }
         self._nft = FakeNftables()
+
+    def available(self) -> bool:
+        """Whether this fake plays a host where iptables can be run."""
+        return getattr(self, "_iptables_available", True)  # (state pickled before the flag existed: True)
 
     def nftables(self) -> FakeNftables:
         """The nftables side of the same fake kernel."""
@@ -105,6 +114,10 @@ class FakeNftables(OneAddressMasquerade):
         # bridge nat: chain name -> its rules (handle, expr, comment); None until the table exists.
         self._bridge_chains: dict[str, list[tuple[int, list[Any], str]]] | None = None
         self._bridge_chain_handles: dict[str, int] = {}
+
+    def available(self) -> bool:
+        """Always: the fake nftables side exists with the fake kernel."""
+        return True
 
     def nftables(self) -> FakeNftables:
         """This firewall itself."""

@@ -73,6 +73,13 @@ class IptablesFirewall(OneAddressMasquerade):
         self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
         self._timeout = timeout
 
+    def available(self) -> bool:
+        """Whether ``iptables`` can be run here (the binary exists and is executable).
+
+        The bridge plugin's default ``ipMasqBackend`` is iptables unless only nftables is available.
+        """
+        return os.access(self._binaries[4], os.X_OK)
+
     def nftables(self) -> NftablesFirewall:
         """The nftables firewall for the same namespace (``macspoofchk``, ``ipMasqBackend: nftables``)."""
         from ._nftables import NftablesFirewall

@@ -22,6 +22,7 @@ are fed on stdin to argv-list commands, never through a shell.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -71,6 +72,10 @@ class NftablesFirewall(OneAddressMasquerade):
         self._nft = nft or shutil.which("nft") or "/usr/sbin/nft"
         self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
         self._timeout = timeout
+
+    def available(self) -> bool:
+        """Whether ``nft`` can be run here (the binary exists and is executable)."""
+        return os.access(self._nft, os.X_OK)
 
     def nftables(self) -> NftablesFirewall:
         """This firewall itself (it is the nftables one)."""

@@ -38,7 +38,9 @@ ADD
        whose peer is a bridge port in that VLAN, made on first use, shared and
        appended to the result's interfaces. With ``ipMasq`` the addresses are
        masqueraded through the :class:`~cnicore.links.Firewall` (the iptables
-       layout), or the nftables firewall with ``ipMasqBackend: nftables``.
+       layout), or the nftables firewall with ``ipMasqBackend: nftables``, or
+       when ``ipMasqBackend`` is unset and only nftables is available (the
+       reference's default; a firewall says so with ``available()``).
     6. Without IPAM, the container link is brought up (unless
        ``disableContainerInterface``); then the host end must reach oper-state up.
     7. The result: interfaces ``[bridge, host veth, container veth (sandbox)]``
@@ -437,9 +439,27 @@ class BridgePlugin:
             self._nft_firewall = found
         return self._nft_firewall
 
+    def _masq_backend(self, config: BridgeConfig) -> str:
+        """``ipMasqBackend``, or the reference's default: iptables unless only nftables is available.
+
+        A firewall tells through an ``available()`` method (the iptables and
+        nftables firewalls check their binary); one without it counts as available.
+        """
+        if config.ip_masq_backend is not None:
+            return config.ip_masq_backend
+        available = getattr(self._fw(), "available", None)
+        if not callable(available) or available():
+            return "iptables"
+        try:
+            nft = self._nft("ipMasqBackend", None)
+        except UnsupportedFieldError:
+            return "iptables"  # no nftables firewall either: iptables reports its own failure
+        nft_available = getattr(nft, "available", None)
+        return "nftables" if not callable(nft_available) or nft_available() else "iptables"
+
     def _masquerader(self, config: BridgeConfig) -> Firewall:
-        """The firewall that masquerades for ``config``: nftables only when ``ipMasqBackend`` says so."""
-        if config.ip_masq_backend == "nftables":
+        """The firewall that masquerades for ``config`` (see :meth:`_masq_backend`)."""
+        if self._masq_backend(config) == "nftables":
             return self._nft("ipMasqBackend", "nftables")
         return self._fw()
 
@@ -785,9 +805,10 @@ class BridgePlugin:
         the nftables layout when the plugin has no nftables firewall.
         """
         networks = [address.interface for address in addresses]
+        backend = self._masq_backend(config)
         layouts: list[tuple[bool, Callable[[], Firewall]]] = [
-            (config.ip_masq_backend in (None, "iptables"), self._fw),
-            (config.ip_masq_backend == "nftables", lambda: self._nft("ipMasqBackend", "nftables")),
+            (backend == "iptables", self._fw),
+            (backend == "nftables", lambda: self._nft("ipMasqBackend", "nftables")),
         ]
         for configured, firewall in layouts:
             try:

@@ -247,6 +247,38 @@ def test_iptables_masquerade_dual_stack(env: Env) -> None:
     assert [r for v in (4, 6) for r in env.firewall.list_rules(v) if not r.startswith("-P")] == []
 
 
+def test_default_masquerade_backend_is_nftables_where_only_nftables_is_available(env: Env) -> None:
+    # The reference: ipMasqBackend unset means iptables unless only nftables is available.
+    env.firewall = FakeFirewall(iptables_available=False)
+    env.plugin = BridgePlugin(env.backend, env.firewall, sleep=lambda _s: None)
+    nft = env.firewall.nftables()
+    config = env.config()
+    env.plugin.add(env.request("ADD", config))
+    assert nft.masquerade_rules() == (
+        (nft_masquerade_comment("mynet", "eth0", "c1"), "ip saddr == 10.23.0.2 ip daddr != 10.23.0.0/24 masquerade"),)
+    assert [r for r in env.firewall.list_rules(4) if not r.startswith("-P")] == []
+    env.plugin.delete(env.request("DEL", config))
+    assert nft.masquerade_rules() == ()
+    # Named explicitly, iptables it is, available or not.
+    explicit = env.config(ipMasqBackend="iptables")
+    result = env.plugin.add(env.request("ADD", explicit, cid="c2"))
+    address = result.ips[0].address.ip
+    assert any(f"-A POSTROUTING -s {address}/32" in r for r in env.firewall.list_rules(4))
+    assert nft.masquerade_rules() == ()
+
+
+def test_real_firewalls_say_whether_their_tool_is_there(tmp_path: Path) -> None:
+    from cnicore.backends import IptablesFirewall, NftablesFirewall
+
+    assert not IptablesFirewall(iptables=str(tmp_path / "missing-iptables")).available()
+    assert not NftablesFirewall(nft=str(tmp_path / "missing-nft")).available()
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert IptablesFirewall(iptables=str(tool)).available()
+    assert NftablesFirewall(nft=str(tool)).available()
+
+
 # -- IPv6 duplicate address detection ------------------------------------------------------------
 
 

@@ -161,7 +161,7 @@ def configs(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     if draw(st.booleans()):
         ipam["routes"] = draw(st.lists(_route(), max_size=3))
     config: dict[str, Any] = {"name": NETWORK, "type": "bridge", "ipam": ipam}
-    version = draw(st.sampled_from(VERSIONS + ("1.0.0", "1.1.0", "0.4.0")))
+    version = draw(st.sampled_from((*VERSIONS, "1.0.0", "1.1.0", "0.4.0")))
     if version:
         config["cniVersion"] = version
     extra = draw(st.integers(0, 20))
@@ -177,8 +177,8 @@ def configs(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
         ipam["store"] = {"type": "bogus"}
     elif extra == 5:
         ipam["routes"] = "not a list"
-    args = draw(st.sampled_from(["", "", "", "", "", "", "", "", "", "", "IgnoreUnknown=1;K8S_POD_NAME=p", "K8S_POD_NAME=p", "IP=10.9.0.6",
-                                 "IgnoreUnknown=true;IP=10.9.0.7", "garbage"]))
+    args = draw(st.sampled_from(["", "", "", "", "", "", "", "", "", "", "IgnoreUnknown=1;K8S_POD_NAME=p",
+                                 "K8S_POD_NAME=p", "IP=10.9.0.6", "IgnoreUnknown=true;IP=10.9.0.7", "garbage"]))
     return config, args
 
 
