@@ -1,17 +1,47 @@
-"""Go formatting verbs the reference's messages use (``%q``, ``%v`` of slices).
+"""Go formatting verbs the reference's messages use (``%q``, ``%v`` of slices), and Go's JSON field lookup.
 
 Error texts are part of the interface: runtimes grep them, and differential
-tests compare them with the reference plugins' output.
+tests compare them with the reference plugins' output. :func:`go_field` finds
+a struct field's value in a decoded JSON object the way Go's decoder does.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from typing import Any
 
-__all__ = ["go_quote", "go_quote_list", "go_type_name", "go_value_list"]
+__all__ = ["go_field", "go_fold", "go_quote", "go_quote_list", "go_type_name", "go_value_list"]
+
+
+def go_fold(key: str) -> str | None:
+    """The form under which Go's decoder matches a JSON key to an ASCII field name, or None if none can match.
+
+    Case-insensitive, with the two non-ASCII letters that fold onto ASCII ones:
+    the Kelvin sign (U+212A, to ``k``) and the long s (U+017F, to ``s``).
+    """
+    key = key.replace("\u212a", "k").replace("\u017f", "s")
+    return key.lower() if key.isascii() else None
+
+
+def go_field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False, missing: Any = None) -> tuple[str, Any]:
+    """``(key as written, value)`` of struct field ``name`` in a decoded JSON object, as Go's decoder fills it.
+
+    Every key that matches (exactly or by :func:`go_fold`) is decoded in turn, so
+    the last one wins, whatever its case. ``null_keeps`` is for fields a JSON
+    ``null`` leaves as they were (strings, numbers, booleans, structs): a null
+    then does not replace an earlier value. When no key matches, the value is
+    ``missing`` and the key ``name``.
+    """
+    found_key, found = name, missing
+    folded = name.lower()
+    for key, value in obj.items():
+        if key == name or (isinstance(key, str) and go_fold(key) == folded):
+            if value is None and null_keeps and found is not missing:
+                continue
+            found_key, found = key, value
+    return found_key, found
 
 
 def go_quote(text: str) -> str:

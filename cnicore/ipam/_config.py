@@ -12,7 +12,9 @@ these as code 999; the exec layer decides which code it prints.)
 Range sets come out in the reference's order: ``runtimeConfig.ipRanges`` first,
 then the legacy single range at the top of ``ipam``, then ``ipam.ranges``.
 JSON keys are matched like Go's decoder does it: exact or case-insensitive,
-the last matching key winning; ``null`` means absent.
+the last matching key winning. ``null`` is what it is to Go: absent for
+pointers, slices and addresses, no change for strings, numbers and structs,
+and ``invalid CIDR address: `` for a subnet or a route's ``dst``.
 
 One key goes beyond the reference: ``ipam.store`` chooses where reservations
 live. Absent (or ``null``), they are files under ``ipam.dataDir`` exactly as the
@@ -36,6 +38,7 @@ import attrs
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore._errors import DecodingError, InvalidConfigError
+from cnicore._gofmt import go_field as _field
 from cnicore._gofmt import go_type_name
 from cnicore._json import decode
 from cnicore.ipam._range import Range, RangeSet
@@ -111,18 +114,13 @@ def _type_error(value: Any, where: str, go_type: str, key: str) -> InvalidConfig
                               f"{go_type}", key=key, value=value)
 
 
-def _field(obj: Mapping[str, Any], name: str) -> tuple[str, Any]:
-    """Go's field lookup: exact or case-insensitive key, last one wins; returns (key as written, value)."""
-    found_key, found = name, None
-    folded = name.casefold()
-    for k, v in obj.items():
-        if k == name or k.casefold() == folded:
-            found_key, found = k, v
-    return found_key, found
+# A types.IPNet field absent from its object (null is not absence there: it fails to parse, as in the reference).
+_ABSENT: Any = object()
 
 
 def _string(obj: Mapping[str, Any], name: str, where: str, key: str) -> str:
-    actual, value = _field(obj, name)
+    # A null leaves a Go string as it was.
+    actual, value = _field(obj, name, null_keeps=True)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -161,9 +159,15 @@ def _net_ip(value: Any, where: str, key: str) -> IPAddress | None:
 
 
 def _ip_net(value: Any, where: str, key: str) -> IPNetwork | None:
-    """A ``types.IPNet`` field: a CIDR string keeping host bits."""
-    if value is None:
+    """A ``types.IPNet`` field (looked up with ``missing=_ABSENT``): a CIDR string keeping host bits.
+
+    Absent is None. A null is parsed as the empty string, as the reference's
+    ``IPNet.UnmarshalJSON`` does: ``invalid CIDR address: ``.
+    """
+    if value is _ABSENT:
         return None
+    if value is None:
+        raise InvalidConfigError("invalid CIDR address: ", key=key, value=None)
     if not isinstance(value, str):
         raise _type_error(value, where, "string", key)
     net = parse_cidr(value)
@@ -208,7 +212,7 @@ def _range_spec(value: Any, path: str, key: str) -> tuple[str, IPNetwork | None,
                                                           IPAddress | None, IPAddress | None]:
     obj = _object(value, f"RangeSet.{path}", "allocator.Range", key) or {}
     where = f"Range.{path}"
-    k, v = _field(obj, "subnet")
+    k, v = _field(obj, "subnet", missing=_ABSENT)
     subnet = _ip_net(v, f"{where}.subnet", f"{key}.{k}")
     k, v = _field(obj, "rangeStart")
     start = _net_ip(v, f"{where}.rangeStart", f"{key}.{k}")
@@ -239,7 +243,7 @@ def _routes(value: Any) -> list[Route]:
         obj = _object(raw, "IPAMConfig.ipam.routes", "types.Route", key)
         if obj is None:
             continue  # a null *types.Route: the reference keeps a nil entry, which prints as null
-        k, v = _field(obj, "dst")
+        k, v = _field(obj, "dst", missing=_ABSENT)
         dst = _ip_net(v, "Route.ipam.routes.dst", f"{key}.{k}")
         if dst is None:
             dst = IPNetwork("0.0.0.0/0")  # a zero net.IPNet; the reference would print "<nil>"
@@ -247,7 +251,8 @@ def _routes(value: Any) -> list[Route]:
         gw = _net_ip(v, "Route.ipam.routes.gw", f"{key}.{k}")
         extras: dict[str, int | None] = {}
         for name in ("mtu", "advmss", "priority", "table", "scope"):
-            k, v = _field(obj, name)
+            # mtu, advmss and priority are Go ints (a null leaves them); table and scope pointers (a null clears).
+            k, v = _field(obj, name, null_keeps=name in ("mtu", "advmss", "priority"))
             if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
                 raise _type_error(v, f"Route.ipam.routes.{name}", "int", f"{key}.{k}")
             extras[name] = v
@@ -275,7 +280,7 @@ def load_ipam_config(config: str | bytes | bytearray | Mapping[str, Any], cni_ar
     ipam_key, ipam_raw = _field(net, "ipam")
     ipam = _object(ipam_raw, "Net.ipam", "allocator.IPAMConfig", ipam_key)
 
-    runtime_key, runtime_raw = _field(net, "runtimeConfig")
+    runtime_key, runtime_raw = _field(net, "runtimeConfig", null_keeps=True)  # a struct, not a pointer
     runtime = _object(runtime_raw, "Net.runtimeConfig", "struct", runtime_key) or {}
     k, v = _field(runtime, "ipRanges")
     runtime_sets = _range_sets(v, "Net.runtimeConfig.ipRanges", "runtimeConfig.ipRanges", f"{runtime_key}.{k}")

@@ -95,7 +95,7 @@ from cnicore._errors import (
     PermissionDeniedError,
     UnsupportedFieldError,
 )
-from cnicore._gofmt import go_quote, go_type_name
+from cnicore._gofmt import go_field, go_quote, go_type_name
 from cnicore.links import (
     Address,
     BridgeSpec,
@@ -169,15 +169,10 @@ class BridgeConfig:
         return self.ipam_type != ""
 
 
-def _field(obj: Mapping[str, Any], name: str) -> tuple[str, Any]:
-    # Go's decoder: an exact key wins over case-insensitive ones; of several, the last counts.
-    if name in obj:
-        return name, obj[name]
-    found: tuple[str, Any] = (name, None)
-    for key, value in obj.items():
-        if isinstance(key, str) and key.lower() == name.lower():
-            found = (key, value)
-    return found
+def _field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False) -> tuple[str, Any]:
+    # Go's decoder (go_field): the last matching key counts, whatever its case; a null leaves a scalar or a struct
+    # as it was (``null_keeps``) and clears a pointer or a slice.
+    return go_field(obj, name, null_keeps=null_keeps)
 
 
 def _netconf_error(value: Any, field: str, go_type: str) -> InvalidConfigError:
@@ -186,7 +181,7 @@ def _netconf_error(value: Any, field: str, go_type: str) -> InvalidConfigError:
 
 
 def _bool(obj: Mapping[str, Any], name: str) -> bool:
-    _key, value = _field(obj, name)
+    _key, value = _field(obj, name, null_keeps=True)
     if value is None:
         return False
     if not isinstance(value, bool):
@@ -196,12 +191,12 @@ def _bool(obj: Mapping[str, Any], name: str) -> bool:
 
 def _bool_default(obj: Mapping[str, Any], name: str, default: bool) -> bool:
     # A field Go pre-sets before decoding: absent (or null) keeps the preset.
-    _key, value = _field(obj, name)
+    _key, value = _field(obj, name, null_keeps=True)
     return default if value is None else _bool(obj, name)
 
 
 def _int(obj: Mapping[str, Any], name: str) -> int:
-    _key, value = _field(obj, name)
+    _key, value = _field(obj, name, null_keeps=True)
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
@@ -209,8 +204,8 @@ def _int(obj: Mapping[str, Any], name: str) -> int:
     return int(value)
 
 
-def _str(obj: Mapping[str, Any], name: str, where: str = "") -> str | None:
-    _key, value = _field(obj, name)
+def _str(obj: Mapping[str, Any], name: str, where: str = "", *, pointer: bool = False) -> str | None:
+    _key, value = _field(obj, name, null_keeps=not pointer)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -219,7 +214,7 @@ def _str(obj: Mapping[str, Any], name: str, where: str = "") -> str | None:
 
 
 def _obj(obj: Mapping[str, Any], name: str, where: str, go_type: str) -> Mapping[str, Any]:
-    _key, value = _field(obj, name)
+    _key, value = _field(obj, name, null_keeps=True)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -274,7 +269,7 @@ def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
     mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
     ipam = _obj(config, "ipam", "ipam", "types.IPAM")
-    backend = _str(config, "ipMasqBackend")
+    backend = _str(config, "ipMasqBackend", pointer=True)
     if backend is not None and backend not in ("iptables", "nftables"):
         raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
     loaded = BridgeConfig(

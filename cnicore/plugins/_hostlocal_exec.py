@@ -31,6 +31,7 @@ generated configurations and stores: same output, same files, same errors.
 from __future__ import annotations
 
 from cnicore._errors import AddressConflictError, AddressExhaustedError, CNIError, NotFoundError
+from cnicore._gofmt import go_field
 from cnicore._json import marshal_indent
 from cnicore.spec._goint import (
     canonical_cidr_value,
@@ -67,6 +68,7 @@ _DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _FLOAT_EXACT = 2**53
 _V6_TAG = 1 << 128
 _ROUTE_NUMBERS = ("mtu", "advmss", "priority", "table", "scope")
+_ABSENT: Any = object()
 _NO_DNS: ResultDNS = ((), "", (), ())
 # Go's strings.TrimSpace set (the store trims container IDs with it; owners hold no whitespace).
 _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
@@ -212,18 +214,13 @@ class QuickConfig:
         self.routes = routes
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    """Go's field lookup: exact or case-insensitive key, the last one wins; None when absent."""
-    found = None
-    folded = name.casefold()
-    for k, v in obj.items():
-        if k == name or k.casefold() == folded:
-            found = v
-    return found
+def _field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False, missing: Any = None) -> Any:
+    """Go's field lookup, as the full path makes it (:func:`~cnicore._gofmt.go_field`); the value only."""
+    return go_field(obj, name, null_keeps=null_keeps, missing=missing)[1]
 
 
 def _string(obj: Mapping[str, Any], name: str) -> str:
-    value = _field(obj, name)
+    value = _field(obj, name, null_keeps=True)
     if value is None:
         return ""
     if not isinstance(value, str):
@@ -259,7 +256,8 @@ def _net_ip(value: Any) -> IPValue | None:
 
 
 def _ip_net(value: Any) -> CIDRValue | None:
-    if value is None:
+    """A ``types.IPNet`` field looked up with ``missing=_ABSENT`` (a null fails to parse in the full path)."""
+    if value is _ABSENT:
         return None
     if not isinstance(value, str):
         raise _NotQuick
@@ -280,7 +278,7 @@ def _no_requests(value: Any) -> None:
 
 def _range(obj: Mapping[str, Any]) -> QuickRange | None:
     """``Range.Canonicalize`` on integers; None for a legacy range without a subnet."""
-    subnet = _ip_net(_field(obj, "subnet"))
+    subnet = _ip_net(_field(obj, "subnet", missing=_ABSENT))
     given_start = _net_ip(_field(obj, "rangeStart"))
     given_end = _net_ip(_field(obj, "rangeEnd"))
     gateway = _net_ip(_field(obj, "gateway"))
@@ -326,11 +324,11 @@ def _range_set(raw: Any) -> list[QuickRange]:
 
 
 def _route(raw: Mapping[str, Any]) -> ResultRoute:
-    dst = _ip_net(_field(raw, "dst")) or (4, 0, 0)  # a zero IPNet, as the full path reads it
+    dst = _ip_net(_field(raw, "dst", missing=_ABSENT)) or (4, 0, 0)  # a zero IPNet, as the full path reads it
     gw = _net_ip(_field(raw, "gw"))
     numbers: list[int | None] = []
     for name in _ROUTE_NUMBERS:
-        value = _field(raw, name)
+        value = _field(raw, name, null_keeps=name in ("mtu", "advmss", "priority"))
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or not -_FLOAT_EXACT <= value <= _FLOAT_EXACT):
             raise _NotQuick
@@ -370,7 +368,7 @@ def _quick_config(net: Mapping[str, Any], cni_args: str) -> QuickConfig:
     cni_version = _string(net, "cniVersion")
     if cni_version and cni_version not in ALL_VERSIONS:
         raise _NotQuick
-    runtime = _object(_field(net, "runtimeConfig"))
+    runtime = _object(_field(net, "runtimeConfig", null_keeps=True))
     runtime_sets = [_range_set(raw) for raw in _list(_field(runtime, "ipRanges"))]
     _no_requests(_field(runtime, "ips"))
     cni = _object(_field(_object(_field(net, "args")), "cni"))

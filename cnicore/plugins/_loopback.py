@@ -36,6 +36,7 @@ result types exactly as :class:`LoopbackPlugin` does.
 from __future__ import annotations
 
 from cnicore._errors import InternalError, NamespaceNotFoundError
+from cnicore._gofmt import go_fold
 from cnicore._json import marshal_indent
 from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
 
@@ -165,7 +166,7 @@ def result_text(first: Mapping[int, RawAddress], netns: str, cni_version: str) -
 
 def _may_hold_prev_result(config: Mapping[str, Any]) -> bool:
     # Any spelling Go's case-insensitive match could take for prevResult (the result parser decides).
-    return any(isinstance(key, str) and key.replace("\u017f", "s").lower() == "prevresult" for key in config)
+    return any(isinstance(key, str) and go_fold(key) == "prevresult" for key in config)
 
 
 class LoopbackPlugin:

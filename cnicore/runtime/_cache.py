@@ -49,7 +49,7 @@ from typing import Any, Final
 import attrs
 
 from cnicore._errors import CNIError, DecodingError, InvalidInputError, IOFailureError
-from cnicore._gofmt import go_quote
+from cnicore._gofmt import go_field, go_quote
 from cnicore._json import decode, marshal
 from cnicore.config._gojson import go_map_marshal, rebuild
 from cnicore.spec._result import AnyResult, Result, Result020, Result040, parse_result
@@ -206,19 +206,13 @@ class _NotCurrent(Exception):
     """The document is not a current (``cniCacheV1``) entry: read it as a legacy cache."""
 
 
-def _field(doc: Mapping[str, Any], name: str) -> Any:
-    # Go's decoder: the exact key, else the last key equal ignoring case.
-    if name in doc:
-        return doc[name]
-    found = None
-    for key, value in doc.items():
-        if isinstance(key, str) and key.lower() == name.lower():
-            found = value
-    return found
+def _field(doc: Mapping[str, Any], name: str, *, null_keeps: bool = False) -> Any:
+    # Go's decoder (go_field): the last matching key counts, whatever its case.
+    return go_field(doc, name, null_keeps=null_keeps)[1]
 
 
 def _string(doc: Mapping[str, Any], name: str) -> str:
-    value = _field(doc, name)
+    value = _field(doc, name, null_keeps=True)  # a null leaves a Go string as it was
     if value is None:
         return ""
     if not isinstance(value, str):

@@ -61,7 +61,7 @@ import attrs
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore._errors import DecodingError
-from cnicore._gofmt import go_quote, go_type_name
+from cnicore._gofmt import go_fold, go_quote, go_type_name
 from cnicore._json import decode, marshal_indent
 from cnicore.spec._goaddr import (
     canonical_ip as _canonical_ip,
@@ -559,11 +559,9 @@ def _ip_object_020(ip: IPConfig020) -> dict[str, Any]:
 _ABSENT: Any = object()
 
 
-def _fold(key: str) -> str | None:
-    # Go matches JSON keys to struct fields with Unicode simple case folding; for the ASCII field
-    # names of results only the Kelvin sign and the long s fold onto ASCII letters.
-    key = key.replace("\u212a", "k").replace("\u017f", "s")
-    return key.lower() if key.isascii() else None
+# Go matches JSON keys to struct fields with Unicode simple case folding; for the ASCII field names of results
+# only the Kelvin sign and the long s fold onto ASCII letters.
+_fold = go_fold
 
 
 def _join(path: str, name: str) -> str:

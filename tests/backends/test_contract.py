@@ -9,6 +9,7 @@ model of the kernel).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -361,9 +362,16 @@ def test_namespace_by_process_path(kind: str, netns: Any) -> None:
     reason = real_available(kind)
     if reason is not None:
         pytest.skip(reason)
-    name = netns.add().rsplit("/", 1)[1]
+    path = netns.add()
+    name = path.rsplit("/", 1)[1]
     holder = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "60"])
     try:
+        # Until `ip netns exec` has entered the namespace, the process's namespace is ours (the host's).
+        target = os.stat(path).st_ino
+        deadline = time.monotonic() + 10
+        while os.stat(f"/proc/{holder.pid}/ns/net").st_ino != target:
+            assert time.monotonic() < deadline, "the holder never entered its namespace"
+            time.sleep(0.01)
         b = make_backend(kind)
         host = b.open_namespace(netns.add())
         ctr = b.open_namespace(f"/proc/{holder.pid}/ns/net")

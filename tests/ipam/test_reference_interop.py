@@ -210,3 +210,56 @@ def test_alternating_with_the_reference_with_the_persisted_index(tmp_path: Path)
     loaded = parse_index(index.read_bytes(), (st.st_dev, st.st_ino), ReservationIndex)
     if loaded is not None and loaded.tip.state == (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
         assert {str(r.ip): r.owner.text().encode() for r in loaded.index.items() if r.owner} == files
+
+
+# Keys as Go's decoder matches them (the last matching key wins, whatever its case; the long s folds to "s")
+# and nulls as it treats them (a null CIDR fails to parse, a null address or list is absent).
+_DECODING_CASES = [
+    '"ranges":[[{"subnet":"10.41.0.0/24"}]],"Ranges":[[{"subnet":"10.42.0.0/24"}]]',
+    '"Ranges":[[{"subnet":"10.42.0.0/24"}]],"ranges":[[{"subnet":"10.41.0.0/24"}]]',
+    '"ranges":[[{"\u017fubnet":"10.43.0.0/24"}]]',
+    '"ranges":[[{"subnet":null}]]',
+    '"subnet":null,"ranges":[[{"subnet":"10.44.0.0/24"}]]',
+    '"ranges":[[{"subnet":"10.45.0.0/24","gateway":null,"rangeStart":null}]],"routes":null',
+    '"ranges":[[{"subnet":"10.46.0.0/24"}]],"routes":[{"dst":null}]',
+    '"ranges":[[{"subnet":"10.47.0.0/24"}]],"routes":[{"dst":"0.0.0.0/0","gw":null,"mtu":null}]',
+    '"ranges":[[{"subnet":"10.48.0.0/24"}]],"resolvConf":null,"type":null',
+    '"ranges":[[{"subnet":"10.49.0.0/24","Subnet":"10.50.0.0/24"}]]',
+    '"ranges":[null]',
+]
+
+
+@pytest.mark.parametrize("ipam", _DECODING_CASES)
+def test_keys_and_nulls_decode_as_the_reference_decodes_them(tmp_path: Path, ipam: str) -> None:
+    import io
+
+    from cnicore.plugins import HostLocalPlugin, run_plugin
+    from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+    from cnicore.plugins._skel import run_exec
+
+    def text(data_dir: Path) -> bytes:
+        return ('{"cniVersion":"0.4.0","name":"dec","ipam":{"type":"host-local",' + ipam +
+                f',"dataDir":"{data_dir}"}}}}').encode()
+
+    env = {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/opt/cni/bin"}
+    plugin = support.reference_plugin("host-local")
+    done = subprocess.run([str(plugin)], input=text(tmp_path / "go"), env={**env, "CNI_PATH": str(plugin.parent)},
+                          capture_output=True, check=False)
+    expected = json.loads(done.stdout)
+    for kind in ("exec", "plugin"):
+        out = io.BytesIO()
+        common: dict[str, Any] = {"environ": env, "stdin": io.BytesIO(text(tmp_path / kind)), "stdout": out,
+                                  "stderr": io.BytesIO(), "reference_codes": True}
+        target = HostLocalExecHandler() if kind == "exec" else HostLocalPlugin()
+        try:
+            code = (run_exec if kind == "exec" else run_plugin)(target, **common)  # type: ignore[operator]
+        finally:
+            target.close()
+        got = json.loads(out.getvalue())
+        assert (code != 0) == (done.returncode != 0), (kind, got, expected)
+        if code:
+            assert (got["code"], got["msg"]) == (expected["code"], expected["msg"]), kind
+        else:
+            assert addresses(got) == addresses(expected), kind
+            assert got.get("routes") == expected.get("routes"), kind
