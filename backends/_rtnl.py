@@ -48,6 +48,8 @@ _NLMSG_DONE = 3
 _NLM_F_REQUEST = 0x1
 _NLM_F_ACK = 0x4
 _NLM_F_DUMP = 0x300
+_NLM_F_DUMP_INTR = 0x10
+_DUMP_ATTEMPTS = 5
 _IFLA_IFNAME = 3
 _IFA_ADDRESS = 1
 _IFA_LOCAL = 2
@@ -196,34 +198,47 @@ class RouteSocket:
         self._sock.close()
 
     def _exchange(self, kind: int, flags: int, payload: bytes, what: str) -> list[bytes]:
-        """Send one request; return the bodies of the answer's messages (all of them for a dump)."""
+        """Send one request; return the bodies of the answer's messages (all of them for a dump).
+
+        A dump the kernel marks interrupted (``NLM_F_DUMP_INTR``: the table changed while it
+        was sent, so it may be inconsistent) is asked for again, a few times at most.
+        """
+        for _ in range(_DUMP_ATTEMPTS):
+            bodies, interrupted = self._exchange_once(kind, flags, payload, what)
+            if not interrupted:
+                return bodies
+        raise InternalError(f"{what}: the dump kept changing")
+
+    def _exchange_once(self, kind: int, flags: int, payload: bytes, what: str) -> tuple[list[bytes], bool]:
         self._sequence += 1
         sequence = self._sequence
         message = _HEADER.pack(_HEADER.size + len(payload), kind, flags | _NLM_F_REQUEST, sequence, 0) + payload
         dump = flags & _NLM_F_DUMP == _NLM_F_DUMP
         bodies: list[bytes] = []
+        interrupted = False
         self._send(message, what)
         while True:
             data = self._receive(what)
             offset = 0
             while offset + _HEADER.size <= len(data):
-                length, reply, _flags, seq, _port = _HEADER.unpack_from(data, offset)
+                length, reply, reply_flags, seq, _port = _HEADER.unpack_from(data, offset)
                 if length < _HEADER.size:
                     raise InternalError(f"{what}: malformed netlink message")
                 body = data[offset + _HEADER.size:offset + length]
                 offset += (length + 3) & ~3
                 if seq != sequence:
                     continue  # an answer to nothing we are waiting for
+                interrupted = interrupted or bool(reply_flags & _NLM_F_DUMP_INTR)
                 if reply == _NLMSG_ERROR:
                     code = -_ERROR.unpack_from(body)[0]
                     if code:
                         raise _error(code, what)
-                    return bodies  # the acknowledgement
+                    return bodies, interrupted  # the acknowledgement
                 if reply == _NLMSG_DONE:
-                    return bodies
+                    return bodies, interrupted
                 bodies.append(body)
                 if not dump:
-                    return bodies
+                    return bodies, interrupted
 
     def _send(self, message: bytes, what: str) -> None:
         try:

@@ -385,7 +385,8 @@ def list_cache_entries(cache_dir: str | os.PathLike[str], container_id: str | No
 
     Args:
         container_id: only this container's entries.
-        network: only this network's entries (a cnicore addition).
+        network: only this network's entries (a cnicore addition; files named for
+            other networks are not read).
 
     Unreadable files, legacy files and entries without a network or interface
     name are skipped, as libcni skips them.
@@ -406,6 +407,8 @@ def list_cache_entries(cache_dir: str | os.PathLike[str], container_id: str | No
             continue  # temporary files of a write in progress
         if container_id and not _matches_container(name, container_id):
             continue
+        if network is not None and not name.startswith(network + "-"):
+            continue  # entries are named <network>-<containerID>-<ifname>: another network's (read no further)
         path = os.path.join(directory, name)
         try:
             data = _read(path)

@@ -155,3 +155,49 @@ def test_a_malformed_answer_is_an_error_not_a_hang() -> None:
     links = RouteSocket(_ScriptedSocket(answer))  # type: ignore[arg-type]
     with pytest.raises(InternalError, match="get link lo: malformed netlink message"):
         links.link_is_up("lo")
+
+
+class _ChangingKernel:
+    """Answers like the kernel: the link ``lo`` (index 1, up), and an address dump that the first
+    ``interruptions`` times is marked interrupted (NLM_F_DUMP_INTR) and holds nothing."""
+
+    def __init__(self, interruptions: int) -> None:
+        self.interruptions = interruptions
+        self.dumps = 0
+        self._pending: list[bytes] = []
+
+    @staticmethod
+    def _message(kind: int, flags: int, seq: int, body: bytes) -> bytes:
+        return struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0) + body
+
+    def sendto(self, message: bytes, address: object) -> int:
+        _length, kind, _flags, seq, _port = struct.unpack_from("=IHHII", message)
+        if kind == 18:  # RTM_GETLINK: one RTM_NEWLINK
+            self._pending.append(self._message(16, 0, seq, struct.pack("=BxHiII", 0, 0, 1, 1, 0)))
+        else:  # RTM_GETADDR dump
+            self.dumps += 1
+            interrupted = self.dumps <= self.interruptions
+            body = b""
+            if not interrupted:
+                local = struct.pack("=HH", 8, 2) + bytes([127, 0, 0, 1])
+                body = self._message(20, 2, seq, struct.pack("=BBBBI", 2, 8, 0, 254, 1) + local)
+            done = self._message(3, 2 | (0x10 if interrupted else 0), seq, struct.pack("=i", 0))
+            self._pending.append(body + done)
+        return len(message)
+
+    def recv(self, size: int) -> bytes:
+        return self._pending.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_interrupted_dump_is_asked_for_again() -> None:
+    kernel = _ChangingKernel(interruptions=2)
+    links = RouteSocket(kernel)  # type: ignore[arg-type]
+    assert links.addresses("lo") == ((4, 0x7F000001, 8),)
+    assert kernel.dumps == 3
+    # One that never settles is an error, not a wrong answer.
+    restless = RouteSocket(_ChangingKernel(interruptions=1000))  # type: ignore[arg-type]
+    with pytest.raises(InternalError, match="list addresses of lo: the dump kept changing"):
+        restless.addresses("lo")

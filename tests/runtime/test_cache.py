@@ -152,6 +152,13 @@ def test_list_filters_as_libcni_and_by_network(tmp_path: Path) -> None:
     assert [(a.network, a.ifname) for a in list_cache_entries(tmp_path, "c1")] == [("a", "eth0"), ("b", "eth1")]
     assert [a.container_id for a in list_cache_entries(tmp_path, network="a")] == ["c1", "c1-x", "c2"]
     assert len(list_cache_entries(tmp_path)) == 4
+    # The network filter goes by file name first (<network>-<containerID>-<ifname>): a file named for network b
+    # is not read for a, whatever it holds; unfiltered, it is listed as what it holds.
+    (tmp_path / "results" / "b-c7-eth0").write_bytes(
+        encode_cache_entry(network="a", container_id="c7", ifname="eth0", config=b""))
+    assert "c7" not in [a.container_id for a in list_cache_entries(tmp_path, network="a")]
+    assert ("a", "c7") in [(a.network, a.container_id) for a in list_cache_entries(tmp_path)]
+    (tmp_path / "results" / "b-c7-eth0").unlink()
     assert delete_cache_entry(tmp_path, "a", "c1", "eth0") is True
     assert delete_cache_entry(tmp_path, "a", "c1", "eth0") is False
     assert list_cache_entries(tmp_path / "missing") == []
