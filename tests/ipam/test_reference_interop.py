@@ -263,3 +263,15 @@ def test_keys_and_nulls_decode_as_the_reference_decodes_them(tmp_path: Path, ipa
         else:
             assert addresses(got) == addresses(expected), kind
             assert got.get("routes") == expected.get("routes"), kind
+
+
+def test_a_route_without_dst_is_the_default_route_where_the_reference_prints_nil(tmp_path: Path) -> None:
+    # The one decoding deviation, on purpose: the reference's zero IPNet prints as "<nil>", which no runtime can
+    # parse back; ours is 0.0.0.0/0.
+    conf = network(tmp_path)
+    conf["ipam"]["routes"] = [{"gw": "10.30.0.1"}]
+    expected = go("ADD", conf, "c1")
+    assert expected["routes"] == [{"dst": "<nil>", "gw": "10.30.0.1"}]
+    with HostLocalIPAM() as ipam:
+        ours = ipam.add(conf, "c2", "eth0")
+    assert [(str(r.dst), str(r.gw)) for r in ours.routes] == [("0.0.0.0/0", "10.30.0.1")]
