@@ -119,7 +119,9 @@ def _decode(data: ConfigSource, prefix: str, path: str | None) -> tuple[Any, byt
         data = raw
     raw_bytes = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     try:
-        document = decode(raw_bytes, what="network config")
+        # Go decodes every number of a configuration into a float64, so an integer -0 stays negative zero and
+        # libcni writes it back as -0 in the plugin's stdin.
+        document = decode(raw_bytes, what="network config", keep_negative_zero=True)
     except DecodingError as exc:
         raise _fail(DecodingError, prefix + exc.msg, path=path, extra=exc.details) from exc
     try:

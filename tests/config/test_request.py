@@ -106,9 +106,10 @@ def test_prev_result_in_the_file_is_replaced() -> None:
 def test_numbers_are_written_as_go_float64() -> None:
     network = parse_network_config_list(
         b'{"name": "n", "plugins": [{"type": "x", "a": 1.0, "b": 0.00001, "c": 1e-7, "d": 1e21, '
-        b'"e": 12345678901234567890, "f": -0.0, "g": 2.50}]}')
+        b'"e": 12345678901234567890, "f": -0.0, "g": 2.50, "h": -0, "i": [-0]}]}')
     assert build_request(network, 0) == (b'{"a":1,"b":0.00001,"c":1e-7,"cniVersion":"","d":1e+21,'
-                                         b'"e":12345678901234567000,"f":-0,"g":2.5,"name":"n","type":"x"}')
+                                         b'"e":12345678901234567000,"f":-0,"g":2.5,"h":-0,"i":[-0],"name":"n",'
+                                         b'"type":"x"}')
 
 
 def test_html_characters_are_escaped_like_go() -> None:
