@@ -103,6 +103,8 @@ _CHANGES_PER_RESERVATION = 1 / 16
 # A watching store (in steady use) saves its index at most this often (seconds), and when it is closed: until
 # then, a store opened elsewhere checks the directory entry by entry instead of trusting the saved copy.
 _SAVE_EVERY = 0.25
+# After failing to save its index, a store works without saving for this long (seconds), then tries again.
+_SAVE_RETRY_AFTER = 30.0
 
 _fork_generation = [0]
 
@@ -359,6 +361,7 @@ class FileStoreCore:
         self._want_watch = watch
         self._watch_failed = False
         self._persist = persist_index
+        self._save_failed_at = -_SAVE_RETRY_AFTER  # when saving the index last failed
         self._index_name = network + _INDEX_SUFFIX
         self._index_location = _index_location(self.data_dir)
         self._thread_lock = RLock()
@@ -641,7 +644,8 @@ class FileStoreCore:
             self._seal()
         except OSError:
             self._dir_state = None
-        if self._persist and self._dir_state is not None:
+        if (self._persist and self._dir_state is not None
+                and time.monotonic() - self._save_failed_at >= _SAVE_RETRY_AFTER):
             self._save()
             self._saved_at = time.monotonic()
 
@@ -852,8 +856,11 @@ class FileStoreCore:
             if not self._append():
                 self._write_snapshot()
         except OSError:
-            # A cache: a store that cannot write it works without (and the file, left behind, no longer matches).
-            self._persist = False
+            # A cache: a store that cannot write it works without it for a while (the file left behind no longer
+            # matches the directory, so nobody believes it), then tries again with a whole new snapshot (a full
+            # disk or a read-only mount may well have passed by then).
+            self._save_failed_at = time.monotonic()
+            self._need_snapshot = True
             self._handles.close_index()
 
     def _append(self) -> bool:

@@ -422,3 +422,31 @@ def test_killed_writers_never_leave_a_believed_wrong_index(tmp_path: Path) -> No
     loaded = parse_index(index_path(tmp_path).read_bytes(), (st.st_dev, st.st_ino), ReservationIndex)
     assert loaded is not None and loaded.tip.state[2:] == (st.st_mtime_ns, st.st_ctime_ns)
     assert sorted((r.ip.version, r.ip.value, r.owner) for r in loaded.index.items()) == truth(tmp_path)
+
+
+def test_a_failed_save_is_tried_again_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            reads: list[str]) -> None:
+    # A full disk (say) when the index is saved: the store goes on without it, and later saves it again whole.
+    c = conf(tmp_path)
+    original = core_module.FileStoreCore._write_snapshot
+    failures = [OSError(28, "No space left on device")]
+
+    def failing_once(self: core_module.FileStoreCore) -> None:
+        if failures:
+            raise failures.pop()
+        original(self)
+
+    monkeypatch.setattr(core_module.FileStoreCore, "_write_snapshot", failing_once)
+    with FileStore(tmp_path, "net", watch=False) as store:
+        add(c, store, "a", "eth0")  # type: ignore[arg-type]
+        assert not failures and not index_path(tmp_path).exists()
+        add(c, store, "b", "eth0")  # type: ignore[arg-type]
+        assert not index_path(tmp_path).exists()  # still waiting before it tries again
+        monkeypatch.setattr(core_module, "_SAVE_RETRY_AFTER", 0.0)
+        add(c, store, "c", "eth0")  # type: ignore[arg-type]
+        assert index_path(tmp_path).exists()
+    expected = truth(tmp_path)
+    reads.clear()
+    with FileStore(tmp_path, "net") as reopened:
+        assert len(reopened) == 3 and reads == []  # opened from the saved index
+        assert seen_by(reopened) == expected
