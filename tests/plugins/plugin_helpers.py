@@ -126,3 +126,37 @@ def data_files(directory: Path) -> dict[str, bytes]:
             if path.is_file():
                 found[str(path.relative_to(directory))] = path.read_bytes()
     return found
+
+
+def run_host_local(kind: str, environ: dict[str, str], config: dict[str, Any],
+                   data_dir: Path) -> tuple[int, str, bool]:
+    """Run host-local once through the exec skeleton: ``kind`` "plugin" (HostLocalPlugin) or "handler" (the exec
+    handler), ``config`` with its ``ipam.dataDir`` set to ``data_dir``.
+
+    Returns (exit status, stdout, whether the handler answered from its standard-library path).
+    """
+    import io
+
+    from cnicore.plugins import HostLocalPlugin, run_plugin
+    from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+    from cnicore.plugins._skel import run_exec
+
+    config = {**config, "ipam": {**config["ipam"], "dataDir": str(data_dir)}}
+    out = io.BytesIO()
+    common: dict[str, Any] = {"environ": environ, "stdin": io.BytesIO(json.dumps(config).encode()), "stdout": out,
+                              "stderr": io.BytesIO(), "reference_codes": True}
+    quick = False
+    if kind == "plugin":
+        plugin = HostLocalPlugin()
+        try:
+            code = run_plugin(plugin, **common)
+        finally:
+            plugin.close()
+    else:
+        handler = HostLocalExecHandler()
+        try:
+            code = run_exec(handler, **common)
+            quick = handler._ipam is None and environ["CNI_COMMAND"] in ("ADD", "DEL", "CHECK")
+        finally:
+            handler.close()
+    return code, out.getvalue().decode(), quick

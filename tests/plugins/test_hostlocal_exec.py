@@ -1,6 +1,6 @@
 """The exec'd host-local's handler and result writer: byte for byte what HostLocalPlugin prints.
 
-The handler (cnicore.plugins._hostlocal.HostLocalExecHandler) writes ADD's result
+The handler (cnicore.plugins._hostlocal_exec.HostLocalExecHandler) writes ADD's result
 without the result types. Here the writer is held against the result types over
 generated allocations at every version, and the handler against the plugin on
 the same configurations, each through the exec skeleton with its own store.
@@ -8,8 +8,6 @@ the same configurations, each through the exec skeleton with its own store.
 
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork
+from plugin_helpers import run_host_local
 
 from cnicore.ipam._allocator import AllocatedIP
 from cnicore.ipam._config import Route as IPAMRoute
 from cnicore.ipam._dns import DNS as IPAMDNS
 from cnicore.ipam._hostlocal import Allocation
-from cnicore.plugins import HostLocalPlugin, run_plugin
-from cnicore.plugins._hostlocal import HostLocalExecHandler, allocation_result, allocation_text
-from cnicore.plugins._skel import run_exec
+from cnicore.plugins._hostlocal import allocation_result, allocation_text
 from cnicore.spec import ALL_VERSIONS
 from cnicore.testing import ip_addresses, ip_networks
 
@@ -79,23 +76,7 @@ def _environ(command: str, container: str = "c1", ifname: str = "eth0") -> dict[
 
 
 def _run(kind: str, environ: dict[str, str], config: dict[str, Any], data_dir: Path) -> tuple[int, str]:
-    config = {**config, "ipam": {**config["ipam"], "dataDir": str(data_dir)}}
-    out = io.BytesIO()
-    common: dict[str, Any] = {"environ": environ, "stdin": io.BytesIO(json.dumps(config).encode()), "stdout": out,
-                              "stderr": io.BytesIO(), "reference_codes": True}
-    if kind == "plugin":
-        plugin = HostLocalPlugin()
-        try:
-            code = run_plugin(plugin, **common)
-        finally:
-            plugin.close()
-    else:
-        handler = HostLocalExecHandler()
-        try:
-            code = run_exec(handler, **common)
-        finally:
-            handler.close()
-    return code, out.getvalue().decode()
+    return run_host_local(kind, environ, config, data_dir)[:2]
 
 
 def _config(version: str, **ipam: Any) -> dict[str, Any]:

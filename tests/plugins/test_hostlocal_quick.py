@@ -12,7 +12,6 @@ leaves must describe the directory as a fresh scan reads it.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -21,10 +20,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from plugin_helpers import run_host_local
 
-from cnicore.plugins import HostLocalPlugin, run_plugin
-from cnicore.plugins._hostlocal_exec import HostLocalExecHandler, quick_config, result_text
-from cnicore.plugins._skel import run_exec
+from cnicore.plugins._hostlocal_exec import quick_config, result_text
 from cnicore.spec import ALL_VERSIONS
 from cnicore.spec._goint import parse_cidr_value
 from cnicore.stores import FileStore
@@ -42,27 +40,7 @@ def _environ(command: str, container: str, ifname: str, args: str) -> dict[str, 
     return environ
 
 
-def _run(kind: str, environ: dict[str, str], config: dict[str, Any], data_dir: Path) -> tuple[int, str, bool]:
-    """(exit status, stdout, whether the quick path answered)."""
-    config = {**config, "ipam": {**config["ipam"], "dataDir": str(data_dir)}}
-    out = io.BytesIO()
-    common: dict[str, Any] = {"environ": environ, "stdin": io.BytesIO(json.dumps(config).encode()), "stdout": out,
-                              "stderr": io.BytesIO(), "reference_codes": True}
-    quick = False
-    if kind == "plugin":
-        plugin = HostLocalPlugin()
-        try:
-            code = run_plugin(plugin, **common)
-        finally:
-            plugin.close()
-    else:
-        handler = HostLocalExecHandler()
-        try:
-            code = run_exec(handler, **common)
-            quick = handler._ipam is None and environ["CNI_COMMAND"] in ("ADD", "DEL", "CHECK")
-        finally:
-            handler.close()
-    return code, out.getvalue().decode(), quick
+_run = run_host_local
 
 
 def _files(directory: Path) -> dict[str, bytes]:
