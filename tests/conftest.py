@@ -1,10 +1,14 @@
-"""Suite-wide settings: Hypothesis profiles. Shared helpers live in tests/support.py."""
+"""Suite-wide settings and fixtures: Hypothesis profiles, throwaway namespaces. Shared helpers live in
+tests/support.py."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
+from support import Namespaces, is_root, require_tool
 
 # "ci" keeps the whole suite well inside its time budget on a 2-core machine;
 # HYPOTHESIS_PROFILE=thorough digs deeper when run by hand.
@@ -13,3 +17,16 @@ settings.register_profile("ci", max_examples=60, deadline=None,
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def netns() -> Iterator[Namespaces]:
+    """Kernel namespaces ``cnt-*`` created on demand, always removed afterwards (root only)."""
+    if not is_root():
+        pytest.skip("needs root (network namespaces)")
+    require_tool("ip")
+    spaces = Namespaces()
+    try:
+        yield spaces
+    finally:
+        spaces.remove_all()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -81,19 +80,3 @@ def bridge_conflist(name: str, data_dir: Path, *, bridge: str = "cnt-br0", versi
     }
 
 
-class Namespaces:
-    """Throwaway kernel namespaces named ``cnt-<tag>-<random>``; :meth:`remove_all` deletes them."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def add(self, tag: str) -> str:
-        name = f"cnt-{tag}-{secrets.token_hex(3)}"
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.names.append(name)
-        return name
-
-    def remove_all(self) -> None:
-        for name in reversed(self.names):
-            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-        self.names.clear()

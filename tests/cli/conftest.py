@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,24 +10,10 @@ import pytest
 # The suite imports test modules by path; make this folder's helper module importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli_helpers import CLI, Namespaces
-from support import is_root, require_tool
+from cli_helpers import CLI
 
 
 @pytest.fixture
 def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> CLI:
     """``cnicore`` run in process with its configuration, plugin, cache and data directories in tmp_path."""
     return CLI(tmp_path, capsys)
-
-
-@pytest.fixture
-def netns() -> Iterator[Namespaces]:
-    """Kernel namespaces ``cnt-*`` created on demand, always removed afterwards (root only)."""
-    if not is_root():
-        pytest.skip("needs root (network namespaces)")
-    require_tool("ip")
-    spaces = Namespaces()
-    try:
-        yield spaces
-    finally:
-        spaces.remove_all()

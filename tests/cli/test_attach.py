@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import CLI, Namespaces, bridge_conflist
+from cli_helpers import CLI, bridge_conflist
+from support import Namespaces
 
 from cnicore._plugin_main import FakeState
 from cnicore.cli import cnitool_container_id

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 # The suite imports test modules by path; make this folder's helper module importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from plugin_helpers import Namespaces
-from support import is_root, require_tool
 
 
 @pytest.fixture
@@ -23,19 +19,6 @@ def plugin_bin(tmp_path: Path) -> Path:
     directory = tmp_path / "bin"
     install_plugins(directory)
     return directory
-
-
-@pytest.fixture
-def netns() -> Iterator[Namespaces]:
-    """Kernel namespaces ``cnt-*`` created on demand, always removed afterwards (root only)."""
-    if not is_root():
-        pytest.skip("needs root (network namespaces)")
-    require_tool("ip")
-    spaces = Namespaces()
-    try:
-        yield spaces
-    finally:
-        spaces.remove_all()
 
 
 @pytest.fixture

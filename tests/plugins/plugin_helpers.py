@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+from support import Namespaces as Namespaces  # (the plugin tests import it from here)
 
 CONTAINER_ID = "cnt-container-1"
 
@@ -55,27 +55,6 @@ _VETH = re.compile(r"veth[0-9a-f]{8}")
 def normalise(text: str) -> str:
     """Output with random MACs and host veth names replaced (the only things allowed to differ)."""
     return _VETH.sub("vethXXXXXXXX", _MAC.sub('"mac": "MAC"', text))
-
-
-class Namespaces:
-    """Throwaway kernel namespaces named ``cnt-<tag>-<random>``; :meth:`remove_all` deletes them."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def add(self, tag: str) -> str:
-        name = f"cnt-{tag}-{secrets.token_hex(3)}"
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.names.append(name)
-        if tag.startswith("host"):
-            # A namespace that plays the host: its lo is up, as a real host's is.
-            subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        return name
-
-    def remove_all(self) -> None:
-        for name in reversed(self.names):
-            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
-        self.names.clear()
 
 
 def netns_path(name: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from runtime_helpers import clean_env, records, reservations, write_conflist
-from support import reference_plugin, require_tool, requires_root
+from support import Namespaces, reference_plugin, require_tool, requires_root
 
 from cnicore.plugins import install_plugins
 from cnicore.runtime import list_cache_entries
@@ -44,23 +44,12 @@ with Runtime(**settings["runtime"]) as rt:
 """
 
 
-class Spaces:
+class Spaces(Namespaces):
     """A host namespace (lo up) and container namespaces, all removed at the end."""
 
     def __init__(self) -> None:
-        self.names: list[str] = []
-        self.host = self.add("rth")
-        subprocess.run(["ip", "-n", self.host, "link", "set", "lo", "up"], check=True)
-
-    def add(self, tag: str) -> str:
-        name = f"cnt-{tag}-{secrets.token_hex(3)}"
-        subprocess.run(["ip", "netns", "add", name], check=True)
-        self.names.append(name)
-        return name
-
-    def remove_all(self) -> None:
-        for name in reversed(self.names):
-            subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+        super().__init__()
+        self.host = self.add("host-rt")
 
 
 @pytest.fixture
