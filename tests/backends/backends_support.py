@@ -19,7 +19,7 @@ from support import is_root
 
 from cnicore._errors import CNIError
 from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend, Pyroute2LinkBackend
-from cnicore.links import LinkBackend, Namespace
+from cnicore.links import BridgeSpec, LinkBackend, Namespace
 
 BACKENDS = ("fake", "netlink", "iproute2", "pyroute2")
 #: The backends that talk to the kernel.
@@ -75,6 +75,22 @@ def make_backend(kind: str) -> LinkBackend:
     if kind == "pyroute2":
         return Pyroute2LinkBackend()
     return IPRoute2LinkBackend()
+
+
+def bridge_port(kind: str, spaces: Namespaces, bridge: str) -> tuple[Any, Namespace, str]:
+    """A real ``kind`` backend, a host namespace with ``bridge``, and the host end of a veth to attach to it
+    (skips with the reason when that backend cannot run here)."""
+    import pytest
+
+    reason = real_available(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    backend = make_backend(kind)
+    host = backend.open_namespace(spaces.add())
+    ctr = backend.open_namespace(spaces.add())
+    backend.ensure_bridge(host, BridgeSpec(name=bridge))
+    pair = backend.create_veth(ctr, "eth0", host)
+    return backend, host, pair.host.name
 
 
 def make_env(kind: str, spaces: Namespaces | None) -> Env:

@@ -12,11 +12,11 @@ import struct
 from typing import Any
 
 import pytest
-from backends_support import Namespaces, real_available
+from backends_support import Namespaces, bridge_port
 
 from cnicore._errors import NotFoundError
 from cnicore.backends import NetlinkLinkBackend, _netlink
-from cnicore.links import BridgeSpec, PortVlan
+from cnicore.links import PortVlan
 
 pytestmark = pytest.mark.root
 
@@ -45,15 +45,7 @@ def _decode_vlan(body: bytes) -> tuple[int, int, list[tuple[int, int]]]:
 
 @pytest.fixture
 def port(netns: Namespaces) -> tuple[NetlinkLinkBackend, Any, str]:
-    reason = real_available("netlink")
-    if reason is not None:
-        pytest.skip(reason)
-    backend = NetlinkLinkBackend()
-    host = backend.open_namespace(netns.add())
-    ctr = backend.open_namespace(netns.add())
-    backend.ensure_bridge(host, BridgeSpec(name="cnt-brn"))
-    pair = backend.create_veth(ctr, "eth0", host)
-    return backend, host, pair.host.name
+    return bridge_port("netlink", netns, "cnt-brn")  # type: ignore[return-value]
 
 
 def test_vlan_requests(port: tuple[NetlinkLinkBackend, Any, str], monkeypatch: pytest.MonkeyPatch) -> None:

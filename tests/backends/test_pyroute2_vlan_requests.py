@@ -12,11 +12,11 @@ import struct
 from typing import Any
 
 import pytest
-from backends_support import Namespaces, real_available
+from backends_support import Namespaces, bridge_port
 
 from cnicore._errors import NotFoundError
 from cnicore.backends import Pyroute2LinkBackend, _netlink
-from cnicore.links import BridgeSpec, PortVlan
+from cnicore.links import PortVlan
 
 pytestmark = pytest.mark.root
 
@@ -58,15 +58,7 @@ def _without_nested_flag(body: bytes) -> bytes:
 
 @pytest.fixture
 def port(netns: Namespaces) -> tuple[Pyroute2LinkBackend, Any, str]:
-    reason = real_available("pyroute2")
-    if reason is not None:
-        pytest.skip(reason)
-    backend = Pyroute2LinkBackend()
-    host = backend.open_namespace(netns.add())
-    ctr = backend.open_namespace(netns.add())
-    backend.ensure_bridge(host, BridgeSpec(name="cnt-brp"))
-    pair = backend.create_veth(ctr, "eth0", host)
-    return backend, host, pair.host.name
+    return bridge_port("pyroute2", netns, "cnt-brp")  # type: ignore[return-value]
 
 
 def test_vlan_requests(port: tuple[Pyroute2LinkBackend, Any, str]) -> None:
