@@ -45,7 +45,7 @@ def _decode_vlan(body: bytes) -> tuple[int, int, list[tuple[int, int]]]:
 
 @pytest.fixture
 def port(netns: Namespaces) -> tuple[NetlinkLinkBackend, Any, str]:
-    return bridge_port("netlink", netns, "cnt-brn")  # type: ignore[return-value]
+    return bridge_port("netlink", netns, "cnt-brn")
 
 
 def test_vlan_requests(port: tuple[NetlinkLinkBackend, Any, str], monkeypatch: pytest.MonkeyPatch) -> None:

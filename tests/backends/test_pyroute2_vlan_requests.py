@@ -58,7 +58,7 @@ def _without_nested_flag(body: bytes) -> bytes:
 
 @pytest.fixture
 def port(netns: Namespaces) -> tuple[Pyroute2LinkBackend, Any, str]:
-    return bridge_port("pyroute2", netns, "cnt-brp")  # type: ignore[return-value]
+    return bridge_port("pyroute2", netns, "cnt-brp")
 
 
 def test_vlan_requests(port: tuple[Pyroute2LinkBackend, Any, str]) -> None:
