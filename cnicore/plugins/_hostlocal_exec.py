@@ -42,6 +42,7 @@ from cnicore.spec._goint import (
     parse_ip_value,
 )
 from cnicore.spec._version import ALL_VERSIONS, compare_versions, result_family
+from cnicore.stores._keyindex import _GO_SPACE, _has_space, key_value, value_key
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
@@ -66,14 +67,9 @@ __all__ = ["HostLocalExecHandler", "QuickConfig", "QuickRange", "quick_config", 
 
 _DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 _FLOAT_EXACT = 2**53
-_V6_TAG = 1 << 128
 _ROUTE_NUMBERS = ("mtu", "advmss", "priority", "table", "scope")
 _ABSENT: Any = object()
 _NO_DNS: ResultDNS = ((), "", (), ())
-# Go's strings.TrimSpace set (the store trims container IDs with it; owners hold no whitespace).
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-            "\u2028\u2029\u202f\u205f\u3000"
-
 
 # ----------------------------------------------------------------------------- the result writer
 
@@ -409,22 +405,12 @@ def _quick_config(net: Mapping[str, Any], cni_args: str) -> QuickConfig:
 def _owner(container_id: str, ifname: str) -> tuple[str, str] | None:
     """``(trimmed container ID, ifname)`` as the store records them, or None when it would refuse them."""
     trimmed = container_id.strip(_GO_SPACE)
-    if not trimmed or not ifname:
-        return None
-    if any(ch in _GO_SPACE for ch in trimmed) or any(ch in _GO_SPACE for ch in ifname):
+    if not trimmed or not ifname or _has_space(trimmed) or _has_space(ifname):
         return None
     return trimmed, ifname
 
 
 # ----------------------------------------------------------------------------- the operations
-
-
-def _key(version: int, value: int) -> int:
-    return value if version == 4 else value | _V6_TAG
-
-
-def _key_value(key: int) -> IPValue:
-    return (4, key) if key < _V6_TAG else (6, key ^ _V6_TAG)
 
 
 def _set_text(ranges: list[QuickRange]) -> str:
@@ -454,19 +440,19 @@ def _allocate(store: FileStoreCore, ranges: list[QuickRange], index: int, owner:
     """One address of a range set: :func:`cnicore.ipam.allocate` without a requested address, on integers."""
     range_id = str(index)
     for held in store.find_owner_keys(owner, legacy):
-        version, value = _key_value(held)
+        version, value = key_value(held)
         if any(r.contains(version, value) for r in ranges):
             raise AddressConflictError(f"{ip_value_text(version, value)} has been allocated to {container_id}, "
                                        "duplicate allocation is not allowed")
     version = ranges[0].version
     last_key = store.last_reserved_key(range_id)
-    for r, low, high in _spans(ranges, None if last_key is None else _key_value(last_key)):
+    for r, low, high in _spans(ranges, None if last_key is None else key_value(last_key)):
         gateway = r.gateway[1] if r.gateway[0] == version else -1
         while low <= high:
-            found_key = store.first_free_key(_key(version, low), _key(version, high))
+            found_key = store.first_free_key(value_key(version, low), value_key(version, high))
             if found_key is None:
                 break
-            found = _key_value(found_key)[1]
+            found = key_value(found_key)[1]
             if found == gateway:
                 low = gateway + 1
                 continue
@@ -500,7 +486,7 @@ def quick_add(store: FileStoreCore, config: QuickConfig, container_id: str, ifna
             for (version, value, _), _gateway in allocated:
                 # Keep the original error; a failed rollback leaves a leak that GC reclaims.
                 with contextlib.suppress(CNIError):
-                    store.release_key(_key(version, value), exact)
+                    store.release_key(value_key(version, value), exact)
             raise
     return allocated
 

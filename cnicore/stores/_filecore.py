@@ -44,6 +44,7 @@ from cnicore.stores._keyindex import (
     find_owner_keys,
     owner_key_from_text,
     release_owner_keys,
+    value_key,
 )
 
 try:
@@ -167,11 +168,6 @@ def _state(st: os.stat_result) -> DirState:
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
 
 
-def _value_key(version: int, value: int) -> int:
-    """The index key of ``(version, value)`` as :func:`cnicore.spec._goint.parse_ip_value` returns it."""
-    return value if version == 4 else value | V6_TAG
-
-
 def _key_from_name(name: str) -> int | None:
     """The index key of a reservation file name (canonical spelling only), or None.
 
@@ -184,7 +180,7 @@ def _key_from_name(name: str) -> int | None:
         # Only the spelling Go prints names a reservation (a mapped address prints as IPv4: never a file name).
         if parsed is None or ip_value_text(*parsed) != name:
             return None
-        return _value_key(*parsed)
+        return value_key(*parsed)
     try:
         # inet_pton takes exactly the canonical dotted quad: four decimal octets, no leading zeros, nothing else.
         return int.from_bytes(inet_pton(AF_INET, name), "big")
@@ -1191,7 +1187,7 @@ class FileStoreCore:
                     except UnicodeDecodeError:
                         parsed = None
                     if parsed is not None:
-                        key = _value_key(*parsed)
+                        key = value_key(*parsed)
                 except OSError:
                     pass
                 finally:

@@ -32,8 +32,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["LINE_BREAK", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "owner_key_from_text",
-           "release_owner_keys"]
+__all__ = ["LINE_BREAK", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value", "owner_key_from_text",
+           "release_owner_keys", "value_key"]
 
 #: Bit set in the key of every IPv6 address (IPv6 values are below 2**128).
 V6_TAG = 1 << 128
@@ -49,6 +49,16 @@ LINE_BREAK = "\r\n"
 
 
 _SPACE = re.compile("[" + re.escape(_GO_SPACE) + "]")
+
+
+def value_key(version: int, value: int) -> int:
+    """The index key of the address ``(version, value)``."""
+    return value if version == 4 else value | V6_TAG
+
+
+def key_value(key: int) -> tuple[int, int]:
+    """The address ``(version, value)`` of an index key."""
+    return (4, key) if key < V6_TAG else (6, key ^ V6_TAG)
 
 
 def _has_space(text: str) -> bool:
