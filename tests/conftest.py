@@ -3,20 +3,20 @@ tests/support.py."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-from support import Namespaces, is_root, require_tool
+from support import HYPOTHESIS_PROFILE, Namespaces, is_root, require_tool
 
 # "ci" keeps the whole suite well inside its time budget on a 2-core machine;
-# HYPOTHESIS_PROFILE=thorough digs deeper when run by hand.
+# HYPOTHESIS_PROFILE=thorough digs deeper when run by hand. Every property and state machine takes its
+# example count from the loaded profile (support.examples scales the costly ones down under "ci" only).
 settings.register_profile("ci", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(HYPOTHESIS_PROFILE)
 
 
 @pytest.fixture

@@ -1,16 +1,27 @@
-"""Helpers shared by the test suite (importable as ``support``): root and reference-plugin gates, namespaces."""
+"""Helpers shared by the test suite (importable as ``support``): root and reference-plugin gates, namespaces,
+Hypothesis example counts, the kernel refusals a test may skip on."""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from cnicore import InternalError
 
 REFERENCE_PLUGIN_DIR = Path(os.environ.get("CNICORE_REFERENCE_PLUGINS", "/usr/lib/cni"))
+
+#: The Hypothesis profile of this run (tests/conftest.py registers and loads it): "ci" by default,
+#: "thorough" to dig deeper by hand.
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 
 
 def is_root() -> bool:
@@ -57,3 +68,33 @@ class Namespaces:
         for name in reversed(self.names):
             subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
         self.names.clear()
+
+
+def examples(ci_scale: float = 1.0) -> int:
+    """The example count for a property or state machine whose examples cost ``1 / ci_scale`` times the
+    suite's usual one: under "ci", the profile's ``max_examples`` times ``ci_scale`` (so the suite keeps its
+    time budget); under any other profile ("thorough"), the profile's own count, whatever the cost."""
+    count = settings.default.max_examples
+    if HYPOTHESIS_PROFILE != "ci":
+        return count
+    return max(1, round(count * ci_scale))
+
+
+#: How this kernel refuses a bridge with VLAN filtering when it is built without it
+#: (CONFIG_BRIDGE_VLAN_FILTERING unset: the bridge's IFLA_BR_VLAN_FILTERING gets EOPNOTSUPP, errno 95).
+#: The rtnetlink backends name the errno, the iproute2 backend and ``ip`` print iproute2's wording.
+VLAN_FILTERING_REFUSED = re.compile(r"(?:ENOTSUP|EOPNOTSUPP) \(Operation not supported\)"
+                                    r"|RTNETLINK answers: Operation not supported")
+
+
+@contextmanager
+def skip_if_vlan_filtering_refused(bridge: str) -> Iterator[None]:
+    """Skip the test when creating ``bridge`` with VLAN filtering fails with the kernel's refusal above;
+    any other failure (a backend's bug included) propagates and fails the test."""
+    try:
+        yield
+    except InternalError as exc:
+        refusal = exc.msg.removeprefix(f"ensure bridge {bridge}: ")
+        if refusal == exc.msg or VLAN_FILTERING_REFUSED.fullmatch(refusal) is None:
+            raise
+        pytest.skip(f"this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): {refusal}")

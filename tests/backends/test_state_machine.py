@@ -17,6 +17,7 @@ from backends_support import Env, Namespaces, make_env, outcome, real_available,
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from support import examples
 
 from cnicore.backends import FakeLinkBackend, IPRoute2LinkBackend, NetlinkLinkBackend, Pyroute2LinkBackend
 from cnicore.links import Address, BridgeSpec, Route
@@ -181,12 +182,11 @@ class FakeMatchesPyroute2(FakeMatchesKernel):
 @pytest.mark.parametrize(("machine", "share"), [(FakeMatchesKernel, 2), (FakeMatchesIPRoute2, 6),
                                                 (FakeMatchesPyroute2, 6)])
 def test_fake_matches_the_kernel(machine: type[FakeMatchesKernel], share: int) -> None:
-    """``share``: the fraction of the profile's examples run (each builds and removes two namespaces;
-    iproute2 runs several processes per step, pyroute2 sets up an event loop per step)."""
+    """Under "ci", ``1 / share`` of the profile's examples (each builds and removes two namespaces; iproute2
+    runs several processes per step, pyroute2 sets up an event loop per step); under "thorough", all."""
     reason = real_available(machine.kind)
     if reason is not None:
         pytest.skip(reason)
     case = machine.TestCase
-    case.settings = settings(max_examples=max(5, settings.default.max_examples // share), stateful_step_count=25,
-                             deadline=None)
+    case.settings = settings(max_examples=examples(ci_scale=1 / share), stateful_step_count=25, deadline=None)
     case().runTest()

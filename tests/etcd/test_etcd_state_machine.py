@@ -17,6 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 from netaddr import IPAddress
+from support import examples
 
 from cnicore.stores._etcd import EtcdStore, Owner
 from cnicore.stores._etcd_config import EtcdStoreConfig
@@ -173,9 +174,9 @@ class EtcdAgainstMemoryNoAffinity(EtcdAgainstMemory):
     affinity = False
 
 
-# Every step is a few etcd round trips: a fifth of the profile's examples (12 under "ci", 200 under "thorough").
-SETTINGS = settings(max_examples=max(12, settings().max_examples // 5), stateful_step_count=25,
-                    deadline=None)
+# Every step is a few etcd round trips: a fifth of the profile's examples under "ci" (12), all of them under
+# "thorough".
+SETTINGS = settings(max_examples=examples(ci_scale=1 / 5), stateful_step_count=25, deadline=None)
 
 
 def test_etcd_store_state_machine_with_blocks(etcd_server) -> None:  # type: ignore[no-untyped-def]

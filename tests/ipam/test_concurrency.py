@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import support
 from netaddr import IPAddress
 
 from cnicore.ipam import HostLocalIPAM, load_ipam_config
@@ -105,8 +107,11 @@ def _spawn(data_dir: str, tag: str) -> tuple[int, int]:
     return pid, read_end
 
 
-@pytest.mark.slow
-def test_processes_killed_at_random_instants(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def crashed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory left behind by 200+ processes killed at random instants while allocating.
+    Tests copy it before touching it."""
+    tmp_path = tmp_path_factory.mktemp("crashed")
     rng = random.Random(1234)
     killed = 0
     live: list[tuple[int, int]] = []
@@ -131,6 +136,18 @@ def test_processes_killed_at_random_instants(tmp_path: Path) -> None:
         os.waitpid(pid, 0)
         os.close(ready)
     assert killed >= 200
+    return tmp_path
+
+
+def _copy(source: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.mark.slow
+def test_processes_killed_at_random_instants(crashed_store: Path, tmp_path: Path) -> None:
+    tmp_path = _copy(crashed_store, tmp_path)
     net = tmp_path / "crash"
     files = reservations(net)
     assert files  # killed ADDs leave reservations behind: the checks below are not vacuous
@@ -161,16 +178,20 @@ def test_processes_killed_at_random_instants(tmp_path: Path) -> None:
         assert all(str(ip.ip) not in files for ip in got.ips)
         released = ipam.gc(conf, [("after", "eth0")])
         assert len(released) == len(files)
-    import support
 
-    try:
-        plugin = support.reference_plugin("host-local")
-    except pytest.skip.Exception:
-        return
+
+@pytest.mark.slow
+@pytest.mark.reference
+def test_reference_allocates_around_a_crashed_store(crashed_store: Path, tmp_path: Path) -> None:
+    """The reference host-local works on what the killed processes left: it hands out none of their addresses."""
+    plugin = support.reference_plugin("host-local")
+    tmp_path = _copy(crashed_store, tmp_path)
+    files = reservations(tmp_path / "crash")
     env = {**os.environ, "CNI_COMMAND": "ADD", "CNI_CONTAINERID": "go-after", "CNI_NETNS": "x", "CNI_IFNAME": "eth0",
            "CNI_PATH": str(plugin.parent)}
     raw = {"cniVersion": "0.4.0", "name": "crash", "ipam": {"type": "host-local", "dataDir": str(tmp_path),
                                                             "ranges": [[{"subnet": "10.20.0.0/16"}]]}}
     out = subprocess.run([str(plugin)], input=json.dumps(raw).encode(), env=env, capture_output=True, check=True)
     go_ip = json.loads(out.stdout)["ips"][0]["address"].split("/")[0]
-    assert go_ip != str(got.ips[0].ip)
+    assert go_ip not in files
+    assert (tmp_path / "crash" / go_ip).read_bytes() == b"go-after\r\neth0"

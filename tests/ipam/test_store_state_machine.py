@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from support import examples
 
 from cnicore._errors import CNIError
 from cnicore.ipam import IPAMConfig, add, check, delete, gc, load_ipam_config
@@ -206,7 +207,7 @@ class StoresAgree(RuleBasedStateMachine):
         assert mine == theirs
 
 
-StoresAgree.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None)
+StoresAgree.TestCase.settings = settings(max_examples=examples(ci_scale=1 / 2), stateful_step_count=30, deadline=None)
 TestStoresAgreeWithInotify = StoresAgree.TestCase
 
 
@@ -214,5 +215,6 @@ class StoresAgreeWithoutInotify(StoresAgree):
     watch = False
 
 
-StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)
+StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=examples(ci_scale=1 / 3), stateful_step_count=30,
+                                                       deadline=None)
 TestStoresAgreeWithoutInotify = StoresAgreeWithoutInotify.TestCase

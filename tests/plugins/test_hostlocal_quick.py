@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from plugin_helpers import run_host_local
+from support import examples
 
 from cnicore.plugins._hostlocal_exec import quick_config, result_text
 from cnicore.spec import ALL_VERSIONS
@@ -195,7 +196,8 @@ def _differential(root: Path, config: dict[str, Any], args: str, seed: dict[str,
         assert sorted(map(str, trusted.reservations())) == sorted(map(str, scanned.reservations()))
 
 
-_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+# Each example is cheap (no exec): five times the profile's examples under "ci".
+_SETTINGS = settings(max_examples=examples(ci_scale=5), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                              HealthCheck.filter_too_much])
 
 
