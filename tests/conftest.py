@@ -3,6 +3,7 @@ tests/support.py."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,21 @@ settings.register_profile("ci", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
+# `make mutate` runs the fast tests once per mutant: few examples, the same ones every run (so a mutant's verdict
+# does not depend on the draw), and no example database carried from one mutant to the next.
+settings.register_profile("mutate", max_examples=20, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(HYPOTHESIS_PROFILE)
+
+if HYPOTHESIS_PROFILE == "mutate":
+    # mutmut's trampolines track calls in a context variable. A cyclic collection that starts inside
+    # ContextVar.set and runs a store's finalizer (Python code that goes through trampolines too) leaves that
+    # variable corrupted (LookupError, or a crash). So `make mutate` collects between tests only.
+    gc.disable()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(item: pytest.Item) -> None:
+        gc.collect()
 
 
 @pytest.fixture

@@ -188,5 +188,5 @@ def test_fake_matches_the_kernel(machine: type[FakeMatchesKernel], share: int) -
     if reason is not None:
         pytest.skip(reason)
     case = machine.TestCase
-    case.settings = settings(max_examples=examples(ci_scale=1 / share), stateful_step_count=25, deadline=None)
+    case.settings = settings(max_examples=examples(scale=1 / share), stateful_step_count=25, deadline=None)
     case().runTest()

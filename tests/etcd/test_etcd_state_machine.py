@@ -176,7 +176,7 @@ class EtcdAgainstMemoryNoAffinity(EtcdAgainstMemory):
 
 # Every step is a few etcd round trips: a fifth of the profile's examples under "ci" (12), all of them under
 # "thorough".
-SETTINGS = settings(max_examples=examples(ci_scale=1 / 5), stateful_step_count=25, deadline=None)
+SETTINGS = settings(max_examples=examples(scale=1 / 5), stateful_step_count=25, deadline=None)
 
 
 def test_etcd_store_state_machine_with_blocks(etcd_server) -> None:  # type: ignore[no-untyped-def]

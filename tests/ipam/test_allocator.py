@@ -168,7 +168,7 @@ def reference_order(rs: RangeSet, last: IPAddress | None) -> list[int]:
             out.append(cur)
 
 
-@settings(max_examples=examples(ci_scale=2 / 3))
+@settings(max_examples=examples(scale=2 / 3))
 @given(range_sets(max_ranges=3), st.data())
 def test_visiting_order_matches_the_reference_iterator(rs: RangeSet, data: st.DataObject) -> None:
     candidates = [ip.value for r in rs.ranges for ip in (r.range_start, r.range_end)]

@@ -149,7 +149,7 @@ def test_gc_rules() -> None:
     assert delete(conf, store, "a", "eth0") == (parse_ip("10.0.0.2"),)
 
 
-@settings(max_examples=examples(ci_scale=0.4))
+@settings(max_examples=examples(scale=0.4))
 @given(ipam_configs(max_sets=2, free=4))
 def test_generated_configs_allocate_exactly_their_free_addresses(raw: dict[str, Any]) -> None:
     conf = load_ipam_config(raw)

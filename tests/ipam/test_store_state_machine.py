@@ -207,7 +207,7 @@ class StoresAgree(RuleBasedStateMachine):
         assert mine == theirs
 
 
-StoresAgree.TestCase.settings = settings(max_examples=examples(ci_scale=1 / 2), stateful_step_count=30, deadline=None)
+StoresAgree.TestCase.settings = settings(max_examples=examples(scale=1 / 2), stateful_step_count=30, deadline=None)
 TestStoresAgreeWithInotify = StoresAgree.TestCase
 
 
@@ -215,6 +215,6 @@ class StoresAgreeWithoutInotify(StoresAgree):
     watch = False
 
 
-StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=examples(ci_scale=1 / 3), stateful_step_count=30,
+StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=examples(scale=1 / 3), stateful_step_count=30,
                                                        deadline=None)
 TestStoresAgreeWithoutInotify = StoresAgreeWithoutInotify.TestCase

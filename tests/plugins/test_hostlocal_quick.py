@@ -197,7 +197,7 @@ def _differential(root: Path, config: dict[str, Any], args: str, seed: dict[str,
 
 
 # Each example is cheap (no exec): five times the profile's examples under "ci".
-_SETTINGS = settings(max_examples=examples(ci_scale=5), deadline=None, suppress_health_check=[HealthCheck.too_slow,
+_SETTINGS = settings(max_examples=examples(scale=5), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                              HealthCheck.filter_too_much])
 
 

@@ -1,0 +1,86 @@
+"""A reservation file created by someone else at the instant the file store links its own into place.
+
+The store's index normally knows every reservation before it tries to create one (the lock, inotify or the
+directory's state tell it). A writer that does not take the lock, or a change the store has not seen yet, can
+still win the race for a name: the store's link then fails with EEXIST, and the address is taken. Reporting
+that as a successful reservation would hand one address to two attachments. The race is injected at the
+operating system boundary: just before the store links its file, the competitor's file appears.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cnicore.ipam import HostLocalIPAM
+from cnicore.stores import FileStore, Owner, parse_ip
+
+NETWORK = "racenet"
+WINNER = b"winner\r\neth0"
+
+
+class LosingLink:
+    """``os.link`` for the store under test: before the first link of a reservation file (a name that is an
+    address), the competitor's file appears under that name. Records the names it raced for."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.raced: list[str] = []
+        self._link = os.link
+        monkeypatch.setattr(os, "link", self)
+
+    def __call__(self, src: Any, dst: Any, **kwargs: Any) -> None:
+        name = os.fsdecode(dst)
+        if not self.raced and parse_ip(os.path.basename(name)) is not None:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=kwargs.get("dst_dir_fd"))
+            try:
+                os.write(fd, WINNER)
+            finally:
+                os.close(fd)
+            self.raced.append(os.path.basename(name))
+        self._link(src, dst, **kwargs)
+
+
+@pytest.mark.parametrize("watch", [False, True])
+def test_a_lost_creation_race_is_no_reservation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                watch: bool) -> None:
+    ip, ours = parse_ip("10.40.0.2"), Owner.attachment("loser", "eth0")
+    with FileStore(tmp_path, NETWORK, watch=watch) as store:
+        assert store.reservation(ip) is None
+        race = LosingLink(monkeypatch)
+        assert store.reserve(ip, ours, "0") is False
+        # The race happened where the store creates the file (else this test checks nothing).
+        assert race.raced == ["10.40.0.2"]
+        # The winner keeps the address, its file untouched; the store now knows it is taken.
+        assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == WINNER
+        assert store.reservation(ip) is not None
+        assert store.reservation(ip).owner == Owner.attachment("winner", "eth0")  # type: ignore[union-attr]
+        assert store.first_free(ip, ip) is None
+        # Nothing of ours to release there, and the loser's DEL leaves the winner's file.
+        assert store.release(ip, ours) is False
+        assert list(store.release_owner(ours)) == []
+        assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == WINNER
+        # The cursor was not moved to an address the loser never got.
+        assert store.last_reserved("0") is None
+        # The next address is reserved normally.
+        assert store.reserve(parse_ip("10.40.0.3"), ours, "0") is True
+        assert [str(r.ip) for r in store.reservations()] == ["10.40.0.2", "10.40.0.3"]
+        assert store.last_reserved("0") == parse_ip("10.40.0.3")
+
+
+def test_add_that_loses_the_race_takes_the_next_address(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = {"cniVersion": "1.0.0", "name": NETWORK,
+              "ipam": {"type": "host-local", "subnet": "10.40.0.0/24", "dataDir": str(tmp_path)}}
+    race = LosingLink(monkeypatch)
+    with HostLocalIPAM() as ipam:
+        got = ipam.add(config, "loser", "eth0")
+        assert race.raced == ["10.40.0.2"]
+        assert [str(ip.ip) for ip in got.ips] == ["10.40.0.3"]
+        # Both attachments hold one address each, never the same one.
+        assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == WINNER
+        assert (tmp_path / NETWORK / "10.40.0.3").read_bytes() == b"loser\r\neth0"
+        assert [str(ip) for ip in ipam.check(config, "loser", "eth0")] == ["10.40.0.3"]
+        assert [str(ip) for ip in ipam.delete(config, "loser", "eth0")] == ["10.40.0.3"]
+        assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == WINNER
