@@ -5,6 +5,8 @@
 * :class:`MemoryStore` - in memory; defines the semantics every store must have.
 * :class:`FileStore` - the reference plugin's on-disk layout, byte for byte,
   shareable with it at the same time; crash-safe and O(1) per operation.
+* :func:`read_reservations` - a network's reservation files as they are, read without opening a
+  file store (no lock held, nothing created): what a listing needs.
 * :class:`EtcdStore` - one address space across a cluster on etcd v3 (optional
   extra ``etcd``; the client is imported only when a store is opened).
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from cnicore.stores._etcd_config import EtcdStoreConfig, parse_etcd_store_config
     from cnicore.stores._file import DEFAULT_DATA_DIR, LAST_RESERVED_PREFIX, LOCK_NAME, FileStore, network_dir
     from cnicore.stores._goip import ip_from_file_name, ip_text, parse_cidr, parse_ip
+    from cnicore.stores._listing import read_reservations
     from cnicore.stores._memory import MemoryStore
     from cnicore.stores._port import IPStore, Owner, Reservation, owner_from_text
 
@@ -42,6 +45,7 @@ __all__ = [
     "parse_cidr",
     "parse_etcd_store_config",
     "parse_ip",
+    "read_reservations",
 ]
 
 _LAZY = {
@@ -50,6 +54,7 @@ _LAZY = {
     "DEFAULT_DATA_DIR": "_file", "LAST_RESERVED_PREFIX": "_file", "LOCK_NAME": "_file", "FileStore": "_file",
     "network_dir": "_file",
     "ip_from_file_name": "_goip", "ip_text": "_goip", "parse_cidr": "_goip", "parse_ip": "_goip",
+    "read_reservations": "_listing",
     "MemoryStore": "_memory",
     "IPStore": "_port", "Owner": "_port", "Reservation": "_port", "owner_from_text": "_port",
 }

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cli_helpers import CLI, bridge_conflist
 
-from cnicore import cli as cli_module
+from cnicore.cli import _ls as ls_module
 from cnicore.config import build_request, load_network_config
 from cnicore.ipam import HostLocalIPAM
 
@@ -126,7 +126,7 @@ def test_a_file_seen_mid_write_is_read_again_under_the_lock(cli: CLI, monkeypatc
             fcntl.flock(writer, fcntl.LOCK_UN)
         waits.append(seconds)
 
-    monkeypatch.setattr(cli_module, "_sleep", writer_finishes)
+    monkeypatch.setattr(ls_module, "_sleep", writer_finishes)
     try:
         rows = {r["ip"]: r for r in cli("ls", "mynet", "--json").json()}
     finally:

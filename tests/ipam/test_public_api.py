@@ -18,7 +18,7 @@ IPAM_NAMES = {
 STORE_NAMES = {
     "DEFAULT_DATA_DIR", "LAST_RESERVED_PREFIX", "LOCK_NAME", "FileStore", "IPStore", "MemoryStore", "Owner",
     "Reservation", "ip_from_file_name", "ip_text", "network_dir", "owner_from_text", "parse_cidr", "parse_ip",
-    "EtcdStore", "EtcdStoreConfig", "open_etcd_store", "parse_etcd_store_config",
+    "EtcdStore", "EtcdStoreConfig", "open_etcd_store", "parse_etcd_store_config", "read_reservations",
 }
 
 
