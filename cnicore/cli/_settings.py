@@ -124,8 +124,10 @@ def _backends_module() -> Any:
 
 
 def backend_names() -> tuple[str, ...]:
-    """The link backends ``--backend`` and ``CNICORE_BACKEND`` accept."""
-    return ("auto", "netlink", "iproute2", "fake")
+    """The link backends ``--backend`` and ``CNICORE_BACKEND`` accept: the built-in ones
+    :func:`cnicore.backends.select_backend` knows, from its own list (read when the parser is built; the
+    backends package loads its names on first use, so this costs one small module)."""
+    return tuple(_backends_module().BUILTIN_BACKENDS)
 
 
 @contextlib.contextmanager

@@ -73,7 +73,19 @@ def test_usage_errors_exit_2_and_bad_environment_exits_1(cli: CLI) -> None:
     assert cli("gc", "--live", "web/").status == 2
     run = cli("ls", "x", env={"CNICORE_BACKEND": "kernel"})
     assert (run.status, run.err) == (1, "cnicore: unknown link backend CNICORE_BACKEND=kernel (expected one of "
-                                        "auto, netlink, iproute2, fake); key CNICORE_BACKEND = \"kernel\"\n")
+                                        "netlink, iproute2, pyroute2, fake, auto); key CNICORE_BACKEND = \"kernel\"\n")
+
+
+def test_the_command_line_takes_every_backend_select_backend_knows(cli: CLI) -> None:
+    """One list of link backends: the one select_backend decides by."""
+    from cnicore.backends import BUILTIN_BACKENDS
+
+    assert "pyroute2" in BUILTIN_BACKENDS
+    cli.write_conf("10-mynet.conflist", bridge_conflist("mynet", cli.data_dir))
+    for name in BUILTIN_BACKENDS:
+        assert cli("ls", "mynet", "--backend", name).status == 0, name
+        assert cli("ls", "mynet", env={"CNICORE_BACKEND": name}).status == 0, name
+    assert cli("ls", "mynet", "--backend", "kernel").status == 2
     run = cli("--json", "ls", "x", env={"CNICORE_TIMEOUT": "soon"})
     assert run.status == 1 and json.loads(run.out)["code"] == 4
 
