@@ -234,7 +234,7 @@ def test_keys_and_nulls_decode_as_the_reference_decodes_them(tmp_path: Path, ipa
     import io
 
     from cnicore.plugins import HostLocalPlugin, run_plugin
-    from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+    from cnicore.plugins._hostlocal import HostLocalExecHandler
     from cnicore.plugins._skel import run_exec
 
     def text(data_dir: Path) -> bytes:
