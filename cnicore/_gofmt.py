@@ -50,10 +50,15 @@ def go_field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False, mis
     found_key, found = name, missing
     folded = name.lower()
     for key, value in obj.items():
-        if key == name or (isinstance(key, str) and go_fold(key) == folded):
-            if value is None and null_keeps and found is not missing:
+        if key != name:
+            if not isinstance(key, str):
                 continue
-            found_key, found = key, value
+            # ASCII keys fold by lower(); only a non-ASCII key can fold onto an ASCII name (go_fold).
+            if (key.lower() if key.isascii() else go_fold(key)) != folded:
+                continue
+        if value is None and null_keeps and found is not missing:
+            continue
+        found_key, found = key, value
     return found_key, found
 
 

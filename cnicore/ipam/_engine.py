@@ -226,21 +226,20 @@ def canonical_range(subnet: tuple[int, int, int, int] | None, range_start: IPVal
         raise InvalidConfigError("IP <nil> not v4 nor v6", key=f"{key}.subnet", value=None)
     version, value, prefix, mask_bits = subnet
     bits = 32 if version == 4 else 128
-    # An IPv4 address written as IPv6 keeps Go's 16-byte mask: the size check counts it, then the mismatch fails.
-    shown_prefix = max(prefix - 96, 0) if mask_bits != bits else prefix
-    given = _cidr_text(version, value, shown_prefix)
-    if prefix > mask_bits - 2:
-        raise InvalidConfigError(f"Network {given} too small to allocate from", key=f"{key}.subnet", value=given)
-    if mask_bits != bits:
+    if prefix > mask_bits - 2 or mask_bits != bits:
+        # An IPv4 address written as IPv6 keeps Go's 16-byte mask: the size check counts it, then the mismatch fails.
+        given = _cidr_text(version, value, max(prefix - 96, 0) if mask_bits != bits else prefix)
+        if prefix > mask_bits - 2:
+            raise InvalidConfigError(f"Network {given} too small to allocate from", key=f"{key}.subnet", value=given)
         raise InvalidConfigError("IPNet IP and Mask version mismatch", key=f"{key}.subnet", value=given)
     host = (1 << (bits - prefix)) - 1
     first = value & ~host
     if first != value:
         raise InvalidConfigError(
             "Network has host bits set. For a subnet mask of length "
-            f"{prefix} the network address is {ip_value_text(version, first)}", key=f"{key}.subnet", value=given)
+            f"{prefix} the network address is {ip_value_text(version, first)}", key=f"{key}.subnet",
+            value=_cidr_text(version, value, prefix))
     last = first | host
-    network = _cidr_text(version, first, prefix)
     malformed = first == 0 and range_start is None
     gw = canonical_value(*gateway) if gateway is not None else (version, first + 1)
     if range_start is not None:
@@ -249,15 +248,16 @@ def canonical_range(subnet: tuple[int, int, int, int] | None, range_start: IPVal
         if (start_version != version or not first <= start <= last
                 or (range_end is not None and start > canonical_value(*range_end)[1])):
             text = ip_value_text(start_version, start)
-            raise InvalidConfigError(f"RangeStart {text} not in network {network}", key=f"{key}.rangeStart",
-                                     value=text)
+            raise InvalidConfigError(f"RangeStart {text} not in network {_cidr_text(version, first, prefix)}",
+                                     key=f"{key}.rangeStart", value=text)
     else:
         start = first + 1
     if range_end is not None:
         end_version, end = canonical_value(*range_end)
         if end_version != version or not first <= end <= last or end < (first if malformed else start):
             text = ip_value_text(end_version, end)
-            raise InvalidConfigError(f"RangeEnd {text} not in network {network}", key=f"{key}.rangeEnd", value=text)
+            raise InvalidConfigError(f"RangeEnd {text} not in network {_cidr_text(version, first, prefix)}",
+                                     key=f"{key}.rangeEnd", value=text)
     else:
         # IPv4 leaves out the broadcast address; IPv6 has none.
         end = last - 1 if version == 4 else last
