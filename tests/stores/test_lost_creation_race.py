@@ -1,4 +1,5 @@
-"""A reservation file created by someone else at the instant the file store links its own into place.
+"""The file store's reserve and release when the file system says no: a reservation file created by someone
+else at the instant the store links its own into place, and a reservation file that cannot be removed.
 
 The store's index normally knows every reservation before it tries to create one (the lock, inotify or the
 directory's state tell it). A writer that does not take the lock, or a change the store has not seen yet, can
@@ -9,14 +10,16 @@ operating system boundary: just before the store links its file, the competitor'
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cnicore import IOFailureError
 from cnicore.ipam import HostLocalIPAM
-from cnicore.stores import FileStore, Owner, parse_ip
+from cnicore.stores import FileStore, Owner, Reservation, parse_ip
 
 NETWORK = "racenet"
 WINNER = b"winner\r\neth0"
@@ -84,3 +87,57 @@ def test_add_that_loses_the_race_takes_the_next_address(tmp_path: Path, monkeypa
         assert [str(ip) for ip in ipam.check(config, "loser", "eth0")] == ["10.40.0.3"]
         assert [str(ip) for ip in ipam.delete(config, "loser", "eth0")] == ["10.40.0.3"]
         assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == WINNER
+
+
+class FailingUnlink:
+    """``os.unlink`` failing with ``errno`` for reservation files (a read-only or failing file system)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, error: int = errno.EACCES) -> None:
+        self.failed: list[str] = []
+        self._unlink = os.unlink
+        self._error = error
+        monkeypatch.setattr(os, "unlink", self)
+
+    def __call__(self, path: Any, **kwargs: Any) -> None:
+        name = os.path.basename(os.fsdecode(path))
+        if parse_ip(name) is not None:
+            self.failed.append(name)
+            raise OSError(self._error, os.strerror(self._error), name)
+        self._unlink(path, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["release", "release_owner"])
+def test_a_release_the_file_system_refuses_fails_and_keeps_the_reservation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    ip, owner = parse_ip("10.40.0.2"), Owner.attachment("c1", "eth0")
+    with FileStore(tmp_path, NETWORK) as store:
+        assert store.reserve(ip, owner, "0")
+        failing = FailingUnlink(monkeypatch)
+        with pytest.raises(IOFailureError) as caught:
+            if how == "release":
+                store.release(ip, owner)
+            else:
+                store.release_owner(owner)
+        assert failing.failed == ["10.40.0.2"]
+        assert caught.value.code == 5
+        assert caught.value.msg == f"cannot remove {tmp_path / NETWORK / '10.40.0.2'}: Permission denied"
+        # Nothing is forgotten: the file and the store's view of it stay until a release succeeds.
+        assert (tmp_path / NETWORK / "10.40.0.2").read_bytes() == b"c1\r\neth0"
+        assert store.reservation(ip) == Reservation(ip=ip, owner=owner)
+        monkeypatch.undo()
+        assert store.release(ip, owner) is True
+        assert not (tmp_path / NETWORK / "10.40.0.2").exists()
+
+
+def test_a_release_removes_the_file_itself(tmp_path: Path) -> None:
+    """Released means gone from the directory the reference reads, not only from the store's index."""
+    ip, owner = parse_ip("10.40.0.2"), Owner.attachment("c1", "eth0")
+    with FileStore(tmp_path, NETWORK) as store:
+        assert store.reserve(ip, owner, "0")
+        assert store.reserve(parse_ip("10.40.0.3"), owner, "0")
+        assert store.release(ip, owner) is True
+        assert sorted(p.name for p in (tmp_path / NETWORK).iterdir() if parse_ip(p.name)) == ["10.40.0.3"]
+        assert [str(a) for a in store.release_owner(owner)] == ["10.40.0.3"]
+    assert [p.name for p in (tmp_path / NETWORK).iterdir() if parse_ip(p.name)] == []
+    with FileStore(tmp_path, NETWORK, persist_index=False) as reopened:
+        assert list(reopened.reservations()) == []
