@@ -14,7 +14,7 @@ from cnicore.cli._settings import _Settings
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the command line; return the exit status (see the module docstring).
+    """Run the command line; return the exit status (see :mod:`cnicore.cli`).
 
     Args:
         argv: the arguments without the program name (default ``sys.argv[1:]``).
