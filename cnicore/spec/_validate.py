@@ -6,7 +6,7 @@ import re
 
 from cnicore._errors import InvalidConfigError, InvalidEnvironmentError, UnknownContainerError
 
-__all__ = ["validate_container_id", "validate_interface_name", "validate_network_name"]
+__all__ = ["validate_container_id", "validate_environment_value", "validate_interface_name", "validate_network_name"]
 
 # Container IDs and network names: an alphanumeric, then alphanumerics, '_', '.', '-'.
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
@@ -41,7 +41,8 @@ def validate_interface_name(ifname: str) -> None:
     """Raise :class:`InvalidEnvironmentError` (code 4) unless ``ifname`` is a valid interface name.
 
     Checked in the reference's order: empty, longer than 15 bytes, ``.``/``..``,
-    then ``/``, ``:`` or whitespace.
+    then (stricter than the reference, see :func:`validate_environment_value`) a NUL
+    character, then ``/``, ``:`` or whitespace.
     """
     if ifname == "":
         raise InvalidEnvironmentError("interface name is empty")
@@ -50,5 +51,20 @@ def validate_interface_name(ifname: str) -> None:
                                       "interface name should be less than 16 characters")
     if ifname in (".", ".."):
         raise InvalidEnvironmentError("interface name is . or ..")
+    validate_environment_value("CNI_IFNAME", ifname)
     if any(ch in "/:" or ch.isspace() for ch in ifname):
         raise InvalidEnvironmentError("interface name contains / or : or whitespace characters")
+
+
+def validate_environment_value(variable: str, value: str) -> None:
+    """Raise :class:`InvalidEnvironmentError` (code 4) when ``value`` holds a NUL character.
+
+    Every identifier a plugin receives travels as the environment variable
+    ``variable`` (``CNI_IFNAME``, ``CNI_NETNS``, ``CNI_ARGS``...), and becomes part
+    of file names and system calls, none of which can hold NUL. An exec'd plugin
+    never sees one (the environment cannot carry it); a library caller can pass
+    one, and gets this error before anything is written instead of a ValueError
+    from deep inside.
+    """
+    if "\0" in value:
+        raise InvalidEnvironmentError(f"{variable} contains a NUL character", repr(value), key=variable, value=value)

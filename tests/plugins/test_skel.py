@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support import reference_plugin
 
-from cnicore import CNIError, UnsupportedFieldError
+from cnicore import CNIError, InvalidEnvironmentError, UnsupportedFieldError
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._skel import run_plugin
 from cnicore.spec._result import IPConfig, Result
@@ -229,3 +229,12 @@ def test_error_objects_match_the_reference(environ: dict[str, str], stdin: str) 
                          env={**environ, "PATH": os.environ.get("PATH", "")}, check=False)
     rc, out, _ = run(Recorder(("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0")), environ, stdin)
     assert (rc, out) == (ref.returncode, ref.stdout.decode())
+
+
+@pytest.mark.parametrize("field", ["container_id", "netns", "ifname", "args"])
+def test_a_plugin_request_refuses_a_nul_in_what_travels_as_a_variable(field: str) -> None:
+    # A library caller builds requests directly: the NUL is refused with code 4 when the request is made.
+
+    with pytest.raises(InvalidEnvironmentError, match="contains a NUL character") as caught:
+        PluginRequest(command="ADD", **{field: "x\0y"})
+    assert caught.value.code == 4
