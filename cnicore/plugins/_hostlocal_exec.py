@@ -42,7 +42,7 @@ from cnicore.spec._goint import (
     parse_ip_value,
 )
 from cnicore.spec._version import ALL_VERSIONS, compare_versions, result_family
-from cnicore.stores._keyindex import _GO_SPACE, _has_space, key_value, value_key
+from cnicore.stores._keyindex import _GO_SPACE, MAX_OWNER_BYTES, _has_space, key_value, value_key
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
@@ -405,7 +405,8 @@ def _quick_config(net: Mapping[str, Any], cni_args: str) -> QuickConfig:
 def _owner(container_id: str, ifname: str) -> tuple[str, str] | None:
     """``(trimmed container ID, ifname)`` as the store records them, or None when it would refuse them."""
     trimmed = container_id.strip(_GO_SPACE)
-    if not trimmed or not ifname or _has_space(trimmed) or _has_space(ifname):
+    if (not trimmed or not ifname or _has_space(trimmed) or _has_space(ifname)
+            or len(trimmed) + len(ifname) + 2 > MAX_OWNER_BYTES):  # (too long: the library path says why)
         return None
     return trimmed, ifname
 

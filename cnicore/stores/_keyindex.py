@@ -28,12 +28,14 @@ from bisect import bisect_right
 from itertools import compress, repeat
 from operator import eq
 
+from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES, MAX_INTERFACE_NAME_BYTES
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["LINE_BREAK", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value", "owner_key_from_text",
-           "release_owner_keys", "value_key"]
+__all__ = ["LINE_BREAK", "MAX_OWNER_BYTES", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value",
+           "owner_key_from_text", "release_owner_keys", "value_key"]
 
 #: Bit set in the key of every IPv6 address (IPv6 values are below 2**128).
 V6_TAG = 1 << 128
@@ -46,6 +48,11 @@ _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006
             "\u2028\u2029\u202f\u205f\u3000"
 #: Between the container ID and the interface name in a reservation file.
 LINE_BREAK = "\r\n"
+#: The longest reservation content (UTF-8 bytes) a store writes, and so the longest it reads back as an owner:
+#: the longest container ID a plugin can be given, the line break, the longest interface name. A store refuses
+#: to write a longer owner (it could not read it back, and would take its own reservation for a stranger's);
+#: longer content is nobody's (the address stays taken, no DEL releases it), and is never read further.
+MAX_OWNER_BYTES = MAX_CONTAINER_ID_BYTES + len(LINE_BREAK) + MAX_INTERFACE_NAME_BYTES
 
 
 _SPACE = re.compile("[" + re.escape(_GO_SPACE) + "]")

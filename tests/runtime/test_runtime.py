@@ -24,6 +24,7 @@ from cnicore.backends import FakeLinkBackend
 from cnicore.plugins import install_plugins
 from cnicore.runtime import Runtime
 from cnicore.spec import Result, Result020
+from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES
 
 NS_A, NS_B = "/var/run/netns/cnt-a", "/var/run/netns/cnt-b"
 
@@ -156,6 +157,9 @@ def test_an_interface_in_use_is_refused_before_any_plugin_runs(dirs: dict[str, P
      "CNI_NETNS contains a NUL"),
     (lambda rt: rt.check("c1", "mynet", NS_A + "\0", "eth0"), InvalidEnvironmentError, "CNI_NETNS contains a NUL"),
     (lambda rt: rt.check("c1", "mynet", NS_A, "eth\0"), InvalidEnvironmentError, "CNI_IFNAME contains a NUL"),
+    # Longer than any CNI_CONTAINERID the kernel can pass to a plugin (and than the store could read back).
+    (lambda rt: rt.attach("c" * (MAX_CONTAINER_ID_BYTES + 1), "mynet", NS_A), InvalidEnvironmentError,
+     "containerID is too long"),
 ])
 def test_bad_input_is_refused_with_nothing_done(dirs: dict[str, Path], fake: FakeLinkBackend, runtime: Runtime,
                                                 call: Any, error: type[Exception], message: str) -> None:
