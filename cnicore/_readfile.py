@@ -25,10 +25,14 @@ import errno
 import os
 import stat
 
-__all__ = ["open_regular", "read_open", "read_regular"]
+__all__ = ["MAX_DOCUMENT_BYTES", "open_regular", "read_open", "read_regular"]
+
+#: The largest document cnicore reads whole (a configuration, a cache entry, a journal, ``resolv.conf``, the
+#: fake kernel's state): far above any real one, far below what would exhaust memory.
+MAX_DOCUMENT_BYTES = 64 << 20
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
@@ -48,7 +52,8 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
         create_mode: create the file with this mode when it does not exist.
 
     Raises:
-        OSError: what ``open`` raises; ``EINVAL`` "not a regular file (a FIFO)" and the like.
+        OSError: what ``open`` raises; ``IsADirectoryError`` for a directory; ``EINVAL``
+            "not a regular file (a FIFO)" and the like.
     """
     all_flags = _FLAGS | flags | (0 if follow_symlinks else os.O_NOFOLLOW)
     if create_mode is not None:
@@ -56,6 +61,8 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None, fol
     fd = os.open(path, all_flags, 0o600 if create_mode is None else create_mode, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))  # (IsADirectoryError)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})", os.fspath(path))
     except BaseException:
@@ -72,6 +79,8 @@ def read_open(fd: int, limit: int, *, path: str | os.PathLike[str] = "", whole: 
     (``EFBIG``); otherwise its first ``limit`` bytes are returned. ``size`` (the
     file's ``st_size``, when known) lets a file be read in one call.
     """
+    if whole and size > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))  # (without reading it first)
     chunks: list[bytes] = []
     left = limit + 1 if whole else limit
     step = max(size + 1, 1 << 16)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from cnicore._errors import InvalidConfigError
+from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
 
 __all__ = ["DNS", "load_resolv_conf", "parse_resolv_conf"]
 
@@ -58,8 +59,7 @@ def load_resolv_conf(path: str) -> DNS:
         InvalidConfigError: the file cannot be read (``open <path>: <reason>``, key ``ipam.resolvConf``).
     """
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
+        text = read_regular(path, MAX_DOCUMENT_BYTES).decode("utf-8", "surrogateescape")
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise InvalidConfigError(f"open {path}: {reason}", key="ipam.resolvConf", value=path) from exc
