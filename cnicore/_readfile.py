@@ -25,7 +25,7 @@ import errno
 import os
 import stat
 
-__all__ = ["MAX_DOCUMENT_BYTES", "open_regular", "read_open", "read_regular"]
+__all__ = ["MAX_DOCUMENT_BYTES", "open_regular", "read_open", "read_regular", "untrusted_reason"]
 
 #: The largest document cnicore reads whole (a configuration, a cache entry, a journal, ``resolv.conf``, the
 #: fake kernel's state): far above any real one, far below what would exhaust memory.
@@ -108,3 +108,19 @@ def read_regular(path: str | os.PathLike[str], limit: int, *, dir_fd: int | None
         return read_open(fd, limit, path=path, whole=whole, size=st.st_size)
     finally:
         os.close(fd)
+
+
+def untrusted_reason(st: os.stat_result, *, shared_directory: bool = False) -> str:
+    """Why what ``st`` describes cannot be trusted to hold only what this user put there; ``""`` when it can.
+
+    Trusted: owned by this user (the effective uid) and writable by nobody else.
+    With ``shared_directory``, a directory of root's, or one writable by others
+    but sticky (``/tmp``), is trusted too: there nobody else can replace or
+    remove what this user made.
+    """
+    uid = os.geteuid()
+    if st.st_uid != uid and not (shared_directory and st.st_uid == 0):
+        return f"owned by uid {st.st_uid}, not by uid {uid}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not (shared_directory and st.st_mode & stat.S_ISVTX):
+        return f"writable by others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return ""
