@@ -25,7 +25,7 @@ from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
-from cnicore._readfile import open_regular, read_open
+from cnicore._readfile import open_regular, read_open, untrusted_reason
 from cnicore.spec._goint import ip_value_text, parse_ip_value
 from cnicore.spec._validate import validate_network_name
 from cnicore.stores._indexfile import (
@@ -604,6 +604,8 @@ class FileStoreCore:
         except OSError:
             return None
         try:
+            if untrusted_reason(st):
+                return None  # not written by us, or writable by others: as if absent
             data = read_open(fd, _MAX_INDEX_BYTES, size=st.st_size)
         except OSError:
             return None  # unreadable or implausibly large: a miss, the directory is the truth
@@ -842,14 +844,20 @@ class FileStoreCore:
                 _mkdir_if_absent(top, _INDEX_DIR_MODE)
             top_fd = os.open(top, flags)  # never through a symlink planted there
             try:
+                if untrusted_reason(os.fstat(top_fd)):
+                    return -1  # made by someone else (say in a world-writable parent): as if absent
                 if create:
                     _mkdir_if_absent(base, _INDEX_DIR_MODE, dir_fd=top_fd)
-                handles.index_dir_fd = os.open(base, flags, dir_fd=top_fd)
+                index_dir_fd = os.open(base, flags, dir_fd=top_fd)
             finally:
                 os.close(top_fd)
+            if untrusted_reason(os.fstat(index_dir_fd)):
+                os.close(index_dir_fd)
+                return -1
         except OSError:
             return -1
-        return handles.index_dir_fd
+        handles.index_dir_fd = index_dir_fd
+        return index_dir_fd
 
     def _save(self) -> None:
         """Bring the persisted index up to the sealed state: append a record, or write a new snapshot."""
