@@ -155,3 +155,21 @@ def test_a_sticky_shared_directory_is_fine(tmp_path: Path) -> None:
         kernel.backend.add_namespace(NS)
     with FakeState(str(folder / "kernel.state")) as kernel:
         assert kernel.backend.namespaces() == (NS,)
+
+
+def test_every_part_of_the_model_is_persisted() -> None:
+    # A field added to the model but not to its JSON form would be lost between execs: pin the field lists.
+    import dataclasses
+
+    from cnicore.backends import _fake
+
+    backend, firewall = _populated()
+    exported = backend.export_state()
+    namespace = exported["namespaces"][0]
+    assert set(namespace) == {f.name for f in dataclasses.fields(_fake._FakeNamespace)}
+    assert set(namespace["links"][0]) == {f.name for f in dataclasses.fields(_fake._FakeLink)}
+    assert set(vars(backend)) == {"_lock", "_namespaces", "_peer_names"}  # (peer names: a test's seam only)
+    assert set(vars(firewall)) == {"_iptables_available", "_lock", "_chains", "_nft"}
+    assert set(vars(firewall.nftables())) == {"_lock", "_last_handle", "_masq", "_bridge_chains",
+                                              "_bridge_chain_handles"}
+    assert set(firewall.export_state()["nft"]) == {"last_handle", "masq", "bridge_chains", "bridge_chain_handles"}
