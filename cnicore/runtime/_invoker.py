@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from cnicore._errors import CNIError, InternalError, InvalidNetNSError
+from cnicore._errors import CNIError, InternalError
 from cnicore._invoke import exec_environment, exec_plugin
 from cnicore._json import decode
 from cnicore.config._lookup import find_in_path
 from cnicore.plugins._api import Plugin, PluginRequest
-from cnicore.plugins._skel import check_versions, same_netns_as_self
+from cnicore.plugins._skel import check_versions, refuse_own_netns
 from cnicore.spec._result import AnyResult, parse_result
 from cnicore.spec._version import decode_config_version
 
@@ -150,8 +150,7 @@ class PluginRunner:
         config = decode(stdin, what="network config")
         declared = config.get("cniVersion") if isinstance(config, dict) else None
         version = decode_config_version(config)
-        if command in ("ADD", "DEL", "CHECK") and netns and same_netns_as_self(netns):
-            raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
+        refuse_own_netns(command, netns)
         check_versions(command, version, plugin.supported_versions)
         request = PluginRequest(command=command, container_id=container_id, netns=netns, ifname=ifname, args=args,
                                 path=self.plugin_path, config=config, config_bytes=stdin,
