@@ -717,6 +717,7 @@ def load_resolv_conf(path: str) -> DNSValue:
         InvalidConfigError: the file cannot be read (``open <path>: <reason>``, key ``ipam.resolvConf``).
     """
     try:
+        # Never blocking on a FIFO, never reading without bound.
         text = read_regular(path, MAX_DOCUMENT_BYTES).decode("utf-8", "surrogateescape")
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
@@ -743,9 +744,9 @@ def attachment_owner(container_id: str, ifname: str) -> OwnerValue:
         problem = f"invalid container ID for a reservation: {trimmed!r}"
     elif not ifname or go_has_space(ifname):
         problem = f"invalid interface name for a reservation: {ifname!r}"
-    elif len(f"{trimmed}\r\n{ifname}".encode("utf-8", "surrogatepass")) > MAX_OWNER_BYTES:
-        # No store could read such an owner back: it would take its own reservation for a stranger's.
+    elif len(trimmed.encode()) + 2 + len(ifname.encode("utf-8", "surrogatepass")) > MAX_OWNER_BYTES:
         problem = f"owner too long for a reservation (at most {MAX_OWNER_BYTES} bytes)"
+        container_id = container_id[:64] + "..."  # (the message names it; not all of it)
     if problem is not None:
         raise InvalidEnvironmentError(f"cannot record a reservation for container {container_id!r} interface "
                                       f"{ifname!r}: {problem}")

@@ -7,8 +7,7 @@ import re
 from cnicore._errors import InvalidConfigError, InvalidEnvironmentError, UnknownContainerError
 
 __all__ = ["MAX_CONTAINER_ID_BYTES", "MAX_INTERFACE_NAME_BYTES", "MAX_OWNER_BYTES", "validate_container_id",
-           "validate_environment_value",
-           "validate_interface_name", "validate_network_name"]
+           "validate_environment_value", "validate_interface_name", "validate_network_name"]
 
 # Container IDs and network names: an alphanumeric, then alphanumerics, '_', '.', '-'.
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
@@ -18,10 +17,12 @@ MAX_INTERFACE_NAME_BYTES = 15
 #: environment string holds at most 128 KiB with its name, ``=`` and NUL). Every ID a runtime can run a plugin
 #: with is accepted; the file store reads back any owner made of such an ID (``MAX_OWNER_BYTES``).
 MAX_CONTAINER_ID_BYTES = 128 * 1024 - len("CNI_CONTAINERID=") - 1
-#: The longest owner text a reservation holds (UTF-8 bytes): the longest container ID, the two-character line
-#: break between ID and interface name, the longest interface name. A store refuses to write a longer one (it
-#: could not read it back) and reads no further than this.
-MAX_OWNER_BYTES = MAX_CONTAINER_ID_BYTES + len("\r\n") + MAX_INTERFACE_NAME_BYTES
+#: The longest reservation content (UTF-8 bytes) a store writes, and so the longest it reads back as an owner:
+#: the longest container ID a plugin can be given, the line break (``\r\n``), the longest interface name. An
+#: owner that would be longer is refused (a store could not read it back, and would take its own reservation
+#: for a stranger's); longer content is nobody's (the address stays taken, no DEL releases it) and is never
+#: read further.
+MAX_OWNER_BYTES = MAX_CONTAINER_ID_BYTES + 2 + MAX_INTERFACE_NAME_BYTES
 
 
 def validate_container_id(container_id: str) -> None:

@@ -46,8 +46,6 @@ _SCANS_BEFORE_MAP = 4
 
 #: Between the container ID and the interface name in a reservation file.
 LINE_BREAK = "\r\n"
-# MAX_OWNER_BYTES (from the identifier rules): the longest owner a store writes and reads back; longer
-# content is nobody's (the address stays taken, no DEL releases it) and is never read further.
 
 
 def owner_key_from_text(text: str) -> str | None:
