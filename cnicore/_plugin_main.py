@@ -54,13 +54,13 @@ from cnicore._errors import CNIError, InvalidConfigError, IOFailureError
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Any, Final
+    from typing import Any, Final, NoReturn
 
     from cnicore.links import Firewall, LinkBackend
     from cnicore.plugins._api import Plugin
     from cnicore.plugins._skel import ExecHandler
 
-__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "loopback_exec_handler", "main"]
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "exec_main", "loopback_exec_handler", "main"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
@@ -323,3 +323,19 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _run(run_plugin, build_plugin(name, environ, fake), name, environ)
     finally:
         fake.__exit__(None, None, None)
+
+
+def exec_main() -> NoReturn:
+    """:func:`main` for the installed executables: answer, then end the process without the interpreter's teardown.
+
+    A plugin process ends right after its answer. Tearing the interpreter down
+    (clearing every module, a last garbage collection) costs an executed
+    host-local ADD about a fifth of its run and changes nothing anyone sees: the
+    plugin's stores are closed before :func:`main` returns (locks released,
+    index saved), the output is flushed here, and the kernel closes the rest.
+    An exception leaves the ordinary way, with its traceback.
+    """
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -49,11 +49,6 @@ from cnicore.stores._keyindex import (
     value_key,
 )
 
-try:
-    from _socket import AF_INET, inet_pton
-except ImportError:  # pragma: no cover - an interpreter built without _socket
-    from socket import AF_INET, inet_pton
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -186,9 +181,25 @@ def _key_from_name(name: str) -> int | None:
         return value_key(*parsed)
     try:
         # inet_pton takes exactly the canonical dotted quad: four decimal octets, no leading zeros, nothing else.
-        return int.from_bytes(inet_pton(AF_INET, name), "big")
+        return int.from_bytes(_inet_pton4(name), "big")
     except (OSError, ValueError):
         return None
+
+
+_PTON: list[tuple[Callable[[int, str], bytes], int]] = []
+
+
+def _inet_pton4(name: str) -> bytes:
+    """``inet_pton(AF_INET, name)``; the socket module is loaded on the first IPv4 name (an exec'd plugin whose
+    store opens from its persisted index never reads one)."""
+    if not _PTON:
+        try:
+            from _socket import AF_INET, inet_pton
+        except ImportError:  # pragma: no cover - an interpreter built without _socket
+            from socket import AF_INET, inet_pton
+        _PTON.append((inet_pton, AF_INET))
+    pton, family = _PTON[0]
+    return pton(family, name)
 
 
 def _name(key: int) -> str:

@@ -63,7 +63,7 @@ def test_isolated_entry_point_finds_cnicore_where_it_is(plugin_bin: Path, tmp_pa
     assert layout is not None
     code = ("import cnicore, cnicore.backends, netaddr\n"
             "print(cnicore.__file__); print(cnicore.backends.__file__); print(netaddr.__file__)\n")
-    script = (plugin_bin / "loopback").read_text().replace("from cnicore._plugin_main import main\nsys.exit(main())\n",
+    script = (plugin_bin / "loopback").read_text().replace("from cnicore._plugin_main import exec_main\nexec_main()\n",
                                                             code)
     done = subprocess.run([sys.executable, "-IS", "-c", script], env=env, capture_output=True, text=True,
                           check=True)
