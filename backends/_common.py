@@ -41,6 +41,7 @@ __all__ = [
     "address_sort_key",
     "check_mac",
     "check_mtu",
+    "check_link_options",
     "check_name",
     "error_from_errno",
     "iptables_rule_text",
@@ -88,6 +89,21 @@ def check_mac(mac: str) -> str:
     if first_octet & 1 or text == "00:00:00:00:00:00":
         raise InvalidConfigError(f"invalid MAC address {mac!r}: not a unicast address", key="mac", value=mac)
     return text
+
+
+#: The kernel keeps at most this many bytes of an interface alias (IFALIASZ - 1).
+MAX_ALIAS_BYTES = 255
+
+
+def check_link_options(txqueuelen: int | None, alias: str | None) -> None:
+    """Refuse a transmit queue length or alias the kernel would refuse (:meth:`LinkBackend.set_link_options`)."""
+    if txqueuelen is not None and (isinstance(txqueuelen, bool) or not isinstance(txqueuelen, int)
+                                   or not 0 <= txqueuelen <= 0xFFFFFFFF):
+        raise InvalidConfigError(f"invalid transmit queue length {txqueuelen!r}", key="txqueuelen", value=txqueuelen)
+    if alias is not None and (not isinstance(alias, str) or "\0" in alias
+                              or len(alias.encode("utf-8", "surrogateescape")) > MAX_ALIAS_BYTES):
+        raise InvalidConfigError(f"invalid interface alias {alias!r} (at most {MAX_ALIAS_BYTES} bytes, no NUL)",
+                                 key="alias", value=alias)
 
 
 def random_peer_name() -> str:

@@ -35,7 +35,14 @@ from ._spoofcheck import (
     spoof_check_plan,
     spoof_check_ref_id,
 )
-from ._sysctl import IPV4_CONF_SETTINGS, IPV6_CONF_SETTINGS, SysctlKey, check_sysctl_key, check_sysctl_value
+from ._sysctl import (
+    IPV4_CONF_SETTINGS,
+    IPV6_CONF_SETTINGS,
+    SysctlKey,
+    check_net_sysctl_path,
+    check_sysctl_key,
+    check_sysctl_value,
+)
 from ._types import (
     HOST_NAMESPACE,
     MAIN_TABLE,
@@ -78,6 +85,7 @@ __all__ = [
     "SpoofCheckRule",
     "SysctlKey",
     "VethPair",
+    "check_net_sysctl_path",
     "check_sysctl_key",
     "check_sysctl_value",
     "masquerade_chain_name",

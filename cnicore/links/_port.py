@@ -148,6 +148,18 @@ class LinkBackend(Protocol):
         """Set the link's MTU. Idempotent."""
         ...
 
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """Set the link's flags and attributes given (``None`` leaves one as it is). Idempotent.
+
+        ``promiscuous`` and ``allmulti`` switch the IFF_PROMISC and IFF_ALLMULTI
+        flags; ``txqueuelen`` (0 or more) sets the transmit queue length;
+        ``alias`` the interface alias (``""`` removes it; at most 127 bytes).
+        :class:`NotFoundError` if there is no such link.
+        """
+        ...
+
     def add_address(self, ns: Namespace, name: str, address: Address) -> None:
         """Add an address; :class:`AlreadyExistsError` if the link has it. Not idempotent.
 
@@ -209,6 +221,23 @@ class LinkBackend(Protocol):
 
     def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
         """Write one of the sysctls plugins use in the namespace. Idempotent."""
+        ...
+
+    def read_net_sysctl(self, ns: Namespace, path: str) -> str:
+        """Read any network sysctl: ``path`` below ``/proc/sys`` (see :func:`check_net_sysctl_path`).
+
+        The text as the kernel prints it, without the trailing newline.
+        :class:`NotFoundError` when the kernel has no such sysctl in the namespace.
+        Idempotent (read-only).
+        """
+        ...
+
+    def write_net_sysctl(self, ns: Namespace, path: str, value: str) -> None:
+        """Write ``value`` as it is into any network sysctl (the tuning plugin's ``sysctl``).
+
+        :class:`NotFoundError` when there is no such sysctl; :class:`InternalError`
+        when the kernel refuses the value. Idempotent.
+        """
         ...
 
 

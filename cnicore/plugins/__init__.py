@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         reference_code,
         run_plugin,
     )
+    from cnicore.plugins._tuning import TuningPlugin
 
 __all__ = [
     "DEFAULT_BRIDGE",
@@ -51,6 +52,7 @@ __all__ = [
     "LoopbackPlugin",
     "Plugin",
     "PluginRequest",
+    "TuningPlugin",
     "about_text",
     "allocation_result",
     "calc_gateways",
@@ -76,6 +78,7 @@ _LAZY = {
     "LOOPBACK_MAC": "_loopback", "LoopbackPlugin": "_loopback",
     "REFERENCE_INTERNAL_CODES": "_skel", "about_text": "_skel", "is_delegated": "_skel", "mark_delegated": "_skel",
     "reference_code": "_skel", "run_plugin": "_skel",
+    "TuningPlugin": "_tuning",
 }
 
 __getattr__, __dir__ = lazy_names(globals(), _LAZY)
