@@ -24,7 +24,7 @@ from cnicore._errors import (
     PermissionDeniedError,
 )
 from cnicore._gofmt import go_quote
-from cnicore.links import Address, Link, Route, normalize_mac
+from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
 TYPE_CHECKING = False
@@ -41,6 +41,7 @@ __all__ = [
     "address_sort_key",
     "check_mac",
     "check_mtu",
+    "apply_rule_edit",
     "check_link_options",
     "check_name",
     "error_from_errno",
@@ -190,41 +191,35 @@ def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
     return tuple(sorted(links, key=lambda link: link.index))
 
 
-def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
-    """One rule as ``iptables -S`` (and ``iptables-save``) prints it; ``iptables-restore`` reads it back.
+def apply_rule_edit(chains: dict[str, list[str]], edit: RuleEdit) -> list[str]:
+    """Carry ``edit`` out on a model of one table (chain -> rule lines, as ``iptables-save`` prints them).
 
-    Matches come before the comment and the target, addresses as networks,
-    the comment double-quoted with backslash escapes.
+    Returns the ``iptables-restore --noflush`` lines that do the same to the
+    kernel's table (the caller adds the ``*table`` and ``COMMIT`` lines). The one
+    implementation of an edit's rules (see :class:`~cnicore.links.RuleEdit`): the
+    fake firewall keeps the model, the iptables one sends the lines.
     """
-    words = list(rule)
-    negate = False
-    matches: list[str] = []
-    target: list[str] = []
-    comment: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "!":
-            negate = True
-            i += 1
-            continue
-        if word in ("-d", "-s"):
-            net = netaddr.IPNetwork(words[i + 1])
-            matches += (["!"] if negate else []) + [word, str(net.cidr)]
-            negate = False
-            i += 2
-        elif word == "-j":
-            target = ["-j", words[i + 1]]
-            i += 2
-        elif word == "-m" and words[i + 1] == "comment":
-            # iptables -S escapes backslashes and double quotes inside the quoted comment.
-            text = words[i + 3].replace("\\", "\\\\").replace('"', '\\"')
-            comment = ["-m", "comment", "--comment", f'"{text}"']
-            i += 4
-        else:
-            matches.append(word)
-            i += 1
-    return " ".join(["-A", chain, *matches, *comment, *target])
+    lines: list[str] = []
+    for chain in edit.chains:
+        if chain not in chains:
+            chains[chain] = []
+            lines.append(f":{chain} - [0:0]")
+    for step in edit.ops:
+        text = iptables_rule_text(step.chain, step.rule)
+        rules = chains.setdefault(step.chain, [])
+        body = text[len("-A " + step.chain):]
+        if step.op == "delete":
+            if text in rules:
+                rules.remove(text)
+                lines.append(f"-D {step.chain}{body}")
+        elif text not in rules:
+            if step.op == "insert":
+                rules.insert(0, text)
+                lines.append(f"-I {step.chain} 1{body}")
+            else:
+                rules.append(text)
+                lines.append(text)
+    return lines
 
 
 class OneAddressMasquerade:

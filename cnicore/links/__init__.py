@@ -23,7 +23,22 @@ from ._masquerade import (
     nft_masquerade_rule,
     nft_network_hash,
 )
-from ._port import Firewall, LinkBackend, NftFirewall
+from ._port import Firewall, LinkBackend, NftFirewall, RuleTables
+from ._rules import (
+    FIREWALL_ADMIN_CHAIN,
+    FIREWALL_FORWARD_CHAIN,
+    ISOLATION_STAGE1_CHAIN,
+    ISOLATION_STAGE2_CHAIN,
+    RuleEdit,
+    RuleOp,
+    firewall_add_edits,
+    firewall_address_rules,
+    firewall_admin_rule,
+    firewall_del_edits,
+    firewall_forward_rule,
+    iptables_rule_text,
+    isolation_edits,
+)
 from ._spoofcheck import (
     SPOOFCHECK_BASE_CHAIN,
     SPOOFCHECK_FAMILY,
@@ -59,9 +74,13 @@ from ._types import (
 )
 
 __all__ = [
+    "FIREWALL_ADMIN_CHAIN",
+    "FIREWALL_FORWARD_CHAIN",
     "HOST_NAMESPACE",
     "IPV4_CONF_SETTINGS",
     "IPV6_CONF_SETTINGS",
+    "ISOLATION_STAGE1_CHAIN",
+    "ISOLATION_STAGE2_CHAIN",
     "MAIN_TABLE",
     "NFT_MASQUERADE_CHAIN",
     "NFT_MASQUERADE_TABLE",
@@ -81,6 +100,9 @@ __all__ = [
     "PortVlan",
     "Route",
     "RouteScope",
+    "RuleEdit",
+    "RuleOp",
+    "RuleTables",
     "SpoofCheckPlan",
     "SpoofCheckRule",
     "SysctlKey",
@@ -88,6 +110,13 @@ __all__ = [
     "check_net_sysctl_path",
     "check_sysctl_key",
     "check_sysctl_value",
+    "firewall_add_edits",
+    "firewall_address_rules",
+    "firewall_admin_rule",
+    "firewall_del_edits",
+    "firewall_forward_rule",
+    "iptables_rule_text",
+    "isolation_edits",
     "masquerade_chain_name",
     "masquerade_comment",
     "masquerade_plan",

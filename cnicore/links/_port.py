@@ -25,9 +25,10 @@ from typing import Protocol, runtime_checkable
 
 import netaddr
 
+from ._rules import RuleEdit
 from ._types import Address, AddressState, BridgeSpec, Link, Namespace, PortVlan, Route, VethPair
 
-__all__ = ["Firewall", "LinkBackend", "NftFirewall"]
+__all__ = ["Firewall", "LinkBackend", "NftFirewall", "RuleTables"]
 
 
 @runtime_checkable
@@ -302,5 +303,25 @@ class NftFirewall(Firewall, Protocol):
         """Remove the attachment's jump rule and chains; the table and base chain stay.
 
         Idempotent (nothing to remove is fine).
+        """
+        ...
+
+
+@runtime_checkable
+class RuleTables(Protocol):
+    """iptables tables edited by the meta plugins (firewall, portmap) as plain :class:`RuleEdit` values."""
+
+    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
+        """Carry the edits out, each in order (see :class:`RuleEdit`): one transaction per table and family.
+
+        Missing chains are created; a rule to insert or append that is there
+        already, or to delete that is not, is skipped. Idempotent.
+        """
+        ...
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """Every chain of the table with its rules as ``iptables-save`` prints them (``-A CHAIN ...``).
+
+        Idempotent (read-only).
         """
         ...

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cnicore.plugins._api import Plugin, PluginRequest
     from cnicore.plugins._bridge import DEFAULT_BRIDGE, BridgeConfig, BridgePlugin, calc_gateways, load_bridge_config
     from cnicore.plugins._delegate import PLUGIN_MARKER, IPAMDelegate, is_cnicore_plugin
+    from cnicore.plugins._firewall import FirewallPlugin
     from cnicore.plugins._hostlocal import VALID_ATTACHMENTS_KEY, HostLocalPlugin, allocation_result, valid_attachments
     from cnicore.plugins._install import INSTALLED_PLUGINS, entry_point_script, install_plugins
     from cnicore.plugins._loopback import LOOPBACK_MAC, LoopbackPlugin
@@ -47,6 +48,7 @@ __all__ = [
     "VALID_ATTACHMENTS_KEY",
     "BridgeConfig",
     "BridgePlugin",
+    "FirewallPlugin",
     "HostLocalPlugin",
     "IPAMDelegate",
     "LoopbackPlugin",
@@ -79,6 +81,7 @@ _LAZY = {
     "REFERENCE_INTERNAL_CODES": "_skel", "about_text": "_skel", "is_delegated": "_skel", "mark_delegated": "_skel",
     "reference_code": "_skel", "run_plugin": "_skel",
     "TuningPlugin": "_tuning",
+    "FirewallPlugin": "_firewall",
 }
 
 __getattr__, __dir__ = lazy_names(globals(), _LAZY)

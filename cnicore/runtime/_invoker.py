@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["IN_PROCESS_TYPES", "PluginRunner", "PluginTarget"]
 
 #: The plugin types the runtime can run in process.
-IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning")
+IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall")
 
 
 @attrs.frozen
@@ -209,6 +209,10 @@ class PluginRunner:
             from cnicore.plugins._tuning import TuningPlugin
 
             return TuningPlugin(self.backend())
+        if plugin_type == "firewall":
+            from cnicore.plugins._firewall import FirewallPlugin
+
+            return FirewallPlugin(self.firewall)  # type: ignore[arg-type]  # our firewalls edit tables too
         raise InternalError(f"plugin type {plugin_type!r} cannot run in process", key="type", value=plugin_type)
 
     def backend(self) -> LinkBackend:
