@@ -200,6 +200,15 @@ def apply_rule_edit(chains: dict[str, list[str]], edit: RuleEdit) -> list[str]:
     fake firewall keeps the model, the iptables one sends the lines.
     """
     lines: list[str] = []
+    for gone in edit.drop_chains:
+        if gone not in chains:
+            continue
+        for rules in chains.values():
+            for text in [r for r in rules if r.endswith(" -j " + gone)]:
+                rules.remove(text)
+                lines.append("-D" + text[2:])
+        del chains[gone]
+        lines += [f"-F {gone}", f"-X {gone}"]
     for chain in edit.chains:
         if chain not in chains:
             chains[chain] = []

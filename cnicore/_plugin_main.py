@@ -67,10 +67,10 @@ BACKEND_ENV: Final = "CNICORE_BACKEND"
 #: The file the fake kernel persists in between execs (with ``CNICORE_BACKEND=fake``).
 FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
 #: The plugins this entry point serves.
-PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall")
+PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap")
 # The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
 # imports neither attrs nor netaddr.
-_META_PLUGINS: Final = ("tuning", "firewall")
+_META_PLUGINS: Final = ("tuning", "firewall", "portmap")
 
 
 def _backends() -> Any:
@@ -206,6 +206,10 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
         from cnicore.plugins._firewall import FirewallPlugin
 
         return FirewallPlugin(firewall)  # type: ignore[arg-type]  # iptables and fake firewalls edit tables too
+    if name == "portmap":
+        from cnicore.plugins._portmap import PortMapPlugin
+
+        return PortMapPlugin(firewall)  # type: ignore[arg-type]
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 

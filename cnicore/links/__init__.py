@@ -24,6 +24,16 @@ from ._masquerade import (
     nft_network_hash,
 )
 from ._port import Firewall, LinkBackend, NftFirewall, RuleTables
+from ._portmap import (
+    PORTMAP_DNAT_CHAIN,
+    PORTMAP_MASQ_CHAIN,
+    PORTMAP_SETMARK_CHAIN,
+    PortMapping,
+    portmap_add_edit,
+    portmap_chain_name,
+    portmap_del_edit,
+    portmap_dnat_rules,
+)
 from ._rules import (
     FIREWALL_ADMIN_CHAIN,
     FIREWALL_FORWARD_CHAIN,
@@ -84,6 +94,9 @@ __all__ = [
     "MAIN_TABLE",
     "NFT_MASQUERADE_CHAIN",
     "NFT_MASQUERADE_TABLE",
+    "PORTMAP_DNAT_CHAIN",
+    "PORTMAP_MASQ_CHAIN",
+    "PORTMAP_SETMARK_CHAIN",
     "SPOOFCHECK_BASE_CHAIN",
     "SPOOFCHECK_FAMILY",
     "SPOOFCHECK_PRIORITY",
@@ -97,6 +110,7 @@ __all__ = [
     "MasqueradePlan",
     "Namespace",
     "NftFirewall",
+    "PortMapping",
     "PortVlan",
     "Route",
     "RouteScope",
@@ -125,6 +139,10 @@ __all__ = [
     "nft_masquerade_rule",
     "nft_network_hash",
     "normalize_mac",
+    "portmap_add_edit",
+    "portmap_chain_name",
+    "portmap_del_edit",
+    "portmap_dnat_rules",
     "spoof_check_comment",
     "spoof_check_plan",
     "spoof_check_ref_id",

@@ -68,12 +68,18 @@ class RuleOp:
 
 @attrs.frozen(kw_only=True)
 class RuleEdit:
-    """Changes to one table of one address family, carried out in order (see the module docstring)."""
+    """Changes to one table of one address family, carried out in order (see the module docstring).
+
+    ``drop_chains`` go first: every rule of the table that jumps to one of them
+    is deleted, then the chain is flushed and deleted (a chain that does not
+    exist is fine). Then ``chains`` are created where missing, then ``ops`` run.
+    """
 
     version: int
     table: str
     chains: tuple[str, ...] = ()
     ops: tuple[RuleOp, ...] = ()
+    drop_chains: tuple[str, ...] = ()
 
 
 def firewall_forward_rule() -> tuple[str, ...]:
@@ -132,6 +138,9 @@ def isolation_edits(bridge: str, versions: list[int]) -> list[RuleEdit]:
 
 # The options iptables prints before the matches, in this order (iptables-save's order, whatever the argv's).
 _BASIC_OPTIONS = ("-s", "-d", "-i", "-o", "-p")
+# Long options iptables prints under another name.
+_OPTION_ALIASES = {"--destination-ports": "--dports", "--source-ports": "--sports", "--destination-port": "--dport",
+                   "--source-port": "--sport"}
 
 
 def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
@@ -158,12 +167,17 @@ def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
         prefix = ["!"] if negate else []
         negate = False
         if word in _BASIC_OPTIONS:
+            # (An open match stays open: "-m multiport -p tcp --dports 80" keeps --dports in multiport.)
             value = words[i + 1]
-            if word in ("-d", "-s"):
-                value = str(netaddr.IPNetwork(value).cidr)
-            basic[word] = [*prefix, word, value]
-            current = None
             i += 2
+            if word in ("-d", "-s"):
+                net = netaddr.IPNetwork(value).cidr
+                if net.prefixlen == 0 and not prefix:
+                    continue  # matches everything: iptables does not keep it
+                value = str(net)
+            elif word == "-p":
+                value = value.lower()
+            basic[word] = [*prefix, word, value]
         elif word == "-j":
             target = ["-j", words[i + 1]]
             current = target
@@ -184,7 +198,7 @@ def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
                 protocol = basic.get("-p", ["", ""])[-1]
                 current = ["-m", protocol] if protocol else []
                 matches.append(current)
-            current += [*prefix, word]
+            current += [*prefix, _OPTION_ALIASES.get(word, word)]
             i += 1
     ordered = [part for option in _BASIC_OPTIONS if option in basic for part in basic[option]]
     return " ".join(["-A", chain, *ordered, *(w for match in matches for w in match), *target])

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from cnicore.plugins._hostlocal import VALID_ATTACHMENTS_KEY, HostLocalPlugin, allocation_result, valid_attachments
     from cnicore.plugins._install import INSTALLED_PLUGINS, entry_point_script, install_plugins
     from cnicore.plugins._loopback import LOOPBACK_MAC, LoopbackPlugin
+    from cnicore.plugins._portmap import PortMapPlugin
     from cnicore.plugins._skel import (
         REFERENCE_INTERNAL_CODES,
         about_text,
@@ -54,6 +55,7 @@ __all__ = [
     "LoopbackPlugin",
     "Plugin",
     "PluginRequest",
+    "PortMapPlugin",
     "TuningPlugin",
     "about_text",
     "allocation_result",
@@ -82,6 +84,7 @@ _LAZY = {
     "reference_code": "_skel", "run_plugin": "_skel",
     "TuningPlugin": "_tuning",
     "FirewallPlugin": "_firewall",
+    "PortMapPlugin": "_portmap",
 }
 
 __getattr__, __dir__ = lazy_names(globals(), _LAZY)

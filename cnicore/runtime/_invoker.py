@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["IN_PROCESS_TYPES", "PluginRunner", "PluginTarget"]
 
 #: The plugin types the runtime can run in process.
-IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall")
+IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap")
 
 
 @attrs.frozen
@@ -213,6 +213,10 @@ class PluginRunner:
             from cnicore.plugins._firewall import FirewallPlugin
 
             return FirewallPlugin(self.firewall)  # type: ignore[arg-type]  # our firewalls edit tables too
+        if plugin_type == "portmap":
+            from cnicore.plugins._portmap import PortMapPlugin
+
+            return PortMapPlugin(self.firewall)  # type: ignore[arg-type]
         raise InternalError(f"plugin type {plugin_type!r} cannot run in process", key="type", value=plugin_type)
 
     def backend(self) -> LinkBackend:

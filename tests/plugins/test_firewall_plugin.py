@@ -154,7 +154,10 @@ def test_same_errors_as_reference(sides: tuple[Side, Side], config: dict[str, An
         # Upstream's current plugin (ours) also speaks 1.1.0; Debian's 1.1.1 stops at 1.0.0.
         expected = expected.replace('\\"1.0.0\\"]', '\\"1.0.0\\" \\"1.1.0\\"]')
     assert (ref.returncode, expected) == (ours.returncode, _output(ours))
-    assert sides[0].filter_rules() == sides[1].filter_rules()
+    if command != "CHECK":
+        # (A failing CHECK creates the chains of the family it checked first, which in the reference is Go's
+        # map order: random. So its leftovers are not compared.)
+        assert sides[0].filter_rules() == sides[1].filter_rules()
 
 
 @pytest.mark.root
