@@ -67,7 +67,7 @@ BACKEND_ENV: Final = "CNICORE_BACKEND"
 #: The file the fake kernel persists in between execs (with ``CNICORE_BACKEND=fake``).
 FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
 #: The plugins this entry point serves.
-PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap")
+PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
 # The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
 # imports neither attrs nor netaddr.
 _META_PLUGINS: Final = ("tuning", "firewall", "portmap")
@@ -271,6 +271,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
+    if name == "mesos-cni-port-mapper":
+        # Mesos's own protocol (no VERSION, its error codes and format), not the CNI skeleton's.
+        from cnicore.plugins._mesos_portmapper import mesos_main
+
+        fake = _fake_state(environ)
+        if fake is None:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+        with fake:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, fake.firewall)
     from cnicore.plugins._skel import run_exec
 
     handler = _exec_handler(name, environ)
