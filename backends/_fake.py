@@ -80,6 +80,7 @@ from cnicore.links import (
 
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
     check_link_options,
     check_mac,
     check_mtu,
@@ -367,6 +368,7 @@ class FakeLinkBackend:
             # The kernel registers the peer first, then the container end.
             host = self._add_link(hns, peer_name, "veth", mtu=mtu or _DEFAULT_MTU)
             cont = self._add_link(cns, name, "veth", mtu=mtu or _DEFAULT_MTU, mac=mac)
+            host.txqueuelen = cont.txqueuelen = VETH_TXQUEUELEN  # as the real backends make the pair
             host.peer = (cns.key, cont.index)
             cont.peer = (hns.key, host.index)
             return VethPair(container=self._view(cns, cont), host=self._view(hns, host))

@@ -266,7 +266,7 @@ def link_options(e: Env) -> list[Any]:
     b, host, ctr = e.backend, e.host, e.container
     b.create_veth(ctr, "eth0", host)
     fresh = b.get_link(ctr, "eth0")
-    assert not fresh.promiscuous and not fresh.allmulti and fresh.alias == "" and fresh.txqueuelen == 1000
+    assert not fresh.promiscuous and not fresh.allmulti and fresh.alias == "" and fresh.txqueuelen == 0
     b.set_link_options(ctr, "eth0", promiscuous=True, allmulti=True, txqueuelen=42, alias="cnt tuned ü")
     tuned = b.get_link(ctr, "eth0")
     assert (tuned.promiscuous, tuned.allmulti, tuned.txqueuelen, tuned.alias) == (True, True, 42, "cnt tuned ü")

@@ -71,7 +71,7 @@ def test_add_check_del_on_the_fake(tmp_path: Path) -> None:
     assert json.loads(result.to_json())["interfaces"][0]["mac"] == "c2:b0:57:49:47:f1"
     saved = (s.data / f"{CID}_eth0.json").read_text()
     assert json.loads(saved) == {"mac": before.mac, "promisc": False, "mtu": 1500, "allmulti": False,
-                                 "txQLen": 1000, "alias": ""}
+                                 "txQLen": 0, "alias": ""}
     assert saved.startswith('{\n "mac": ')
     # CHECK: the IFNAME key fails in the reference's CHECK (it does not substitute there); so without it.
     conf_check = {**conf, "sysctl": {"net.core.somaxconn": "500"}}
@@ -79,7 +79,7 @@ def test_add_check_del_on_the_fake(tmp_path: Path) -> None:
     s.plugin.delete(s.request("DEL", conf))
     after = s.backend.get_link(s.ns, "eth0")
     assert (after.mac, after.mtu, after.promiscuous, after.allmulti, after.txqueuelen, after.alias) == (
-        before.mac, 1500, False, False, 1000, "")
+        before.mac, 1500, False, False, 0, "")
     assert not (s.data / f"{CID}_eth0.json").exists()
     s.plugin.delete(s.request("DEL", conf))  # nothing left to restore: still fine
 
@@ -88,7 +88,7 @@ def test_add_check_del_on_the_fake(tmp_path: Path) -> None:
     ({"mtu": 1400}, "Error: Tuning configured MTU of eth0 is 1400, current value is 1500"),
     ({"promisc": True}, "Error: Tuning link eth0 configured promisc is true, current value is 0"),
     ({"allmulti": True}, "Error: Tuning configured all-multicast mode of eth0 is true, current value is false"),
-    ({"txQLen": 5}, "Error: Tuning configured Transmit Queue Length of eth0 is 5, current value is 1000"),
+    ({"txQLen": 5}, "Error: Tuning configured Transmit Queue Length of eth0 is 5, current value is 0"),
     ({"alias": "x"}, "Error: Tuning configured alias of eth0 is x, current value is "),
     ({"sysctl": {"net.core.somaxconn": "1"}},
      "Error: Tuning configured value of /proc/sys/net/core/somaxconn is 1, current value is 4096"),
