@@ -210,3 +210,11 @@ def test_each_removes_and_checks_what_the_other_added(sides: tuple[Side, Side]) 
             assert side.run("CHECK", conf("NETNS")).returncode == 0  # (the installed reference's CHECK: see above)
         assert side.run("DEL", conf("NETNS")).returncode == 0
         assert all(portmap_chain_name("pmnet", CID) not in line for lines in side.nat().values() for line in lines)
+
+
+def test_exec_version_loads_neither_attrs_nor_netaddr(plugin_bin: Path, tmp_path: Path) -> None:
+    from test_exec_imports import imported
+
+    modules = imported(plugin_bin / "portmap", "VERSION", b"", {}, tmp_path)
+    assert sorted(m for m in modules if m.split(".")[0] in ("attr", "attrs", "netaddr")
+                  or m.startswith(("cnicore.links", "cnicore.backends", "cnicore.spec._result"))) == []
