@@ -2,8 +2,10 @@
 
 Plugins never touch the kernel themselves. They hold a :class:`LinkBackend`
 (links, addresses, routes, sysctls in network namespaces), a :class:`Firewall`
-(masquerading) and, for the nftables-only features, a :class:`NftFirewall`
-(MAC spoof check), and speak to them in the values defined here. Implementations
+(masquerading), for the nftables-only features a :class:`NftFirewall` (MAC
+spoof check), and, for the meta plugins (firewall, portmap), :class:`RuleTables`
+(iptables tables edited through plain :class:`RuleEdit` values, laid out as the
+reference plugins lay them out), and speak to them in the values defined here. Implementations
 live in ``cnicore.backends``: ``netlink`` (rtnetlink), ``iproute2`` (the ``ip``
 command), ``fake`` (in memory; it defines the semantics the others are tested
 against); ``iptables`` and ``nftables`` (and an in-memory fake) for the firewall.

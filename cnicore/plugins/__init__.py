@@ -1,4 +1,5 @@
-"""Plugins: loopback, bridge and host-local, the exec protocol, and their installation.
+"""Plugins: loopback, bridge, host-local, the meta plugins after bridge (tuning, firewall, portmap), the exec
+protocol, and their installation.
 
 A plugin is an object with ``add``/``delete``/``check`` (and ``gc``/``status``
 where meaningful) taking a :class:`PluginRequest` and returning typed results;
