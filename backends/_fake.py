@@ -58,6 +58,7 @@ from typing import Any
 from cnicore._errors import (
     AlreadyExistsError,
     InternalError,
+    InvalidConfigError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -73,12 +74,15 @@ from cnicore.links import (
     PortVlan,
     Route,
     VethPair,
+    check_net_sysctl_path,
     check_sysctl_key,
     check_sysctl_value,
 )
 
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
+    check_link_options,
     check_mac,
     check_mtu,
     check_name,
@@ -103,6 +107,14 @@ _IPV6_DEFAULTS = {
     "keep_addr_on_down": "0",
 }
 _IPV4_DEFAULTS = {"arp_notify": "0", "forwarding": "0"}
+_DEFAULT_TXQUEUELEN = 1000
+# Namespace-wide network sysctls beyond the plugins' own, with a new namespace's values: what
+# read_net_sysctl/write_net_sysctl know (the kernel has many more; the fake only these few).
+_NET_DEFAULTS = {
+    "net/core/somaxconn": "4096",
+    "net/ipv4/ping_group_range": "1\t0",
+    "net/ipv4/ip_local_port_range": "32768\t60999",
+}
 _LOOPBACK_V4 = Address.parse("127.0.0.1/8")
 _LOOPBACK_V6 = Address.parse("::1/128")
 
@@ -117,6 +129,9 @@ class _FakeLink:
     admin_up: bool = False
     master: int | None = None
     promiscuous: bool = False
+    allmulti: bool = False
+    txqueuelen: int = _DEFAULT_TXQUEUELEN
+    alias: str = ""
     vlan_filtering: bool = False
     hairpin: bool = False
     isolated: bool = False
@@ -217,6 +232,7 @@ class FakeLinkBackend:
     def _new_namespace(self, key: str | None) -> None:
         fns = _FakeNamespace(key=key)
         fns.sysctls["net/ipv4/ip_forward"] = "0"
+        fns.sysctls.update(_NET_DEFAULTS)
         for conf in ("all", "default"):
             self._add_conf(fns, conf, from_default=False)
         fns.sysctls["net/ipv6/conf/all/accept_dad"] = "0"
@@ -311,6 +327,9 @@ class FakeLinkBackend:
             oper_state=oper,
             master=master,
             promiscuous=link.promiscuous,
+            allmulti=link.allmulti,
+            txqueuelen=link.txqueuelen,
+            alias=link.alias,
             vlan_filtering=link.vlan_filtering,
             hairpin=link.hairpin,
             isolated=link.isolated,
@@ -363,6 +382,7 @@ class FakeLinkBackend:
             # The kernel registers the peer first, then the container end.
             host = self._add_link(hns, peer_name, "veth", mtu=mtu or _DEFAULT_MTU)
             cont = self._add_link(cns, name, "veth", mtu=mtu or _DEFAULT_MTU, mac=mac)
+            host.txqueuelen = cont.txqueuelen = VETH_TXQUEUELEN  # as the real backends make the pair
             host.peer = (cns.key, cont.index)
             cont.peer = (hns.key, host.index)
             return VethPair(container=self._view(cns, cont), host=self._view(hns, host))
@@ -534,6 +554,22 @@ class FakeLinkBackend:
             if link.kind == "loopback":
                 raise InternalError(f"cannot set the MAC address of {go_quote(name)}")
             link.mac = mac
+
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """See :meth:`LinkBackend.set_link_options`."""
+        check_link_options(txqueuelen, alias)
+        with self._lock:
+            link = self._get(self._ns(ns), name)
+            if promiscuous is not None:
+                link.promiscuous = promiscuous
+            if allmulti is not None:
+                link.allmulti = allmulti
+            if txqueuelen is not None:
+                link.txqueuelen = txqueuelen
+            if alias is not None:
+                link.alias = alias
 
     def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
         """See :meth:`LinkBackend.set_mtu`."""
@@ -766,6 +802,35 @@ class FakeLinkBackend:
                 raise NotFoundError(f"sysctl {checked.path}: no such interface {checked.interface}")
             fns.sysctls[checked.path] = text
             self._sysctl_effects(fns, checked.path, checked.interface, checked.setting, text)
+
+    def read_net_sysctl(self, ns: Namespace, path: str) -> str:
+        """See :meth:`LinkBackend.read_net_sysctl` (the fake knows the plugins' sysctls and a few more)."""
+        checked = check_net_sysctl_path(path)
+        with self._lock:
+            value = self._ns(ns).sysctls.get(checked)
+            if value is None:
+                raise NotFoundError(f"sysctl /proc/sys/{checked}: no such file or directory")
+            return value
+
+    def write_net_sysctl(self, ns: Namespace, path: str, value: str) -> None:
+        """See :meth:`LinkBackend.write_net_sysctl`.
+
+        The plugins' own sysctls take integers (the kernel's parser ignores
+        surrounding blanks); the few others are stored as written.
+        """
+        checked = check_net_sysctl_path(path)
+        with self._lock:
+            fns = self._ns(ns)
+            if checked not in fns.sysctls:
+                raise NotFoundError(f"sysctl /proc/sys/{checked}: no such file or directory")
+            if checked in _NET_DEFAULTS:
+                fns.sysctls[checked] = value
+                return
+        try:
+            text = check_sysctl_value(value)
+        except InvalidConfigError as exc:
+            raise InternalError(f"sysctl /proc/sys/{checked}: invalid value") from exc
+        self.write_sysctl(ns, checked, text)
 
     def _sysctl_effects(self, fns: _FakeNamespace, path: str, interface: str | None, setting: str,
                         value: str) -> None:

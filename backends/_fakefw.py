@@ -21,6 +21,7 @@ from cnicore.links import (
     SPOOFCHECK_FAMILY,
     SPOOFCHECK_PRIORITY,
     SPOOFCHECK_TABLE,
+    RuleEdit,
     masquerade_plan,
     nft_instance_hash,
     nft_masquerade_comment,
@@ -28,12 +29,14 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
-from ._common import OneAddressMasquerade
+from ._common import OneAddressMasquerade, apply_rule_edit
 from ._common import iptables_rule_text as _render
 
 __all__ = ["FakeFirewall", "FakeNftables"]
 
 _BUILTIN_NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+_BUILTIN_CHAINS = {"nat": _BUILTIN_NAT_CHAINS, "filter": ("INPUT", "FORWARD", "OUTPUT"),
+                   "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")}
 _STATE_FORMAT = "cnicore-fake-firewall/1"
 
 
@@ -139,12 +142,31 @@ class FakeFirewall(OneAddressMasquerade):
                 chains["POSTROUTING"] = [line for line in chains["POSTROUTING"] if line not in gone]
                 chains.pop(plan.chain, None)
 
-    def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
-        """The table as ``iptables -t nat -S`` would print it. Idempotent (read-only)."""
+    def _table(self, version: int, table: str) -> dict[str, list[str]]:
+        # The nat tables predate the others (and pickled fake kernels hold only them).
+        if table == "nat":
+            return self._chains[version]
+        tables: dict[tuple[int, str], dict[str, list[str]]] = self.__dict__.setdefault("_tables", {})
+        return tables.setdefault((version, table), {chain: [] for chain in _BUILTIN_CHAINS.get(table, ())})
+
+    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
+        """See :meth:`~cnicore.links.RuleTables.edit_rules`."""
         with self._lock:
-            chains = self._chains[version] if table == "nat" else {}
-            lines = [f"-P {chain} ACCEPT" for chain in _BUILTIN_NAT_CHAINS if chain in chains]
-            lines += [f"-N {chain}" for chain in chains if chain not in _BUILTIN_NAT_CHAINS]
+            for edit in edits:
+                apply_rule_edit(self._table(edit.version, edit.table), edit)
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """See :meth:`~cnicore.links.RuleTables.table_rules`."""
+        with self._lock:
+            return {chain: tuple(rules) for chain, rules in self._table(version, table).items()}
+
+    def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
+        """The table as ``iptables -t TABLE -S`` would print it. Idempotent (read-only)."""
+        with self._lock:
+            chains = self._table(version, table)
+            builtin = _BUILTIN_CHAINS.get(table, ())
+            lines = [f"-P {chain} ACCEPT" for chain in builtin if chain in chains]
+            lines += [f"-N {chain}" for chain in chains if chain not in builtin]
             for rules in chains.values():
                 lines += rules
             return tuple(lines)

@@ -1,4 +1,4 @@
-"""The exec entry point of the installed plugins: ``loopback``, ``bridge`` and ``host-local``.
+"""The exec entry point of the installed plugins: ``loopback``, ``bridge``, ``host-local`` and the meta plugins.
 
 One entry point serves every plugin: it picks the plugin by the basename of
 ``argv[0]`` (the name the runtime executed) and runs it with the reference's
@@ -67,7 +67,10 @@ BACKEND_ENV: Final = "CNICORE_BACKEND"
 #: The file the fake kernel persists in between execs (with ``CNICORE_BACKEND=fake``).
 FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
 #: The plugins this entry point serves.
-PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local")
+PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
+# The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
+# imports neither attrs nor netaddr.
+_META_PLUGINS: Final = ("tuning", "firewall", "portmap")
 
 
 def _backends() -> Any:
@@ -243,6 +246,18 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
         from cnicore.plugins._bridge import BridgePlugin
 
         return BridgePlugin(backend, firewall)
+    if name == "tuning":
+        from cnicore.plugins._tuning import TuningPlugin
+
+        return TuningPlugin(backend)
+    if name == "firewall":
+        from cnicore.plugins._firewall import FirewallPlugin
+
+        return FirewallPlugin(firewall)  # type: ignore[arg-type]  # iptables and fake firewalls edit tables too
+    if name == "portmap":
+        from cnicore.plugins._portmap import PortMapPlugin
+
+        return PortMapPlugin(firewall)  # type: ignore[arg-type]
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 
@@ -304,14 +319,23 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
-    from cnicore.plugins._skel import run_exec, run_plugin
+    if name == "mesos-cni-port-mapper":
+        # Mesos's own protocol (no VERSION, its error codes and format), not the CNI skeleton's.
+        from cnicore.plugins._mesos_portmapper import mesos_main
+
+        fake = _fake_state(environ)
+        if fake is None:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+        with fake:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, fake.firewall)
+    from cnicore.plugins._skel import run_exec
 
     handler = _exec_handler(name, environ)
     if handler is not None:
         return _run(run_exec, handler, name, environ)
     fake = _fake_state(environ)
     if fake is None:
-        return _run(run_plugin, build_plugin(name, environ), name, environ)
+        return _run(*_driven(name, build_plugin(name, environ)), name, environ)
     try:
         fake.__enter__()
     except CNIError as exc:
@@ -320,9 +344,21 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stdout.flush()
         return 1
     try:
-        return _run(run_plugin, build_plugin(name, environ, fake), name, environ)
+        return _run(*_driven(name, build_plugin(name, environ, fake)), name, environ)
     finally:
         fake.__exit__(None, None, None)
+
+
+def _driven(name: str, plugin: Plugin) -> tuple[Callable[..., int], ExecHandler | Plugin]:
+    from cnicore.plugins._skel import run_exec, run_plugin
+
+    if name in _META_PLUGINS:
+        from cnicore.plugins._meta import MetaExecHandler
+
+        # build_plugin made a meta plugin for these names: its methods take any MetaRequest.
+        handler: ExecHandler = MetaExecHandler(plugin)  # type: ignore[arg-type]
+        return run_exec, handler
+    return run_plugin, plugin
 
 
 def exec_main() -> NoReturn:

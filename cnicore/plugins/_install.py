@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["INSTALLED_PLUGINS", "ImportLayout", "entry_point_script", "import_layout", "install_plugins"]
 
 #: The executables :func:`install_plugins` writes.
-INSTALLED_PLUGINS = ("loopback", "bridge", "host-local")
+INSTALLED_PLUGINS = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
 
 # What the plugins import from outside the standard library, to be found on the isolated path.
 _DEPENDENCIES = ("netaddr", "attrs", "attr")
-_HEADER = "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local).\n"
+_HEADER = "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local, ...).\n"
 
 
 class ImportLayout(NamedTuple):

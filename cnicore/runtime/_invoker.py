@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["IN_PROCESS_TYPES", "PluginRunner", "PluginTarget"]
 
 #: The plugin types the runtime can run in process.
-IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local")
+IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap")
 
 
 @attrs.frozen
@@ -204,6 +204,18 @@ class PluginRunner:
             delegate = IPAMDelegate(host_local=self._shared_host_local(), timeout=self.timeout,
                                     environ=self._environ)
             return BridgePlugin(self.backend(), self.firewall, delegate)
+        if plugin_type == "tuning":
+            from cnicore.plugins._tuning import TuningPlugin
+
+            return TuningPlugin(self.backend())
+        if plugin_type == "firewall":
+            from cnicore.plugins._firewall import FirewallPlugin
+
+            return FirewallPlugin(self.firewall)  # type: ignore[arg-type]  # our firewalls edit tables too
+        if plugin_type == "portmap":
+            from cnicore.plugins._portmap import PortMapPlugin
+
+            return PortMapPlugin(self.firewall)  # type: ignore[arg-type]
         raise InternalError(f"plugin type {plugin_type!r} cannot run in process", key="type", value=plugin_type)
 
     def backend(self) -> LinkBackend:
