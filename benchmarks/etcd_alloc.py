@@ -151,8 +151,8 @@ def run(quick: bool) -> list[Row]:
     """Measure; returns one row per (hosts, blocks/no blocks). Empty when etcd is not installed."""
     if not os.access(ETCD, os.X_OK):
         return []
-    total = 240 if quick else 960  # allocations per measurement, split over the hosts
-    rounds = 1 if quick else 3
+    total = 240 if quick else 320  # allocations per measurement, split over the hosts
+    rounds = 1 if quick else 2
     rows: list[Row] = []
     with _etcd_server() as endpoint:
         for hosts in HOSTS:

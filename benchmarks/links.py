@@ -64,7 +64,7 @@ def run(quick: bool) -> list[Row]:
         return _skip("needs root")
     if shutil.which("ip") is None:
         return _skip("iproute2 not installed")
-    count, chunk, parallel = (3, 3, 1) if quick else (100, 10, 8)
+    count, chunk, parallel = (3, 3, 1) if quick else (32, 8, 8)
     tag = uuid.uuid4().hex[:6]
     host = f"cnt-bh{tag}"
     containers = [f"cnt-b{tag}-{i}" for i in range(count)]

@@ -134,7 +134,7 @@ def exec_rows(quick: bool) -> list[Row]:
         install = installed(quick)
     except InstallUnavailable as exc:
         return [_skipped("loopback and host-local ADD, exec", str(exc))]
-    rounds = 3 if quick else 15
+    rounds = 3 if quick else 9
     reference_dir = "/usr/lib/cni"
     work = tempfile.mkdtemp(prefix="cnicore-bench-exec-")
     rows: list[Row] = []
