@@ -170,7 +170,7 @@ def run(quick: bool) -> list[Row]:
                     ours=results[design], anchor=results["file"], unit="allocs/s",
                     anchor_name=f"file store, {hosts} thread{'s' if hosts > 1 else ''}",
                     target=None, higher_is_better=True,
-                    note=f"{per_host * hosts} allocations, lost races per run {sorted(lost)}",
+                    note=f"in process, {per_host * hosts} allocations, lost races per run {sorted(lost)}",
                     extra={"lost_races": float(sum(lost)) / max(1, len(lost))},
                 ))
     return rows
