@@ -79,6 +79,12 @@ def _links(quick: bool) -> list[Row]:
     return run(quick)
 
 
+def _chain(quick: bool) -> list[Row]:
+    from benchmarks.chain import run
+
+    return run(quick)
+
+
 def _etcd(quick: bool) -> list[Row]:
     from benchmarks import etcd_alloc
 
@@ -96,6 +102,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "exec": _exec,
     "bridge-exec": _bridge_exec,
     "links": _links,
+    "chain": _chain,
     "etcd": _etcd,
 }
 

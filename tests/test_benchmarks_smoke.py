@@ -71,7 +71,8 @@ def test_command_line_prints_the_table_and_the_command(capsys: pytest.CaptureFix
 
 
 def test_every_figure_is_registered() -> None:
-    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "bridge-exec", "links", "etcd"]
+    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "bridge-exec", "links", "chain",
+                             "etcd"]
 
 
 @pytest.mark.parametrize("floor", sorted(FLOORS))
