@@ -61,6 +61,10 @@ def go_field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False, mis
     return found_key, found
 
 
+# strconv.Quote's single-letter escapes.
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
 def go_quote(text: str) -> str:
     """Go's ``%q`` of a string."""
     out = ['"']
@@ -68,12 +72,8 @@ def go_quote(text: str) -> str:
         code = ord(ch)
         if ch in ('"', "\\"):
             out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
         elif code < 0x20 or code == 0x7F:
             out.append(f"\\x{code:02x}")
         elif not ch.isprintable():

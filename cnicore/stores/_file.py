@@ -80,7 +80,12 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   with inotify, which reports which names changed; they are re-read under the
   lock before each operation (events are queued synchronously by the kernel, so
   everything the previous lock holder did is in the queue once we hold the lock).
-  A queue overflow or a replaced directory causes a full rescan. Without inotify
+  A queue overflow or a replaced directory causes a full rescan. While watching,
+  the store also spares itself two costs per operation: the lock file's identity
+  is checked only when an event names it (the path to the directory is still
+  checked every time: renaming an ancestor leaves no event), and the cursor file
+  stays open between transactions until an event says someone else wrote,
+  replaced or removed it. Without inotify
   (``watch=False``, or a store used once, as by an executed plugin), an operation
   compares the directory's state with the sealed one and rescans on a difference,
   re-reading only files whose inode or ctime changed (or whose ctime is not older

@@ -84,6 +84,7 @@ _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
 _NOFOLLOW_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _PROC_SELF_FD = "/proc/self/fd"
+_LOCK_NAME_BYTES = LOCK_NAME.encode()
 # Errors of open(O_TMPFILE) that mean "not here" (file system or kernel without it), not "failed".
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP})
 # Outermost transactions a store runs before it sets up inotify: an executed plugin (open + one operation)
@@ -240,9 +241,11 @@ def _owner_content(owner_text: str) -> bytes:
 
 def _write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` (``os.write`` may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    written = os.write(fd, data)
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _is_temp(name: str) -> bool:
@@ -287,7 +290,7 @@ def _close_quietly(fd: int) -> None:
 class _Handles:
     """The descriptors a store holds, closable from a finalizer without the store."""
 
-    __slots__ = ("dir_fd", "index_dir_fd", "index_fd", "lock_fd", "watch")
+    __slots__ = ("cursor_fds", "dir_fd", "index_dir_fd", "index_fd", "lock_fd", "watch")
 
     def __init__(self) -> None:
         self.dir_fd = -1
@@ -295,6 +298,20 @@ class _Handles:
         self.index_dir_fd = -1
         self.index_fd = -1
         self.watch: DirectoryWatch | None = None
+        # range id -> descriptor of its cursor file, kept open between transactions while the watch would
+        # report the file being replaced or written by anyone else
+        self.cursor_fds: dict[str, int] = {}
+
+    def close_cursor(self, range_id: str | None = None) -> None:
+        """Close the kept descriptor of one cursor file (all of them when ``range_id`` is None)."""
+        if range_id is None:
+            fds = list(self.cursor_fds.values())
+            self.cursor_fds.clear()
+        else:
+            fd = self.cursor_fds.pop(range_id, -1)
+            fds = [fd] if fd >= 0 else []
+        for fd in fds:
+            _close_quietly(fd)
 
     def close_index(self) -> None:
         fd, self.index_fd = self.index_fd, -1
@@ -305,6 +322,7 @@ class _Handles:
         watch, self.watch = self.watch, None
         if watch is not None:
             watch.close()
+        self.close_cursor()
         for attr in ("index_fd", "index_dir_fd", "lock_fd", "dir_fd"):
             fd = getattr(self, attr)
             if fd >= 0:
@@ -393,6 +411,7 @@ class FileStoreCore:
         self._saved_at = -_SAVE_EVERY
         self._file: _IndexFile | None = None
         self._touched: set[bytes] = set()  # names this transaction changed (its own inotify events)
+        self._drained: tuple[set[bytes], bool] | None = None  # the watch's events read while taking the lock
         self._wrote = False  # this transaction added or removed directory entries
         # range id -> (address key, file size, whether this store wrote the file and nobody touched it since)
         self._cursors: dict[str, tuple[int | None, int, bool]] = {}
@@ -455,11 +474,27 @@ class FileStoreCore:
         self._stale = True
 
     def _same_files(self) -> bool:
-        """Whether the path still names the directory and lock file we hold open."""
+        """Whether the path still names the directory and lock file we hold open.
+
+        A watching store drains its watch here (the events wait in ``_drained`` for :meth:`_sync`): when no
+        event names the lock file and none says the directory itself went, the lock file in the directory is
+        still the one we hold, and only the path needs checking (a renamed ancestor leaves no event).
+        """
+        watch = self._handles.watch
+        checked_lock = False
+        if watch is not None:
+            names, rebuild = watch.drain()
+            if self._drained is not None:  # (a retry after waiting for the lock: keep the earlier events)
+                names |= self._drained[0]
+                rebuild = rebuild or self._drained[1]
+            self._drained = (names, rebuild)
+            checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
         try:
             on_disk = os.stat(self.path, follow_symlinks=False)
             if (on_disk.st_dev, on_disk.st_ino) != self._dir_ident:
                 return False
+            if checked_lock:
+                return True
             lock = os.stat(LOCK_NAME, dir_fd=self._handles.dir_fd, follow_symlinks=False)
             return (lock.st_dev, lock.st_ino) == self._lock_ident
         except OSError:
@@ -468,13 +503,15 @@ class FileStoreCore:
     def _acquire(self) -> None:
         if self._generation != _fork_generation[0] or self._handles.lock_fd < 0:
             self._open()
-        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        deadline = -1.0  # set when the lock is first found busy: a free lock costs no clock reading
         delay = 0.0005
         while True:
             try:
                 fcntl.flock(self._handles.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline < 0:
+                    deadline = float("inf") if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+                if time.monotonic() >= deadline:
                     raise TryAgainLaterError(
                         f"timed out after {self.lock_timeout}s waiting for the lock on "
                         f"{os.path.join(self.path, LOCK_NAME)}") from None
@@ -541,9 +578,11 @@ class FileStoreCore:
         self._wrote = False
         watch = self._handles.watch
         if self._stale:
+            self._drained = None
             self._load()
         elif watch is not None:
-            names, rebuild = watch.drain()
+            drained, self._drained = self._drained, None
+            names, rebuild = watch.drain() if drained is None else drained
             if rebuild:
                 self._rescan(full=True)
                 self._unsealed = True
@@ -578,7 +617,7 @@ class FileStoreCore:
         watch = self._handles.watch
         if watch is not None:
             watch.drain()
-        self._cursors.clear()
+        self._forget_cursors()
         self._dirty.clear()
         self._unsealed = False
         self._verified = set()
@@ -708,7 +747,15 @@ class FileStoreCore:
         if key is not None:
             self._refresh(name, key)
         elif name.startswith(LAST_RESERVED_PREFIX):
-            self._cursors.pop(name[len(LAST_RESERVED_PREFIX):], None)
+            self._forget_cursors(name[len(LAST_RESERVED_PREFIX):])
+
+    def _forget_cursors(self, range_id: str | None = None) -> None:
+        """Forget what this store knows of one cursor file (or all): changed or replaced by someone else."""
+        if range_id is None:
+            self._cursors.clear()
+        else:
+            self._cursors.pop(range_id, None)
+        self._handles.close_cursor(range_id)
 
     def _rescan(self, *, full: bool, reread: bool = False) -> None:
         """Compare the directory with the index; re-read new and changed reservation files.
@@ -719,7 +766,7 @@ class FileStoreCore:
         if full:
             # Lost events (a queue overflow) may include a rewritten cursor file: its cached size, which decides
             # whether rewriting it in place is safe, is no longer known either.
-            self._cursors.clear()
+            self._forget_cursors()
             index.clear()
             sigs.clear()
             self._all_verified = True
@@ -1030,12 +1077,18 @@ class FileStoreCore:
         data = _name(key).encode()
         self._touched.add(os.fsencode(name))
         if not self.durable:
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                             dir_fd=self._handles.dir_fd)
-            except OSError:
-                fd = -1  # missing, a symlink, a FIFO...: replaced below
+            handles = self._handles
+            # A watching store keeps the file open between transactions: the watch reports anyone else's
+            # write, replacement or removal of it, which closes the kept descriptor (_forget_cursors).
+            fd = handles.cursor_fds.pop(range_id, -1)
+            if fd < 0:
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                                 dir_fd=handles.dir_fd)
+                except OSError:
+                    fd = -1  # missing, a symlink, a FIFO...: replaced below
             if fd >= 0:
+                keep = False
                 try:
                     cached = self._cursors.get(range_id)
                     if cached is not None and cached[2]:
@@ -1045,10 +1098,14 @@ class FileStoreCore:
                         size = st.st_size if stat.S_ISREG(st.st_mode) else len(data) + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
                     if size <= len(data) and os.pwrite(fd, data, 0) == len(data):
-                        self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
+                        keep = handles.watch is not None
+                        self._cursors[range_id] = (key, len(data), keep)
                         return
                 finally:
-                    os.close(fd)
+                    if keep:
+                        handles.cursor_fds[range_id] = fd
+                    else:
+                        os.close(fd)
         self._replace_cursor(name, data)
         self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
 
