@@ -71,9 +71,10 @@ def _plugin_documents(file: str, network: NetworkConfigList | None) -> list[tupl
             document = json.loads(build_request(network, index))
             documents.append((f"plugins[{index}]." if listed else "", document))
         return documents
+    from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
+
     try:
-        with open(file, "rb") as handle:
-            raw = decode(handle.read(), what="network config")
+        raw = decode(read_regular(file, MAX_DOCUMENT_BYTES), what="network config")
     except (OSError, CNIError):
         return []
     if not isinstance(raw, dict):

@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cnicore._errors import IOFailureError
+from cnicore._readfile import open_regular
 from cnicore.stores._file import LOCK_NAME, network_dir
 from cnicore.stores._goip import ip_from_file_name
+from cnicore.stores._keyindex import MAX_OWNER_BYTES
 from cnicore.stores._port import Owner, Reservation, owner_from_text
 
 __all__ = ["read_reservations"]
-
-# What the file store itself reads of a reservation file: longer content is no owner either implementation wrote.
-_MAX_RESERVATION_BYTES = 4096
 
 
 def read_reservations(data_dir: str | os.PathLike[str], network: str, *, lock_wait: float = 1.0,
@@ -97,10 +96,10 @@ def _read(dir_fd: int, name: str) -> tuple[Owner | None, float | None, bool]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None, st.st_mtime, False
-        data = os.read(fd, _MAX_RESERVATION_BYTES + 1)
+        data = os.read(fd, min(st.st_size, MAX_OWNER_BYTES) + 1)
     finally:
         os.close(fd)
-    if len(data) > _MAX_RESERVATION_BYTES:
+    if len(data) > MAX_OWNER_BYTES:
         return None, st.st_mtime, True
     try:
         return owner_from_text(data.decode("utf-8")), st.st_mtime, True
@@ -115,7 +114,7 @@ def _shared_lock(dir_fd: int, wait: float, sleep: Callable[[float], None]) -> It
     The lock file is only opened, never created: a directory without one has no writer to wait for.
     """
     try:
-        fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd, _ = open_regular(LOCK_NAME, dir_fd=dir_fd, follow_symlinks=False)  # (a FIFO there must not hang ls)
     except OSError:
         yield False
         return
