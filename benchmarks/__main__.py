@@ -60,6 +60,12 @@ def _etcd(quick: bool) -> list[Row]:
     return etcd_alloc.run(quick)
 
 
+def _podman(quick: bool) -> list[Row]:
+    from benchmarks.podman import lifecycle_rows
+
+    return lifecycle_rows(quick)
+
+
 #: The figures, in the order they run and appear in the table.
 FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "throughput": _throughput,
@@ -68,6 +74,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "exec": _exec,
     "links": _links,
     "etcd": _etcd,
+    "podman": _podman,
 }
 
 
