@@ -507,9 +507,24 @@ def dad_states(e: Env) -> list[Any]:
     pair = b.create_veth(ctr, "eth0", host)
     b.set_link_up(host, pair.host.name)
     b.set_link_up(ctr, "eth0")
+    if b.name != "fake":
+        # The kernel readies IPv6 on a link only once the carrier event is processed (asynchronously, after
+        # LOWER_UP): an address added before that waits, and starts DAD once the link is ready, with whatever
+        # accept_dad says then. The link-local address appears at that moment: wait for it.
+        deadline = time.monotonic() + 10
+        while not any(str(s.address).startswith("fe80:") for s in b.list_address_states(ctr, "eth0")):
+            assert time.monotonic() < deadline, "eth0 never got its link-local address"
+            time.sleep(0.01)
     b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 0)
     quiet = Address.parse("2001:db8::2/64")
     b.add_address(ctr, "eth0", quiet)
+    if b.name != "fake":
+        # The kernel decides on DAD in deferred work that reads accept_dad when it runs: let it run before
+        # accept_dad changes back, or the address would be checked after all.
+        deadline = time.monotonic() + 10
+        while any(s.tentative for s in b.list_address_states(ctr, "eth0") if s.address == quiet):
+            assert time.monotonic() < deadline, "an address added with accept_dad=0 stayed tentative"
+            time.sleep(0.01)
     b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 1)
     checked, v4 = Address.parse("2001:db8:1::2/64"), Address.parse("10.1.2.2/24")
     b.add_address(ctr, "eth0", checked)
