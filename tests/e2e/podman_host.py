@@ -86,6 +86,7 @@ class PodmanHost:
         self.use_plugins(plugin_dirs)
         self._storage("overlay")
         self.ids: dict[str, str] = {}
+        self._pids: dict[str, int] = {}
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -193,6 +194,8 @@ class PodmanHost:
 
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one podman command; with ``check`` a failure fails the test with podman's stderr."""
+        if args and args[0] in ("run", "rm", "start", "stop", "restart"):
+            self._pids.clear()
         done = self._run(self._podman_argv(*args))
         if check:
             assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
@@ -211,7 +214,10 @@ class PodmanHost:
         return done.stdout
 
     def pid(self, name: str) -> int:
-        return int(self.podman("inspect", "-f", "{{.State.Pid}}", name).stdout)
+        """The container's process (asked once until podman next runs, removes, starts or stops one)."""
+        if name not in self._pids:
+            self._pids[name] = int(self.podman("inspect", "-f", "{{.State.Pid}}", name).stdout)
+        return self._pids[name]
 
     def in_container(self, name: str, *argv: str) -> str:
         """Run a host tool in the container's network namespace."""
