@@ -9,10 +9,9 @@ Start-up cost matters: a runtime executes a plugin once per container and
 command. So nothing is imported before it is needed:
 
 * ``host-local`` needs no link backend at all: it runs as
-  :class:`~cnicore.plugins._hostlocal_exec.HostLocalExecHandler`, which handles
-  the common configurations on the standard library alone (no attrs, no
-  netaddr) and the rest through :class:`~cnicore.plugins.HostLocalPlugin`,
-  writing its result without the result types;
+  :class:`~cnicore.plugins._hostlocal.HostLocalExecHandler`, which calls the
+  host-local engine (the library's own functions) on the file store's core and
+  writes its result without the result types: no attrs, no netaddr;
 * ``loopback`` only sets ``lo`` up or down and reads its addresses: with
   ``CNICORE_BACKEND`` unset or ``auto``, when the process may administer the
   network, it runs as :class:`~cnicore.plugins._loopback.LoopbackExecHandler`
@@ -239,7 +238,7 @@ def _run(run: Callable[..., int], target: ExecHandler | Plugin, name: str, envir
 
 def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
     if name == "host-local":
-        from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+        from cnicore.plugins._hostlocal import HostLocalExecHandler
 
         return HostLocalExecHandler()
     if name == "loopback":
