@@ -61,12 +61,26 @@ def observe(host: PodmanHost, networks: Sequence[str], containers: Sequence[str]
         state["containers"][name] = {"inspect": inspected, "links": host.links(name),
                                      "addresses": host.addresses(name), "routes": host.routes(name)}
     # Normalised first (random names and MACs masked), then sorted.
-    seen = json.loads(host.normalise(json.dumps(state, sort_keys=True), keep_macs=macs))
+    return _sort_observation(json.loads(host.normalise(json.dumps(state, sort_keys=True), keep_macs=macs)))
+
+
+def _sort_observation(seen: dict[str, Any]) -> dict[str, Any]:
     for where in (seen, *seen["containers"].values()):
         links, routes = ("host_links", "host_routes") if where is seen else ("links", "routes")
         where[links] = _sorted(where[links])
         where[routes] = {family: _sorted(found) for family, found in where[routes].items()}
-    return dict(seen)
+    return seen
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    """``value`` with every interface name in ``names`` replaced, in keys and strings alike."""
+    if isinstance(value, dict):
+        return {_renamed(k, names): _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"\b(eth\d+)\b", lambda m: names.get(m.group(1), m.group(1)), value)
+    return value
 
 
 def ip_of(host: PodmanHost, container: str, network: str) -> str:
@@ -220,10 +234,7 @@ def several_networks(host: PodmanHost, _switch: Switch) -> list[Any]:
         assert sorted(devices) == ["eth0", "eth1", "eth2"]
         assert _defaults(three, "multi-a") == [(f"10.89.2{i}.1", devices[i], "boot") for i in range(3)]
         # podman names the interfaces in map order (random): name them by their network to compare.
-        text = json.dumps(three)
-        for i, device in enumerate(devices):
-            text = re.sub(rf"\b{device}\b", f"if-m{i}", text)
-        three = json.loads(text)
+        three = _sort_observation(_renamed(three, {device: f"if-m{i}" for i, device in enumerate(devices)}))
         host.podman("rm", "-f", "-t", "0", "multi-a")
         host.run_container("multi-b", "--network", nets[0])
         host.podman("network", "connect", nets[1], "multi-b")
