@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server
+SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server strace
 # The runtime the end-to-end tests drive (tests/e2e): podman with runc and conmon, and busybox for the image.
 E2E_PACKAGES := podman runc conmon busybox-static fuse-overlayfs
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
@@ -52,10 +52,11 @@ unit: $(VENV)/.installed
 
 test: sysdeps $(VENV)/.installed lint typecheck unit
 
-# Side-by-side benchmarks (figures as ratios to their anchors; see benchmarks/__main__.py).
-bench: $(VENV)/.installed
+# Side-by-side benchmarks (figures as ratios to their anchors; see benchmarks/__main__.py). Writes the
+# table into the README's Benchmarks section, headed by the commit and date it measured.
+bench: sysdeps $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[bench]' || echo "matplotlib unavailable: no occupancy chart"
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --readme
 
 # The same with tiny sizes: a smoke test, not a measurement.
 bench-quick: $(VENV)/.installed

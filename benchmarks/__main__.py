@@ -1,23 +1,45 @@
-"""Run the benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...]``.
+"""Run the benchmark suite: ``python -m benchmarks [--quick] [--only NAME ...] [--readme]``.
 
 Every figure is measured side by side with its anchor in this one run and
-reported as a ratio; the table is printed and saved to
-``benchmarks/results/latest.md`` (``quick.md`` with ``--quick``, where sizes are
-tiny: a smoke test, not a measurement).
+reported as a ratio; the table, headed by the commit it was measured on and
+the date, is printed and saved to ``benchmarks/results/latest.md``
+(``quick.md`` with ``--quick``, where sizes are tiny: a smoke test, not a
+measurement). ``--readme`` (what ``make bench`` passes) also writes it into
+the README's Benchmarks section, between the ``bench:begin`` and
+``bench:end`` markers.
+
+Adding a figure: write a module with ``run(quick: bool) -> list[Row]``
+(:class:`benchmarks._harness.Row`: ours, its anchor measured in the same run,
+the unit, a target or None) and register it in :data:`FIGURES`. A figure
+that executes plugins takes the run's non-editable install from
+:func:`benchmarks._install.installed` (its ``plugins`` directory is a
+``CNI_PATH``; :func:`benchmarks._install.json_floor` is the Python anchor),
+and one that needs root or a tool returns a single row whose note starts with
+``skipped:`` and says why. A container runtime's lifecycle (podman with our
+plugin directory against the reference's, paired) belongs here as such a
+figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import re
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 from benchmarks._harness import Row, machine_summary, render_markdown
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_DIR = os.path.join(HERE, "results")
+REPO = os.path.dirname(HERE)
+README = os.path.join(REPO, "README.md")
+README_BEGIN = "<!-- bench:begin (written by `make bench`; do not edit by hand) -->"
+README_END = "<!-- bench:end -->"
 
 
 def _throughput(quick: bool) -> list[Row]:
@@ -45,8 +67,20 @@ def _exec(quick: bool) -> list[Row]:
     return exec_rows(quick)
 
 
+def _bridge_exec(quick: bool) -> list[Row]:
+    from benchmarks.bridge_exec import run
+
+    return run(quick)
+
+
 def _links(quick: bool) -> list[Row]:
     from benchmarks.links import run
+
+    return run(quick)
+
+
+def _chain(quick: bool) -> list[Row]:
+    from benchmarks.chain import run
 
     return run(quick)
 
@@ -72,7 +106,9 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "occupancy": _occupancy,
     "range": _range,
     "exec": _exec,
+    "bridge-exec": _bridge_exec,
     "links": _links,
+    "chain": _chain,
     "etcd": _etcd,
     "podman": _podman,
 }
@@ -92,17 +128,47 @@ def run_suite(quick: bool, only: list[str] | None = None, *, log: Callable[[str]
     return rows
 
 
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], capture_output=True, text=True, check=False, cwd=REPO)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def provenance() -> str:
+    """The line naming what was measured: the commit (and whether the tree differed from it) and the date."""
+    commit = _git("rev-parse", "--short=12", "HEAD") or "unknown (not a git checkout)"
+    dirty = _git("status", "--porcelain", "--", ".", ":!benchmarks/results", ":!README.md")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    state = " plus uncommitted changes" if dirty else ""
+    return f"Commit: `{commit}`{state}. Date: {date}."
+
+
+def write_readme(block: str, path: str = README) -> None:
+    """Replace what lies between the README's bench markers with ``block``."""
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    pattern = re.compile(re.escape(README_BEGIN) + r"\n.*?" + re.escape(README_END), re.DOTALL)
+    if not pattern.search(text):
+        raise RuntimeError(f"{path} has no {README_BEGIN!r} ... {README_END!r} block")
+    text = pattern.sub(lambda _: f"{README_BEGIN}\n{block}{README_END}", text, count=1)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test, not a measurement")
     parser.add_argument("--only", nargs="+", choices=sorted(FIGURES), help="run only these figures")
     parser.add_argument("--no-save", action="store_true", help="print the table without saving it")
+    parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
     args = parser.parse_args(argv)
+    if args.readme and (args.quick or args.only or args.no_save):
+        parser.error("--readme takes a full run: not with --quick, --only or --no-save")
     command = shlex.join([os.path.relpath(sys.executable), "-m", "benchmarks", *(sys.argv[1:] if argv is None
                                                                                  else argv)])
+    header = provenance()  # before the run: the tree it measures
     rows = run_suite(args.quick, args.only, log=lambda line: print(line, file=sys.stderr, flush=True))
     title = "cnicore benchmarks" + (" (quick: tiny sizes, not a measurement)" if args.quick else "")
-    table = render_markdown(rows, title=title, machine=machine_summary())
+    table = render_markdown(rows, title=title, machine=machine_summary(), provenance=header)
     table += f"\nCommand: `{command}`\n"
     print(table)
     if not args.no_save:
@@ -111,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(table)
         print(f"saved {path}", file=sys.stderr)
+    if args.readme:
+        body = render_markdown(rows, title="", machine=machine_summary(), provenance=header, heading=False)
+        write_readme(body + f"\nCommand: `{command}` (`make bench`).\n")
+        print(f"wrote the table into {README}", file=sys.stderr)
     return 0
 
 

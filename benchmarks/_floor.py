@@ -1,46 +1,184 @@
-"""The floor: only the syscalls the reference on-disk layout makes unavoidable.
+"""Floors: allocate+release cycles on the reference layout doing only the system calls the layout makes unavoidable.
 
-One allocate+release cycle is: flock the network's lock file, create the IP's
-file exclusively and write the owner, write ``last_reserved_ip.0``, unlock;
-then flock, unlink the IP's file, unlock. No index, no validation, no crash
-safety: nothing a real allocator could do with fewer system calls on this
-layout. It is written in Python, like cnicore, so the ratio compares designs,
-not languages.
+A floor is what nothing can beat without skipping work: no index, no
+validation, no search for a free address (each process walks its own stretch of
+the range), no checking who holds the lock file or what a cursor file holds.
+They are written in Python, like cnicore, so that a ratio compares designs, not
+languages. Every floor holds the network's lock file and directory open for the
+whole run, as a long-lived store does, so none of that appears per cycle.
+
+:func:`minimal_cycles` - the least any allocator on this layout can do.
+One cycle is 11 system calls::
+
+    ADD  flock(lock, LOCK_EX)
+         openat(dir, "<ip>", O_WRONLY|O_CREAT|O_EXCL)   the create-if-absent
+         write(fd, "<id>\\r\\n<ifname>")
+         close(fd)
+         openat(dir, "last_reserved_ip.0", O_WRONLY)    rewritten in place: no O_TRUNC (see below)
+         pwrite64(fd, "<ip>", 0)
+         close(fd)
+         flock(lock, LOCK_UN)
+    DEL  flock(lock, LOCK_EX)
+         unlinkat(dir, "<ip>")
+         flock(lock, LOCK_UN)
+
+A crash between the ``openat`` and the ``write`` leaves an empty reservation
+file: an address held by nobody GC can name. And the cursor is never cut short,
+so a shorter address leaves the end of the longer one behind it (a wrong cursor
+only moves where the next search starts; a floor may be that generous).
+
+:func:`crash_safe_cycles` - the least a crash-safe allocator can do: a
+reservation file appears complete or not at all (what cnicore's file store
+promises). One cycle is 12 system calls::
+
+    ADD  flock(lock, LOCK_EX)
+         openat(dir, ".", O_TMPFILE|O_WRONLY)           an unnamed file
+         write(fd, "<id>\\r\\n<ifname>")
+         linkat(AT_FDCWD, "/proc/self/fd/<fd>", dir, "<ip>", AT_SYMLINK_FOLLOW)
+                                                        named complete, or EEXIST: the create-if-absent
+         close(fd)
+         openat(dir, "last_reserved_ip.0", O_WRONLY)
+         pwrite64(fd, "<ip>", 0)                        a few bytes in one write: never torn
+         close(fd)
+         flock(lock, LOCK_UN)
+    DEL  flock(lock, LOCK_EX)
+         unlinkat(dir, "<ip>")
+         flock(lock, LOCK_UN)
+
+:func:`reference_cycles` - information only: the system calls the reference
+plugin's own writes make (the cursor rewritten with ``O_TRUNC``, as Go's
+``os.WriteFile`` does). On ext4 truncating a file that had data and writing it
+again makes the kernel flush it at close (``auto_da_alloc``), so this is no
+floor: it carries that flush. 11 system calls per cycle, one of them costly.
+
+Why no ``O_TRUNC`` in the first two: the cursor holds an address text that a
+new one overwrites from offset 0. Why the lock and directory stay open: a
+store in steady use keeps them.
 """
 
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 
-__all__ = ["floor_cycles"]
+__all__ = ["FLOORS", "SYSCALLS_PER_CYCLE", "crash_safe_cycles", "minimal_cycles", "reference_cycles"]
+
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_CURSOR = "last_reserved_ip.0"
+
+#: System calls per allocate+release cycle of each floor: (ADD, DEL), as documented above.
+SYSCALLS_PER_CYCLE = {"minimal": (8, 3), "crash-safe": (9, 3), "reference": (8, 3)}
 
 
-def floor_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
-    """Run ``count`` allocate+release cycles on the reference layout in ``network_dir``."""
+def _ip_text(value: int) -> str:
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def _first(first_ip: str) -> int:
+    a, b, c, d = (int(part) for part in first_ip.split("."))
+    return a << 24 | b << 16 | c << 8 | d
+
+
+def _open_network(network_dir: str) -> tuple[int, int]:
     os.makedirs(network_dir, exist_ok=True)
-    lock_fd = os.open(os.path.join(network_dir, "lock"), os.O_RDONLY | os.O_CREAT, 0o750)
-    last_path = os.path.join(network_dir, "last_reserved_ip.0")
-    ip = int(ipaddress.IPv4Address(first_ip))
+    dir_fd = os.open(network_dir, os.O_RDONLY | os.O_DIRECTORY)
+    lock_fd = os.open("lock", os.O_RDONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)
+    # The cursor exists from the start, as it does after a network's first ADD.
+    fd = os.open(_CURSOR, os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)
+    os.close(fd)
+    return dir_fd, lock_fd
+
+
+def minimal_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
+    """Run ``count`` cycles of the minimal layout floor in ``network_dir`` (see the module docstring)."""
+    dir_fd, lock_fd = _open_network(network_dir)
+    flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    create = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    base = _first(first_ip)
     try:
         for i in range(count):
-            name = str(ipaddress.IPv4Address(ip + i))
-            path = os.path.join(network_dir, name)
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            name = _ip_text(base + i)
+            flock(lock_fd, lock_ex)
             try:
-                fd = os.open(path, os.O_RDWR | os.O_EXCL | os.O_CREAT, 0o600)
+                fd = os.open(name, create, 0o600, dir_fd=dir_fd)
             except FileExistsError:
-                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                flock(lock_fd, lock_un)
                 continue
             os.write(fd, f"{owner}-{i}\r\neth0".encode())
             os.close(fd)
-            fd = os.open(last_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.write(fd, name.encode())
+            fd = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+            os.pwrite(fd, name.encode(), 0)
             os.close(fd)
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            os.unlink(path)
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            flock(lock_fd, lock_un)
+            flock(lock_fd, lock_ex)
+            os.unlink(name, dir_fd=dir_fd)
+            flock(lock_fd, lock_un)
     finally:
         os.close(lock_fd)
+        os.close(dir_fd)
+
+
+def crash_safe_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
+    """Run ``count`` cycles of the crash-safe floor in ``network_dir`` (see the module docstring)."""
+    if not _O_TMPFILE:
+        raise OSError("O_TMPFILE is not available here")
+    dir_fd, lock_fd = _open_network(network_dir)
+    flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    unnamed = _O_TMPFILE | os.O_WRONLY
+    base = _first(first_ip)
+    try:
+        for i in range(count):
+            name = _ip_text(base + i)
+            flock(lock_fd, lock_ex)
+            fd = os.open(".", unnamed, 0o600, dir_fd=dir_fd)
+            try:
+                os.write(fd, f"{owner}-{i}\r\neth0".encode())
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
+            except FileExistsError:
+                flock(lock_fd, lock_un)
+                continue
+            finally:
+                os.close(fd)
+            fd = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+            os.pwrite(fd, name.encode(), 0)
+            os.close(fd)
+            flock(lock_fd, lock_un)
+            flock(lock_fd, lock_ex)
+            os.unlink(name, dir_fd=dir_fd)
+            flock(lock_fd, lock_un)
+    finally:
+        os.close(lock_fd)
+        os.close(dir_fd)
+
+
+def reference_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
+    """Run ``count`` cycles writing as the reference does (cursor with ``O_TRUNC``): an information row, no floor."""
+    dir_fd, lock_fd = _open_network(network_dir)
+    flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    create = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    base = _first(first_ip)
+    try:
+        for i in range(count):
+            name = _ip_text(base + i)
+            flock(lock_fd, lock_ex)
+            try:
+                fd = os.open(name, create, 0o600, dir_fd=dir_fd)
+            except FileExistsError:
+                flock(lock_fd, lock_un)
+                continue
+            os.write(fd, f"{owner}-{i}\r\neth0".encode())
+            os.close(fd)
+            fd = os.open(_CURSOR, os.O_WRONLY | os.O_TRUNC, dir_fd=dir_fd)
+            os.write(fd, name.encode())
+            os.close(fd)
+            flock(lock_fd, lock_un)
+            flock(lock_fd, lock_ex)
+            os.unlink(name, dir_fd=dir_fd)
+            flock(lock_fd, lock_un)
+    finally:
+        os.close(lock_fd)
+        os.close(dir_fd)
+
+
+#: The floors by name, as the throughput figure reports them.
+FLOORS = {"minimal": minimal_cycles, "crash-safe": crash_safe_cycles, "reference": reference_cycles}

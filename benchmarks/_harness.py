@@ -109,14 +109,22 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "MiB":
         return f"{value:.1f} MiB"
+    if unit == "syscalls":
+        return f"{value:.1f} syscalls"
     return f"{value:,.0f} {unit}"
 
 
-def render_markdown(rows: list[Row], *, title: str, machine: str) -> str:
-    """The results table as Markdown: figure, ours, anchor, ratio, target, verdict."""
-    lines = [
-        f"# {title}",
-        "",
+def render_markdown(rows: list[Row], *, title: str, machine: str, provenance: str = "",
+                    heading: bool = True) -> str:
+    """The results table as Markdown: figure, ours, anchor, ratio, target, verdict.
+
+    ``provenance`` (the commit and date measured) goes above the machine line; without ``heading`` the
+    title line is left out (for a table embedded under a heading of its own).
+    """
+    lines = [f"# {title}", ""] if heading else []
+    if provenance:
+        lines += [provenance, ""]
+    lines += [
         f"Machine: {machine}",
         "",
         "| figure | ours | anchor | ratio | target | verdict |",

@@ -14,8 +14,9 @@ Modes: ``sequential`` (one container at a time; every contender, the
 ``sequential_backends`` too); ``threads`` (``parallel``
 containers at once on as many threads of this process sharing one plugin, as a
 server would; the reference: as many concurrent execs); ``processes``
-(cnicore only: as many long-lived worker processes, one plugin each, forked
-before any thread exists; compared with the same concurrent execs).
+(cnicore: as many long-lived worker processes, one plugin each, forked
+before any thread exists; the reference: as many concurrent execs again,
+measured in this mode's own groups, interleaved with cnicore's).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def main() -> int:
             if pool is not None:
                 result[f"{variant}-threads"] = _threads(concurrent, namespaces, parallel, variant, one)
                 result[f"{variant}-processes"] = _processes(pool, spec["backends"], namespaces, parallel, variant,
-                                                            conf_of)
+                                                            conf_of, one if reference else None)
     finally:
         if pool is not None:
             pool.terminate()
@@ -179,9 +180,13 @@ def _threads(names: list[str], namespaces: list[str], width: int, variant: str,
 
 
 def _processes(pool: Any, names: list[str], namespaces: list[str], width: int, variant: str,
-               conf_of: Callable[[str], dict[str, Any]]) -> dict[str, float]:
-    """As :func:`_threads`, for cnicore, on ``width`` worker processes with a plugin each."""
-    walls = {name: 0.0 for name in names}
+               conf_of: Callable[[str], dict[str, Any]], one: Callable[..., float] | None) -> dict[str, float]:
+    """As :func:`_threads`, for cnicore on ``width`` worker processes with a plugin each.
+
+    With ``one``, the reference runs too, group by group: ``width`` concurrent execs, as in :func:`_threads`.
+    """
+    walls = {name: 0.0 for name in [*names, *(["reference"] if one is not None else [])]}
+    threads = ThreadPoolExecutor(max_workers=width) if one is not None else None
     for name in names:
         # Warm-up, untimed: every worker opens its store.
         tasks = [(name, command, f"/var/run/netns/{ns}", f"pw-{variant}-{name}-{ns}", conf_of(name))
@@ -197,6 +202,16 @@ def _processes(pool: Any, names: list[str], namespaces: list[str], width: int, v
                 start = time.perf_counter()
                 pool.map(_worker_one, tasks, chunksize=1)
                 walls[name] += time.perf_counter() - start
+        if threads is not None and one is not None:
+            for command in ("ADD", "DEL"):
+                start = time.perf_counter()
+                futures = [threads.submit(one, "reference", command, f"/var/run/netns/{ns}",
+                                          f"p-{variant}-reference-{ns}") for ns in group]
+                for future in futures:
+                    future.result()
+                walls["reference"] += time.perf_counter() - start
+    if threads is not None:
+        threads.shutdown()
     return walls
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.__main__ import FIGURES, main, run_suite
+from benchmarks.__main__ import FIGURES, README_BEGIN, README_END, main, provenance, run_suite, write_readme
+from benchmarks._floor import FLOORS, SYSCALLS_PER_CYCLE
 from benchmarks._harness import Row, machine_summary, render_markdown
 from benchmarks.alloc import occupancy_rows
 
@@ -42,6 +43,9 @@ def test_quick_allocation_and_range_figures_render_a_table() -> None:
     figures = [row.figure for row in rows]
     assert any("1 process" in f for f in figures)
     assert any("2 processes" in f for f in figures)
+    # The store's target is set against the crash-safe floor, at every process count.
+    targeted = [row for row in rows if row.figure.startswith("file store allocate+release") and row.target]
+    assert [row.anchor_name for row in targeted] == ["crash-safe floor, 1 process", "crash-safe floor, 2 processes"]
     assert any("/8" in f for f in figures) and any("/64" in f for f in figures)
     for row in rows:
         if "skipped" in row.note:
@@ -68,7 +72,33 @@ def test_command_line_prints_the_table_and_the_command(capsys: pytest.CaptureFix
 
 
 def test_every_figure_is_registered() -> None:
-    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "links", "etcd", "podman"]
+    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "bridge-exec", "links", "chain",
+                             "etcd", "podman"]
+
+
+@pytest.mark.parametrize("floor", sorted(FLOORS))
+def test_each_floor_leaves_the_layout_as_it_found_it(tmp_path: Path, floor: str) -> None:
+    # A floor that skipped its work (left reservations behind, wrote no cursor) would not be a floor.
+    net = tmp_path / "net"
+    FLOORS[floor](str(net), 300, first_ip="10.128.0.250", owner="o")
+    assert sorted(p.name for p in net.iterdir()) == ["last_reserved_ip.0", "lock"]
+    assert (net / "last_reserved_ip.0").read_bytes().startswith(b"10.128.2.37")  # the 300th address
+    assert set(SYSCALLS_PER_CYCLE) == set(FLOORS)
+
+
+def test_the_readme_block_is_replaced_and_headed_by_the_commit(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## Benchmarks\n\n{README_BEGIN}\nold table\n{README_END}\n\n## License\n")
+    header = provenance()
+    assert re.fullmatch(r"Commit: `([0-9a-f]{12}|unknown \(not a git checkout\))`( plus uncommitted changes)?\. "
+                        r"Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC\.", header), header
+    write_readme(f"{header}\n\nnew table\n", str(readme))
+    text = readme.read_text()
+    assert "old table" not in text
+    assert f"{README_BEGIN}\n{header}\n\nnew table\n{README_END}\n\n## License" in text
+    (tmp_path / "other.md").write_text("no markers\n")
+    with pytest.raises(RuntimeError, match="no"):
+        write_readme("t\n", str(tmp_path / "other.md"))
 
 
 def test_podman_lifecycle_row_says_why_it_was_skipped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
+from cnicore._readfile import open_regular, read_open, untrusted_reason
 from cnicore.spec._goint import ip_value_text, parse_ip_value
 from cnicore.spec._validate import validate_network_name
 from cnicore.stores._indexfile import (
@@ -39,6 +40,7 @@ from cnicore.stores._indexfile import (
 )
 from cnicore.stores._keyindex import (
     LINE_BREAK,
+    MAX_OWNER_BYTES,
     V6_TAG,
     KeyIndex,
     find_owner_keys,
@@ -46,11 +48,6 @@ from cnicore.stores._keyindex import (
     release_owner_keys,
     value_key,
 )
-
-try:
-    from _socket import AF_INET, inet_pton
-except ImportError:  # pragma: no cover - an interpreter built without _socket
-    from socket import AF_INET, inet_pton
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,14 +75,16 @@ INDEX_DIR_NAME = ".cnicore"
 _TEMP_PREFIX = ".cnicore-"
 _TEMP_SUFFIX = ".tmp"
 _INDEX_SUFFIX = ".index"
-_MAX_CONTENT = 4096
 _FILE_MODE = 0o600
+# A persisted index larger than this is no index of ours (one of a million reservations is some 40 MB).
+_MAX_INDEX_BYTES = 512 << 20
 _DIR_MODE = 0o755
 _INDEX_DIR_MODE = 0o700
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
 _NOFOLLOW_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _PROC_SELF_FD = "/proc/self/fd"
+_LOCK_NAME_BYTES = LOCK_NAME.encode()
 # Errors of open(O_TMPFILE) that mean "not here" (file system or kernel without it), not "failed".
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP})
 # Outermost transactions a store runs before it sets up inotify: an executed plugin (open + one operation)
@@ -183,9 +182,25 @@ def _key_from_name(name: str) -> int | None:
         return value_key(*parsed)
     try:
         # inet_pton takes exactly the canonical dotted quad: four decimal octets, no leading zeros, nothing else.
-        return int.from_bytes(inet_pton(AF_INET, name), "big")
+        return int.from_bytes(_inet_pton4(name), "big")
     except (OSError, ValueError):
         return None
+
+
+_PTON: list[tuple[Callable[[int, str], bytes], int]] = []
+
+
+def _inet_pton4(name: str) -> bytes:
+    """``inet_pton(AF_INET, name)``; the socket module is loaded on the first IPv4 name (an exec'd plugin whose
+    store opens from its persisted index never reads one)."""
+    if not _PTON:
+        try:
+            from _socket import AF_INET, inet_pton
+        except ImportError:  # pragma: no cover - an interpreter built without _socket
+            from socket import AF_INET, inet_pton
+        _PTON.append((inet_pton, AF_INET))
+    pton, family = _PTON[0]
+    return pton(family, name)
 
 
 def _name(key: int) -> str:
@@ -211,20 +226,26 @@ def _canonical_key(key: int) -> int:
 def _owner_content(owner_text: str) -> bytes:
     """The reservation file content of an owner key text: ``id\\r\\nifname`` (no newline), or ``id`` for legacy.
 
-    Raises ValueError for a text that does not read back as itself (empty parts, whitespace, more parts).
+    Raises ValueError for a text that does not read back as itself (empty parts, whitespace, more parts, longer
+    than ``MAX_OWNER_BYTES``).
     """
     container_id, sep, ifname = owner_text.partition(" ")
     content = container_id + LINE_BREAK + ifname if sep else container_id
     if owner_key_from_text(content) != owner_text:
         raise ValueError(f"invalid owner for a reservation: {owner_text!r}")
-    return content.encode()
+    data = content.encode()
+    if len(data) > MAX_OWNER_BYTES:
+        raise ValueError(f"owner too long for a reservation ({len(data)} bytes, at most {MAX_OWNER_BYTES})")
+    return data
 
 
 def _write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` (``os.write`` may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    written = os.write(fd, data)
+    if written < len(data):
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _is_temp(name: str) -> bool:
@@ -269,7 +290,7 @@ def _close_quietly(fd: int) -> None:
 class _Handles:
     """The descriptors a store holds, closable from a finalizer without the store."""
 
-    __slots__ = ("dir_fd", "index_dir_fd", "index_fd", "lock_fd", "watch")
+    __slots__ = ("cursor_fds", "dir_fd", "index_dir_fd", "index_fd", "lock_fd", "watch")
 
     def __init__(self) -> None:
         self.dir_fd = -1
@@ -277,6 +298,20 @@ class _Handles:
         self.index_dir_fd = -1
         self.index_fd = -1
         self.watch: DirectoryWatch | None = None
+        # range id -> descriptor of its cursor file, kept open between transactions while the watch would
+        # report the file being replaced or written by anyone else
+        self.cursor_fds: dict[str, int] = {}
+
+    def close_cursor(self, range_id: str | None = None) -> None:
+        """Close the kept descriptor of one cursor file (all of them when ``range_id`` is None)."""
+        if range_id is None:
+            fds = list(self.cursor_fds.values())
+            self.cursor_fds.clear()
+        else:
+            fd = self.cursor_fds.pop(range_id, -1)
+            fds = [fd] if fd >= 0 else []
+        for fd in fds:
+            _close_quietly(fd)
 
     def close_index(self) -> None:
         fd, self.index_fd = self.index_fd, -1
@@ -287,6 +322,7 @@ class _Handles:
         watch, self.watch = self.watch, None
         if watch is not None:
             watch.close()
+        self.close_cursor()
         for attr in ("index_fd", "index_dir_fd", "lock_fd", "dir_fd"):
             fd = getattr(self, attr)
             if fd >= 0:
@@ -375,6 +411,7 @@ class FileStoreCore:
         self._saved_at = -_SAVE_EVERY
         self._file: _IndexFile | None = None
         self._touched: set[bytes] = set()  # names this transaction changed (its own inotify events)
+        self._drained: tuple[set[bytes], bool] | None = None  # the watch's events read while taking the lock
         self._wrote = False  # this transaction added or removed directory entries
         # range id -> (address key, file size, whether this store wrote the file and nobody touched it since)
         self._cursors: dict[str, tuple[int | None, int, bool]] = {}
@@ -424,10 +461,10 @@ class FileStoreCore:
                                      "followed)") from exc
             raise _io_error("cannot open", self.path, exc) from exc
         try:
-            handles.lock_fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                      _FILE_MODE, dir_fd=handles.dir_fd)
+            # Never through a symlink, never waiting on a FIFO someone put there (it would hang every ADD).
+            handles.lock_fd, held_lock = open_regular(LOCK_NAME, dir_fd=handles.dir_fd, follow_symlinks=False,
+                                                      create_mode=_FILE_MODE)
             held_dir = os.fstat(handles.dir_fd)
-            held_lock = os.fstat(handles.lock_fd)
         except OSError as exc:
             handles.close()
             raise _io_error("cannot open lock file", os.path.join(self.path, LOCK_NAME), exc) from exc
@@ -437,11 +474,27 @@ class FileStoreCore:
         self._stale = True
 
     def _same_files(self) -> bool:
-        """Whether the path still names the directory and lock file we hold open."""
+        """Whether the path still names the directory and lock file we hold open.
+
+        A watching store drains its watch here (the events wait in ``_drained`` for :meth:`_sync`): when no
+        event names the lock file and none says the directory itself went, the lock file in the directory is
+        still the one we hold, and only the path needs checking (a renamed ancestor leaves no event).
+        """
+        watch = self._handles.watch
+        checked_lock = False
+        if watch is not None:
+            names, rebuild = watch.drain()
+            if self._drained is not None:  # (a retry after waiting for the lock: keep the earlier events)
+                names |= self._drained[0]
+                rebuild = rebuild or self._drained[1]
+            self._drained = (names, rebuild)
+            checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
         try:
             on_disk = os.stat(self.path, follow_symlinks=False)
             if (on_disk.st_dev, on_disk.st_ino) != self._dir_ident:
                 return False
+            if checked_lock:
+                return True
             lock = os.stat(LOCK_NAME, dir_fd=self._handles.dir_fd, follow_symlinks=False)
             return (lock.st_dev, lock.st_ino) == self._lock_ident
         except OSError:
@@ -450,13 +503,15 @@ class FileStoreCore:
     def _acquire(self) -> None:
         if self._generation != _fork_generation[0] or self._handles.lock_fd < 0:
             self._open()
-        deadline = None if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+        deadline = -1.0  # set when the lock is first found busy: a free lock costs no clock reading
         delay = 0.0005
         while True:
             try:
                 fcntl.flock(self._handles.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline < 0:
+                    deadline = float("inf") if self.lock_timeout is None else time.monotonic() + self.lock_timeout
+                if time.monotonic() >= deadline:
                     raise TryAgainLaterError(
                         f"timed out after {self.lock_timeout}s waiting for the lock on "
                         f"{os.path.join(self.path, LOCK_NAME)}") from None
@@ -523,9 +578,11 @@ class FileStoreCore:
         self._wrote = False
         watch = self._handles.watch
         if self._stale:
+            self._drained = None
             self._load()
         elif watch is not None:
-            names, rebuild = watch.drain()
+            drained, self._drained = self._drained, None
+            names, rebuild = watch.drain() if drained is None else drained
             if rebuild:
                 self._rescan(full=True)
                 self._unsealed = True
@@ -560,7 +617,7 @@ class FileStoreCore:
         watch = self._handles.watch
         if watch is not None:
             watch.drain()
-        self._cursors.clear()
+        self._forget_cursors()
         self._dirty.clear()
         self._unsealed = False
         self._verified = set()
@@ -593,21 +650,18 @@ class FileStoreCore:
         if index_dir < 0:
             return None
         try:
-            fd = os.open(self._index_name, _NOFOLLOW_READ, dir_fd=index_dir)
+            fd, st = open_regular(self._index_name, dir_fd=index_dir, follow_symlinks=False)
         except OSError:
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            chunks = []
-            while chunk := os.read(fd, max(st.st_size, 1 << 16)):
-                chunks.append(chunk)
+            if untrusted_reason(st):
+                return None  # not written by us, or writable by others: as if absent
+            data = read_open(fd, _MAX_INDEX_BYTES, size=st.st_size)
         except OSError:
-            return None
+            return None  # unreadable or implausibly large: a miss, the directory is the truth
         finally:
             os.close(fd)
-        loaded = parse_index(b"".join(chunks), self._dir_ident, self._index_class)
+        loaded = parse_index(data, self._dir_ident, self._index_class)
         if loaded is not None:
             self._file = _IndexFile(st.st_ino, loaded.size, loaded.tip)
         return loaded
@@ -693,7 +747,15 @@ class FileStoreCore:
         if key is not None:
             self._refresh(name, key)
         elif name.startswith(LAST_RESERVED_PREFIX):
-            self._cursors.pop(name[len(LAST_RESERVED_PREFIX):], None)
+            self._forget_cursors(name[len(LAST_RESERVED_PREFIX):])
+
+    def _forget_cursors(self, range_id: str | None = None) -> None:
+        """Forget what this store knows of one cursor file (or all): changed or replaced by someone else."""
+        if range_id is None:
+            self._cursors.clear()
+        else:
+            self._cursors.pop(range_id, None)
+        self._handles.close_cursor(range_id)
 
     def _rescan(self, *, full: bool, reread: bool = False) -> None:
         """Compare the directory with the index; re-read new and changed reservation files.
@@ -704,7 +766,7 @@ class FileStoreCore:
         if full:
             # Lost events (a queue overflow) may include a rewritten cursor file: its cached size, which decides
             # whether rewriting it in place is safe, is no longer known either.
-            self._cursors.clear()
+            self._forget_cursors()
             index.clear()
             sigs.clear()
             self._all_verified = True
@@ -776,8 +838,11 @@ class FileStoreCore:
             try:
                 st = os.fstat(fd)
                 sig = (st.st_ino, st.st_ctime_ns)
-                if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_CONTENT:
-                    data = os.read(fd, _MAX_CONTENT + 1)
+                if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_OWNER_BYTES:
+                    # Bounded by the size (one byte more shows a file that grew since): an owner is rarely long.
+                    data = os.read(fd, st.st_size + 1)
+                    if len(data) > MAX_OWNER_BYTES:
+                        data = b"\xff"  # grew past any owner's length: nobody's
                     try:
                         decoded: str | None = data.decode("utf-8")
                     except UnicodeDecodeError:
@@ -837,14 +902,20 @@ class FileStoreCore:
                 _mkdir_if_absent(top, _INDEX_DIR_MODE)
             top_fd = os.open(top, flags)  # never through a symlink planted there
             try:
+                if untrusted_reason(os.fstat(top_fd)):
+                    return -1  # made by someone else (say in a world-writable parent): as if absent
                 if create:
                     _mkdir_if_absent(base, _INDEX_DIR_MODE, dir_fd=top_fd)
-                handles.index_dir_fd = os.open(base, flags, dir_fd=top_fd)
+                index_dir_fd = os.open(base, flags, dir_fd=top_fd)
             finally:
                 os.close(top_fd)
+            if untrusted_reason(os.fstat(index_dir_fd)):
+                os.close(index_dir_fd)
+                return -1
         except OSError:
             return -1
-        return handles.index_dir_fd
+        handles.index_dir_fd = index_dir_fd
+        return index_dir_fd
 
     def _save(self) -> None:
         """Bring the persisted index up to the sealed state: append a record, or write a new snapshot."""
@@ -1006,12 +1077,18 @@ class FileStoreCore:
         data = _name(key).encode()
         self._touched.add(os.fsencode(name))
         if not self.durable:
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                             dir_fd=self._handles.dir_fd)
-            except OSError:
-                fd = -1  # missing, a symlink, a FIFO...: replaced below
+            handles = self._handles
+            # A watching store keeps the file open between transactions: the watch reports anyone else's
+            # write, replacement or removal of it, which closes the kept descriptor (_forget_cursors).
+            fd = handles.cursor_fds.pop(range_id, -1)
+            if fd < 0:
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                                 dir_fd=handles.dir_fd)
+                except OSError:
+                    fd = -1  # missing, a symlink, a FIFO...: replaced below
             if fd >= 0:
+                keep = False
                 try:
                     cached = self._cursors.get(range_id)
                     if cached is not None and cached[2]:
@@ -1021,10 +1098,14 @@ class FileStoreCore:
                         size = st.st_size if stat.S_ISREG(st.st_mode) else len(data) + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
                     if size <= len(data) and os.pwrite(fd, data, 0) == len(data):
-                        self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
+                        keep = handles.watch is not None
+                        self._cursors[range_id] = (key, len(data), keep)
                         return
                 finally:
-                    os.close(fd)
+                    if keep:
+                        handles.cursor_fds[range_id] = fd
+                    else:
+                        os.close(fd)
         self._replace_cursor(name, data)
         self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
 

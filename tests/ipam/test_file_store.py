@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from netaddr import IPAddress
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore.ipam import HostLocalIPAM, add, load_ipam_config
 from cnicore.stores import FileStore, Owner
+from cnicore.stores._keyindex import MAX_OWNER_BYTES
 
 A = Owner.attachment("ctr-a", "eth0")
 B = Owner.attachment("ctr-b", "eth0")
@@ -95,7 +97,7 @@ def test_garbage_is_skipped_and_kept(tmp_path: Path) -> None:
     net.mkdir()
     (net / "10.0.0.2").write_bytes(b"\xff\xfe not text")
     (net / "10.0.0.3").write_bytes(b"two words\r\neth0")
-    (net / "10.0.0.4").write_bytes(b"x" * 10000)
+    (net / "10.0.0.4").write_bytes(b"x" * (MAX_OWNER_BYTES + 1))  # longer than any owner a plugin can be given
     (net / "10.0.0.5").mkdir()
     (net / "010.0.0.6").write_bytes(b"ctr-a\r\neth0")  # not a canonical name: not a reservation
     (net / "notes.txt").write_bytes(b"ctr-a\r\neth0")
@@ -295,3 +297,72 @@ def test_lost_inotify_events_forget_the_cached_cursor(tmp_path: Path, monkeypatc
         assert store.last_reserved("0") == IP("10.0.0.100")
         assert store.reserve(IP("10.0.0.6"), A, "0")
     assert cursor.read_bytes() == b"10.0.0.6"
+
+
+def _watching_store(tmp_path: Path) -> FileStore:
+    store = FileStore(tmp_path, "net")
+    for i in range(3):
+        assert store.reserve(IP(f"10.0.0.{i + 7}"), A, "0")
+    assert store._handles.watch is not None
+    return store
+
+
+def test_a_watching_store_keeps_its_cursor_open_until_someone_else_writes_it(tmp_path: Path) -> None:
+    # The descriptor kept between transactions must never outlive the file it names nor hide a write by another.
+    cursor = tmp_path / "net" / "last_reserved_ip.0"
+    with _watching_store(tmp_path) as store:
+        assert "0" in store._handles.cursor_fds
+        cursor.write_bytes(b"10.0.0.100")  # in place, as the reference writes it (O_TRUNC, same inode)
+        assert store.last_reserved("0") == IP("10.0.0.100")
+        assert "0" not in store._handles.cursor_fds
+        assert store.reserve(IP("10.0.0.20"), A, "0")  # shorter than what is there: not written in place
+        assert cursor.read_bytes() == b"10.0.0.20"
+        # Replaced by another inode (renamed over): the kept descriptor names the old file and must go.
+        assert store.reserve(IP("10.0.0.21"), A, "0")
+        assert "0" in store._handles.cursor_fds
+        replacement = tmp_path / "net" / "cursor.new"
+        replacement.write_bytes(b"10.0.0.200")
+        replacement.rename(cursor)
+        assert store.last_reserved("0") == IP("10.0.0.200")
+        assert store.reserve(IP("10.0.0.30"), A, "0")
+        assert cursor.read_bytes() == b"10.0.0.30"
+        # Removed: the next ADD writes a new file, not the unlinked inode.
+        cursor.unlink()
+        assert store.reserve(IP("10.0.0.31"), A, "0")
+        assert cursor.read_bytes() == b"10.0.0.31"
+    assert store._handles.cursor_fds == {}
+
+
+def test_a_watching_store_notices_its_lock_file_replaced(tmp_path: Path) -> None:
+    # While watching, the lock file is checked only when an event names it: replacing it must still make the
+    # store lock the new file (the one the reference locks), not the unlinked one.
+    lock = tmp_path / "net" / "lock"
+    with _watching_store(tmp_path) as store:
+        lock.unlink()
+        lock.write_bytes(b"")
+        assert store.reserve(IP("10.0.0.40"), A, "0")
+        assert os.fstat(store._handles.lock_fd).st_ino == lock.stat().st_ino
+        with store.transaction():
+            # The reference's lock (flock on the file at the path) is now excluded by ours.
+            fd = os.open(lock, os.O_RDONLY)
+            try:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            finally:
+                os.close(fd)
+
+
+def test_a_watching_store_notices_its_directory_path_moved_away(tmp_path: Path) -> None:
+    # Renaming an ancestor leaves no event in the watched directory: the path is still checked every time.
+    data = tmp_path / "data"
+    store = FileStore(data, "net")
+    try:
+        for i in range(3):
+            assert store.reserve(IP(f"10.0.0.{i + 7}"), A, "0")
+        assert store._handles.watch is not None
+        data.rename(tmp_path / "data.old")
+        data.mkdir()
+        assert store.reserve(IP("10.0.0.50"), A, "0")
+        assert sorted(p.name for p in (data / "net").iterdir()) == ["10.0.0.50", "last_reserved_ip.0", "lock"]
+    finally:
+        store.close()
