@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-server strace
+# The runtime the end-to-end tests drive (tests/e2e): podman with runc and conmon, and busybox for the image.
+E2E_PACKAGES := podman runc conmon busybox-static fuse-overlayfs
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: demo test lint typecheck unit sysdeps clean bench bench-quick mutate
+.PHONY: demo test lint typecheck unit sysdeps _apt clean bench bench-quick mutate
 
 # The virtual environment, rebuilt when the project metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -16,16 +18,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-# Debian packages the kernel, differential and etcd tests use; installed only as root and only when
-# missing. Without them those tests skip and say why.
+# Debian packages the kernel, differential, etcd and end-to-end tests use; installed only as root and
+# only when missing (the end-to-end ones without recommends, in a second step so that their failure
+# costs only those tests). Without them those tests skip and say why.
 sysdeps:
+	@$(MAKE) --no-print-directory _apt PACKAGES="$(SYSTEM_PACKAGES)" APT_OPTS="" \
+	  WHO="the tests that need them"
+	@$(MAKE) --no-print-directory _apt PACKAGES="$(E2E_PACKAGES)" APT_OPTS="--no-install-recommends" \
+	  WHO="the podman end-to-end tests (tests/e2e)"
+
+_apt:
 	@if [ "$(IS_ROOT)" = yes ] && command -v apt-get >/dev/null; then \
-	  missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  missing=""; for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	  done; \
 	  if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
-	      || echo "warning: could not install$$missing; the tests that need them will skip"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_OPTS) $$missing \
+	      >/dev/null) || echo "warning: could not install$$missing; $(WHO) will skip"; \
 	  fi; \
 	fi
 

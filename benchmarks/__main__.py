@@ -94,6 +94,12 @@ def _etcd(quick: bool) -> list[Row]:
     return etcd_alloc.run(quick)
 
 
+def _podman(quick: bool) -> list[Row]:
+    from benchmarks.podman import lifecycle_rows
+
+    return lifecycle_rows(quick)
+
+
 #: The figures, in the order they run and appear in the table.
 FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "throughput": _throughput,
@@ -104,6 +110,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "links": _links,
     "chain": _chain,
     "etcd": _etcd,
+    "podman": _podman,
 }
 
 

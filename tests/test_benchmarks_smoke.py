@@ -6,6 +6,7 @@ No speed is asserted: the figures are measurements, not tests.
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def test_command_line_prints_the_table_and_the_command(capsys: pytest.CaptureFix
 
 def test_every_figure_is_registered() -> None:
     assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "bridge-exec", "links", "chain",
-                             "etcd"]
+                             "etcd", "podman"]
 
 
 @pytest.mark.parametrize("floor", sorted(FLOORS))
@@ -98,6 +99,14 @@ def test_the_readme_block_is_replaced_and_headed_by_the_commit(tmp_path: Path) -
     (tmp_path / "other.md").write_text("no markers\n")
     with pytest.raises(RuntimeError, match="no"):
         write_readme("t\n", str(tmp_path / "other.md"))
+
+
+def test_podman_lifecycle_row_says_why_it_was_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import podman
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    (row,) = podman.lifecycle_rows(True)
+    assert (row.note, row.verdict) == ("skipped: needs root", "info")
 
 
 def test_verdict_follows_the_direction_of_the_ratio() -> None:
