@@ -104,7 +104,7 @@ if TYPE_CHECKING:
             ...
 
 __all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
-           "run_exec", "run_plugin"]
+           "plugin_handler", "run_exec", "run_plugin"]
 
 _MAX_STDIN = 16 * 1024 * 1024
 
@@ -223,6 +223,14 @@ class _PluginHandler:
         if handler is not None:
             handler(request)
         return None
+
+
+def plugin_handler(plugin: Plugin) -> ExecHandler:
+    """``plugin`` behind the exec protocol: each command becomes a :class:`~cnicore.plugins.PluginRequest`.
+
+    The handler keeps the plugin as ``plugin``.
+    """
+    return _PluginHandler(plugin)
 
 
 def check_versions(command: str, version: str, supported: Sequence[str]) -> None:

@@ -45,11 +45,13 @@ _EXIT = "sys.exit(main())\n"
 _REPORT = "status = main()\nsys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n"
 
 
-def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path) -> set[str]:
+def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
+             status: int = 0) -> set[str]:
     """The modules ``plugin`` has loaded when it is done (its ``sys.modules``), executed as installed.
 
     The copy that runs is the installed script, same name and shebang, with one
-    line added at the end that reports ``sys.modules`` on stderr.
+    line added at the end that reports ``sys.modules`` on stderr. ``status`` is the
+    exit status the run must end with.
     """
     script = plugin.read_text()
     assert script.endswith(_EXIT)
@@ -60,10 +62,19 @@ def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent), **env}
     done = subprocess.run([str(copy)], input=config, env=full, capture_output=True, check=False)
-    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert done.returncode == status, (done.stdout, done.stderr)
     modules = set(done.stderr.decode().rsplit("MODULES ", 1)[1].split())
     assert "cnicore._plugin_main" in modules
     return modules
+
+
+# All the skeleton needs: VERSION and every refusal of the environment or of stdin load this and nothing of
+# cnicore beyond it (no plugin module, no backend), and none of attrs, netaddr or typing.
+SKELETON = frozenset({"cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy",
+                      "cnicore._plugin_main", "cnicore.plugins", "cnicore.plugins._skel", "cnicore.spec",
+                      "cnicore.spec._environ", "cnicore.spec._validate", "cnicore.spec._version"})
+NOT_FOR_SKELETON = ("attr", "attrs", "netaddr", "typing", "socket", "threading", "subprocess", "cnicore.backends",
+                    "cnicore.links")
 
 
 def _hits(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -151,3 +162,35 @@ def test_exec_host_local_beyond_the_quick_path_still_loads_no_backend(plugin_bin
     assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL) == []
     assert "cnicore.ipam" in modules and "netaddr" in modules
 
+
+
+# (command, stdin, environment changes, exit status): what the skeleton answers on its own.
+_SKELETON_ONLY = [
+    ("VERSION", b"", {}, 0),
+    ("VERSION", b"", {"CNI_CONTAINERID": "", "CNI_IFNAME": ""}, 0),  # VERSION needs no other variable
+    ("ADD", b'{"cniVersion": "1.0.0", "name": "n"}', {"CNI_CONTAINERID": ""}, 1),  # missing variable
+    ("ADD", b'{"cniVersion": "1.0.0", "name": "n"}', {"CNI_CONTAINERID": "bad id!"}, 1),  # container ID rules
+    ("FROB", b'{"cniVersion": "1.0.0", "name": "n"}', {}, 1),  # unknown command
+    ("ADD", b"{not json", {}, 1),  # stdin that does not decode
+    ("ADD", b"[]", {}, 1),  # stdin that is no object
+    ("ADD", b'{"cniVersion": "1.0.0"}', {}, 1),  # no network name
+    ("ADD", b'{"cniVersion": "9.9.9", "name": "n"}', {}, 1),  # a version the plugin does not support
+    ("STATUS", b'{"cniVersion": "0.4.0", "name": "n"}', {}, 1),  # a command the version does not allow
+]
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+def test_skeleton_answers_before_any_plugin_module_loads(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
+    for command, stdin, env, status in _SKELETON_ONLY:
+        full = {"CNI_NETNS": "/var/run/netns/cnt-never", **env}
+        modules = imported(plugin_bin / plugin, command, stdin, full, tmp_path, status=status)
+        loaded = {m for m in modules if m == "cnicore" or m.startswith("cnicore.")}
+        assert loaded <= SKELETON, (command, stdin, sorted(loaded - SKELETON))
+        assert _hits(modules, NOT_FOR_SKELETON) == [], (command, stdin)
+
+
+def test_skeleton_refuses_oversized_stdin_before_any_plugin_module_loads(plugin_bin: Path, tmp_path: Path) -> None:
+    big = b'{"cniVersion": "1.0.0", "name": "n", "pad": "' + b"x" * (16 * 1024 * 1024) + b'"}'
+    modules = imported(plugin_bin / "bridge", "ADD", big, {"CNI_NETNS": "/var/run/netns/cnt-never"}, tmp_path,
+                       status=1)
+    assert {m for m in modules if m.startswith("cnicore.")} <= SKELETON
