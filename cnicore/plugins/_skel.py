@@ -69,10 +69,10 @@ from cnicore._errors import (
     IOFailureError,
 )
 from cnicore._gofmt import go_quote, go_quote_list, go_type_name
-from cnicore._json import decode, marshal
-from cnicore.spec._environ import check_known_command, missing_environment_variables, parse_environment
-from cnicore.spec._validate import validate_network_name
 from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode_config_version
+
+# The JSON codec and the environment's validators (which load ``json`` and ``re``) are imported by the
+# commands that read stdin or the environment: VERSION needs neither (see run_exec).
 
 # typing, attrs and the request type are left to type checkers: an exec'd plugin starts here,
 # and each costs milliseconds to import (the request type loads with the first Plugin run).
@@ -157,6 +157,9 @@ def _read_stdin(stdin: BinaryIO) -> bytes:
 
 
 def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, Any]:
+    from cnicore._json import decode
+    from cnicore.spec._validate import validate_network_name
+
     try:
         config = decode(data, what="network config")
     except DecodingError as exc:
@@ -249,11 +252,25 @@ def check_versions(command: str, version: str, supported: Sequence[str]) -> None
         check_command_allowed(command, version, supported)
 
 
+def version_text(supported: Sequence[str]) -> str:
+    """What VERSION prints: ``{"cniVersion":"1.1.0","supportedVersions":[...]}`` and a newline.
+
+    Compact JSON as Go's encoder writes it. Written without the JSON codec, so that
+    VERSION loads no ``json``: version strings are digits and dots, which JSON
+    writes as they are (anything else goes through the codec).
+    """
+    if all(version.replace(".", "").isdigit() for version in supported):
+        listed = ",".join(f'"{version}"' for version in supported)
+        return f'{{"cniVersion":"{CURRENT_VERSION}","supportedVersions":[{listed}]}}\n'
+    from cnicore._json import marshal
+
+    return marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(supported)}) + "\n"
+
+
 def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
               allow_legacy_nameless: bool, reference_codes: bool = False) -> None:
-    if env.command == "VERSION":
-        out(marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(handler.supported_versions)}) + "\n")
-        return
+    from cnicore.spec._environ import check_known_command
+
     data = _read_stdin(stdin)
     config = _validate_config(data, allow_legacy_nameless=allow_legacy_nameless)
     check_known_command(env)
@@ -321,6 +338,13 @@ def run_exec(
         stdout.flush()
 
     try:
+        if environ.get("CNI_COMMAND", "") == "VERSION":
+            # The skeleton's environment table requires nothing but CNI_COMMAND for VERSION, so nothing
+            # else can refuse it (parse_environment would pass): answer before loading the validators.
+            out(version_text(handler.supported_versions))
+            return 0
+        from cnicore.spec._environ import missing_environment_variables, parse_environment
+
         if environ.get("CNI_COMMAND", "") == "" and "CNI_COMMAND" in missing_environment_variables(environ):
             stderr.write(about_text(handler, version or "version unknown").encode())
             stderr.flush()

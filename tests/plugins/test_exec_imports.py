@@ -194,3 +194,10 @@ def test_skeleton_refuses_oversized_stdin_before_any_plugin_module_loads(plugin_
     modules = imported(plugin_bin / "bridge", "ADD", big, {"CNI_NETNS": "/var/run/netns/cnt-never"}, tmp_path,
                        status=1)
     assert {m for m in modules if m.startswith("cnicore.")} <= SKELETON
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+def test_version_loads_neither_json_nor_the_validators(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
+    modules = imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path)
+    assert _hits(modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
+                           "cnicore.plugins._skel")) == ["cnicore.plugins._skel"]
