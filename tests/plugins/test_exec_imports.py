@@ -46,12 +46,19 @@ _REPORT = "status = main()\nsys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys
 
 
 def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
-             status: int = 0) -> set[str]:
+             status: int = 0, inside: str | None = None) -> set[str]:
+    """The modules ``plugin`` has loaded when it is done (see :func:`reporting_run`)."""
+    return reporting_run(plugin, command, config, env, tmp_path, status=status, inside=inside)[0]
+
+
+def reporting_run(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
+                  status: int = 0, inside: str | None = None) -> tuple[set[str], bytes]:
     """The modules ``plugin`` has loaded when it is done (its ``sys.modules``), executed as installed.
 
     The copy that runs is the installed script, same name and shebang, with one
     line added at the end that reports ``sys.modules`` on stderr. ``status`` is the
-    exit status the run must end with.
+    exit status the run must end with; ``inside`` names a namespace (``ip netns``) to run it in.
+    Returns the modules and what the plugin printed on stdout.
     """
     script = plugin.read_text()
     assert script.endswith(_EXIT)
@@ -61,11 +68,12 @@ def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp
     copy.chmod(0o755)
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent), **env}
-    done = subprocess.run([str(copy)], input=config, env=full, capture_output=True, check=False)
+    argv = [str(copy)] if inside is None else ["ip", "netns", "exec", inside, str(copy)]
+    done = subprocess.run(argv, input=config, env=full, capture_output=True, check=False)
     assert done.returncode == status, (done.stdout, done.stderr)
     modules = set(done.stderr.decode().rsplit("MODULES ", 1)[1].split())
     assert "cnicore._plugin_main" in modules
-    return modules
+    return modules, done.stdout
 
 
 # All the skeleton needs: VERSION and every refusal of the environment or of stdin load this and nothing of
@@ -201,3 +209,54 @@ def test_version_loads_neither_json_nor_the_validators(plugin_bin: Path, tmp_pat
     modules = imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path)
     assert _hits(modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
                            "cnicore.plugins._skel")) == ["cnicore.plugins._skel"]
+
+
+def _bridge_config(tmp_path: Path, **extra: object) -> bytes:
+    # The seed's bridge network: host-local with a default route, a gateway on the bridge, masquerading.
+    return json.dumps({"cniVersion": "1.1.0", "name": "seed-net", "type": "bridge", "bridge": "cnt-bim0",
+                       "isGateway": True, "ipMasq": True,
+                       "ipam": {"type": "host-local", "subnet": "10.77.0.0/24", "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(tmp_path / "ipam")}, **extra}).encode()
+
+
+# Never on any run of the exec'd bridge: other backends, the runtime, the CLI, the etcd store, package metadata.
+NEVER_FOR_BRIDGE = ("pyroute2", "importlib.metadata", "cnicore.backends._pyroute2", "cnicore.backends._iproute2",
+                    "cnicore.backends._fake", "cnicore.backends._fakefw", "cnicore.runtime", "cnicore.cli",
+                    "cnicore.stores._etcd", "cnicore.testing", "hypothesis", "cnicore.plugins._loopback")
+# Commands that touch no namespace build no link backend.
+LINK_BACKEND = ("cnicore.backends._netlink", "cnicore.backends._rtnl", "cnicore.backends._nsenter",
+                "cnicore.backends._setns")
+
+
+def test_exec_bridge_modules_per_command(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # Executed as a runtime executes it, in a namespace playing the host (the bridge and its NAT rules go there).
+    host, container = netns.add("host-bim"), netns.add("bim")
+    config = _bridge_config(tmp_path)
+    env = {"CNI_NETNS": f"/var/run/netns/{container}"}
+    added, out = reporting_run(plugin_bin / "bridge", "ADD", config, env, tmp_path, inside=host)
+    checked = imported(plugin_bin / "bridge", "CHECK",
+                       json.dumps({**json.loads(config), "prevResult": json.loads(out)}).encode(), env, tmp_path,
+                       inside=host)
+    runs = {"ADD": added, "CHECK": checked}
+    for command in ("STATUS", "GC", "DEL", "VERSION"):
+        runs[command] = imported(plugin_bin / "bridge", command, config, env, tmp_path, inside=host)
+    runs["DEL without a namespace"] = imported(plugin_bin / "bridge", "DEL", config, {"CNI_NETNS": ""}, tmp_path,
+                                               inside=host)
+    for command, modules in runs.items():
+        assert _hits(modules, NEVER_FOR_BRIDGE) == [], command
+    for command in ("ADD", "CHECK", "DEL"):
+        # The auto backend with CAP_NET_ADMIN: netlink, on the one rtnetlink loop and setns helper.
+        assert _hits(runs[command], LINK_BACKEND) == sorted(LINK_BACKEND), command
+    for command in ("STATUS", "GC", "DEL without a namespace"):
+        assert _hits(runs[command], (*LINK_BACKEND, "cnicore.backends._iptables", "subprocess")) == [], command
+    assert {m for m in runs["VERSION"] if m.startswith("cnicore")} <= SKELETON
+    assert _hits(runs["VERSION"], (*NOT_FOR_SKELETON, "json")) == []
+
+
+@pytest.mark.parametrize("command", ["GC", "STATUS", "VERSION"])
+def test_exec_loopback_other_commands(plugin_bin: Path, container: str, tmp_path: Path, command: str) -> None:
+    config = json.dumps({"cniVersion": "1.1.0", "name": "lo-net", "type": "loopback"}).encode()
+    modules = imported(plugin_bin / "loopback", command, config, {"CNI_NETNS": container}, tmp_path)
+    assert _hits(modules, NEVER + NOT_FOR_LOOPBACK) == [], command
+    if command == "VERSION":
+        assert {m for m in modules if m.startswith("cnicore")} <= SKELETON
