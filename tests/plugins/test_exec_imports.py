@@ -222,7 +222,10 @@ def _bridge_config(tmp_path: Path, **extra: object) -> bytes:
 # Never on any run of the exec'd bridge: other backends, the runtime, the CLI, the etcd store, package metadata.
 NEVER_FOR_BRIDGE = ("pyroute2", "importlib.metadata", "cnicore.backends._pyroute2", "cnicore.backends._iproute2",
                     "cnicore.backends._fake", "cnicore.backends._fakefw", "cnicore.runtime", "cnicore.cli",
-                    "cnicore.stores._etcd", "cnicore.testing", "hypothesis", "cnicore.plugins._loopback")
+                    "cnicore.stores._etcd", "cnicore.testing", "hypothesis", "cnicore.plugins._loopback",
+                    # Finding its IPAM plugin on CNI_PATH needs the lookup alone, not the configuration parser.
+                    "cnicore.config._parse", "cnicore.config._directory", "cnicore.config._request",
+                    "cnicore.config._model")
 # Commands that touch no namespace build no link backend.
 LINK_BACKEND = ("cnicore.backends._netlink", "cnicore.backends._rtnl", "cnicore.backends._nsenter",
                 "cnicore.backends._setns")
