@@ -10,7 +10,9 @@ the same bytes, codes and messages:
    name as they come; with no ``CNI_COMMAND`` and an about text, print the about
    text to stderr and exit 0; otherwise missing variables are code 4.
 2. VERSION: print ``{"cniVersion":"1.1.0","supportedVersions":[...]}`` and a
-   newline, without reading stdin.
+   newline, without reading stdin. VERSION requires no variable but
+   ``CNI_COMMAND``, so nothing else can refuse it: it is answered first, before
+   the JSON codec and the validators are even imported (:func:`version_text`).
 3. Any other command: read stdin (code 5 on failure), decode it (code 6
    ``error unmarshall network config: ...``), require a valid ``name`` (code 7).
 4. ADD and DEL: the config's ``cniVersion`` must be one the plugin supports
