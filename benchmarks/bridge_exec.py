@@ -49,7 +49,8 @@ def _timed(argv: list[str], env: dict[str, str], stdin: bytes) -> float:
 
 def _child(plugins: str, count: int, tag: str, work: str) -> dict[str, list[float]]:
     """Inside the host namespace: the paired rounds."""
-    interpreter = open(os.path.join(plugins, "bridge")).readline()[2:].split()[0]
+    with open(os.path.join(plugins, "bridge"), encoding="utf-8") as script:
+        interpreter = script.readline()[2:].split()[0]  # the shebang's interpreter: the floor's
     sides = {
         "ours": (os.path.join(plugins, "bridge"), plugins, _conf(f"cnt-bxo{tag}", "10.23.0.0/24", f"{work}/o")),
         "reference": (os.path.join(REFERENCE, "bridge"), REFERENCE,
