@@ -37,6 +37,7 @@ __all__ = [
     "MAX_MTU",
     "MIN_MTU",
     "PEER_NAME_ATTEMPTS",
+    "VETH_TXQUEUELEN",
     "OneAddressMasquerade",
     "address_sort_key",
     "check_mac",
@@ -62,6 +63,10 @@ MIN_MTU = 68
 MAX_MTU = 65535
 # The reference draws a new peer name up to 10 times before giving up.
 PEER_NAME_ATTEMPTS = 10
+# The transmit queue length of both ends of a veth pair. The reference's netlink library sends its
+# zero-valued LinkAttrs.TxQLen (0) when it makes the pair; the kernel's default would be 1000. A veth
+# has no qdisc queue anyway (noqueue), so this only keeps the state identical.
+VETH_TXQUEUELEN = 0
 
 _LINK_LOCAL_V6 = netaddr.IPNetwork("fe80::/10")
 _MULTICAST_V6 = netaddr.IPNetwork("ff00::/8")

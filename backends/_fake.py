@@ -21,6 +21,10 @@ What is modelled, and why it matters to plugins:
 - a veth end has carrier when both ends are up; a bridge when one of its ports
   has; a bridge whose MTU was never set follows the smallest MTU of its ports
   (1500 without ports);
+- a route is refused only when the very same one (destination, table, metric,
+  gateway and device) exists: a second default route through another interface
+  is accepted (IPv6 merges such routes into one multipath route, which the port
+  lists as one route per next hop);
 - a route through a gateway needs a link-scope route to the gateway (an IPv4
   gateway may be one of the namespace's own addresses: the link that got it
   first must then be up); a route straight to a device needs the device up, and
@@ -649,9 +653,13 @@ class FakeLinkBackend:
             if route.gateway is not None:
                 device = self._gateway_device(fns, route, device)
             assert device is not None  # a Route has a device or a gateway
+            # Added without NLM_F_EXCL, as the reference adds routes: only the very same route (destination,
+            # table, metric and next hop) is refused; another next hop to the destination joins it.
             for existing in fns.routes:
-                if (existing.dst == route.dst and existing.table == route.table and existing.metric == metric):
-                    raise AlreadyExistsError(f"route to {route.dst} (metric {metric}) already exists")
+                if (existing.dst == route.dst and existing.table == route.table and existing.metric == metric
+                        and existing.gateway == route.gateway and existing.device == device.name):
+                    raise AlreadyExistsError(f"route to {route.dst} (metric {metric}) via {route.gateway} dev "
+                                             f"{device.name} already exists")
             fns.routes.append(Route(
                 dst=route.dst, gateway=route.gateway, device=device.name, metric=metric, table=route.table,
                 scope=route.scope, source=route.source,

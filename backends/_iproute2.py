@@ -45,6 +45,7 @@ from cnicore.links import (
 from . import _nsenter
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
     address_sort_key,
     check_mac,
     check_mtu,
@@ -191,9 +192,7 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
                     raise
                 entries = []  # a table nobody has put a route in yet is an empty table
             for entry in entries:
-                route = _route_of(entry, family, table)
-                if route is not None:
-                    routes.append(route)
+                routes.extend(_routes_of(entry, family, table))
         return sorted_routes(routes)
 
     # -- links --------------------------------------------------------------------------------------
@@ -256,7 +255,8 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
                 args += ["mtu", str(mtu)]
             if mac is not None:
                 args += ["address", mac]
-            args += ["type", "veth", "peer", "name", peer_name]
+            args += ["txqueuelen", str(VETH_TXQUEUELEN), "type", "veth", "peer", "name", peer_name,
+                     "txqueuelen", str(VETH_TXQUEUELEN)]
             if mtu is not None:
                 args += ["mtu", str(mtu)]
             try:
@@ -352,7 +352,9 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
                      f"delete address {address}")
 
     def _route_args(self, route: Route, deleting: bool) -> list[str]:
-        args = [f"-{route.version}", "route", "delete" if deleting else "add", str(route.dst)]
+        # `prepend` sends NLM_F_CREATE without NLM_F_EXCL (`add` sends both): the reference adds routes that way
+        # (netlink.RouteAddEcmp), so a second route to a destination through another gateway or device is accepted.
+        args = [f"-{route.version}", "route", "delete" if deleting else "prepend", str(route.dst)]
         if route.gateway is not None:
             args += ["via", str(route.gateway)]
         if route.device is not None:
@@ -366,7 +368,7 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
                 args += ["scope", "global" if route.scope == "universe" else route.scope]
             if route.source is not None:
                 args += ["src", str(route.source)]
-            args += ["proto", "static"]
+            args += ["proto", "boot"]  # the reference's (vishvananda/netlink's default)
         return args
 
     def add_route(self, ns: Namespace, route: Route) -> None:
@@ -424,18 +426,22 @@ def _link_of(entry: dict[str, Any], addresses: list[Address]) -> Link:
     )
 
 
-def _route_of(entry: dict[str, Any], family: int, table: int) -> Route | None:
-    if entry.get("type", "unicast") != "unicast" or "nexthops" in entry or "dev" not in entry:
-        return None
+def _routes_of(entry: dict[str, Any], family: int, table: int) -> list[Route]:
+    """A unicast route of ``ip -j route``: one per nexthop of a multipath route (see the netlink backend)."""
+    if entry.get("type", "unicast") != "unicast":
+        return []
+    hops = entry.get("nexthops", [entry])
+    if any("dev" not in hop for hop in hops):
+        return []
     dst = entry["dst"]
     if dst == "default":
         dst = "0.0.0.0/0" if family == 4 else "::/0"
-    return Route(
+    return [Route(
         dst=netaddr.IPNetwork(dst),
-        gateway=entry.get("gateway"),
-        device=entry.get("dev"),
+        gateway=hop.get("gateway"),
+        device=hop.get("dev"),
         metric=int(entry.get("metric", 0)),
         table=table,
         scope=entry.get("scope", "universe") if family == 4 else "universe",
         source=entry.get("prefsrc"),
-    )
+    ) for hop in hops]

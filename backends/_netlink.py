@@ -43,6 +43,7 @@ from cnicore.links import (
 from . import _nsenter
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
     address_sort_key,
     check_mac,
     check_mtu,
@@ -139,6 +140,7 @@ _RTM_GETROUTE: Final = 26
 _IFLA_ADDRESS: Final = 1
 _IFLA_IFNAME: Final = 3
 _IFLA_MTU: Final = 4
+_IFLA_TXQLEN: Final = 13
 _IFLA_MASTER: Final = 10
 _IFLA_PROTINFO: Final = 12
 _IFLA_OPERSTATE: Final = 16
@@ -170,9 +172,11 @@ _RTA_GATEWAY: Final = 5
 _RTA_PRIORITY: Final = 6
 _RTA_PREFSRC: Final = 7
 _RTA_MULTIPATH: Final = 9
+_RTNEXTHOP: Final = struct.Struct("=HBBi")  # rtnexthop: length, flags, hops, link index (then attributes)
 _RTA_TABLE: Final = 15
 _RTN_UNICAST: Final = 1
-_RTPROT_STATIC: Final = 4
+# What the reference's routes carry (vishvananda/netlink's default, `ip route` prints no proto).
+_RTPROT_BOOT: Final = 3
 _RT_TABLE_COMPAT: Final = 252
 _RT_SCOPE_NOWHERE: Final = 255
 _SCOPES: Final = {0: "universe", 253: "link", 254: "host"}
@@ -192,6 +196,10 @@ _VERSIONS: Final = {socket.AF_INET: 4, socket.AF_INET6: 6}
 _NO_STATS: Final = _attr_u32(_IFLA_EXT_MASK, _RTEXT_FILTER_SKIP_STATS)
 _ACKED: Final = _NLM_F_ACK
 _CREATE: Final = _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+# Routes are added as the reference adds them (netlink.RouteAddEcmp): without NLM_F_EXCL, so a second
+# route to a destination through another gateway or device is accepted (one container on two networks
+# gets a default route per interface); only the very same route is refused (EEXIST).
+_CREATE_ROUTE: Final = _NLM_F_ACK | _NLM_F_CREATE
 _LOOPBACK_NET: Final = netaddr.IPNetwork("127.0.0.0/8")
 
 
@@ -369,13 +377,11 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             names = {msg.index: msg.name for msg in (
                 _LinkMessage(payload) for _kind, payload in
                 sock.request(_RTM_GETLINK, _ifinfomsg() + _NO_STATS, flags=_NLM_F_DUMP))}
-            routes = []
+            routes: list[Route] = []
             for family_version in ([4, 6] if version is None else [version]):
                 family = _FAMILIES[family_version]
                 for _kind, payload in sock.request(_RTM_GETROUTE, _rtmsg(family=family), flags=_NLM_F_DUMP):
-                    route = _route_of(payload, names)
-                    if route is not None and route.table == table:
-                        routes.append(route)
+                    routes.extend(route for route in _routes_of(payload, names) if route.table == table)
             return sorted_routes(routes)
 
     # -- links --------------------------------------------------------------------------------------
@@ -441,6 +447,9 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             # container end is born here: nothing is created in one place and moved.
             peer = _ifinfomsg() + _attr_str(_IFLA_IFNAME, peer_name) + _attr_u32(_IFLA_NET_NS_FD, host_fd)
             body = _ifinfomsg() + _attr_str(_IFLA_IFNAME, name)
+            # Both ends without a transmit queue length, as the reference makes them (see VETH_TXQUEUELEN).
+            peer += _attr_u32(_IFLA_TXQLEN, VETH_TXQUEUELEN)
+            body += _attr_u32(_IFLA_TXQLEN, VETH_TXQUEUELEN)
             if mtu is not None:
                 peer += _attr_u32(_IFLA_MTU, mtu)
                 body += _attr_u32(_IFLA_MTU, mtu)
@@ -586,7 +595,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
                            table=route.table if route.table < 256 else _RT_TABLE_COMPAT)
         else:
             scope = _SCOPE_NUMBERS[route.scope] if route.version == 4 else 0
-            header = _rtmsg(family=family, dst_len=route.dst.prefixlen, scope=scope, protocol=_RTPROT_STATIC,
+            header = _rtmsg(family=family, dst_len=route.dst.prefixlen, scope=scope, protocol=_RTPROT_BOOT,
                            kind=_RTN_UNICAST, table=route.table if route.table < 256 else _RT_TABLE_COMPAT)
         body = header + _attr(_RTA_DST, _ip_bytes(route.dst.network)) + _attr_u32(_RTA_TABLE, route.table)
         if route.device is not None:
@@ -602,7 +611,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
     def add_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.add_route`."""
         with self._socket(ns, f"add route to {route.dst}") as sock:
-            sock.request(_RTM_NEWROUTE, self._route_body(sock, route, deleting=False), flags=_CREATE)
+            sock.request(_RTM_NEWROUTE, self._route_body(sock, route, deleting=False), flags=_CREATE_ROUTE)
 
     def delete_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.delete_route`."""
@@ -664,22 +673,40 @@ def _link_of(msg: _LinkMessage, master: str | None, addresses: list[Address]) ->
     )
 
 
-def _route_of(payload: bytes, names: dict[int, str]) -> Route | None:
+def _routes_of(payload: bytes, names: dict[int, str]) -> list[Route]:
+    """The unicast route in an RTM_NEWROUTE message: one per nexthop of a multipath route.
+
+    The kernel merges IPv6 routes to one destination with one metric through different
+    gateways into one multipath route (as for the default routes of a container on two
+    networks); the port lists each nexthop as a route of its own.
+    """
     family, dst_len, _src_len, _tos, table, _protocol, scope, kind, _flags = struct.unpack_from("=BBBBBBBBI", payload)
     attrs = _parse_attrs(payload, 12)
-    if kind != _RTN_UNICAST or _RTA_MULTIPATH in attrs or family not in _VERSIONS:
-        return None
+    if kind != _RTN_UNICAST or family not in _VERSIONS:
+        return []
     version = _VERSIONS[family]
     dst = _ip_text(family, attrs[_RTA_DST]) if _RTA_DST in attrs else ("0.0.0.0" if version == 4 else "::")
-    oif = attrs.get(_RTA_OIF)
-    gateway = attrs.get(_RTA_GATEWAY)
     source = attrs.get(_RTA_PREFSRC)
-    return Route(
+    hops: list[tuple[int | None, bytes | None]] = []
+    multipath = attrs.get(_RTA_MULTIPATH)
+    if multipath is None:
+        oif = attrs.get(_RTA_OIF)
+        hops.append((_u32(oif) if oif is not None else None, attrs.get(_RTA_GATEWAY)))
+    else:
+        offset = 0
+        while offset + _RTNEXTHOP.size <= len(multipath):
+            length, _hop_flags, _hops, index = _RTNEXTHOP.unpack_from(multipath, offset)
+            if length < _RTNEXTHOP.size:
+                break
+            hop_attrs = _parse_attrs(multipath[offset:offset + length], _RTNEXTHOP.size)
+            hops.append((index, hop_attrs.get(_RTA_GATEWAY)))
+            offset += _pad(length)
+    return [Route(
         dst=netaddr.IPNetwork(f"{dst}/{dst_len}"),
         gateway=_ip_text(family, gateway) if gateway else None,
-        device=names.get(_u32(oif)) if oif is not None else None,
+        device=names.get(oif) if oif is not None else None,
         metric=_u32(attrs.get(_RTA_PRIORITY)),
         table=_u32(attrs[_RTA_TABLE]) if _RTA_TABLE in attrs else table,
         scope=_SCOPES.get(scope, "universe") if version == 4 else "universe",  # type: ignore[arg-type]
         source=_ip_text(family, source) if source else None,
-    )
+    ) for oif, gateway in hops]

@@ -58,6 +58,7 @@ from cnicore.links import (
 from . import _nsenter
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
     address_sort_key,
     check_mac,
     check_mtu,
@@ -85,7 +86,12 @@ _IFF_PROMISC = 0x100
 _IFF_LOWER_UP = 0x10000
 _ARPHRD_LOOPBACK = 772
 _RTN_UNICAST = 1
-_RTPROT_STATIC = 4
+# What the reference's routes carry (vishvananda/netlink's default, `ip route` prints no proto).
+_RTPROT_BOOT = 3
+# RTM_NEWROUTE with NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE and no NLM_F_EXCL: how the reference adds routes
+# (netlink.RouteAddEcmp), so a second route to a destination through another gateway or device is accepted.
+# pyroute2's "add" would send NLM_F_EXCL; its "append" puts IPv4 routes after the existing ones instead.
+_ADD_ROUTE = (24, 0x1 | 0x4 | 0x400)
 _SCOPES = {0: "universe", 253: "link", 254: "host"}
 _SCOPE_NUMBERS = {name: number for number, name in _SCOPES.items()}
 _RT_SCOPE_HOST = 254
@@ -302,12 +308,10 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
         def body(ipr: Any) -> tuple[Route, ...]:
             names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
             families = [_AF_INET, _AF_INET6] if version is None else [_AF_INET if version == 4 else _AF_INET6]
-            routes = []
+            routes: list[Route] = []
             for family in families:
                 for msg in ipr.get_routes(family=family):
-                    route = _route_of(msg, names)
-                    if route is not None and route.table == table:
-                        routes.append(route)
+                    routes.extend(route for route in _routes_of(msg, names) if route.table == table)
             return sorted_routes(routes)
 
         return self._run(ns, "list routes", body)
@@ -378,8 +382,8 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
             peer_name = check_name(self._peer_names())
             # The peer is born in the host namespace (IFLA_NET_NS_FD on the peer) while the
             # container end is born here: nothing is created in one place and moved.
-            peer: dict[str, Any] = {"ifname": peer_name, "net_ns_fd": host_fd}
-            options: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer}
+            peer: dict[str, Any] = {"ifname": peer_name, "net_ns_fd": host_fd, "txqlen": VETH_TXQUEUELEN}
+            options: dict[str, Any] = {"ifname": name, "kind": "veth", "peer": peer, "txqlen": VETH_TXQUEUELEN}
             if mtu is not None:
                 options["mtu"] = mtu
                 peer["mtu"] = mtu
@@ -508,14 +512,14 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
             # Deleting with "no scope" matches a route of any scope, as `ip route del` does.
             request["scope"] = _RT_SCOPE_NOWHERE if deleting else _SCOPE_NUMBERS[route.scope]
         if not deleting:
-            request["proto"] = _RTPROT_STATIC
+            request["proto"] = _RTPROT_BOOT
             request["type"] = _RTN_UNICAST
         return request
 
     def add_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.add_route`."""
         self._run(ns, f"add route to {route.dst}",
-                  lambda ipr: ipr.route("add", **self._route_request(ipr, route, deleting=False)))
+                  lambda ipr: ipr.route(_ADD_ROUTE, **self._route_request(ipr, route, deleting=False)))
 
     def delete_route(self, ns: Namespace, route: Route) -> None:
         """See :meth:`LinkBackend.delete_route`."""
@@ -586,19 +590,22 @@ def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
     )
 
 
-def _route_of(msg: Any, names: dict[int, str]) -> Route | None:
-    if int(msg["type"]) != _RTN_UNICAST or msg.get_attr("RTA_MULTIPATH") is not None:
-        return None
+def _routes_of(msg: Any, names: dict[int, str]) -> list[Route]:
+    """The unicast route in a route message: one per nexthop of a multipath route (see the netlink backend)."""
+    if int(msg["type"]) != _RTN_UNICAST:
+        return []
     family = 4 if int(msg["family"]) == _AF_INET else 6
     dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if family == 4 else "::")
-    oif = msg.get_attr("RTA_OIF")
     table = msg.get_attr("RTA_TABLE")
-    return Route(
+    multipath = msg.get_attr("RTA_MULTIPATH")
+    hops = ([(msg.get_attr("RTA_OIF"), msg.get_attr("RTA_GATEWAY"))] if multipath is None else
+            [(hop["oif"], hop.get_attr("RTA_GATEWAY")) for hop in multipath])
+    return [Route(
         dst=netaddr.IPNetwork(f"{dst}/{int(msg['dst_len'])}"),
-        gateway=msg.get_attr("RTA_GATEWAY"),
+        gateway=gateway,
         device=names.get(int(oif)) if oif is not None else None,
         metric=int(msg.get_attr("RTA_PRIORITY") or 0),
         table=int(table if table is not None else msg["table"]),
         scope=_SCOPES.get(int(msg["scope"]), "universe") if family == 4 else "universe",  # type: ignore[arg-type]
         source=msg.get_attr("RTA_PREFSRC"),
-    )
+    ) for oif, gateway in hops]

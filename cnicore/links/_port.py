@@ -74,7 +74,8 @@ class LinkBackend(Protocol):
         elsewhere and moved), so a half-made pair is never visible under the
         container's name in the host. The host end is named ``veth`` + 8 random
         lowercase hex digits, drawn again when the name is taken. Both ends are
-        left down. If ``name`` exists in the container namespace, raises
+        left down, with a transmit queue length of 0 as the reference makes them.
+        If ``name`` exists in the container namespace, raises
         :class:`AlreadyExistsError` ``container veth name (%q) peer provided (%q)
         already exists``. Not idempotent.
         """
@@ -177,8 +178,13 @@ class LinkBackend(Protocol):
         ...
 
     def add_route(self, ns: Namespace, route: Route) -> None:
-        """Add a route; :class:`AlreadyExistsError` if one with that destination, table and
-        metric exists. Not idempotent.
+        """Add a route as the reference plugins do (``proto boot``, no ``NLM_F_EXCL``).
+
+        A route to a destination that already has one with the same table and
+        metric through another gateway or device is added beside it (a container
+        on two networks gets a default route on each interface; IPv6 merges them
+        into one multipath route). :class:`AlreadyExistsError` if the very same
+        route (destination, table, metric, gateway, device) exists. Not idempotent.
         """
         ...
 
@@ -193,7 +199,7 @@ class LinkBackend(Protocol):
 
         Includes the routes the kernel adds by itself for the subnets of the
         addresses on up links (IPv4: scope link, ``source`` the address, metric 0;
-        IPv6: metric 256).
+        IPv6: metric 256). Each next hop of a multipath route is listed as a route.
 
         Idempotent (read-only).
         """

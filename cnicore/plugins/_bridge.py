@@ -606,7 +606,8 @@ class BridgePlugin:
             for version in (4, 6):
                 for gateway in gateways[version]:
                     if config.vlan == 0:
-                        self._ensure_address(host, config.bridge, gateway, config, "failed to set bridge addr")
+                        self._ensure_address(host, config.bridge, gateway, config, "failed to set bridge addr",
+                                             mac=bridge.mac)
                         continue
                     # The gateway of a VLAN lives on <bridge>.<vlan>, a veth whose peer is an access port.
                     link = self._ensure_vlan_interface(host, config, bridge)
@@ -615,7 +616,7 @@ class BridgePlugin:
                         result = attrs.evolve(result, interfaces=(
                             *result.interfaces, Interface(name=link.name, mac=link.mac)))
                     self._ensure_address(host, link.name, gateway, config,
-                                         "failed to set vlan interface for bridge with addr")
+                                         "failed to set vlan interface for bridge with addr", mac=link.mac)
                 if gateways[version]:
                     key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
                     try:
@@ -678,7 +679,6 @@ class BridgePlugin:
                     with contextlib.suppress(CNIError):
                         if backend.read_sysctl(ns, key) != "0":
                             backend.write_sysctl(ns, key, 0)
-                self._quiet_sysctl(ns, f"net/ipv6/conf/{ifname}/keep_addr_on_down", 1)
                 ipv6_enabled = True
             try:
                 backend.add_address(ns, ifname, Address.parse(ipc.address))
@@ -727,8 +727,12 @@ class BridgePlugin:
                             f"tentative addresses after {_DAD_TIMEOUT_NS} seconds")
 
     def _ensure_address(self, host: Namespace, name: str, gateway: Address, config: BridgeConfig,
-                        context: str) -> None:
-        """The reference's ``ensureAddr``: the gateway on ``name``, one IPv4 address there unless forced."""
+                        context: str, *, mac: str) -> None:
+        """The reference's ``ensureAddr``: the gateway on ``name``, one IPv4 address there unless forced.
+
+        ``mac`` is the link's MAC as it was before this ADD attached its port (the
+        reference's link object from before), pinned at the end.
+        """
         backend = self._backend
         existing = backend.list_addresses(host, name)
         for address in existing:
@@ -747,8 +751,9 @@ class BridgePlugin:
             pass
         except CNIError as exc:
             raise InternalError(f"{context}: could not add IP address to {go_quote(name)}: {exc.msg}") from exc
-        # Pin the MAC: a bridge's otherwise follows the lowest port MAC and changes as ports come and go.
-        backend.set_mac(host, name, backend.get_link(host, name).mac)
+        # Pin the MAC: a bridge's otherwise follows the lowest port MAC and changes as ports come and go. The
+        # bridge's own (as the reference, from before this ADD's port joined), not the port's it has taken since.
+        backend.set_mac(host, name, mac)
 
     def _wait_port_up(self, host: Namespace, name: str) -> Link:
         """The host veth once oper-up (checked at 0, 50, 500, 1000 and 1000 ms, as the reference)."""

@@ -144,6 +144,43 @@ def route_metrics(e: Env) -> list[Any]:
     return seen
 
 
+def routes_on_several_interfaces(e: Env) -> list[Any]:
+    """One namespace on three networks: a default route per interface, as the reference adds them (no
+    NLM_F_EXCL). IPv4 keeps them side by side; IPv6 merges them into one multipath route, listed per next
+    hop. Only the very same route is refused."""
+    b, host, ctr = e.backend, e.host, e.container
+    nets = (("eth0", "10.1.2", "2001:db8:2"), ("eth1", "10.1.3", "2001:db8:3"), ("eth2", "10.1.4", None))
+    for ifname, v4, v6 in nets:
+        b.create_veth(ctr, ifname, host)
+        b.add_address(ctr, ifname, Address.parse(f"{v4}.2/24"))
+        if v6 is not None:
+            b.add_address(ctr, ifname, Address.parse(f"{v6}::2/64"))
+        b.set_link_up(ctr, ifname)
+    for ifname, v4, v6 in nets:
+        b.add_route(ctr, Route(dst="0.0.0.0/0", gateway=f"{v4}.1", device=ifname))
+        if v6 is not None:
+            b.add_route(ctr, Route(dst="::/0", gateway=f"{v6}::1", device=ifname))
+    defaults = [(str(r.gateway), r.device, r.metric) for r in b.list_routes(ctr) if r.dst.prefixlen == 0]
+    assert defaults == [("10.1.2.1", "eth0", 0), ("10.1.3.1", "eth1", 0), ("10.1.4.1", "eth2", 0),
+                        ("2001:db8:2::1", "eth0", 1024), ("2001:db8:3::1", "eth1", 1024)]
+    everything = state(b, ctr)
+    again = [outcome(b.add_route, ctr, Route(dst="0.0.0.0/0", gateway="10.1.3.1", device="eth1")),
+             outcome(b.add_route, ctr, Route(dst="::/0", gateway="2001:db8:3::1", device="eth1")),
+             outcome(b.add_route, ctr, Route(dst="10.9.0.0/16", gateway="10.1.4.1", device="eth2")),
+             outcome(b.add_route, ctr, Route(dst="10.9.0.0/16", gateway="10.1.4.1", device="eth2"))]
+    assert again == ["AlreadyExistsError", "AlreadyExistsError", "ok", "AlreadyExistsError"]
+    # One next hop of the IPv6 multipath route goes; the other stays.
+    b.delete_route(ctr, Route(dst="::/0", gateway="2001:db8:2::1", device="eth0"))
+    assert [(str(r.gateway), r.device) for r in b.list_routes(ctr, version=6) if r.dst.prefixlen == 0] == [
+        ("2001:db8:3::1", "eth1")]
+    one_v6 = state(b, ctr)
+    # An interface leaving takes its default routes along; the others stay.
+    b.delete_link(ctr, "eth1")
+    assert [(str(r.gateway), r.device) for r in b.list_routes(ctr) if r.dst.prefixlen == 0] == [
+        ("10.1.2.1", "eth0"), ("10.1.4.1", "eth2")]
+    return [everything, again, one_v6, state(b, ctr)]
+
+
 def errors_and_names(e: Env) -> list[Any]:
     b, host, ctr = e.backend, e.host, e.container
     b.create_veth(ctr, "eth0", host)
@@ -225,8 +262,8 @@ def namespace_gone(e: Env, remove: Callable[[str], None]) -> list[Any]:
     return results
 
 
-@pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, route_metrics, errors_and_names,
-                                      sysctls])
+@pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, route_metrics,
+                                      routes_on_several_interfaces, errors_and_names, sysctls])
 def test_same_behaviour_as_the_fake(env: Env, fake_env: Env, scenario: Scenario) -> None:
     compare(env, fake_env, scenario)
 
@@ -470,9 +507,24 @@ def dad_states(e: Env) -> list[Any]:
     pair = b.create_veth(ctr, "eth0", host)
     b.set_link_up(host, pair.host.name)
     b.set_link_up(ctr, "eth0")
+    if b.name != "fake":
+        # The kernel readies IPv6 on a link only once the carrier event is processed (asynchronously, after
+        # LOWER_UP): an address added before that waits, and starts DAD once the link is ready, with whatever
+        # accept_dad says then. The link-local address appears at that moment: wait for it.
+        deadline = time.monotonic() + 10
+        while not any(str(s.address).startswith("fe80:") for s in b.list_address_states(ctr, "eth0")):
+            assert time.monotonic() < deadline, "eth0 never got its link-local address"
+            time.sleep(0.01)
     b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 0)
     quiet = Address.parse("2001:db8::2/64")
     b.add_address(ctr, "eth0", quiet)
+    if b.name != "fake":
+        # The kernel decides on DAD in deferred work that reads accept_dad when it runs: let it run before
+        # accept_dad changes back, or the address would be checked after all.
+        deadline = time.monotonic() + 10
+        while any(s.tentative for s in b.list_address_states(ctr, "eth0") if s.address == quiet):
+            assert time.monotonic() < deadline, "an address added with accept_dad=0 stayed tentative"
+            time.sleep(0.01)
     b.write_sysctl(ctr, "net/ipv6/conf/eth0/accept_dad", 1)
     checked, v4 = Address.parse("2001:db8:1::2/64"), Address.parse("10.1.2.2/24")
     b.add_address(ctr, "eth0", checked)
@@ -496,3 +548,41 @@ def dad_states(e: Env) -> list[Any]:
 
 def test_dad_states(env: Env, fake_env: Env) -> None:
     compare(env, fake_env, dad_states)
+
+
+@pytest.mark.parametrize("kind", REAL_BACKENDS)
+def test_kernel_state_as_the_reference_leaves_it(kind: str, netns: Any) -> None:
+    """What ``ip`` sees after the port's calls, whichever backend made them: routes ``proto boot`` (what the
+    reference's netlink library sends; ``ip route`` prints no proto) and both veth ends with a transmit queue
+    length of 0 (the reference's; the kernel's default is 1000). The fake models neither protocols nor queues:
+    these are properties of the kernel requests, checked here on each real backend."""
+    import json
+    import subprocess
+
+    from backends_support import make_backend, real_available
+
+    reason = real_available(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    b = make_backend(kind)
+    host_path, ctr_path = netns.add(), netns.add()
+    host, ctr = b.open_namespace(host_path), b.open_namespace(ctr_path)
+    pair = b.create_veth(ctr, "eth0", host, mtu=1400)
+    b.add_address(ctr, "eth0", Address.parse("10.1.2.2/24"))
+    b.add_address(ctr, "eth0", Address.parse("2001:db8:2::2/64"))
+    b.set_link_up(ctr, "eth0")
+    b.add_route(ctr, Route(dst="0.0.0.0/0", gateway="10.1.2.1", device="eth0"))
+    b.add_route(ctr, Route(dst="::/0", gateway="2001:db8:2::1", device="eth0"))
+    b.add_route(ctr, Route(dst="10.9.0.0/16", device="eth0", scope="link", metric=7))
+
+    def ip_json(path: str, *args: str) -> Any:
+        name = path.rsplit("/", 1)[1]
+        return json.loads(subprocess.run(["ip", "-n", name, "-j", "-d", *args], capture_output=True, text=True,
+                                         check=True).stdout)
+
+    ours = sorted((r["dst"], r.get("protocol")) for family in ("-4", "-6") for r in ip_json(ctr_path, family, "route")
+                  if r.get("protocol") != "kernel")
+    assert ours == [("10.9.0.0/16", "boot"), ("default", "boot"), ("default", "boot")]
+    # `ip -j` leaves txqlen out when it is 0.
+    assert ip_json(ctr_path, "link", "show", "eth0")[0].get("txqlen", 0) == 0
+    assert ip_json(host_path, "link", "show", pair.host.name)[0].get("txqlen", 0) == 0

@@ -122,14 +122,15 @@ def test_veth_within_the_host_needs_no_netns_argument(backend: _iproute2.IPRoute
     install(monkeypatch, recorder)
     backend._peer_names = lambda: "vethbbbbbbbb"
     backend.create_veth(HOST_NAMESPACE, "cnt-br0.7", HOST_NAMESPACE, mtu=1400)
-    assert recorder.writes()[0] == ["/sbin/ip", "link", "add", "name", "cnt-br0.7", "mtu", "1400", "type", "veth",
-                                    "peer", "name", "vethbbbbbbbb", "mtu", "1400"]
+    assert recorder.writes()[0] == ["/sbin/ip", "link", "add", "name", "cnt-br0.7", "mtu", "1400", "txqueuelen", "0",
+                                    "type", "veth", "peer", "name", "vethbbbbbbbb", "txqueuelen", "0", "mtu", "1400"]
     # Into another namespace, the container end is born there (`netns PATH`).
     monkeypatch.setattr(_iproute2.os.path, "exists", lambda _path: True)
     recorder.calls.clear()
     backend.create_veth(Namespace(path="/var/run/netns/cnt-c"), "eth0", HOST_NAMESPACE)
     assert recorder.writes()[0] == ["/sbin/ip", "link", "add", "name", "eth0", "netns", "/var/run/netns/cnt-c",
-                                    "type", "veth", "peer", "name", "vethbbbbbbbb"]
+                                    "txqueuelen", "0", "type", "veth", "peer", "name", "vethbbbbbbbb", "txqueuelen",
+                                    "0"]
 
 
 def test_address_states_from_ip_json(backend: _iproute2.IPRoute2LinkBackend, monkeypatch: pytest.MonkeyPatch) -> None:

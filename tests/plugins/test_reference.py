@@ -14,6 +14,7 @@ The installed reference (1.1.1) supports spec versions up to 1.0.0.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from plugin_helpers import (
     Outcome,
     addresses,
     data_files,
+    ip_json,
     link_flags,
     nat_rules,
     netns_path,
@@ -222,6 +224,7 @@ def _bridge_config(version: str | None, bridge: str, **extra: Any) -> dict[str, 
 def _bridge_state(side: Side, bridge: str) -> dict[str, Any]:
     assert side.host is not None
     return {
+        **_kernel_state(side, (bridge,), ("eth0",)),
         "container_eth0": addresses(side.container, "eth0"),
         "container_routes": routes(side.container),
         "container_eth0_up": "UP" in link_flags(side.container, "eth0"),
@@ -329,3 +332,71 @@ def test_bridge_options_match_reference(version: str, extra: dict[str, Any], ref
     if config.get("ipam") is None:
         del config["ipam"]
     _run_bridge_pair(ref, ours, config, "cnt-br5", ("ADD", "DEL", "DEL"))
+
+
+# ------------------------------------------------------------------------------------------ several networks
+
+
+def _kernel_state(side: Side, bridges: tuple[str, ...], ifnames: tuple[str, ...]) -> dict[str, Any]:
+    """What a container on several networks looks like, in the kernel's order and with every detail ``ip``
+    shows: routes (protocol, scope, metric, multipath next hops), queue lengths, the IPv6 sysctls the plugin
+    may touch, and whether each bridge kept its own MAC (the reference pins it before its first port's)."""
+    assert side.host is not None
+    detailed = {family: [r for r in ip_json([family, "-d", "route"], side.container)
+                         if not str(r.get("dst", "")).startswith("fe80")] for family in ("-4", "-6")}
+    host_links = ip_json(["-d", "link", "show"], side.host)
+    ports = {link["ifname"]: link for link in host_links if link.get("master") in bridges}
+    bridge_macs = {link["ifname"]: link["address"] for link in host_links if link["ifname"] in bridges}
+
+    def sysfs(ns: str, path: str) -> str:
+        done = subprocess.run(["ip", "netns", "exec", ns, "cat", path], capture_output=True, text=True, check=False)
+        return done.stdout.strip()  # empty for a link that is gone
+
+    return {
+        "routes": detailed,
+        "addresses": {ifname: addresses(side.container, ifname) for ifname in ifnames},
+        "container_txqlen": {ifname: [link.get("txqlen", 0) for link in ip_json(["link", "show"], side.container)
+                                      if link["ifname"] == ifname] for ifname in ifnames},
+        "host_veth_txqlen": sorted(port.get("txqlen", 0) for port in ports.values()),
+        "keep_addr_on_down": {ifname: sysfs(side.container, f"/proc/sys/net/ipv6/conf/{ifname}/keep_addr_on_down")
+                              for ifname in ifnames},
+        "bridge_mac_is_a_port_mac": {name: mac in {port["address"] for port in ports.values()}
+                                     for name, mac in bridge_macs.items()},
+        "bridge_mac_assigned": {name: sysfs(side.host, f"/sys/class/net/{name}/addr_assign_type")
+                                for name in bridges},
+        "files": data_files(side.data),
+    }
+
+
+def test_one_container_on_three_networks_matches_reference(reference_bin: Path, plugin_bin: Path,
+                                                           netns: Namespaces, tmp_path: Path) -> None:
+    """A second and third default route (one per interface) are accepted, as the reference's are: IPv4 ones
+    side by side (the newest first), IPv6 ones merged into one multipath route; everything ``proto boot``."""
+    ref = Side("ref", reference_bin, netns, tmp_path)
+    ours = Side("ours", plugin_bin, netns, tmp_path)
+    networks = (("cnt-mn0", "10.71.0.0/24", "fd71::/64"), ("cnt-mn1", "10.71.1.0/24", "fd71:1::/64"),
+                ("cnt-mn2", "10.71.2.0/24", None))
+    configs = []
+    for bridge, v4, v6 in networks:
+        ranges = [[{"subnet": v4}]] + ([[{"subnet": v6}]] if v6 else [])
+        route_list = [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if v6 else [])
+        configs.append({"cniVersion": "1.0.0", "name": f"net-{bridge}", "type": "bridge", "bridge": bridge,
+                        "isGateway": True, "hairpinMode": True,
+                        "ipam": {"type": "host-local", "ranges": ranges, "routes": route_list}})
+    ifnames = ("eth0", "eth1", "eth2")
+    bridges = tuple(bridge for bridge, _v4, _v6 in networks)
+    for config, ifname in zip(configs, ifnames, strict=True):
+        a, b = ref.run("bridge", "ADD", config, ifname=ifname), ours.run("bridge", "ADD", config, ifname=ifname)
+        _same(ref, ours, a, b)
+        assert a.returncode == 0, a.stdout
+    state = _kernel_state(ours, bridges, ifnames)
+    assert state == _kernel_state(ref, bridges, ifnames)
+    assert [r.get("gateway") for r in state["routes"]["-4"] if r["dst"] == "default"] == [
+        "10.71.2.1", "10.71.1.1", "10.71.0.1"]
+    assert [r.get("protocol") for r in state["routes"]["-4"] if r["dst"] == "default"] == ["boot"] * 3
+    assert set(state["host_veth_txqlen"]) == {0} and set(state["keep_addr_on_down"].values()) == {"0"}
+    assert not any(state["bridge_mac_is_a_port_mac"].values())
+    # Leaving one network takes its routes along and leaves the others as the reference leaves them.
+    a, b = ref.run("bridge", "DEL", configs[1], ifname="eth1"), ours.run("bridge", "DEL", configs[1], ifname="eth1")
+    _same(ref, ours, a, b)
+    assert _kernel_state(ours, bridges, ("eth0", "eth2")) == _kernel_state(ref, bridges, ("eth0", "eth2"))
