@@ -33,7 +33,7 @@ path (``key``, e.g. ``ipam.ranges[0][1].subnet``) and the offending ``value``.
             └── PermissionDeniedError             the operation needs privileges we lack
 
 Foreign exceptions (``OSError``, ``CalledProcessError``, pyroute2's errors,
-``filelock.Timeout``) never cross a public boundary: they are translated into
+etcd client errors) never cross a public boundary: they are translated into
 one of these with ``raise ... from exc`` so the cause stays attached.
 """
 

@@ -12,7 +12,19 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
-__all__ = ["go_field", "go_fold", "go_quote", "go_quote_list", "go_type_name", "go_value_list"]
+__all__ = ["GO_SPACE", "go_field", "go_fold", "go_has_space", "go_quote", "go_quote_list", "go_type_name",
+           "go_value_list"]
+
+#: Go's ``strings.TrimSpace`` set: ASCII whitespace plus the Unicode White_Space characters.
+GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+           "\u2028\u2029\u202f\u205f\u3000"
+# A set, not a regular expression: ``re`` would cost every exec'd plugin's VERSION its import.
+_SPACE = frozenset(GO_SPACE)
+
+
+def go_has_space(text: str) -> bool:
+    """Whether ``text`` holds any character of :data:`GO_SPACE`."""
+    return not _SPACE.isdisjoint(text)
 
 
 def go_fold(key: str) -> str | None:
@@ -37,10 +49,15 @@ def go_field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False, mis
     found_key, found = name, missing
     folded = name.lower()
     for key, value in obj.items():
-        if key == name or (isinstance(key, str) and go_fold(key) == folded):
-            if value is None and null_keeps and found is not missing:
+        if key != name:
+            if not isinstance(key, str):
                 continue
-            found_key, found = key, value
+            # ASCII keys fold by lower(); only a non-ASCII key can fold onto an ASCII name (go_fold).
+            if (key.lower() if key.isascii() else go_fold(key)) != folded:
+                continue
+        if value is None and null_keeps and found is not missing:
+            continue
+        found_key, found = key, value
     return found_key, found
 
 

@@ -12,10 +12,9 @@ command. So nothing is imported before it is needed:
   about text and every refusal of the environment or stdin cost the
   skeleton's few modules and nothing else (:class:`DeferredHandler`);
 * ``host-local`` needs no link backend at all: it runs as
-  :class:`~cnicore.plugins._hostlocal_exec.HostLocalExecHandler`, which handles
-  the common configurations on the standard library alone (no attrs, no
-  netaddr) and the rest through :class:`~cnicore.plugins.HostLocalPlugin`,
-  writing its result without the result types;
+  :class:`~cnicore.plugins._hostlocal.HostLocalExecHandler`, which calls the
+  host-local engine (the library's own functions) on the file store's core and
+  writes its result without the result types: no attrs, no netaddr;
 * ``loopback`` only sets ``lo`` up or down and reads its addresses: with
   ``CNICORE_BACKEND`` unset or ``auto``, when the process may administer the
   network, it runs as :class:`~cnicore.plugins._loopback.LoopbackExecHandler`
@@ -277,7 +276,7 @@ class DeferredHandler:
 
 def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
     if name == "host-local":
-        from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+        from cnicore.plugins._hostlocal import HostLocalExecHandler
 
         return HostLocalExecHandler()
     if name == "loopback":

@@ -1,7 +1,13 @@
 """The architecture, enforced: what the pure core may import, and which way imports point.
 
-core (spec, config, ipam, links) <- stores / plugins <- runtime <- cli;
-backends depend on the core, never the reverse.
+spec <- config, links, the host-local engine (ipam/_engine.py) <- stores <- the typed IPAM API (the rest of
+ipam) <- plugins <- runtime <- cli; backends depend on the core, never the reverse.
+
+The host-local engine is pure in the strict sense: the standard library and
+cnicore's own engine-level modules only (no netaddr, no attrs, no store), so
+that the executed plugin can run it without loading them. The typed IPAM API
+(attrs values with netaddr addresses) adapts it and reaches reservations through
+the store port, so it sits above the stores.
 """
 
 from __future__ import annotations
@@ -16,9 +22,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "cnicore"
 
-# The parts that parse, validate, convert and decide.
-PURE = ("spec", "config", "ipam", "links")
+# The parts that parse, validate, convert and decide (the typed IPAM API is an adapter over the engine and the
+# store port: it is held to the layer rules below, not to these).
+PURE = ("spec", "config", "links")
 PURE_THIRD_PARTY = {"netaddr", "attrs"}
+# The host-local engine and what it may import: the standard library and these cnicore modules, nothing else.
+ENGINE = PACKAGE / "ipam" / "_engine.py"
+ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore.spec._goint",
+                     "cnicore.spec._version", "cnicore.spec._args"}
 # Modules of the standard library that do I/O with other processes or the kernel's network stack.
 FORBIDDEN_IN_PURE = {"subprocess", "socket", "ctypes", "multiprocessing", "asyncio"}
 
@@ -26,6 +37,7 @@ FORBIDDEN_IN_PURE = {"subprocess", "socket", "ctypes", "multiprocessing", "async
 ALLOWED_LAYERS: dict[str, set[str]] = {
     "spec": {"spec"},
     "config": {"spec", "config"},
+    # The typed IPAM API over the engine: the store port and the stores it opens by default.
     "ipam": {"spec", "ipam", "stores"},
     "links": {"spec", "links"},
     "stores": {"spec", "stores"},
@@ -123,6 +135,42 @@ def test_importing_the_pure_core_loads_no_backend_or_subprocess() -> None:
         "import cnicore, cnicore.spec, cnicore.config, cnicore.ipam, cnicore.links\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyroute2', 'subprocess')"
         " or m.startswith('cnicore.backends') or m.startswith('cnicore.runtime'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+def test_the_host_local_engine_imports_only_the_standard_library_and_engine_modules() -> None:
+    problems = []
+    for module, line in _imports(ENGINE):
+        top = module.split(".")[0]
+        if top == "cnicore":
+            if module not in ENGINE_MAY_IMPORT:
+                problems.append(f"{ENGINE.relative_to(ROOT)}:{line} imports {module}")
+        elif top != "__future__" and (top not in sys.stdlib_module_names or top in FORBIDDEN_IN_PURE):
+            problems.append(f"{ENGINE.relative_to(ROOT)}:{line} imports {module}")
+    assert problems == []
+
+
+def test_the_stores_never_import_ipam() -> None:
+    # The engine sits below the stores and the typed API above them: a store importing ipam would close a cycle.
+    problems = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+                for path in _python_files(PACKAGE / "stores") for module, line in _imports(path)
+                if _layer(module) == "ipam"]
+    assert problems == []
+
+
+def test_importing_the_engine_loads_no_typed_value_library() -> None:
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import cnicore.ipam._engine as engine\n"
+        "engine.decode_config({'name': 'n', 'cniVersion': '1.0.0', 'ipam': {'subnet': '10.0.0.0/24'}}, 'IP=10.0.0.5')\n"
+        "bad = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('attr', 'attrs', 'netaddr', 'typing',"
+        " 'ipaddress')"
+        " or m.startswith(('cnicore.stores', 'cnicore.ipam._', 'cnicore.spec._result'))"
+        " and m != 'cnicore.ipam._engine')\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

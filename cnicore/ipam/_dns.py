@@ -1,10 +1,10 @@
-"""``resolvConf`` parsing with the reference's rules (host-local's dns.go)."""
+"""``resolvConf`` as a typed value; read with the reference's rules by the engine (host-local's dns.go)."""
 
 from __future__ import annotations
 
 import attrs
 
-from cnicore._errors import InvalidConfigError
+from cnicore.ipam import _engine
 
 __all__ = ["DNS", "load_resolv_conf", "parse_resolv_conf"]
 
@@ -23,32 +23,23 @@ class DNS:
         """True when nothing is set (results then print ``"dns": {}`` or omit it)."""
         return not (self.nameservers or self.domain or self.search or self.options)
 
+    @classmethod
+    def from_plain(cls, dns: _engine.DNSValue) -> DNS:
+        """The typed value of the engine's ``(nameservers, domain, search, options)``."""
+        nameservers, domain, search, options = dns
+        return cls(nameservers=tuple(nameservers), domain=domain, search=tuple(search), options=tuple(options))
+
+    def plain(self) -> _engine.DNSValue:
+        """The engine's ``(nameservers, domain, search, options)``."""
+        return self.nameservers, self.domain, self.search, self.options
+
 
 def parse_resolv_conf(text: str) -> DNS:
     """Parse resolv.conf text: ``nameserver`` appends, ``domain`` sets (last wins),
     ``search`` and ``options`` append all their words; blank lines, lines starting
     with ``#`` or ``;`` and lines with fewer than two words are skipped.
     """
-    nameservers: list[str] = []
-    search: list[str] = []
-    options: list[str] = []
-    domain = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        fields = line.split()
-        if len(fields) < 2:
-            continue
-        if fields[0] == "nameserver":
-            nameservers.append(fields[1])
-        elif fields[0] == "domain":
-            domain = fields[1]
-        elif fields[0] == "search":
-            search.extend(fields[1:])
-        elif fields[0] == "options":
-            options.extend(fields[1:])
-    return DNS(nameservers=tuple(nameservers), domain=domain, search=tuple(search), options=tuple(options))
+    return DNS.from_plain(_engine.parse_resolv_conf(text))
 
 
 def load_resolv_conf(path: str) -> DNS:
@@ -57,10 +48,4 @@ def load_resolv_conf(path: str) -> DNS:
     Raises:
         InvalidConfigError: the file cannot be read (``open <path>: <reason>``, key ``ipam.resolvConf``).
     """
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise InvalidConfigError(f"open {path}: {reason}", key="ipam.resolvConf", value=path) from exc
-    return parse_resolv_conf(text)
+    return DNS.from_plain(_engine.load_resolv_conf(path))

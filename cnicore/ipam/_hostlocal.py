@@ -1,9 +1,11 @@
 """host-local IPAM as operations: ADD, DEL, CHECK and GC over a store port.
 
-These functions decide and return plain values (:class:`Allocation`); turning
-them into a CNI result of some version is the result module's business. Each
-runs as one store transaction, so unlike the reference (which locks per range
-set) a concurrent ADD never sees half of another ADD.
+These functions are the engine's (:mod:`cnicore.ipam._engine`: ``add``,
+``delete``, ``check``, ``gc``) with typed values at the edge: they return
+:class:`Allocation` and netaddr addresses; turning them into a CNI result of
+some version is the result module's business. Each runs as one store
+transaction, so unlike the reference (which locks per range set) a concurrent
+ADD never sees half of another ADD.
 
 Differences from the reference, all deliberate:
 
@@ -27,18 +29,18 @@ Where reservations live follows the configuration: files under ``ipam.dataDir``
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any
 
 import attrs
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
-from cnicore._errors import CNIError, InvalidConfigError, InvalidEnvironmentError, NotFoundError, UnknownContainerError
-from cnicore.ipam._allocator import AllocatedIP, allocate
+from cnicore.ipam import _engine
+from cnicore.ipam._allocator import AllocatedIP
 from cnicore.ipam._config import IPAMConfig, Route, load_ipam_config
-from cnicore.ipam._dns import DNS, load_resolv_conf
-from cnicore.stores._goip import ip_text
+from cnicore.ipam._dns import DNS
+from cnicore.ipam._keyport import key_port
+from cnicore.stores._index import key_ip, key_owner
 from cnicore.stores._port import IPStore, Owner, Reservation
 
 __all__ = ["Allocation", "HostLocalIPAM", "add", "check", "delete", "gc", "make_owner"]
@@ -52,21 +54,18 @@ class Allocation:
     routes: tuple[Route, ...] = ()
     dns: DNS = attrs.field(factory=DNS)
 
+    @classmethod
+    def from_plain(cls, allocated: Iterable[_engine.Allocated], routes: Iterable[_engine.RouteValue],
+                   dns: _engine.DNSValue) -> Allocation:
+        """The typed value of what the engine's ADD returned, with the configuration's routes."""
+        return cls(ips=tuple(AllocatedIP.from_plain(a) for a in allocated),
+                   routes=tuple(Route.from_plain(r) for r in routes), dns=DNS.from_plain(dns))
+
 
 def make_owner(container_id: str, ifname: str) -> Owner:
     """The reservation owner for an attachment, with cnicore errors for unusable identifiers."""
-    if not container_id.strip():
-        raise UnknownContainerError("missing containerID")
-    try:
-        return Owner.attachment(container_id, ifname)
-    except ValueError as exc:
-        raise InvalidEnvironmentError(f"cannot record a reservation for container {container_id!r} interface "
-                                      f"{ifname!r}: {exc}") from exc
-
-
-def _rewrap(exc: CNIError, msg: str) -> CNIError:
-    """The same kind of error with the reference's wrapping message."""
-    return type(exc)(msg, code=exc.code, key=exc.key, **({"value": exc.value} if exc.has_value else {}))
+    trimmed, name = _engine.attachment_owner(container_id, ifname)
+    return Owner(container_id=trimmed, ifname=name)
 
 
 def add(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> Allocation:
@@ -76,31 +75,9 @@ def add(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> A
         InvalidConfigError: unreadable resolvConf, requested address unusable or left over.
         AddressConflictError / AddressExhaustedError: wrapped ``failed to allocate for range N: ...``.
     """
-    owner = make_owner(container_id, ifname)
-    dns = load_resolv_conf(config.resolv_conf) if config.resolv_conf else DNS()
-    pending = list(config.requested_ips)
-    allocated: list[AllocatedIP] = []
-    with store.transaction():
-        try:
-            for idx, range_set in enumerate(config.range_sets):
-                requested = next((ip for ip in pending if range_set.contains(ip)), None)
-                if requested is not None:
-                    pending.remove(requested)
-                try:
-                    allocated.append(allocate(store, range_set, idx, owner, requested))
-                except CNIError as exc:
-                    raise _rewrap(exc, f"failed to allocate for range {idx}: {exc.msg}") from exc
-            if pending:
-                raise InvalidConfigError(
-                    "failed to allocate all requested IPs: " + " ".join(ip_text(ip) for ip in pending),
-                    key="ips", value=[ip_text(ip) for ip in pending])
-        except BaseException:
-            for done in allocated:
-                # Keep the original error; a failing rollback leaves a leak that GC reclaims.
-                with contextlib.suppress(CNIError):
-                    store.release(done.ip, owner)
-            raise
-    return Allocation(ips=tuple(allocated), routes=config.routes, dns=dns)
+    allocated, dns = _engine.add(config.plain(), key_port(store), container_id, ifname)
+    return Allocation(ips=tuple(AllocatedIP.from_plain(a) for a in allocated), routes=config.routes,
+                      dns=DNS.from_plain(dns))
 
 
 def delete(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
@@ -110,12 +87,7 @@ def delete(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -
     first and a container's legacy ID-only reservations go when no exact match
     is left. Returns the released addresses.
     """
-    owner = make_owner(container_id, ifname)
-    released: list[IPAddress] = []
-    with store.transaction():
-        for _ in config.range_sets:
-            released.extend(store.release_owner(owner))
-    return tuple(released)
+    return tuple(key_ip(key) for key in _engine.delete(config.plain(), key_port(store), container_id, ifname))
 
 
 def check(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
@@ -124,20 +96,7 @@ def check(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) ->
     Returns the addresses found. Raises :class:`NotFoundError`
     (``host-local: Failed to find address added by container <id>``) otherwise.
     """
-    owner = make_owner(container_id, ifname)
-    with store.transaction():
-        found = tuple(store.find_owner(owner))
-    if not found:
-        raise NotFoundError(f"host-local: Failed to find address added by container {container_id}")
-    return found
-
-
-@runtime_checkable
-class _CollectsOwnGarbage(Protocol):
-    """A store shared between hosts that knows which reservations are this host's to collect."""
-
-    def gc(self, valid: Iterable[Owner]) -> Sequence[IPAddress]:
-        ...
+    return tuple(key_ip(key) for key in _engine.check(config.plain(), key_port(store), container_id, ifname))
 
 
 def gc(store: IPStore, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Reservation, ...]:
@@ -148,24 +107,9 @@ def gc(store: IPStore, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Re
     decides what is this host's; the owners reported are then those read just
     before it ran.
     """
-    valid = {(make_owner(cid, ifname)) for cid, ifname in valid_attachments}
-    valid_ids = {owner.container_id for owner in valid}
-    released: list[Reservation] = []
-    with store.transaction():
-        store.sweep()
-        if isinstance(store, _CollectsOwnGarbage):
-            # Other hosts' attachments are not in this host's list: the generic rule would release them all.
-            owners = {reservation.ip: reservation.owner for reservation in store.reservations()}
-            released = [Reservation(ip=ip, owner=owners.get(ip)) for ip in store.gc(valid)]
-            return tuple(sorted(released, key=lambda r: (r.ip.version, r.ip.value)))
-        for reservation in store.reservations():
-            owner = reservation.owner
-            if owner is None:
-                continue
-            keep = owner.container_id in valid_ids if owner.legacy else owner in valid
-            if not keep and store.release(reservation.ip, owner):
-                released.append(reservation)
-    return tuple(sorted(released, key=lambda r: (r.ip.version, r.ip.value)))
+    released = _engine.gc(key_port(store), valid_attachments)
+    return tuple(Reservation(ip=key_ip(key), owner=None if text is None else key_owner(text))
+                 for key, text in released)
 
 
 ConfigInput = IPAMConfig | str | bytes | bytearray | Mapping[str, Any]

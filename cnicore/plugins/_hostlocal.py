@@ -1,87 +1,177 @@
-"""The host-local IPAM plugin: :class:`~cnicore.ipam.HostLocalIPAM` behind the plugin interface.
+"""The host-local IPAM plugin, in process (:class:`HostLocalPlugin`) and executed (:class:`HostLocalExecHandler`).
 
 ADD returns the IPAM result the reference prints: one ``ips`` entry per range
 set (address with its range's prefix length, and the range's gateway; no
-interface index), ``ipam.routes`` as given and the DNS of ``ipam.resolvConf``,
-built as a 1.1.0 result that the caller converts to the configuration's
-version. DEL releases what the attachment holds (unknown attachments succeed).
-CHECK fails with ``host-local: Failed to find address added by container <id>``
-when the attachment holds nothing. GC (spec 1.1.0, which the reference leaves
-as a no-op) releases every reservation of the network that belongs to none of
+interface index), ``ipam.routes`` as given and the DNS of ``ipam.resolvConf``.
+DEL releases what the attachment holds (unknown attachments succeed). CHECK
+fails with ``host-local: Failed to find address added by container <id>`` when
+the attachment holds nothing. GC (spec 1.1.0, which the reference leaves as a
+no-op) releases every reservation of the network that belongs to none of
 ``cni.dev/valid-attachments``.
 
 Reservations are shared with the reference plugin byte for byte (same files,
 same lock), so either plugin can release what the other reserved.
 
-Exec'd, host-local runs as :class:`~cnicore.plugins._hostlocal_exec.HostLocalExecHandler`
-(see :mod:`cnicore._plugin_main`): the common configurations on the standard
-library alone, everything else through this plugin, with the result written by
-:func:`allocation_text` instead of the result types, whose attrs classes cost an
-exec'd plugin milliseconds to create.
+Both faces run the same code: the engine's functions
+(:mod:`cnicore.ipam._engine`). In process, :class:`HostLocalPlugin` goes
+through :class:`~cnicore.ipam.HostLocalIPAM` (typed values, any store) and
+returns a 1.1.0 result for the caller to convert. Executed, a runtime runs one
+process per container and command, so :class:`HostLocalExecHandler` calls the
+engine straight on the file store's core
+(:class:`~cnicore.stores._filecore.FileStoreCore`) and prints with
+:func:`result_text`: no attrs, netaddr or ``typing`` is loaded. Only what needs
+the typed world loads it: the etcd store (``ipam.store``), and a result the
+plain writer leaves to the result types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
 from cnicore._errors import InvalidConfigError
 from cnicore._gofmt import go_type_name
-from cnicore.ipam._hostlocal import Allocation, HostLocalIPAM
-from cnicore.plugins._hostlocal_exec import HostLocalExecHandler, result_text
-from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
+from cnicore._json import marshal_indent
+from cnicore.ipam import _engine
+from cnicore.spec._goint import canonical_cidr_value, canonical_value, cidr_value_text, ip_value_text
+from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION, result_family
 
+TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
-    from cnicore.ipam._config import Route as IPAMRoute
-    from cnicore.ipam._dns import DNS as IPAMDNS
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
+    from cnicore.ipam import Allocation, HostLocalIPAM
+    from cnicore.ipam._engine import DNSValue, KeyStore, PlainConfig, RouteValue
     from cnicore.plugins._api import PluginRequest
-    from cnicore.spec._result import DNS, Result, Route
+    from cnicore.spec._environ import CNIEnvironment
+    from cnicore.spec._result import Result
+
+    #: A result address: ``(version, value, prefix)`` and the gateway (or None).
+    ResultIP = tuple[tuple[int, int, int], tuple[int, int] | None]
 
 __all__ = ["VALID_ATTACHMENTS_KEY", "HostLocalExecHandler", "HostLocalPlugin", "allocation_result",
-           "allocation_text", "valid_attachments"]
+           "allocation_text", "result_text", "valid_attachments"]
 
 #: The GC request key listing the attachments that are still in use.
 VALID_ATTACHMENTS_KEY = "cni.dev/valid-attachments"
 
+_FLOAT_EXACT = 2**53
 
-def _route(route: IPAMRoute) -> Route:
-    from cnicore.spec._result import Route
-
-    return Route(dst=route.dst, gw=route.gw, mtu=route.mtu or 0, advmss=route.advmss or 0,
-                 priority=route.priority or 0, table=route.table, scope=route.scope)
+# ----------------------------------------------------------------------------- the result writer
 
 
-def _dns(dns: IPAMDNS) -> DNS:
-    from cnicore.spec._result import DNS
+def _dns_obj(dns: DNSValue, *, sort: bool) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in zip(("nameservers", "domain", "search", "options"), dns, strict=True):
+        if value:
+            obj[key] = value if isinstance(value, str) else list(value)
+    return {key: obj[key] for key in sorted(obj)} if sort else obj
 
-    return DNS(nameservers=dns.nameservers, domain=dns.domain, search=dns.search, options=dns.options)
+
+def _route_obj(route: RouteValue, *, sort: bool, slim: bool = False) -> dict[str, Any]:
+    dst, gw = route[0], route[1]
+    obj: dict[str, Any] = {"dst": cidr_value_text(*dst)}
+    if gw is not None:
+        obj["gw"] = ip_value_text(*gw)
+    if not slim:
+        mtu, advmss, priority, table, scope = route[2:]
+        for key, value in (("mtu", mtu), ("advmss", advmss), ("priority", priority)):
+            if value:
+                obj[key] = value
+        for key, value in (("table", table), ("scope", scope)):
+            if value is not None:
+                obj[key] = value
+    return {key: obj[key] for key in sorted(obj)} if sort else obj
+
+
+def result_text(ips: Sequence[ResultIP], routes: Sequence[RouteValue], dns: DNSValue, cni_version: str) -> str | None:
+    """The text the reference's host-local prints for an ADD at ``cni_version``, or None.
+
+    ``ips`` are the allocated addresses with their range's prefix length and
+    gateway, ``routes`` and ``dns`` as configured. Byte for byte the result
+    types' output (a test holds the two side by side): the 1.x shape with every
+    key sorted, the 0.3.x/0.4.0 shape with ``ips[].version``, or ``ip4``/``ip6``
+    with their family's routes for 0.1.0, 0.2.0 and no version. None where the
+    result types must answer: no address to convert to 0.1.0/0.2.0, an unknown
+    version, or a route number beyond 2**53 (1.x results print numbers through a
+    float64).
+    """
+    if cni_version and cni_version not in ALL_VERSIONS:
+        return None
+    for route in routes:
+        for n in route[2:]:
+            n = n or 0
+            if isinstance(n, bool) or not -_FLOAT_EXACT <= n <= _FLOAT_EXACT:
+                return None
+    canonical = [(canonical_cidr_value(*address), None if gateway is None else canonical_value(*gateway))
+                 for address, gateway in ips]
+    family = result_family(cni_version)
+    obj: dict[str, Any] = {"cniVersion": cni_version or "0.1.0"}
+    if family == "100":
+        if any(dns):
+            obj["dns"] = _dns_obj(dns, sort=True)
+        if canonical:
+            obj["ips"] = [{"address": cidr_value_text(*address),
+                           **({} if gateway is None else {"gateway": ip_value_text(*gateway)})}
+                          for address, gateway in canonical]
+        if routes:
+            obj["routes"] = [_route_obj(route, sort=True) for route in routes]
+        return marshal_indent(obj)
+    if family == "040":
+        if canonical:
+            obj["ips"] = [{"version": "4" if address[0] == 4 else "6", "address": cidr_value_text(*address),
+                           **({} if gateway is None else {"gateway": ip_value_text(*gateway)})}
+                          for address, gateway in canonical]
+        if routes:
+            obj["routes"] = [_route_obj(route, sort=False) for route in routes]
+        obj["dns"] = _dns_obj(dns, sort=False)
+        return marshal_indent(obj)
+    # 0.1.0/0.2.0: the first address of each family, with the routes of that family (dst and gw only).
+    firsts = {version: next(((a, g) for a, g in canonical if a[0] == version), None) for version in (4, 6)}
+    if firsts[4] is None and firsts[6] is None:
+        return None
+    for version, key in ((4, "ip4"), (6, "ip6")):
+        first = firsts[version]
+        if first is None:
+            continue
+        address, gateway = first
+        entry: dict[str, Any] = {"ip": cidr_value_text(*address)}
+        if gateway is not None:
+            entry["gateway"] = ip_value_text(*gateway)
+        family_routes = [_route_obj(route, sort=False, slim=True) for route in routes
+                         if canonical_cidr_value(*route[0])[0] == version]
+        if family_routes:
+            entry["routes"] = family_routes
+        obj[key] = entry
+    obj["dns"] = _dns_obj(dns, sort=False)
+    return marshal_indent(obj)
+
+
+def _result_ips(allocated: Sequence[_engine.Allocated]) -> list[ResultIP]:
+    return [((version, value, prefix), gateway) for _, version, value, prefix, gateway in allocated]
 
 
 def allocation_result(allocation: Allocation) -> Result:
     """The 1.1.0 IPAM result of an allocation, as the reference host-local builds it."""
-    from cnicore.spec._result import IPConfig, Result
+    from cnicore.spec._result import DNS, IPConfig, Result, Route
 
+    dns = allocation.dns
     return Result(
         cni_version=CURRENT_VERSION,
         ips=tuple(IPConfig(address=ip.address, gateway=ip.gateway) for ip in allocation.ips),
-        routes=tuple(_route(r) for r in allocation.routes),
-        dns=_dns(allocation.dns),
+        routes=tuple(Route(dst=r.dst, gw=r.gw, mtu=r.mtu or 0, advmss=r.advmss or 0, priority=r.priority or 0,
+                           table=r.table, scope=r.scope) for r in allocation.routes),
+        dns=DNS(nameservers=dns.nameservers, domain=dns.domain, search=dns.search, options=dns.options),
     )
 
 
 def allocation_text(allocation: Allocation, cni_version: str) -> str | None:
     """What the exec skeleton prints for :func:`allocation_result` at ``cni_version``, or None.
 
-    Written without the result types by :func:`~cnicore.plugins._hostlocal_exec.result_text`
-    (the writer the exec'd plugin's standard-library path uses too), byte for byte
-    as the result types print it; None where the result types must answer.
+    Written without the result types by :func:`result_text`, byte for byte as
+    the result types print it; None where the result types must answer.
     """
     ips = [((ip.address.version, int(ip.address.ip), ip.address.prefixlen),
             None if ip.gateway is None else (ip.gateway.version, int(ip.gateway))) for ip in allocation.ips]
-    routes = [((r.dst.version, int(r.dst.ip), r.dst.prefixlen), None if r.gw is None else (r.gw.version, int(r.gw)),
-               r.mtu, r.advmss, r.priority, r.table, r.scope) for r in allocation.routes]
-    dns = allocation.dns
-    return result_text(ips, routes, (dns.nameservers, dns.domain, dns.search, dns.options), cni_version)
+    return result_text(ips, [r.plain() for r in allocation.routes], allocation.dns.plain(), cni_version)
 
 
 def valid_attachments(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -99,7 +189,7 @@ def valid_attachments(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for i, item in enumerate(raw):
         key = f"{VALID_ATTACHMENTS_KEY}[{i}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             raise InvalidConfigError(f"{key} must be an object", key=key, value=item)
         cid, ifname = item.get("containerID"), item.get("ifname")
         if not isinstance(cid, str) or not isinstance(ifname, str):
@@ -121,7 +211,11 @@ class HostLocalPlugin:
     supported_versions = ALL_VERSIONS
 
     def __init__(self, ipam: HostLocalIPAM | None = None) -> None:
-        self._ipam = ipam if ipam is not None else HostLocalIPAM()
+        if ipam is None:
+            from cnicore.ipam import HostLocalIPAM
+
+            ipam = HostLocalIPAM()
+        self._ipam = ipam
 
     def add(self, request: PluginRequest) -> Result:
         """ADD: reserve one address per range set; return them with routes and DNS."""
@@ -143,3 +237,69 @@ class HostLocalPlugin:
     def close(self) -> None:
         """Close the stores this plugin opened. Idempotent."""
         self._ipam.close()
+
+
+class HostLocalExecHandler:
+    """host-local as the exec skeleton runs it (:func:`~cnicore.plugins._skel.run_exec`): the engine, directly.
+
+    The configuration is decoded by the engine and each command is the
+    engine's function, on :class:`~cnicore.stores._filecore.FileStoreCore` for
+    the file store (the etcd store, ``ipam.store``, is opened as the library
+    opens it and seen through the same key-level port). Errors and their order
+    are the library's, as both run the same functions.
+    """
+
+    name = "host-local"
+    supported_versions = ALL_VERSIONS
+
+    def __init__(self) -> None:
+        self._stores: list[Any] = []
+
+    def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
+               cni_version: str) -> str | None:
+        """See :class:`~cnicore.plugins._skel.ExecHandler`."""
+        if command == "STATUS":
+            return None  # host-local has no STATUS handler: nothing to check, nothing to load
+        if command == "GC":
+            valid = valid_attachments(config)
+            plain = _engine.decode_config(config)
+            _engine.gc(self._store(plain), valid)
+            return None
+        plain = _engine.decode_config(config, env.args)
+        store = self._store(plain)
+        if command == "ADD":
+            allocated, dns = _engine.add(plain, store, env.container_id, env.ifname)
+            text = result_text(_result_ips(allocated), plain.routes, dns, cni_version)
+            if text is None:  # a route number only a float64 prints: the result types' business
+                from cnicore.ipam import Allocation
+
+                allocation = Allocation.from_plain(allocated, plain.routes, dns)
+                text = allocation_result(allocation).as_version(cni_version).to_json()
+            return text
+        if command == "DEL":
+            _engine.delete(plain, store, env.container_id, env.ifname)
+        elif command == "CHECK":
+            _engine.check(plain, store, env.container_id, env.ifname)
+        return None
+
+    def _store(self, config: PlainConfig) -> KeyStore:
+        if config.store is None:
+            from cnicore.stores._filecore import FileStoreCore
+
+            core = FileStoreCore(config.data_dir, config.name)
+            self._stores.append(core)
+            return core
+        # The etcd store: opened as the library opens it (it needs its client, and the typed values, anyway).
+        from cnicore.ipam import IPAMConfig
+        from cnicore.ipam._hostlocal import _default_store
+        from cnicore.ipam._keyport import key_port
+
+        opened = _default_store(IPAMConfig.from_plain(config))
+        self._stores.append(opened)
+        return key_port(opened)
+
+    def close(self) -> None:
+        """Close the stores opened here (saving what the persisted index lacks). Idempotent."""
+        stores, self._stores = self._stores, []
+        for store in stores:
+            store.close()

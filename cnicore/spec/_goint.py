@@ -13,8 +13,11 @@ more zero groups (leftmost on a tie) and prints a mapped address as IPv4.
 
 from __future__ import annotations
 
-__all__ = ["canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text", "parse_cidr_value",
-           "parse_ip_value"]
+__all__ = ["V6_TAG", "canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text", "key_value",
+           "parse_cidr_parts", "parse_cidr_value", "parse_ip_value", "value_key"]
+
+#: Bit set in the key of every IPv6 address (IPv6 values are below 2**128): see :func:`value_key`.
+V6_TAG = 1 << 128
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _MAPPED_HIGH = 0xFFFF
@@ -101,29 +104,63 @@ def parse_ip_value(text: str) -> tuple[int, int] | None:
     return None if v4 is None else (4, v4)
 
 
-def parse_cidr_value(text: str) -> tuple[int, int, int] | None:
-    """CNI's ``types.ParseCIDR`` (host part kept) as ``(version, value, prefix)``; None where Go fails.
+def parse_cidr_parts(text: str) -> tuple[int, int, int, int] | None:
+    """Go's ``net.ParseCIDR`` keeping the host part, as ``(version, value, prefix, mask bits)``; None where Go fails.
 
-    The prefix may have leading zeros (Go allows ``/024``) but no sign and no
-    more than the family's bits. The family is decided on the text, as Go does:
-    ``::ffff:1.2.3.4/120`` is the IPv4 ``1.2.3.4/24``.
+    ``version``/``value`` are the address canonical (an IPv4-mapped address is
+    IPv4); ``prefix`` counts within ``mask bits``, which the text decides as Go
+    does: 128 for any IPv6 spelling, so ``::ffff:1.2.3.4/120`` is the IPv4
+    address 1.2.3.4 with a 128-bit mask (the reference's ``Range.Canonicalize``
+    refuses that pair: ``IPNet IP and Mask version mismatch``). The prefix is
+    Go's ``dtoi``: ASCII digits only, leading zeros allowed however many
+    (``/000024``), no sign, no space, at most the mask's bits.
     """
     if not isinstance(text, str):
         return None
     addr, sep, mask = text.partition("/")
-    if not sep or not mask or not (mask.isascii() and mask.isdigit()) or len(mask) > 8:
+    if not sep or not mask or not (mask.isascii() and mask.isdigit()):
+        return None
+    digits = mask.lstrip("0")
+    if len(digits) > 3:  # beyond any mask (and never handed to int(): a long text would be refused by it)
         return None
     ip = parse_ip_value(addr)
     if ip is None:
         return None
-    version, value = ip
     bits = 128 if ":" in addr else 32
-    prefix = int(mask)
+    prefix = int(digits or "0")
     if prefix > bits:
         return None
+    return ip[0], ip[1], prefix, bits
+
+
+def parse_cidr_value(text: str) -> tuple[int, int, int] | None:
+    """CNI's ``types.ParseCIDR`` (host part kept) as ``(version, value, prefix)``; None where Go fails.
+
+    :func:`parse_cidr_parts` with the prefix taken as Go prints the network: an
+    IPv4-mapped IPv6 network is IPv4 with the last 32 bits of its mask
+    (``::ffff:1.2.3.4/120`` is ``1.2.3.4/24``).
+    """
+    parts = parse_cidr_parts(text)
+    if parts is None:
+        return None
+    version, value, prefix, bits = parts
     if bits == 128 and version == 4:
         return 4, value, max(prefix - 96, 0)
     return version, value, prefix
+
+
+def value_key(version: int, value: int) -> int:
+    """One integer per address of either family: the IPv4 value, or the IPv6 value with :data:`V6_TAG` set.
+
+    Keys of the two families never meet and sort IPv4 first; the file store's
+    index and the host-local engine speak in them.
+    """
+    return value if version == 4 else value | V6_TAG
+
+
+def key_value(key: int) -> tuple[int, int]:
+    """The address ``(version, value)`` of a :func:`value_key`."""
+    return (4, key) if key < V6_TAG else (6, key ^ V6_TAG)
 
 
 def ip_value_text(version: int, value: int) -> str:

@@ -1149,6 +1149,13 @@ class FileStoreCore:
         with _Transaction(self):
             return self._checked(find_owner_keys, exact_text, legacy_text)
 
+    def reservation_keys(self) -> list[tuple[int, str | None]]:
+        """Every reservation as ``(key, owner key text or None when unreadable)``, ascending (a snapshot). Read-only."""
+        with _Transaction(self):
+            self._verify_all()
+            index = self._index
+            return [(key, index.owner_text(key)) for key in sorted(index.keys())]
+
     def has_key(self, key: int) -> bool:
         """Whether ``key`` is reserved (by anyone, readable or not). Read-only."""
         key = _canonical_key(key)

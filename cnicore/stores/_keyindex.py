@@ -23,10 +23,14 @@ adds the address and owner objects on top.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from itertools import compress, repeat
 from operator import eq
+
+# One Go whitespace set and one key encoding for the whole library (re-exported here for the store modules).
+from cnicore._gofmt import GO_SPACE as _GO_SPACE
+from cnicore._gofmt import go_has_space as _has_space
+from cnicore.spec._goint import V6_TAG, key_value, value_key
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,34 +39,12 @@ if TYPE_CHECKING:
 __all__ = ["LINE_BREAK", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value", "owner_key_from_text",
            "release_owner_keys", "value_key"]
 
-#: Bit set in the key of every IPv6 address (IPv6 values are below 2**128).
-V6_TAG = 1 << 128
 # Owner lookups answered by a scan before the owner -> addresses map is built (after a bulk load a
 # store that serves one operation never pays for the map).
 _SCANS_BEFORE_MAP = 4
 
-# Go's strings.TrimSpace: ASCII whitespace plus the Unicode White_Space characters.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-            "\u2028\u2029\u202f\u205f\u3000"
 #: Between the container ID and the interface name in a reservation file.
 LINE_BREAK = "\r\n"
-
-
-_SPACE = re.compile("[" + re.escape(_GO_SPACE) + "]")
-
-
-def value_key(version: int, value: int) -> int:
-    """The index key of the address ``(version, value)``."""
-    return value if version == 4 else value | V6_TAG
-
-
-def key_value(key: int) -> tuple[int, int]:
-    """The address ``(version, value)`` of an index key."""
-    return (4, key) if key < V6_TAG else (6, key ^ V6_TAG)
-
-
-def _has_space(text: str) -> bool:
-    return _SPACE.search(text) is not None
 
 
 def owner_key_from_text(text: str) -> str | None:

@@ -21,8 +21,9 @@ from typing import Protocol, runtime_checkable
 import attrs
 from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
-# Go's TrimSpace set and the whitespace check live with the key-level index (kept here for importers).
-from cnicore.stores._keyindex import _GO_SPACE, LINE_BREAK, _has_space
+from cnicore._gofmt import GO_SPACE as _GO_SPACE
+from cnicore._gofmt import go_has_space as _has_space
+from cnicore.stores._keyindex import LINE_BREAK
 
 __all__ = ["IPStore", "Owner", "Reservation", "owner_from_text"]
 

@@ -160,3 +160,23 @@ def test_generated_configs_allocate_exactly_their_free_addresses(raw: dict[str, 
         add(conf, store, "one-too-many", "eth0")
     assert len(list(store.reservations())) == 4 * len(conf.range_sets)
     assert gc(store, []) and list(store.reservations()) == []
+
+
+@pytest.mark.parametrize(("range_sets", "legacy_left"), [(1, True), (2, False), (3, False)])
+def test_del_releases_once_per_range_set_so_legacy_reservations_go_with_two(range_sets: int,
+                                                                            legacy_left: bool) -> None:
+    # The reference's DEL runs its release once per range set: the first pass takes the attachment's own
+    # reservations, a second finds none left and takes the container's legacy (ID-only) ones. One pass in all
+    # would leave those behind with two range sets.
+    subnets = ["10.7.0.0/24", "10.8.0.0/24", "fd00:7::/64"][:range_sets]
+    conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "ipam": {
+        "type": "host-local", "ranges": [[{"subnet": s}] for s in subnets]}})
+    store = MemoryStore()
+    store.reserve(parse_ip("10.7.0.5"), Owner(container_id="c1", ifname="eth0"), "0")
+    store.reserve(parse_ip("10.7.0.6"), Owner(container_id="c1"), "0")
+    store.reserve(parse_ip("10.7.0.7"), Owner(container_id="c2"), "0")
+    released = delete(load_ipam_config(conf), store, "c1", "eth0")
+    expected = ["10.7.0.5"] if legacy_left else ["10.7.0.5", "10.7.0.6"]
+    assert sorted(map(str, released)) == expected
+    assert (store.reservation(parse_ip("10.7.0.6")) is not None) == legacy_left
+    assert store.reservation(parse_ip("10.7.0.7")) is not None

@@ -113,3 +113,83 @@ def test_range_sets_strategy_has_the_asked_size(case: tuple[int, RangeSet]) -> N
     n, rs = case
     assert allocatable(rs) == n
     assert isinstance(rs.ranges[0].subnet, IPNetwork)
+
+
+# ----------------------------------------------------------------------------- overlap checks in O(n log n)
+
+
+def _naive_first_overlap(spans: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The reference's nested loops, literally: the first i, then its first j > i."""
+    for i, (fi, lo_i, hi_i) in enumerate(spans):
+        for j in range(i + 1, len(spans)):
+            fj, lo_j, hi_j = spans[j]
+            if fi == fj and lo_j <= hi_i and lo_i <= hi_j:
+                return i, j
+    return None
+
+
+_SPANS = st.lists(st.tuples(st.sampled_from([4, 6]), st.integers(0, 60), st.integers(0, 12)).map(
+    lambda t: (t[0], t[1], t[1] + t[2])), max_size=12)
+
+
+@given(_SPANS)
+def test_the_sorted_overlap_search_finds_the_references_pair(spans: list[tuple[int, int, int]]) -> None:
+    from cnicore.ipam._engine import first_overlap
+
+    assert first_overlap(spans) == _naive_first_overlap(spans)
+
+
+@given(st.lists(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 5)), min_size=1, max_size=4), min_size=2,
+                max_size=6))
+def test_overlapping_range_sets_are_reported_as_the_reference_reports_them(sets: list[list[tuple[int, int]]]) -> None:
+    # Range sets of /28 subnets at generated offsets: the first pair (i, j) of sets with overlapping ranges.
+    from cnicore.ipam._engine import PlainRangeSet, _first_overlapping_sets, canonical_range
+
+    plain: list[PlainRangeSet] = []
+    for offsets in sets:
+        ranges = []
+        for base, width in offsets:
+            r = canonical_range((4, 0x0A000000 + 16 * base, 28, 32), (4, 0x0A000000 + 16 * base + 1),
+                                (4, 0x0A000000 + 16 * base + 1 + width))
+            if all(not r.overlaps(other) for other in ranges):
+                ranges.append(r)
+        plain.append(PlainRangeSet(ranges))
+    expected = next(((i, j) for i in range(len(plain)) for j in range(i + 1, len(plain))
+                     if any(a.overlaps(b) for a in plain[i].ranges for b in plain[j].ranges)), None)
+    assert _first_overlapping_sets(plain) == expected
+
+
+def _many_ranges(n: int) -> list[dict[str, str]]:
+    return [{"subnet": f"10.{i // 256}.{i % 256}.0/24"} for i in range(n)]
+
+
+def test_three_thousand_ranges_are_checked_and_their_overlap_reported() -> None:
+    from cnicore.ipam import load_ipam_config
+
+    ranges = _many_ranges(3000)
+    config = load_ipam_config({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local",
+                                                                            "ranges": [ranges]}})
+    assert len(config.range_sets[0].ranges) == 3000
+    # One late duplicate: the reference's message names the first range involved and its first partner.
+    clash = [*ranges, {"subnet": "10.11.183.0/24"}]
+    with pytest.raises(InvalidConfigError) as caught:
+        load_ipam_config({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local", "ranges": [clash]}})
+    assert caught.value.msg == ("invalid range set 0: subnets 10.11.183.1-10.11.183.254 and "
+                                "10.11.183.1-10.11.183.254 overlap")
+    assert caught.value.key == "ipam.ranges[0][3000]"
+    # Range sets: 3,000 sets of one range each, the last overlapping the 1,000th.
+    sets = [[r] for r in ranges] + [[{"subnet": "10.3.0.0/16"}]]
+    with pytest.raises(InvalidConfigError) as caught:
+        load_ipam_config({"cniVersion": "1.0.0", "name": "n", "ipam": {"type": "host-local", "ranges": sets}})
+    assert caught.value.msg == "range set 768 overlaps with 3000"
+
+
+def test_a_zero_network_address_allocates_nothing_as_the_reference() -> None:
+    # The reference (Debian's build) computes a malformed start, printed "?01", for a network address of all zeros:
+    # nothing is allocated from it, and it is of no family another range shares.
+    r = make("0.0.0.0/0")
+    assert str(r) == "?01-255.255.255.254"
+    assert str(make("::/0")) == "?01-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+    assert str(make("0.0.0.0/24", "0.0.0.5")) == "0.0.0.5-0.0.0.254"  # an explicit start is an address
+    with pytest.raises(InvalidConfigError, match="mixed address families"):
+        RangeSet.canonical([make("10.0.0.0/24"), make("0.0.0.0/24")])

@@ -75,6 +75,43 @@ def test_same_operations_leave_identical_files(tmp_path: Path) -> None:
         assert contents(ours_dir / "interop") == contents(theirs_dir / "interop")
 
 
+@pytest.mark.parametrize("range_sets", [1, 2])
+def test_del_takes_legacy_reservations_as_the_reference_does(tmp_path: Path, range_sets: int) -> None:
+    # The reference releases once per range set, so with two sets one DEL also takes the container's legacy
+    # (ID-only) files; the exec'd handler, the library and the reference must leave the same files.
+    import io
+
+    from cnicore.plugins._hostlocal import HostLocalExecHandler
+    from cnicore.plugins._skel import run_exec
+
+    def conf(data_dir: Path) -> dict[str, Any]:
+        sets = [[{"subnet": "10.30.0.0/24"}], [{"subnet": "2001:db8:30::/64"}]][:range_sets]
+        return {"cniVersion": "0.4.0", "name": "interop",
+                "ipam": {"type": "host-local", "dataDir": str(data_dir), "ranges": sets}}
+
+    seed = {"10.30.0.5": b"c1\r\neth0", "10.30.0.6": b"c1", "2001:db8:30::6": b"c1", "10.30.0.7": b"c2"}
+    sides = ("theirs", "exec", "library")
+    for side in sides:
+        (tmp_path / side / "interop").mkdir(parents=True)
+        for name, data in seed.items():
+            (tmp_path / side / "interop" / name).write_bytes(data)
+    go("DEL", conf(tmp_path / "theirs"), "c1")
+    env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+           "CNI_PATH": "/opt/cni/bin"}
+    handler = HostLocalExecHandler()
+    try:
+        assert run_exec(handler, environ=env, stdin=io.BytesIO(json.dumps(conf(tmp_path / "exec")).encode()),
+                        stdout=io.BytesIO(), stderr=io.BytesIO(), reference_codes=True) == 0
+    finally:
+        handler.close()
+    with HostLocalIPAM() as ipam:
+        ipam.delete(conf(tmp_path / "library"), "c1", "eth0")
+    theirs = {name: data for name, data in contents(tmp_path / "theirs" / "interop").items() if name in seed}
+    assert sorted(theirs) == (["10.30.0.6", "10.30.0.7", "2001:db8:30::6"] if range_sets == 1 else ["10.30.0.7"])
+    for side in sides[1:]:
+        assert {name: data for name, data in contents(tmp_path / side / "interop").items() if name in seed} == theirs
+
+
 def test_each_releases_the_others_reservations(tmp_path: Path) -> None:
     conf = network(tmp_path)
     with HostLocalIPAM() as ipam:
@@ -234,7 +271,7 @@ def test_keys_and_nulls_decode_as_the_reference_decodes_them(tmp_path: Path, ipa
     import io
 
     from cnicore.plugins import HostLocalPlugin, run_plugin
-    from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+    from cnicore.plugins._hostlocal import HostLocalExecHandler
     from cnicore.plugins._skel import run_exec
 
     def text(data_dir: Path) -> bytes:

@@ -107,24 +107,23 @@ def data_files(directory: Path) -> dict[str, bytes]:
     return found
 
 
-def run_host_local(kind: str, environ: dict[str, str], config: dict[str, Any],
-                   data_dir: Path) -> tuple[int, str, bool]:
-    """Run host-local once through the exec skeleton: ``kind`` "plugin" (HostLocalPlugin) or "handler" (the exec
-    handler), ``config`` with its ``ipam.dataDir`` set to ``data_dir``.
+def run_host_local(kind: str, environ: dict[str, str], config: dict[str, Any], data_dir: Path) -> tuple[int, str]:
+    """Run host-local once through the exec skeleton: ``kind`` "plugin" (HostLocalPlugin, the library's typed
+    path) or "handler" (the exec handler: the engine on the file store's core), ``config`` with its
+    ``ipam.dataDir`` set to ``data_dir``.
 
-    Returns (exit status, stdout, whether the handler answered from its standard-library path).
+    Returns (exit status, stdout).
     """
     import io
 
     from cnicore.plugins import HostLocalPlugin, run_plugin
-    from cnicore.plugins._hostlocal_exec import HostLocalExecHandler
+    from cnicore.plugins._hostlocal import HostLocalExecHandler
     from cnicore.plugins._skel import run_exec
 
     config = {**config, "ipam": {**config["ipam"], "dataDir": str(data_dir)}}
     out = io.BytesIO()
     common: dict[str, Any] = {"environ": environ, "stdin": io.BytesIO(json.dumps(config).encode()), "stdout": out,
                               "stderr": io.BytesIO(), "reference_codes": True}
-    quick = False
     if kind == "plugin":
         plugin = HostLocalPlugin()
         try:
@@ -135,7 +134,6 @@ def run_host_local(kind: str, environ: dict[str, str], config: dict[str, Any],
         handler = HostLocalExecHandler()
         try:
             code = run_exec(handler, **common)
-            quick = handler._ipam is None and environ["CNI_COMMAND"] in ("ADD", "DEL", "CHECK")
         finally:
             handler.close()
-    return code, out.getvalue().decode(), quick
+    return code, out.getvalue().decode()

@@ -4,9 +4,12 @@ A runtime executes a plugin per container and command, so the modules each exec
 loads are its start-up cost. These tests pin the module sets, never times: the
 exec'd loopback (auto backend, CAP_NET_ADMIN) loads neither attrs nor netaddr nor
 ``typing`` nor the result types; no exec path loads pyroute2, importlib.metadata
-or the bridge plugin; host-local loads no link backend, no port types and no
-result types, and its common configurations load neither attrs nor netaddr
-(nor ``typing``).
+or the bridge plugin. host-local (the import budget of its own tests below):
+every command, VERSION and STATUS included, runs the host-local engine on the
+file store's core and loads no link backend, none of attrs, netaddr, ``typing``,
+``ipaddress``, ``socket`` or ``threading``, and none of the typed IPAM, store
+port or result modules; only the etcd store (``ipam.store``) brings in the
+typed world, as its client needs it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plugin_helpers import Namespaces
@@ -30,16 +34,17 @@ NOT_FOR_LOOPBACK = ("attr", "attrs", "netaddr", "typing", "decimal", "socket", "
                     "cnicore.spec._result", "cnicore.spec._convert", "cnicore.plugins._api", "cnicore.links",
                     "cnicore.backends._fake", "cnicore.backends._common", "cnicore.backends._iproute2",
                     "cnicore.backends._netlink", "cnicore.backends._nsenter")
-# host-local needs no link backend and no link values, and writes its result without the result types.
+# host-local's budget, every command: no link backend, no link values, no result types, none of the typed IPAM and
+# store modules (attrs and netaddr values) nor what they load, none of the costlier standard modules.
 NOT_FOR_HOST_LOCAL = ("cnicore.backends", "cnicore.links", "cnicore.plugins._loopback", "cnicore.plugins._api",
-                      "cnicore.spec._result", "cnicore.spec._convert", "decimal")
-# Its common configurations run on the standard library: no attrs, no netaddr, none of the typed IPAM or store
-# port modules built on them, none of the costlier standard modules.
-NOT_FOR_QUICK_HOST_LOCAL = ("attr", "attrs", "netaddr", "typing", "ipaddress", "socket", "threading", "pathlib",
-                            "secrets", "weakref", "cnicore.ipam", "cnicore.plugins._hostlocal", "cnicore.stores._file",
-                            "cnicore.stores._index", "cnicore.stores._port", "cnicore.stores._goip",
-                            "cnicore.spec._goaddr", "cnicore.spec._args")
-
+                      "cnicore.spec._result", "cnicore.spec._convert", "decimal",
+                      "attr", "attrs", "netaddr", "typing", "ipaddress", "socket", "threading", "pathlib", "secrets",
+                      "weakref", "contextlib", "dataclasses", "inspect",
+                      "cnicore.ipam._range", "cnicore.ipam._config", "cnicore.ipam._allocator", "cnicore.ipam._dns",
+                      "cnicore.ipam._hostlocal", "cnicore.ipam._keyport", "cnicore.stores._file",
+                      "cnicore.stores._index", "cnicore.stores._port", "cnicore.stores._goip",
+                      "cnicore.stores._memory", "cnicore.stores._etcd", "cnicore.stores._etcd_config",
+                      "cnicore.spec._goaddr")
 
 _EXIT = "sys.exit(main())\n"
 _REPORT = "status = main()\nsys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n"
@@ -135,41 +140,62 @@ def test_exec_loopback_on_the_fake_kernel(plugin_bin: Path, tmp_path: Path) -> N
     assert "cnicore.backends._fake" in modules and "cnicore.backends._rtnl" not in modules
 
 
-@pytest.mark.parametrize("version", ["0.2.0", "0.4.0", "1.1.0"])
-def test_exec_host_local_imports_no_backend(plugin_bin: Path, tmp_path: Path, version: str) -> None:
-    config = json.dumps({"cniVersion": version, "name": "hl", "type": "bridge",
-                         "ipam": {"type": "host-local", "subnet": "10.5.0.0/24",
-                                  "dataDir": str(tmp_path / "data")}}).encode()
-    env = {"CNI_NETNS": "/var/run/netns/cnt-unused"}
+# ----------------------------------------------------------------------------- host-local's import budget
+
+
+def _host_local_config(tmp_path: Path, version: str = "1.1.0", **ipam: Any) -> bytes:
+    return json.dumps({"cniVersion": version, "name": "hl", "type": "bridge",
+                       "ipam": {"type": "host-local", "subnet": "10.5.0.0/24", "dataDir": str(tmp_path / "data"),
+                                **ipam}}).encode()
+
+
+_HOST_LOCAL_ENV = {"CNI_NETNS": "/var/run/netns/cnt-unused"}
+
+
+def _host_local_within_budget(plugin_bin: Path, tmp_path: Path, command: str, config: bytes,
+                              env: dict[str, str] | None = None) -> set[str]:
+    modules = imported(plugin_bin / "host-local", command, config, {**_HOST_LOCAL_ENV, **(env or {})}, tmp_path)
+    assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL) == [], command
+    assert "cnicore.plugins._hostlocal" in modules or command == "VERSION"
+    return modules
+
+
+@pytest.mark.parametrize("version", ["", "0.2.0", "0.4.0", "1.1.0"])
+def test_exec_host_local_import_budget_add_check_del(plugin_bin: Path, tmp_path: Path, version: str) -> None:
+    config = _host_local_config(tmp_path, version)
     for command in ("ADD", "CHECK", "DEL"):
         if command == "CHECK" and version < "0.4.0":
             continue
-        modules = imported(plugin_bin / "host-local", command, config, env, tmp_path)
-        assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL + NOT_FOR_QUICK_HOST_LOCAL) == [], command
+        modules = _host_local_within_budget(plugin_bin, tmp_path, command, config)
+        # It ran the engine on the file store's core.
+        assert {"cnicore.ipam._engine", "cnicore.stores._filecore"} <= modules, command
+
+
+@pytest.mark.parametrize("command", ["GC", "STATUS", "VERSION"])
+def test_exec_host_local_import_budget_gc_status_version(plugin_bin: Path, tmp_path: Path, command: str) -> None:
+    config = json.loads(_host_local_config(tmp_path))
+    config["cni.dev/valid-attachments"] = [{"containerID": "c1", "ifname": "eth0"}]
+    _host_local_within_budget(plugin_bin, tmp_path, "ADD", _host_local_config(tmp_path))
+    modules = _host_local_within_budget(plugin_bin, tmp_path, command, json.dumps(config).encode())
+    if command == "GC":
         assert "cnicore.stores._filecore" in modules
 
 
-def test_exec_host_local_with_cni_args_stays_quick(plugin_bin: Path, tmp_path: Path) -> None:
-    config = json.dumps({"cniVersion": "1.0.0", "name": "hl", "type": "bridge",
-                         "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.5.0.0/24"}]],
-                                  "dataDir": str(tmp_path / "data")}}).encode()
-    env = {"CNI_NETNS": "/var/run/netns/cnt-unused", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=p;K8S_POD_NAMESPACE=ns"}
-    modules = imported(plugin_bin / "host-local", "ADD", config, env, tmp_path)
-    quick_but_args = tuple(m for m in NOT_FOR_QUICK_HOST_LOCAL if m != "cnicore.spec._args")
-    assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL + quick_but_args) == []
-    assert "cnicore.spec._args" in modules
-
-
-def test_exec_host_local_beyond_the_quick_path_still_loads_no_backend(plugin_bin: Path, tmp_path: Path) -> None:
+def test_exec_host_local_import_budget_beyond_the_common_case(plugin_bin: Path, tmp_path: Path) -> None:
+    # Requested addresses (CNI_ARGS, args.cni.ips, runtimeConfig.ips), resolvConf, runtime ranges, routes: the same
+    # engine, the same budget.
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("nameserver 10.5.0.53\n")
-    config = json.dumps({"cniVersion": "1.0.0", "name": "hl", "type": "bridge",
-                         "ipam": {"type": "host-local", "subnet": "10.5.0.0/24", "resolvConf": str(resolv),
-                                  "dataDir": str(tmp_path / "data")}}).encode()
-    modules = imported(plugin_bin / "host-local", "ADD", config, {"CNI_NETNS": "/var/run/netns/cnt-unused"}, tmp_path)
-    assert _hits(modules, NEVER + NOT_FOR_HOST_LOCAL) == []
-    assert "cnicore.ipam" in modules and "netaddr" in modules
-
+    config = json.loads(_host_local_config(tmp_path, resolvConf=str(resolv),
+                                           routes=[{"dst": "0.0.0.0/0", "gw": "10.5.0.1"}],
+                                           ranges=[[{"subnet": "fd00:5::/64"}]]))
+    config["args"] = {"cni": {"ips": ["fd00:5::9"]}}
+    config["runtimeConfig"] = {"ips": ["10.5.0.9/24"], "ipRanges": [[{"subnet": "10.6.0.0/24"}]]}
+    text = json.dumps(config).encode()
+    env = {"CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAME=p;IP=10.6.0.7"}
+    modules = _host_local_within_budget(plugin_bin, tmp_path, "ADD", text, env)
+    assert "cnicore.spec._args" in modules
+    _host_local_within_budget(plugin_bin, tmp_path, "DEL", text, env)
 
 
 # (command, stdin, environment changes, exit status): what the skeleton answers on its own.

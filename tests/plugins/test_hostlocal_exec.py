@@ -1,6 +1,6 @@
 """The exec'd host-local's handler and result writer: byte for byte what HostLocalPlugin prints.
 
-The handler (cnicore.plugins._hostlocal_exec.HostLocalExecHandler) writes ADD's result
+The handler (cnicore.plugins._hostlocal.HostLocalExecHandler) writes ADD's result
 without the result types. Here the writer is held against the result types over
 generated allocations at every version, and the handler against the plugin on
 the same configurations, each through the exec skeleton with its own store.
@@ -76,7 +76,7 @@ def _environ(command: str, container: str = "c1", ifname: str = "eth0") -> dict[
 
 
 def _run(kind: str, environ: dict[str, str], config: dict[str, Any], data_dir: Path) -> tuple[int, str]:
-    return run_host_local(kind, environ, config, data_dir)[:2]
+    return run_host_local(kind, environ, config, data_dir)
 
 
 def _config(version: str, **ipam: Any) -> dict[str, Any]:

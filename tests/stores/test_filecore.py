@@ -16,7 +16,7 @@ from netaddr import IPAddress
 
 import cnicore
 from cnicore._errors import InvalidConfigError
-from cnicore.stores import FileStore, Owner, ip_from_file_name, ip_text
+from cnicore.stores import FileStore, Owner, ip_from_file_name, ip_text, parse_ip
 from cnicore.stores._file import index_path
 from cnicore.stores._filecore import FileStoreCore, _key_from_name, index_file_path
 from cnicore.stores._index import ReservationIndex, ip_key
@@ -298,9 +298,11 @@ _NAMES = st.one_of(
 
 
 @given(_NAMES)
-def test_the_core_reads_names_as_ip_from_file_name(name: str) -> None:
-    ip = ip_from_file_name(name)
-    assert _key_from_name(name) == (None if ip is None else ip_key(ip))
+def test_a_name_is_a_reservation_exactly_when_it_is_gos_spelling_of_an_address(name: str) -> None:
+    ip = parse_ip(name)
+    expected = ip if ip is not None and ip_text(ip) == name else None
+    assert ip_from_file_name(name) == expected
+    assert _key_from_name(name) == (None if expected is None else ip_key(expected))
 
 
 @given(st.one_of(_V4, _V6))

@@ -1,13 +1,15 @@
-"""The exec'd host-local's standard-library path against the full plugin, side by side.
+"""The exec'd host-local against the in-process plugin, side by side.
 
-The exec handler (cnicore.plugins._hostlocal_exec.HostLocalExecHandler) runs the
-common configurations without netaddr or attrs. Here generated configurations
-(most of them ones it takes on, some it must hand over) and generated command
+Both run the one host-local engine (cnicore.ipam._engine); what differs is the
+edge: the exec handler (cnicore.plugins._hostlocal.HostLocalExecHandler) calls it
+on the file store's core and writes its result without the result types, the
+plugin goes through the typed API (HostLocalIPAM, FileStore, the result types).
+Here generated configurations (valid and invalid) and generated command
 sequences over generated starting stores run through the handler in one data
 directory and through HostLocalPlugin in another: every step must print the
-same bytes with the same exit status, and the directories must end up with
-the same files holding the same bytes. The persisted index the quick path
-leaves must describe the directory as a fresh scan reads it.
+same bytes with the same exit status, and the directories must end up with the
+same files holding the same bytes. The persisted index the handler leaves must
+describe the directory as a fresh scan reads it.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from plugin_helpers import run_host_local
 
-from cnicore.plugins._hostlocal_exec import quick_config, result_text
+from cnicore import CNIError
+from cnicore.ipam._engine import decode_config
+from cnicore.plugins._hostlocal import result_text
 from cnicore.spec import ALL_VERSIONS
-from cnicore.spec._goint import parse_cidr_value
 from cnicore.stores import FileStore
-from cnicore.stores._goip import parse_cidr
 
 VERSIONS = ("", *ALL_VERSIONS)
 NETWORK = "hlq-net"
@@ -179,19 +181,19 @@ def seeds(draw: st.DrawFn) -> dict[str, bytes]:
 
 def _differential(root: Path, config: dict[str, Any], args: str, seed: dict[str, bytes],
                   steps: list[tuple[str, str, str]]) -> None:
-    for side in ("quick", "plugin"):
+    for side in ("exec", "plugin"):
         directory = root / side / NETWORK
         directory.mkdir(parents=True)
         for name, data in seed.items():
             (directory / name).write_bytes(data)
     for command, container, ifname in steps:
         environ = _environ(command, container, ifname, args)
-        code, out, quick = _run("handler", environ, config, root / "quick")
-        event(f"{command} on the {'quick' if quick else 'full'} path, exit {code}")
-        assert (code, out) == _run("plugin", environ, config, root / "plugin")[:2], (command, container, ifname)
-    assert _files(root / "quick" / NETWORK) == _files(root / "plugin" / NETWORK)
-    with FileStore(root / "quick", NETWORK) as trusted, FileStore(root / "quick", NETWORK,
-                                                                  persist_index=False) as scanned:
+        code, out = _run("handler", environ, config, root / "exec")
+        event(f"{command}, exit {code}")
+        assert (code, out) == _run("plugin", environ, config, root / "plugin"), (command, container, ifname)
+    assert _files(root / "exec" / NETWORK) == _files(root / "plugin" / NETWORK)
+    with FileStore(root / "exec", NETWORK) as trusted, FileStore(root / "exec", NETWORK,
+                                                                 persist_index=False) as scanned:
         assert sorted(map(str, trusted.reservations())) == sorted(map(str, scanned.reservations()))
 
 
@@ -201,19 +203,27 @@ _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Hea
 
 @_SETTINGS
 @given(configs(), seeds(), st.lists(_STEP, min_size=1, max_size=6))
-def test_quick_path_and_plugin_agree(tmp_path_factory: pytest.TempPathFactory, case: tuple[dict[str, Any], str],
-                                     seed: dict[str, bytes], steps: list[tuple[str, str, str]]) -> None:
-    """Any configuration: the handler answers as the plugin does, on whichever path it takes."""
+def test_exec_handler_and_plugin_agree(tmp_path_factory: pytest.TempPathFactory, case: tuple[dict[str, Any], str],
+                                       seed: dict[str, bytes], steps: list[tuple[str, str, str]]) -> None:
+    """Any configuration: the handler answers as the plugin does."""
     _differential(tmp_path_factory.mktemp("hlq"), *case, seed, steps)
 
 
 @_SETTINGS
-@given(configs().filter(lambda case: quick_config(*case) is not None), seeds(), st.lists(_STEP, min_size=2,
-                                                                                         max_size=10))
-def test_quick_configurations_agree_over_longer_runs(tmp_path_factory: pytest.TempPathFactory,
+def _accepted(case: tuple[dict[str, Any], str]) -> bool:
+    try:
+        decode_config(*case)
+    except CNIError:
+        return False
+    return True
+
+
+@_SETTINGS
+@given(configs().filter(_accepted), seeds(), st.lists(_STEP, min_size=2, max_size=10))
+def test_valid_configurations_agree_over_longer_runs(tmp_path_factory: pytest.TempPathFactory,
                                                      case: tuple[dict[str, Any], str], seed: dict[str, bytes],
                                                      steps: list[tuple[str, str, str]]) -> None:
-    """Configurations the quick path takes: longer command sequences, exhaustion, duplicates, round-robin."""
+    """Valid configurations: longer command sequences, exhaustion, duplicates, round-robin."""
     _differential(tmp_path_factory.mktemp("hlq"), *case, seed, steps)
 
 
@@ -225,29 +235,18 @@ def _simple(version: str = "1.0.0", **ipam: Any) -> dict[str, Any]:
     return config
 
 
-@pytest.mark.parametrize("config", [
-    _simple(), _simple(""), _simple("0.2.0"), _simple(routes=[{"dst": "0.0.0.0/0", "gw": "10.9.0.1"}, None]),
-    _simple(ranges=[[{"subnet": "10.9.0.0/29"}], [{"subnet": "fd00:9::/125", "rangeStart": "fd00:9::3"}]]),
-    {"name": NETWORK, "cniVersion": "0.3.1", "ipam": {"type": "host-local", "subnet": "10.9.0.0/24",
-                                                      "gateway": "10.9.0.254"}},
-    _simple(dataDir=None), {**_simple(), "runtimeConfig": {"ipRanges": [[{"subnet": "10.8.0.0/24"}]], "ips": []}},
-])
-def test_common_configurations_take_the_quick_path(config: dict[str, Any], tmp_path: Path) -> None:
-    assert quick_config(config) is not None
-    assert quick_config(config, "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p") is not None
-    for command in ("ADD", "CHECK", "DEL", "CHECK"):
-        environ = _environ(command, "c1", "eth0", "")
-        code, out, quick = _run("handler", environ, config, tmp_path / "quick")
-        assert quick
-        assert (code, out) == _run("plugin", environ, config, tmp_path / "plugin")[:2]
-    assert _files(tmp_path / "quick" / NETWORK) == _files(tmp_path / "plugin" / NETWORK)
-
-
 @pytest.mark.parametrize(("config", "args"), [
+    (_simple(), ""), (_simple(""), ""), (_simple("0.2.0"), ""),
+    (_simple(routes=[{"dst": "0.0.0.0/0", "gw": "10.9.0.1"}, None]), ""),
+    (_simple(ranges=[[{"subnet": "10.9.0.0/29"}], [{"subnet": "fd00:9::/125", "rangeStart": "fd00:9::3"}]]), ""),
+    ({"name": NETWORK, "cniVersion": "0.3.1", "ipam": {"type": "host-local", "subnet": "10.9.0.0/24",
+                                                       "gateway": "10.9.0.254"}}, ""),
+    (_simple(dataDir=None), ""),
+    ({**_simple(), "runtimeConfig": {"ipRanges": [[{"subnet": "10.8.0.0/24"}]], "ips": []}}, ""),
+    (_simple(), "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"),
     (_simple(resolvConf="/etc/resolv.conf"), ""),
-    (_simple(store={"type": "etcd", "endpoints": ["http://127.0.0.1:1"]}), ""),
     (_simple(), "IP=10.9.0.3"),
-    (_simple(), "K8S_POD_NAME=p"),  # unknown without IgnoreUnknown: the full path reports it
+    (_simple(), "K8S_POD_NAME=p"),  # unknown without IgnoreUnknown
     ({**_simple(), "runtimeConfig": {"ips": ["10.9.0.3"]}}, ""),
     ({**_simple(), "args": {"cni": {"ips": ["10.9.0.3"]}}}, ""),
     (_simple("9.9.9"), ""),
@@ -257,19 +256,14 @@ def test_common_configurations_take_the_quick_path(config: dict[str, Any], tmp_p
     (_simple("0.2.0", ranges=[[{"subnet": "10.9.0.0/29"}], [{"subnet": "10.9.1.0/29"}]]), ""),
     (_simple(routes=[{"dst": "0.0.0.0/0", "mtu": 2**60}]), ""),
     (_simple(ranges=[[{"subnet": "::ffff:10.9.0.0/125"}]]), ""),
-    ({"name": NETWORK, "cniVersion": "1.0.0", "ipam": "x"}, ""),
+    (_simple(ranges=[[{"subnet": "0.0.0.0/0"}]]), ""),
 ])
-def test_everything_else_is_left_to_the_full_path(config: dict[str, Any], args: str) -> None:
-    assert quick_config(config, args) is None
-
-
-def test_cidr_parsing_agrees_where_the_quick_path_takes_it() -> None:
-    # The full path reads subnets with the standard library's parser; the quick one with Go's rules, and takes
-    # only spellings on which the two agree (no mapped subnets, no padded prefixes).
-    for text in ("10.0.0.0/8", "0.0.0.0/0", "fd00::/8", "::/0", "::1.2.3.4/64", "2001:DB8::/32", "1.2.3.4/32"):
-        version, value, prefix = parse_cidr_value(text)  # type: ignore[misc]
-        net = parse_cidr(text)
-        assert net is not None and (net.version, int(net.ip), net.prefixlen) == (version, value, prefix)
+def test_chosen_configurations_agree(config: dict[str, Any], args: str, tmp_path: Path) -> None:
+    for command in ("ADD", "CHECK", "DEL", "CHECK"):
+        environ = _environ(command, "c1", "eth0", args)
+        assert _run("handler", environ, config, tmp_path / "exec") == _run("plugin", environ, config,
+                                                                            tmp_path / "plugin")
+    assert _files(tmp_path / "exec" / NETWORK) == _files(tmp_path / "plugin" / NETWORK)
 
 
 def test_result_text_needs_the_result_types_only_for_what_they_alone_print() -> None:
@@ -285,13 +279,13 @@ def test_result_text_needs_the_result_types_only_for_what_they_alone_print() -> 
 def test_a_failed_add_leaves_the_store_as_it_was(tmp_path: Path) -> None:
     # Two range sets, the second full: the first set's reservation is undone, the error is the full path's.
     config = _simple(ranges=[[{"subnet": "10.9.0.0/29"}], [{"subnet": "10.9.1.0/30"}]])
-    for side in ("quick", "plugin"):
+    for side in ("exec", "plugin"):
         directory = tmp_path / side / NETWORK
         directory.mkdir(parents=True)
         (directory / "10.9.1.2").write_bytes(b"other\r\neth0")  # .1 is the gateway: the set is full
     environ = _environ("ADD", "c1", "eth0", "")
-    code, out, quick = _run("handler", environ, config, tmp_path / "quick")
-    assert quick and code == 1 and "failed to allocate for range 1" in out
-    assert (code, out) == _run("plugin", environ, config, tmp_path / "plugin")[:2]
-    assert _files(tmp_path / "quick" / NETWORK) == _files(tmp_path / "plugin" / NETWORK)
-    assert not os.path.exists(tmp_path / "quick" / NETWORK / "10.9.0.2")
+    code, out = _run("handler", environ, config, tmp_path / "exec")
+    assert code == 1 and "failed to allocate for range 1" in out
+    assert (code, out) == _run("plugin", environ, config, tmp_path / "plugin")
+    assert _files(tmp_path / "exec" / NETWORK) == _files(tmp_path / "plugin" / NETWORK)
+    assert not os.path.exists(tmp_path / "exec" / NETWORK / "10.9.0.2")
