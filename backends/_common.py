@@ -24,7 +24,7 @@ from cnicore._errors import (
     PermissionDeniedError,
 )
 from cnicore._gofmt import go_quote
-from cnicore.links import Address, Link, Route, normalize_mac
+from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
 TYPE_CHECKING = False
@@ -42,6 +42,8 @@ __all__ = [
     "address_sort_key",
     "check_mac",
     "check_mtu",
+    "apply_rule_edit",
+    "check_link_options",
     "check_name",
     "error_from_errno",
     "iptables_rule_text",
@@ -93,6 +95,21 @@ def check_mac(mac: str) -> str:
     if first_octet & 1 or text == "00:00:00:00:00:00":
         raise InvalidConfigError(f"invalid MAC address {mac!r}: not a unicast address", key="mac", value=mac)
     return text
+
+
+#: The kernel keeps at most this many bytes of an interface alias (IFALIASZ - 1).
+MAX_ALIAS_BYTES = 255
+
+
+def check_link_options(txqueuelen: int | None, alias: str | None) -> None:
+    """Refuse a transmit queue length or alias the kernel would refuse (:meth:`LinkBackend.set_link_options`)."""
+    if txqueuelen is not None and (isinstance(txqueuelen, bool) or not isinstance(txqueuelen, int)
+                                   or not 0 <= txqueuelen <= 0xFFFFFFFF):
+        raise InvalidConfigError(f"invalid transmit queue length {txqueuelen!r}", key="txqueuelen", value=txqueuelen)
+    if alias is not None and (not isinstance(alias, str) or "\0" in alias
+                              or len(alias.encode("utf-8", "surrogateescape")) > MAX_ALIAS_BYTES):
+        raise InvalidConfigError(f"invalid interface alias {alias!r} (at most {MAX_ALIAS_BYTES} bytes, no NUL)",
+                                 key="alias", value=alias)
 
 
 def random_peer_name() -> str:
@@ -179,41 +196,44 @@ def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
     return tuple(sorted(links, key=lambda link: link.index))
 
 
-def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
-    """One rule as ``iptables -S`` (and ``iptables-save``) prints it; ``iptables-restore`` reads it back.
+def apply_rule_edit(chains: dict[str, list[str]], edit: RuleEdit) -> list[str]:
+    """Carry ``edit`` out on a model of one table (chain -> rule lines, as ``iptables-save`` prints them).
 
-    Matches come before the comment and the target, addresses as networks,
-    the comment double-quoted with backslash escapes.
+    Returns the ``iptables-restore --noflush`` lines that do the same to the
+    kernel's table (the caller adds the ``*table`` and ``COMMIT`` lines). The one
+    implementation of an edit's rules (see :class:`~cnicore.links.RuleEdit`): the
+    fake firewall keeps the model, the iptables one sends the lines.
     """
-    words = list(rule)
-    negate = False
-    matches: list[str] = []
-    target: list[str] = []
-    comment: list[str] = []
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "!":
-            negate = True
-            i += 1
+    lines: list[str] = []
+    for gone in edit.drop_chains:
+        if gone not in chains:
             continue
-        if word in ("-d", "-s"):
-            net = netaddr.IPNetwork(words[i + 1])
-            matches += (["!"] if negate else []) + [word, str(net.cidr)]
-            negate = False
-            i += 2
-        elif word == "-j":
-            target = ["-j", words[i + 1]]
-            i += 2
-        elif word == "-m" and words[i + 1] == "comment":
-            # iptables -S escapes backslashes and double quotes inside the quoted comment.
-            text = words[i + 3].replace("\\", "\\\\").replace('"', '\\"')
-            comment = ["-m", "comment", "--comment", f'"{text}"']
-            i += 4
-        else:
-            matches.append(word)
-            i += 1
-    return " ".join(["-A", chain, *matches, *comment, *target])
+        for rules in chains.values():
+            for text in [r for r in rules if r.endswith(" -j " + gone)]:
+                rules.remove(text)
+                lines.append("-D" + text[2:])
+        del chains[gone]
+        lines += [f"-F {gone}", f"-X {gone}"]
+    for chain in edit.chains:
+        if chain not in chains:
+            chains[chain] = []
+            lines.append(f":{chain} - [0:0]")
+    for step in edit.ops:
+        text = iptables_rule_text(step.chain, step.rule)
+        rules = chains.setdefault(step.chain, [])
+        body = text[len("-A " + step.chain):]
+        if step.op == "delete":
+            if text in rules:
+                rules.remove(text)
+                lines.append(f"-D {step.chain}{body}")
+        elif text not in rules:
+            if step.op == "insert":
+                rules.insert(0, text)
+                lines.append(f"-I {step.chain} 1{body}")
+            else:
+                rules.append(text)
+                lines.append(text)
+    return lines
 
 
 class OneAddressMasquerade:

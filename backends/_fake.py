@@ -53,10 +53,12 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cnicore._errors import (
     AlreadyExistsError,
     InternalError,
+    InvalidConfigError,
     NotFoundError,
     PermissionDeniedError,
 )
@@ -72,12 +74,15 @@ from cnicore.links import (
     PortVlan,
     Route,
     VethPair,
+    check_net_sysctl_path,
     check_sysctl_key,
     check_sysctl_value,
 )
 
 from ._common import (
     PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
+    check_link_options,
     check_mac,
     check_mtu,
     check_name,
@@ -102,6 +107,14 @@ _IPV6_DEFAULTS = {
     "keep_addr_on_down": "0",
 }
 _IPV4_DEFAULTS = {"arp_notify": "0", "forwarding": "0"}
+_DEFAULT_TXQUEUELEN = 1000
+# Namespace-wide network sysctls beyond the plugins' own, with a new namespace's values: what
+# read_net_sysctl/write_net_sysctl know (the kernel has many more; the fake only these few).
+_NET_DEFAULTS = {
+    "net/core/somaxconn": "4096",
+    "net/ipv4/ping_group_range": "1\t0",
+    "net/ipv4/ip_local_port_range": "32768\t60999",
+}
 _LOOPBACK_V4 = Address.parse("127.0.0.1/8")
 _LOOPBACK_V6 = Address.parse("::1/128")
 
@@ -116,6 +129,9 @@ class _FakeLink:
     admin_up: bool = False
     master: int | None = None
     promiscuous: bool = False
+    allmulti: bool = False
+    txqueuelen: int = _DEFAULT_TXQUEUELEN
+    alias: str = ""
     vlan_filtering: bool = False
     hairpin: bool = False
     isolated: bool = False
@@ -170,6 +186,19 @@ class FakeLinkBackend:
         self._peer_names = peer_names or random_peer_name
         self._new_namespace(None)
 
+    def export_state(self) -> dict[str, Any]:
+        """The whole model as JSON data (lists, dicts, strings, numbers): what :meth:`import_state` takes back."""
+        return _export_links(self)
+
+    @classmethod
+    def import_state(cls, data: Any) -> FakeLinkBackend:
+        """A backend holding the model :meth:`export_state` gave (with the default peer names).
+
+        Raises ValueError (or KeyError, TypeError, a :class:`~cnicore.CNIError` from a value's
+        validator) for data that is not such a model.
+        """
+        return _import_links(data)
+
     # -- namespaces ---------------------------------------------------------------------------------
 
     def add_namespace(self, path: str) -> Namespace:
@@ -203,6 +232,7 @@ class FakeLinkBackend:
     def _new_namespace(self, key: str | None) -> None:
         fns = _FakeNamespace(key=key)
         fns.sysctls["net/ipv4/ip_forward"] = "0"
+        fns.sysctls.update(_NET_DEFAULTS)
         for conf in ("all", "default"):
             self._add_conf(fns, conf, from_default=False)
         fns.sysctls["net/ipv6/conf/all/accept_dad"] = "0"
@@ -297,6 +327,9 @@ class FakeLinkBackend:
             oper_state=oper,
             master=master,
             promiscuous=link.promiscuous,
+            allmulti=link.allmulti,
+            txqueuelen=link.txqueuelen,
+            alias=link.alias,
             vlan_filtering=link.vlan_filtering,
             hairpin=link.hairpin,
             isolated=link.isolated,
@@ -349,6 +382,7 @@ class FakeLinkBackend:
             # The kernel registers the peer first, then the container end.
             host = self._add_link(hns, peer_name, "veth", mtu=mtu or _DEFAULT_MTU)
             cont = self._add_link(cns, name, "veth", mtu=mtu or _DEFAULT_MTU, mac=mac)
+            host.txqueuelen = cont.txqueuelen = VETH_TXQUEUELEN  # as the real backends make the pair
             host.peer = (cns.key, cont.index)
             cont.peer = (hns.key, host.index)
             return VethPair(container=self._view(cns, cont), host=self._view(hns, host))
@@ -520,6 +554,22 @@ class FakeLinkBackend:
             if link.kind == "loopback":
                 raise InternalError(f"cannot set the MAC address of {go_quote(name)}")
             link.mac = mac
+
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """See :meth:`LinkBackend.set_link_options`."""
+        check_link_options(txqueuelen, alias)
+        with self._lock:
+            link = self._get(self._ns(ns), name)
+            if promiscuous is not None:
+                link.promiscuous = promiscuous
+            if allmulti is not None:
+                link.allmulti = allmulti
+            if txqueuelen is not None:
+                link.txqueuelen = txqueuelen
+            if alias is not None:
+                link.alias = alias
 
     def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
         """See :meth:`LinkBackend.set_mtu`."""
@@ -753,6 +803,35 @@ class FakeLinkBackend:
             fns.sysctls[checked.path] = text
             self._sysctl_effects(fns, checked.path, checked.interface, checked.setting, text)
 
+    def read_net_sysctl(self, ns: Namespace, path: str) -> str:
+        """See :meth:`LinkBackend.read_net_sysctl` (the fake knows the plugins' sysctls and a few more)."""
+        checked = check_net_sysctl_path(path)
+        with self._lock:
+            value = self._ns(ns).sysctls.get(checked)
+            if value is None:
+                raise NotFoundError(f"sysctl /proc/sys/{checked}: no such file or directory")
+            return value
+
+    def write_net_sysctl(self, ns: Namespace, path: str, value: str) -> None:
+        """See :meth:`LinkBackend.write_net_sysctl`.
+
+        The plugins' own sysctls take integers (the kernel's parser ignores
+        surrounding blanks); the few others are stored as written.
+        """
+        checked = check_net_sysctl_path(path)
+        with self._lock:
+            fns = self._ns(ns)
+            if checked not in fns.sysctls:
+                raise NotFoundError(f"sysctl /proc/sys/{checked}: no such file or directory")
+            if checked in _NET_DEFAULTS:
+                fns.sysctls[checked] = value
+                return
+        try:
+            text = check_sysctl_value(value)
+        except InvalidConfigError as exc:
+            raise InternalError(f"sysctl /proc/sys/{checked}: invalid value") from exc
+        self.write_sysctl(ns, checked, text)
+
     def _sysctl_effects(self, fns: _FakeNamespace, path: str, interface: str | None, setting: str,
                         value: str) -> None:
         # The kernel fans the global forwarding switches out to every interface.
@@ -777,3 +856,122 @@ class FakeLinkBackend:
             elif link.kind == "loopback" and link.admin_up and _LOOPBACK_V6 not in link.addresses:
                 # Re-enabling IPv6 on an up loopback brings ::1 back, as bringing it up does.
                 link.addresses.append(_LOOPBACK_V6)
+
+
+# -- persisting the model as data ---------------------------------------------------------------------
+# The fake kernel of executed plugins lives in a file between execs (CNICORE_FAKE_STATE): it is stored as plain
+# JSON data, rebuilt through the value classes' validators, so that the file can describe a kernel and nothing
+# else (never code to run).
+
+_STATE_FORMAT = "cnicore-fake-links/1"
+
+
+def _address_text(address: Address) -> str:
+    return f"{address.ip}/{address.prefixlen}"
+
+
+def _route_data(route: Route) -> dict[str, Any]:
+    return {"dst": str(route.dst), "gateway": None if route.gateway is None else str(route.gateway),
+            "device": route.device, "metric": route.metric, "table": route.table, "scope": route.scope,
+            "source": None if route.source is None else str(route.source)}
+
+
+def _link_data(link: _FakeLink) -> dict[str, Any]:
+    return {
+        "index": link.index, "name": link.name, "kind": link.kind, "mac": link.mac, "mtu": link.mtu,
+        "admin_up": link.admin_up, "master": link.master, "promiscuous": link.promiscuous,
+        "vlan_filtering": link.vlan_filtering, "hairpin": link.hairpin, "isolated": link.isolated,
+        "vlans": [[vid, pvid, untagged] for vid, (pvid, untagged) in sorted(link.vlans.items())],
+        "addresses": [_address_text(a) for a in link.addresses],
+        "tentative": sorted(_address_text(a) for a in link.tentative),
+        "dad_failed": sorted(_address_text(a) for a in link.dad_failed),
+        "peer": None if link.peer is None else [link.peer[0], link.peer[1]],
+        "mtu_set_by_user": link.mtu_set_by_user,
+    }
+
+
+def _namespace_data(fns: _FakeNamespace) -> dict[str, Any]:
+    return {
+        "key": fns.key,
+        "links": [_link_data(link) for _, link in sorted(fns.links.items())],
+        "routes": [_route_data(route) for route in fns.routes],
+        "sysctls": dict(fns.sysctls),
+        "next_index": fns.next_index,
+        "address_stamps": [[index, _address_text(address), stamp]
+                           for (index, address), stamp in fns.address_stamps.items()],
+        "next_stamp": fns.next_stamp,
+    }
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    # bool is an int to Python, never to the model.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ValueError(f"{what}: {value!r} is not {kind}")
+    return value
+
+
+def _optional(value: Any, kind: type, what: str) -> Any:
+    return None if value is None else _typed(value, kind, what)
+
+
+def _link_from(data: dict[str, Any]) -> _FakeLink:
+    peer = data["peer"]
+    vlans: dict[int, tuple[bool, bool]] = {}
+    for vid, pvid, untagged in data["vlans"]:
+        vlans[_typed(vid, int, "vid")] = (_typed(pvid, bool, "pvid"), _typed(untagged, bool, "untagged"))
+    return _FakeLink(
+        index=_typed(data["index"], int, "index"), name=_typed(data["name"], str, "name"),
+        kind=_typed(data["kind"], str, "kind"), mac=_typed(data["mac"], str, "mac"),
+        mtu=_typed(data["mtu"], int, "mtu"),
+        admin_up=_typed(data["admin_up"], bool, "admin_up"), master=_optional(data["master"], int, "master"),
+        promiscuous=_typed(data["promiscuous"], bool, "promiscuous"),
+        vlan_filtering=_typed(data["vlan_filtering"], bool, "vlan_filtering"),
+        hairpin=_typed(data["hairpin"], bool, "hairpin"), isolated=_typed(data["isolated"], bool, "isolated"),
+        vlans=vlans,
+        addresses=[Address.parse(_typed(a, str, "address")) for a in data["addresses"]],
+        tentative={Address.parse(_typed(a, str, "address")) for a in data["tentative"]},
+        dad_failed={Address.parse(_typed(a, str, "address")) for a in data["dad_failed"]},
+        peer=None if peer is None else (_optional(peer[0], str, "peer"), _typed(peer[1], int, "peer")),
+        mtu_set_by_user=_typed(data["mtu_set_by_user"], bool, "mtu_set_by_user"),
+    )
+
+
+def _route_from(data: dict[str, Any]) -> Route:
+    return Route(dst=_typed(data["dst"], str, "dst"), gateway=_optional(data["gateway"], str, "gateway"),
+                 device=_optional(data["device"], str, "device"), metric=_optional(data["metric"], int, "metric"),
+                 table=_typed(data["table"], int, "table"), scope=_typed(data["scope"], str, "scope"),
+                 source=_optional(data["source"], str, "source"))
+
+
+def _namespace_from(data: dict[str, Any]) -> _FakeNamespace:
+    links = [_link_from(link) for link in data["links"]]
+    sysctls = _typed(data["sysctls"], dict, "sysctls")
+    for key, value in sysctls.items():
+        _typed(key, str, "sysctl")
+        _typed(value, str, "sysctl value")
+    stamps = {}
+    for index, address, stamp in data["address_stamps"]:
+        stamps[(_typed(index, int, "index"), Address.parse(_typed(address, str, "address")))] = _typed(
+            stamp, int, "stamp")
+    return _FakeNamespace(key=_optional(data["key"], str, "namespace"), links={link.index: link for link in links},
+                          routes=[_route_from(route) for route in data["routes"]], sysctls=dict(sysctls),
+                          next_index=_typed(data["next_index"], int, "next_index"), address_stamps=stamps,
+                          next_stamp=_typed(data["next_stamp"], int, "next_stamp"))
+
+
+def _export_links(backend: FakeLinkBackend) -> dict[str, Any]:
+    with backend._lock:
+        return {"format": _STATE_FORMAT,
+                "namespaces": [_namespace_data(fns) for _, fns in
+                               sorted(backend._namespaces.items(), key=lambda item: item[0] or "")]}
+
+
+def _import_links(data: Any) -> FakeLinkBackend:
+    if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
+        raise ValueError(f"not a fake kernel's links (format {_STATE_FORMAT})")
+    backend = FakeLinkBackend()
+    namespaces = [_namespace_from(fns) for fns in data["namespaces"]]
+    backend._namespaces = {fns.key: fns for fns in namespaces}
+    if None not in backend._namespaces:
+        raise ValueError("no host namespace")
+    return backend

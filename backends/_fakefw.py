@@ -21,6 +21,7 @@ from cnicore.links import (
     SPOOFCHECK_FAMILY,
     SPOOFCHECK_PRIORITY,
     SPOOFCHECK_TABLE,
+    RuleEdit,
     masquerade_plan,
     nft_instance_hash,
     nft_masquerade_comment,
@@ -28,12 +29,22 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
-from ._common import OneAddressMasquerade
+from ._common import OneAddressMasquerade, apply_rule_edit
 from ._common import iptables_rule_text as _render
 
 __all__ = ["FakeFirewall", "FakeNftables"]
 
 _BUILTIN_NAT_CHAINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+_BUILTIN_CHAINS = {"nat": _BUILTIN_NAT_CHAINS, "filter": ("INPUT", "FORWARD", "OUTPUT"),
+                   "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING")}
+_STATE_FORMAT = "cnicore-fake-firewall/1"
+
+
+def _check(value: Any, kind: type) -> Any:
+    """``value`` if it is a ``kind`` (a bool is no int here), else ValueError: state files are data, checked."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"{value!r} is not {kind.__name__}")
+    return value
 
 
 class FakeFirewall(OneAddressMasquerade):
@@ -55,7 +66,53 @@ class FakeFirewall(OneAddressMasquerade):
 
     def available(self) -> bool:
         """Whether this fake plays a host where iptables can be run."""
-        return getattr(self, "_iptables_available", True)  # (state pickled before the flag existed: True)
+        return self._iptables_available
+
+    def export_state(self) -> dict[str, Any]:
+        """Both tables as JSON data (lists, dicts, strings, numbers): what :meth:`import_state` takes back."""
+        with self._lock, self._nft._lock:
+            nft = self._nft
+            return {
+                "format": _STATE_FORMAT,
+                "iptables_available": self._iptables_available,
+                "chains": {str(version): {chain: list(rules) for chain, rules in chains.items()}
+                           for version, chains in self._chains.items()},
+                "nft": {
+                    "last_handle": nft._last_handle,
+                    "masq": None if nft._masq is None else [list(rule) for rule in nft._masq],
+                    "bridge_chains": None if nft._bridge_chains is None else {
+                        name: [list(rule) for rule in rules] for name, rules in nft._bridge_chains.items()},
+                    "bridge_chain_handles": dict(nft._bridge_chain_handles),
+                },
+            }
+
+    @classmethod
+    def import_state(cls, data: Any) -> FakeFirewall:
+        """A firewall holding the tables :meth:`export_state` gave.
+
+        Raises ValueError (or KeyError, TypeError) for data that is not such tables.
+        """
+        if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
+            raise ValueError(f"not a fake kernel's firewall (format {_STATE_FORMAT})")
+        firewall = cls(iptables_available=_check(data["iptables_available"], bool))
+        firewall._chains = {
+            int(version): {_check(chain, str): [_check(line, str) for line in rules] for chain, rules in chains.items()}
+            for version, chains in _check(data["chains"], dict).items()}
+        if sorted(firewall._chains) != [4, 6]:
+            raise ValueError("firewall tables for IPv4 and IPv6 expected")
+        nft, saved = firewall._nft, _check(data["nft"], dict)
+        nft._last_handle = _check(saved["last_handle"], int)
+        masq = saved["masq"]
+        nft._masq = None if masq is None else [
+            (_check(handle, int), _check(comment, str), _check(text, str)) for handle, comment, text in masq]
+        chains_saved = saved["bridge_chains"]
+        nft._bridge_chains = None if chains_saved is None else {
+            _check(name, str): [(_check(handle, int), _check(expr, list), _check(comment, str))
+                                for handle, expr, comment in rules]
+            for name, rules in _check(chains_saved, dict).items()}
+        nft._bridge_chain_handles = {_check(name, str): _check(handle, int)
+                                     for name, handle in _check(saved["bridge_chain_handles"], dict).items()}
+        return firewall
 
     def nftables(self) -> FakeNftables:
         """The nftables side of the same fake kernel."""
@@ -85,12 +142,31 @@ class FakeFirewall(OneAddressMasquerade):
                 chains["POSTROUTING"] = [line for line in chains["POSTROUTING"] if line not in gone]
                 chains.pop(plan.chain, None)
 
-    def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
-        """The table as ``iptables -t nat -S`` would print it. Idempotent (read-only)."""
+    def _table(self, version: int, table: str) -> dict[str, list[str]]:
+        # The nat tables predate the others (and pickled fake kernels hold only them).
+        if table == "nat":
+            return self._chains[version]
+        tables: dict[tuple[int, str], dict[str, list[str]]] = self.__dict__.setdefault("_tables", {})
+        return tables.setdefault((version, table), {chain: [] for chain in _BUILTIN_CHAINS.get(table, ())})
+
+    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
+        """See :meth:`~cnicore.links.RuleTables.edit_rules`."""
         with self._lock:
-            chains = self._chains[version] if table == "nat" else {}
-            lines = [f"-P {chain} ACCEPT" for chain in _BUILTIN_NAT_CHAINS if chain in chains]
-            lines += [f"-N {chain}" for chain in chains if chain not in _BUILTIN_NAT_CHAINS]
+            for edit in edits:
+                apply_rule_edit(self._table(edit.version, edit.table), edit)
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """See :meth:`~cnicore.links.RuleTables.table_rules`."""
+        with self._lock:
+            return {chain: tuple(rules) for chain, rules in self._table(version, table).items()}
+
+    def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
+        """The table as ``iptables -t TABLE -S`` would print it. Idempotent (read-only)."""
+        with self._lock:
+            chains = self._table(version, table)
+            builtin = _BUILTIN_CHAINS.get(table, ())
+            lines = [f"-P {chain} ACCEPT" for chain in builtin if chain in chains]
+            lines += [f"-N {chain}" for chain in chains if chain not in builtin]
             for rules in chains.values():
                 lines += rules
             return tuple(lines)
@@ -124,7 +200,7 @@ class FakeNftables(OneAddressMasquerade):
         return self
 
     def _handle(self) -> int:
-        # Handles as the kernel hands them out: one counter, never reused. (A plain int: the fake pickles.)
+        # Handles as the kernel hands them out: one counter, never reused.
         self._last_handle += 1
         return self._last_handle
 

@@ -47,6 +47,7 @@ from ._common import (
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
     address_sort_key,
+    check_link_options,
     check_mac,
     check_mtu,
     check_name,
@@ -338,6 +339,25 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
         """See :meth:`LinkBackend.set_mtu`."""
         self._ip_run(ns, ["link", "set", "dev", check_name(name), "mtu", str(check_mtu(mtu))], f"set MTU of {name}")
 
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """See :meth:`LinkBackend.set_link_options` (one ``ip link set`` for everything given)."""
+        check_link_options(txqueuelen, alias)
+        argv: list[str] = []
+        if promiscuous is not None:
+            argv += ["promisc", "on" if promiscuous else "off"]
+        if allmulti is not None:
+            argv += ["allmulticast", "on" if allmulti else "off"]
+        if txqueuelen is not None:
+            argv += ["txqueuelen", str(txqueuelen)]
+        if alias is not None:
+            argv += ["alias", alias]  # ip sends the alias without a NUL: "" drops it
+        if argv:
+            self._ip_run(ns, ["link", "set", "dev", check_name(name), *argv], f"set options of {name}")
+        else:
+            self.get_link(ns, name)  # nothing to change, but a missing link is still an error
+
     # -- addresses and routes -----------------------------------------------------------------------
 
     def add_address(self, ns: Namespace, name: str, address: Address) -> None:
@@ -419,6 +439,9 @@ def _link_of(entry: dict[str, Any], addresses: list[Address]) -> Link:
         oper_state=str(entry.get("operstate", "unknown")).lower(),
         master=entry.get("master"),
         promiscuous="PROMISC" in flags,
+        allmulti="ALLMULTI" in flags,
+        txqueuelen=int(entry.get("txqlen", 0)),
+        alias=str(entry.get("ifalias", "")),
         vlan_filtering=bool(data.get("vlan_filtering", 0)),
         hairpin=bool(slave.get("hairpin", False)),
         isolated=bool(slave.get("isolated", False)),

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 import netaddr
 
 from cnicore._errors import InternalError, PermissionDeniedError
-from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, masquerade_plan
+from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, RuleEdit, masquerade_plan
 
-from ._common import OneAddressMasquerade, iptables_rule_text, run_tool
+from ._common import OneAddressMasquerade, apply_rule_edit, iptables_rule_text, run_tool
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
@@ -44,11 +44,15 @@ class _TableState:
     def __init__(self, text: str) -> None:
         self.chains: set[str] = set()
         self.rules: list[str] = []
+        self.by_chain: dict[str, list[str]] = {}
         for line in text.splitlines():
             if line.startswith(":"):
-                self.chains.add(line[1:].split(" ", 1)[0])
+                chain = line[1:].split(" ", 1)[0]
+                self.chains.add(chain)
+                self.by_chain.setdefault(chain, [])
             elif line.startswith("-A "):
                 self.rules.append(line)
+                self.by_chain.setdefault(line.split(" ", 2)[1], []).append(line)
 
 
 class IptablesFirewall(OneAddressMasquerade):
@@ -99,16 +103,16 @@ class IptablesFirewall(OneAddressMasquerade):
             return PermissionDeniedError(f"{what}: {message}")
         return InternalError(f"{what}: {message}")
 
-    def _save(self, version: int) -> _TableState:
+    def _save(self, version: int, table: str = _TABLE) -> _TableState:
         tool = self._binaries[version] + "-save"
-        done = self._run([tool, "-t", _TABLE])
+        done = self._run([tool, "-t", table])
         if done.returncode != 0:
-            raise self._failed(f"{os.path.basename(tool)} -t {_TABLE}", done)
+            raise self._failed(f"{os.path.basename(tool)} -t {table}", done)
         return _TableState(done.stdout)
 
-    def _restore(self, version: int, lines: list[str]) -> None:
+    def _restore(self, version: int, lines: list[str], table: str = _TABLE) -> None:
         tool = self._binaries[version] + "-restore"
-        script = "\n".join([f"*{_TABLE}", *lines, "COMMIT", ""])
+        script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
         done = self._run([tool, "--noflush", "-w"], script)
         if done.returncode != 0:
             raise self._failed(f"{os.path.basename(tool)} --noflush", done)
@@ -162,6 +166,23 @@ class IptablesFirewall(OneAddressMasquerade):
                     lines += [f"-F {chain}", f"-X {chain}"]
             if lines:
                 self._restore(version, lines)
+
+    # -- the meta plugins' tables (RuleTables) -----------------------------------------------------
+
+    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
+        """See :meth:`RuleTables.edit_rules`: one save and one restore per table and family."""
+        grouped: dict[tuple[int, str], list[RuleEdit]] = {}
+        for edit in edits:
+            grouped.setdefault((edit.version, edit.table), []).append(edit)
+        for (version, table), group in grouped.items():
+            model = self._save(version, table).by_chain
+            lines = [line for edit in group for line in apply_rule_edit(model, edit)]
+            if lines:
+                self._restore(version, lines, table)
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """See :meth:`RuleTables.table_rules`."""
+        return {chain: tuple(rules) for chain, rules in self._save(version, table).by_chain.items()}
 
     def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
         """``iptables -t TABLE -S`` lines, for inspection and tests. Idempotent (read-only)."""

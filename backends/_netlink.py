@@ -45,6 +45,7 @@ from ._common import (
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
     address_sort_key,
+    check_link_options,
     check_mac,
     check_mtu,
     check_name,
@@ -145,6 +146,7 @@ _IFLA_MASTER: Final = 10
 _IFLA_PROTINFO: Final = 12
 _IFLA_OPERSTATE: Final = 16
 _IFLA_LINKINFO: Final = 18
+_IFLA_IFALIAS: Final = 20
 _IFLA_AF_SPEC: Final = 26
 _IFLA_NET_NS_FD: Final = 28
 _IFLA_EXT_MASK: Final = 29
@@ -184,6 +186,7 @@ _SCOPE_NUMBERS: Final = {name: number for number, name in _SCOPES.items()}
 # Link flags and types.
 _IFF_UP: Final = 0x1
 _IFF_PROMISC: Final = 0x100
+_IFF_ALLMULTI: Final = 0x200
 _IFF_LOWER_UP: Final = 0x10000
 _ARPHRD_LOOPBACK: Final = 772
 _OPER_STATES: Final = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
@@ -559,6 +562,27 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         """See :meth:`LinkBackend.set_mtu`."""
         self._set(ns, name, "set MTU of", attrs=_attr_u32(_IFLA_MTU, check_mtu(mtu)))
 
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """See :meth:`LinkBackend.set_link_options` (one RTM_SETLINK for everything given)."""
+        check_link_options(txqueuelen, alias)
+        flags = change = 0
+        for wanted, bit in ((promiscuous, _IFF_PROMISC), (allmulti, _IFF_ALLMULTI)):
+            if wanted is not None:
+                change |= bit
+                flags |= bit if wanted else 0
+        attrs = b""
+        if txqueuelen is not None:
+            attrs += _attr_u32(_IFLA_TXQLEN, txqueuelen)
+        if alias is not None:
+            # An empty alias (no NUL) is how the kernel is told to drop it.
+            attrs += _attr(_IFLA_IFALIAS, alias.encode("utf-8", "surrogateescape"))
+        if change or attrs:
+            self._set(ns, name, "set options of", flags=flags, change=change, attrs=attrs)
+        else:
+            self.get_link(ns, name)  # nothing to change, but a missing link is still an error
+
     # -- addresses and routes -----------------------------------------------------------------------
 
     def _address(self, ns: Namespace, name: str, kind: int, address: Address) -> None:
@@ -666,6 +690,9 @@ def _link_of(msg: _LinkMessage, master: str | None, addresses: list[Address]) ->
         oper_state=_OPER_STATES[oper] if oper < len(_OPER_STATES) else "unknown",
         master=master,
         promiscuous=bool(msg.flags & _IFF_PROMISC),
+        allmulti=bool(msg.flags & _IFF_ALLMULTI),
+        txqueuelen=_u32(msg.attrs.get(_IFLA_TXQLEN)),
+        alias=_text(msg.attrs.get(_IFLA_IFALIAS) or b""),
         vlan_filtering=kind == "bridge" and bool(_u8(data.get(_IFLA_BR_VLAN_FILTERING))),
         hairpin=bool(_u8(slave.get(_IFLA_BRPORT_MODE))),
         isolated=bool(_u8(slave.get(_IFLA_BRPORT_ISOLATED))),

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from cnicore._errors import CNIError, InternalError
-from cnicore.links import HOST_NAMESPACE, Namespace, check_sysctl_key, check_sysctl_value
+from cnicore.links import HOST_NAMESPACE, Namespace, check_net_sysctl_path, check_sysctl_key, check_sysctl_value
 
 from ._common import error_from_errno
 from ._setns import open_netns, run_in_netns
 
-__all__ = ["KernelNamespaces", "open_namespace_fd", "read_sysctl", "run_in_namespace", "write_sysctl"]
+__all__ = ["KernelNamespaces", "open_namespace_fd", "read_net_sysctl", "read_sysctl", "run_in_namespace",
+           "write_net_sysctl", "write_sysctl"]
 
 _T = TypeVar("_T")
 
@@ -74,6 +75,40 @@ def write_sysctl(ns: Namespace, key: str, value: str | int) -> None:
     run_in_namespace(ns, write)
 
 
+def read_net_sysctl(ns: Namespace, key: str) -> str:
+    """Read any network sysctl (see :func:`check_net_sysctl_path`) as seen from ``ns``."""
+    path = "/proc/sys/" + check_net_sysctl_path(key)
+
+    def read() -> str:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise _sysctl_error(exc, path) from exc
+        return text[:-1] if text.endswith("\n") else text
+
+    return run_in_namespace(ns, read)
+
+
+def write_net_sysctl(ns: Namespace, key: str, value: str) -> None:
+    """Write ``value`` as it is into any network sysctl as seen from ``ns``."""
+    path = "/proc/sys/" + check_net_sysctl_path(key)
+    data = value.encode("utf-8", "surrogateescape")
+
+    def write() -> None:
+        try:
+            # One write(2) of the whole value, as Go's os.WriteFile does (the kernel parses each write).
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _sysctl_error(exc, path) from exc
+
+    run_in_namespace(ns, write)
+
+
 def _sysctl_error(exc: OSError, path: str) -> CNIError:
     if exc.errno == errno.EINVAL:
         return InternalError(f"sysctl {path}: invalid value")
@@ -105,3 +140,11 @@ class KernelNamespaces:
     def write_sysctl(self, ns: Namespace, key: str, value: str | int) -> None:
         """See :meth:`LinkBackend.write_sysctl`."""
         write_sysctl(ns, key, value)
+
+    def read_net_sysctl(self, ns: Namespace, path: str) -> str:
+        """See :meth:`LinkBackend.read_net_sysctl`."""
+        return read_net_sysctl(ns, path)
+
+    def write_net_sysctl(self, ns: Namespace, path: str, value: str) -> None:
+        """See :meth:`LinkBackend.write_net_sysctl`."""
+        write_net_sysctl(ns, path, value)

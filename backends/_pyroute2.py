@@ -60,6 +60,7 @@ from ._common import (
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
     address_sort_key,
+    check_link_options,
     check_mac,
     check_mtu,
     check_name,
@@ -83,6 +84,7 @@ _AF_INET = 2
 _AF_INET6 = 10
 _IFF_UP = 0x1
 _IFF_PROMISC = 0x100
+_IFF_ALLMULTI = 0x200
 _IFF_LOWER_UP = 0x10000
 _ARPHRD_LOOPBACK = 772
 _RTN_UNICAST = 1
@@ -472,6 +474,28 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
         """See :meth:`LinkBackend.set_mtu`."""
         self._set(ns, name, "set MTU of", mtu=check_mtu(mtu))
 
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """See :meth:`LinkBackend.set_link_options` (one request for everything given)."""
+        check_link_options(txqueuelen, alias)
+        changes: dict[str, Any] = {}
+        flags = change = 0
+        for wanted, bit in ((promiscuous, _IFF_PROMISC), (allmulti, _IFF_ALLMULTI)):
+            if wanted is not None:
+                change |= bit
+                flags |= bit if wanted else 0
+        if change:
+            changes.update(flags=flags, change=change)
+        if txqueuelen is not None:
+            changes["txqlen"] = txqueuelen
+        if alias is not None:
+            changes["ifalias"] = alias
+        if changes:
+            self._set(ns, name, "set options of", **changes)
+        else:
+            self.get_link(ns, name)  # nothing to change, but a missing link is still an error
+
     # -- addresses and routes -----------------------------------------------------------------------
 
     def _address(self, ns: Namespace, name: str, command: str, address: Address) -> None:
@@ -583,6 +607,9 @@ def _link_of(msg: Any, names: dict[int, str], addresses: list[Address]) -> Link:
         oper_state=str(msg.get_attr("IFLA_OPERSTATE") or "unknown").lower(),
         master=names.get(int(master_index)) if master_index else None,
         promiscuous=bool(flags & _IFF_PROMISC),
+        allmulti=bool(flags & _IFF_ALLMULTI),
+        txqueuelen=int(msg.get_attr("IFLA_TXQLEN") or 0),
+        alias=str(msg.get_attr("IFLA_IFALIAS") or "").split("\0", 1)[0],
         vlan_filtering=kind == "bridge" and bool(vlan_filtering),
         hairpin=bool(hairpin),
         isolated=bool(isolated),

@@ -51,6 +51,12 @@ def _links(quick: bool) -> list[Row]:
     return run(quick)
 
 
+def _chain(quick: bool) -> list[Row]:
+    from benchmarks.chain import run
+
+    return run(quick)
+
+
 def _etcd(quick: bool) -> list[Row]:
     from benchmarks import etcd_alloc
 
@@ -67,6 +73,7 @@ FIGURES: dict[str, Callable[[bool], list[Row]]] = {
     "range": _range,
     "exec": _exec,
     "links": _links,
+    "chain": _chain,
     "etcd": _etcd,
 }
 

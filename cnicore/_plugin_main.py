@@ -1,4 +1,4 @@
-"""The exec entry point of the installed plugins: ``loopback``, ``bridge`` and ``host-local``.
+"""The exec entry point of the installed plugins: ``loopback``, ``bridge``, ``host-local`` and the meta plugins.
 
 One entry point serves every plugin: it picks the plugin by the basename of
 ``argv[0]`` (the name the runtime executed) and runs it with the reference's
@@ -38,8 +38,9 @@ cost not much more than the interpreter's own start.
 ``CNICORE_BACKEND=fake`` runs on the in-memory fake. As each exec is a new
 process, ``CNICORE_FAKE_STATE=<file>`` makes the fake kernel (links and
 firewall) persist in that file between execs, under an exclusive lock: that is
-how the demo and the tests run the exec protocol without root. The file is a
-pickle: only ever point it at a file you created.
+how the demo and the tests run the exec protocol without root. The file holds
+JSON data, and must be this user's and writable by nobody else (see
+:class:`FakeState`).
 
 Error codes: handler errors are printed with the reference's codes
 (``reference_codes``, see :mod:`cnicore.plugins._skel`); loopback alone accepts
@@ -51,28 +52,33 @@ from __future__ import annotations
 import os
 import sys
 
-from cnicore._errors import InvalidConfigError
+from cnicore._errors import CNIError, InvalidConfigError, IOFailureError
 from cnicore.spec._version import ALL_VERSIONS
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from typing import Any, Final
+    from typing import Any, Final, NoReturn
 
     from cnicore.links import Firewall, LinkBackend
     from cnicore.plugins._api import Plugin
     from cnicore.plugins._skel import ExecHandler
     from cnicore.spec._environ import CNIEnvironment
 
-__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "loopback_exec_handler",
-           "main"]
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "exec_main",
+           "loopback_exec_handler", "main"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
 #: The file the fake kernel persists in between execs (with ``CNICORE_BACKEND=fake``).
 FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
 #: The plugins this entry point serves.
-PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local")
+PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
+# The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
+# imports neither attrs nor netaddr.
+_META_PLUGINS: Final = ("tuning", "firewall", "portmap")
+# The plugins the skeleton runs before loading any of their modules (see DeferredHandler).
+_DEFERRED: Final = ("loopback", "bridge", "host-local")
 
 
 def _backends() -> Any:
@@ -85,9 +91,15 @@ def _backends() -> Any:
 class FakeState:
     """The fake kernel (a ``FakeLinkBackend`` and a ``FakeFirewall``) persisted in a file.
 
-    Used as a context manager: entering locks the file and loads the state (a
-    new, empty kernel when the file is empty or missing), leaving saves it back
-    atomically and unlocks.
+    Used as a context manager: entering locks the file (``<path>.lock``) and
+    loads the state (a new, empty kernel when the file is empty or missing),
+    leaving saves it back atomically and unlocks.
+
+    The file is JSON data (each fake's ``export_state``), rebuilt through the
+    model's validators: whatever it holds can describe a kernel, never run code.
+    It must be a regular file of this user's, writable by nobody else, in a
+    directory nobody else can replace it in; anything else is refused with
+    :class:`~cnicore.IOFailureError` (code 5), as is a damaged file.
     """
 
     def __init__(self, path: str) -> None:
@@ -96,54 +108,96 @@ class FakeState:
         self.firewall: Any = None
         self._lock_fd = -1
 
+    def _refuse(self, why: str) -> IOFailureError:
+        return IOFailureError(f"fake kernel state {self.path}: {why}", key=FAKE_STATE_ENV, value=self.path)
+
     def __enter__(self) -> FakeState:
         import fcntl
-        import pickle
 
-        self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        from cnicore._readfile import open_regular, untrusted_reason
+
+        directory = os.path.dirname(os.path.abspath(self.path))
         try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            data = b""
-        if data:
-            self.backend, self.firewall = pickle.loads(data)
-        else:
-            module = _backends()
-            self.backend, self.firewall = module.FakeLinkBackend(), module.FakeFirewall()
+            why = untrusted_reason(os.stat(directory), shared_directory=True)
+        except OSError as exc:
+            raise self._refuse(f"cannot examine its directory: {exc.strerror or exc}") from exc
+        if why:
+            raise self._refuse(f"its directory {directory} is {why}")
+        try:
+            self._lock_fd, _ = open_regular(self.path + ".lock", follow_symlinks=False, flags=os.O_RDWR,
+                                            create_mode=0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            self._close_lock()
+            raise self._refuse(f"cannot lock {self.path}.lock: {exc.strerror or exc}") from exc
+        try:
+            self.backend, self.firewall = self._load()
+        except BaseException:
+            self._close_lock()
+            raise
         return self
+
+    def _load(self) -> tuple[Any, Any]:
+        import json
+
+        from cnicore._readfile import MAX_DOCUMENT_BYTES, open_regular, read_open, untrusted_reason
+
+        module = _backends()
+        try:
+            fd, st = open_regular(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return module.FakeLinkBackend(), module.FakeFirewall()
+        except OSError as exc:
+            raise self._refuse(f"cannot open: {exc.strerror or exc}") from exc
+        try:
+            why = untrusted_reason(st)
+            if why:
+                raise self._refuse(f"refused: it is {why}")
+            data = read_open(fd, MAX_DOCUMENT_BYTES, path=self.path, size=st.st_size)
+        except OSError as exc:
+            raise self._refuse(f"cannot read: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+        if not data:
+            return module.FakeLinkBackend(), module.FakeFirewall()
+        try:
+            document = json.loads(data)
+            return (module.FakeLinkBackend.import_state(document["links"]),
+                    module.FakeFirewall.import_state(document["firewall"]))
+        except (ValueError, KeyError, TypeError, IndexError, CNIError) as exc:
+            raise self._refuse(f"not a fake kernel's state: {exc}") from exc
 
     def save(self) -> None:
         """Write the state back (atomically: a reader never sees half a file)."""
-        import io
-        import pickle
-        import threading
+        import json
 
-        class _Pickler(pickle.Pickler):
-            # The fakes guard their state with locks, which do not pickle: store fresh ones.
-            def reducer_override(self, obj: Any) -> Any:
-                if isinstance(obj, type(threading.Lock())):
-                    return threading.Lock, ()
-                if isinstance(obj, type(threading.RLock())):
-                    return threading.RLock, ()
-                return NotImplemented
-
-        buffer = io.BytesIO()
-        _Pickler(buffer).dump((self.backend, self.firewall))
+        data = json.dumps({"links": self.backend.export_state(), "firewall": self.firewall.export_state()},
+                          sort_keys=True).encode()
         tmp = f"{self.path}.tmp.{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:  # noqa: SIM105 - contextlib costs an exec'd plugin its import
+            os.unlink(tmp)  # left by a crashed writer with this pid
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, self.path)
+
+    def _close_lock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.save()
         finally:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+            self._close_lock()
 
 
 class _Lazy:
@@ -200,6 +254,18 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
         from cnicore.plugins._bridge import BridgePlugin
 
         return BridgePlugin(backend, firewall)
+    if name == "tuning":
+        from cnicore.plugins._tuning import TuningPlugin
+
+        return TuningPlugin(backend)
+    if name == "firewall":
+        from cnicore.plugins._firewall import FirewallPlugin
+
+        return FirewallPlugin(firewall)  # type: ignore[arg-type]  # iptables and fake firewalls edit tables too
+    if name == "portmap":
+        from cnicore.plugins._portmap import PortMapPlugin
+
+        return PortMapPlugin(firewall)  # type: ignore[arg-type]
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 
@@ -238,15 +304,15 @@ class DeferredHandler:
     name and the supported versions alone: none of the plugin's modules, and no
     backend, is loaded for those. The first :meth:`handle` builds the handler:
     host-local's and loopback's exec handlers, or the plugin on the backend the
-    environment asks for (on the fake kernel persisted in ``CNICORE_FAKE_STATE``,
-    loaded and saved around the command).
+    environment asks for (or on ``fake``, the fake kernel the caller loaded).
     """
 
-    supported_versions = ALL_VERSIONS  # every plugin served here accepts every version
+    supported_versions = ALL_VERSIONS  # loopback, bridge and host-local accept every version
 
-    def __init__(self, name: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, name: str, environ: Mapping[str, str], fake: FakeState | None = None) -> None:
         self.name = name
         self._environ = environ
+        self._fake = fake
         self._built: Any = None
 
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
@@ -258,13 +324,8 @@ class DeferredHandler:
             return handler.handle(command, env, config, config_bytes, cni_version)
         from cnicore.plugins._skel import plugin_handler
 
-        fake = _fake_state(self._environ)
-        if fake is None:
-            built = self._built = plugin_handler(build_plugin(self.name, self._environ))
-            return built.handle(command, env, config, config_bytes, cni_version)
-        with fake:
-            built = self._built = plugin_handler(build_plugin(self.name, self._environ, fake))
-            return built.handle(command, env, config, config_bytes, cni_version)
+        built = self._built = plugin_handler(build_plugin(self.name, self._environ, self._fake))
+        return built.handle(command, env, config, config_bytes, cni_version)
 
     def close(self) -> None:
         """Close what the built handler holds (stores release their locks and descriptors). Idempotent."""
@@ -272,6 +333,19 @@ class DeferredHandler:
         close = getattr(getattr(built, "plugin", built), "close", None)
         if close is not None:
             close()
+
+
+def _run(run: Callable[..., int], target: ExecHandler | Plugin, name: str, environ: Mapping[str, str]) -> int:
+    # ``run`` is the skeleton's run_exec for a handler, run_plugin for a plugin.
+    from cnicore import __version__
+
+    try:
+        return run(target, environ=environ, version=f"cnicore {__version__}", allow_legacy_nameless=name == "loopback",
+                   reference_codes=True)
+    finally:
+        close = getattr(target, "close", None)
+        if close is not None:
+            close()  # stores release their locks and descriptors before the process goes
 
 
 def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
@@ -296,12 +370,62 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stderr.write(f"cnicore plugin entry point: unknown plugin name {name!r} "
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
-    from cnicore import __version__
+    if name == "mesos-cni-port-mapper":
+        # Mesos's own protocol (no VERSION, its error codes and format), not the CNI skeleton's.
+        from cnicore.plugins._mesos_portmapper import mesos_main
+
+        fake = _fake_state(environ)
+        if fake is None:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+        with fake:
+            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, fake.firewall)
     from cnicore.plugins._skel import run_exec
 
-    handler = DeferredHandler(name, environ)
+    # loopback, bridge and host-local behind the skeleton before any of their modules loads (DeferredHandler);
+    # host-local never needs the fake kernel.
+    fake = None if name == "host-local" else _fake_state(environ)
+    if fake is None:
+        if name in _DEFERRED:
+            return _run(run_exec, DeferredHandler(name, environ), name, environ)
+        return _run(*_driven(name, build_plugin(name, environ)), name, environ)
     try:
-        return run_exec(handler, environ=environ, version=f"cnicore {__version__}",
-                        allow_legacy_nameless=name == "loopback", reference_codes=True)
+        fake.__enter__()
+    except CNIError as exc:
+        # As the skeleton prints any error: one error object on stdout, exit status 1.
+        sys.stdout.write(exc.to_json())
+        sys.stdout.flush()
+        return 1
+    try:
+        if name in _DEFERRED:
+            return _run(run_exec, DeferredHandler(name, environ, fake), name, environ)
+        return _run(*_driven(name, build_plugin(name, environ, fake)), name, environ)
     finally:
-        handler.close()  # stores release their locks and descriptors before the process goes
+        fake.__exit__(None, None, None)
+
+
+def _driven(name: str, plugin: Plugin) -> tuple[Callable[..., int], ExecHandler | Plugin]:
+    from cnicore.plugins._skel import run_exec, run_plugin
+
+    if name in _META_PLUGINS:
+        from cnicore.plugins._meta import MetaExecHandler
+
+        # build_plugin made a meta plugin for these names: its methods take any MetaRequest.
+        handler: ExecHandler = MetaExecHandler(plugin)  # type: ignore[arg-type]
+        return run_exec, handler
+    return run_plugin, plugin
+
+
+def exec_main() -> NoReturn:
+    """:func:`main` for the installed executables: answer, then end the process without the interpreter's teardown.
+
+    A plugin process ends right after its answer. Tearing the interpreter down
+    (clearing every module, a last garbage collection) costs an executed
+    host-local ADD about a fifth of its run and changes nothing anyone sees: the
+    plugin's stores are closed before :func:`main` returns (locks released,
+    index saved), the output is flushed here, and the kernel closes the rest.
+    An exception leaves the ordinary way, with its traceback.
+    """
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

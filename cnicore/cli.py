@@ -122,7 +122,6 @@ _BACKENDS = ("auto", "netlink", "iproute2", "fake")
 _FAKE_STATE_ENV = "CNICORE_FAKE_STATE"
 # ls: how long to wait for a shared hold of the store's lock to re-read files that looked mid-write.
 _LS_LOCK_WAIT = 1.0
-_MAX_RESERVATION_BYTES = 4096
 _sleep = time.sleep  # how ls waits for the lock (a seam for the tests)
 
 _EXIT_CODES_TEXT = """\
@@ -591,9 +590,10 @@ def _plugin_documents(file: str, network: NetworkConfigList | None) -> list[tupl
             document = json.loads(build_request(network, index))
             documents.append((f"plugins[{index}]." if listed else "", document))
         return documents
+    from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
+
     try:
-        with open(file, "rb") as handle:
-            raw = decode(handle.read(), what="network config")
+        raw = decode(read_regular(file, MAX_DOCUMENT_BYTES), what="network config")
     except (OSError, CNIError):
         return []
     if not isinstance(raw, dict):
@@ -755,6 +755,7 @@ def _range_set_of(config: IPAMConfig, ip: Any) -> int | None:
 def _read_reservation(dir_fd: int, name: str) -> tuple[Any, float | None, bool]:
     """(owner or None, mtime, whether the file is regular) of one reservation file, never following links."""
     from cnicore.stores import owner_from_text
+    from cnicore.stores._keyindex import MAX_OWNER_BYTES
 
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -770,10 +771,10 @@ def _read_reservation(dir_fd: int, name: str) -> tuple[Any, float | None, bool]:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return None, st.st_mtime, False
-        data = os.read(fd, _MAX_RESERVATION_BYTES + 1)
+        data = os.read(fd, min(st.st_size, MAX_OWNER_BYTES) + 1)
     finally:
         os.close(fd)
-    if len(data) > _MAX_RESERVATION_BYTES:
+    if len(data) > MAX_OWNER_BYTES:
         return None, st.st_mtime, True
     try:
         return owner_from_text(data.decode("utf-8")), st.st_mtime, True
@@ -787,10 +788,11 @@ def _shared_lock(dir_fd: int) -> Iterator[bool]:
 
     The lock file is only opened, never created: a directory without one has no writer to wait for.
     """
+    from cnicore._readfile import open_regular
     from cnicore.stores import LOCK_NAME
 
     try:
-        fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd, _ = open_regular(LOCK_NAME, dir_fd=dir_fd, follow_symlinks=False)  # (a FIFO there must not hang ls)
     except OSError:
         yield False
         return

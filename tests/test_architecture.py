@@ -28,8 +28,8 @@ PURE = ("spec", "config", "links")
 PURE_THIRD_PARTY = {"netaddr", "attrs"}
 # The host-local engine and what it may import: the standard library and these cnicore modules, nothing else.
 ENGINE = PACKAGE / "ipam" / "_engine.py"
-ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore.spec._goint",
-                     "cnicore.spec._version", "cnicore.spec._args"}
+ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._readfile", "cnicore.spec._goint",
+                     "cnicore.spec._version", "cnicore.spec._args", "cnicore.spec._validate"}
 # Modules of the standard library that do I/O with other processes or the kernel's network stack.
 FORBIDDEN_IN_PURE = {"subprocess", "socket", "ctypes", "multiprocessing", "asyncio"}
 

@@ -67,7 +67,7 @@ def test_command_line_prints_the_table_and_the_command(capsys: pytest.CaptureFix
 
 
 def test_every_figure_is_registered() -> None:
-    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "links", "etcd"]
+    assert list(FIGURES) == ["throughput", "occupancy", "range", "exec", "links", "chain", "etcd"]
 
 
 def test_verdict_follows_the_direction_of_the_ratio() -> None:

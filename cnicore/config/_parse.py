@@ -42,6 +42,7 @@ from typing import Any
 from cnicore._errors import CNIError, DecodingError, InvalidConfigError, IOFailureError
 from cnicore._gofmt import go_quote, go_type_name
 from cnicore._json import decode, marshal
+from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
 from cnicore.config._gojson import (
     check_go_numbers,
     decode_plugin_struct,
@@ -379,8 +380,7 @@ def conf_list_from_conf(plugin: PluginConfig, *, validate: bool = True) -> Netwo
 
 def _read(path: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_regular(path, MAX_DOCUMENT_BYTES)
     except IsADirectoryError as exc:
         # Go opens a directory fine and fails on the read.
         raise IOFailureError(f"error reading {path}: read {path}: is a directory") from exc

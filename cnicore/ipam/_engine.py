@@ -52,6 +52,7 @@ from cnicore._errors import (
     UnknownContainerError,
 )
 from cnicore._gofmt import GO_SPACE, go_field, go_has_space, go_type_name
+from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
 from cnicore.spec._goint import (
     canonical_value,
     ip_value_text,
@@ -61,6 +62,7 @@ from cnicore.spec._goint import (
     parse_ip_value,
     value_key,
 )
+from cnicore.spec._validate import MAX_OWNER_BYTES
 
 TYPE_CHECKING = False  # typing is left to type checkers: the exec'd plugin must not pay for it
 if TYPE_CHECKING:
@@ -715,8 +717,8 @@ def load_resolv_conf(path: str) -> DNSValue:
         InvalidConfigError: the file cannot be read (``open <path>: <reason>``, key ``ipam.resolvConf``).
     """
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            text = handle.read()
+        # Never blocking on a FIFO, never reading without bound.
+        text = read_regular(path, MAX_DOCUMENT_BYTES).decode("utf-8", "surrogateescape")
     except OSError as exc:
         reason = (exc.strerror or str(exc)).lower()
         raise InvalidConfigError(f"open {path}: {reason}", key="ipam.resolvConf", value=path) from exc
@@ -742,6 +744,9 @@ def attachment_owner(container_id: str, ifname: str) -> OwnerValue:
         problem = f"invalid container ID for a reservation: {trimmed!r}"
     elif not ifname or go_has_space(ifname):
         problem = f"invalid interface name for a reservation: {ifname!r}"
+    elif len(trimmed.encode()) + 2 + len(ifname.encode("utf-8", "surrogatepass")) > MAX_OWNER_BYTES:
+        problem = f"owner too long for a reservation (at most {MAX_OWNER_BYTES} bytes)"
+        container_id = container_id[:64] + "..."  # (the message names it; not all of it)
     if problem is not None:
         raise InvalidEnvironmentError(f"cannot record a reservation for container {container_id!r} interface "
                                       f"{ifname!r}: {problem}")

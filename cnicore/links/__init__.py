@@ -2,8 +2,10 @@
 
 Plugins never touch the kernel themselves. They hold a :class:`LinkBackend`
 (links, addresses, routes, sysctls in network namespaces), a :class:`Firewall`
-(masquerading) and, for the nftables-only features, a :class:`NftFirewall`
-(MAC spoof check), and speak to them in the values defined here. Implementations
+(masquerading), for the nftables-only features a :class:`NftFirewall` (MAC
+spoof check), and, for the meta plugins (firewall, portmap), :class:`RuleTables`
+(iptables tables edited through plain :class:`RuleEdit` values, laid out as the
+reference plugins lay them out), and speak to them in the values defined here. Implementations
 live in ``cnicore.backends``: ``netlink`` (rtnetlink), ``iproute2`` (the ``ip``
 command), ``fake`` (in memory; it defines the semantics the others are tested
 against); ``iptables`` and ``nftables`` (and an in-memory fake) for the firewall.
@@ -23,7 +25,32 @@ from ._masquerade import (
     nft_masquerade_rule,
     nft_network_hash,
 )
-from ._port import Firewall, LinkBackend, NftFirewall
+from ._port import Firewall, LinkBackend, NftFirewall, RuleTables
+from ._portmap import (
+    PORTMAP_DNAT_CHAIN,
+    PORTMAP_MASQ_CHAIN,
+    PORTMAP_SETMARK_CHAIN,
+    PortMapping,
+    portmap_add_edit,
+    portmap_chain_name,
+    portmap_del_edit,
+    portmap_dnat_rules,
+)
+from ._rules import (
+    FIREWALL_ADMIN_CHAIN,
+    FIREWALL_FORWARD_CHAIN,
+    ISOLATION_STAGE1_CHAIN,
+    ISOLATION_STAGE2_CHAIN,
+    RuleEdit,
+    RuleOp,
+    firewall_add_edits,
+    firewall_address_rules,
+    firewall_admin_rule,
+    firewall_del_edits,
+    firewall_forward_rule,
+    iptables_rule_text,
+    isolation_edits,
+)
 from ._spoofcheck import (
     SPOOFCHECK_BASE_CHAIN,
     SPOOFCHECK_FAMILY,
@@ -35,7 +62,14 @@ from ._spoofcheck import (
     spoof_check_plan,
     spoof_check_ref_id,
 )
-from ._sysctl import IPV4_CONF_SETTINGS, IPV6_CONF_SETTINGS, SysctlKey, check_sysctl_key, check_sysctl_value
+from ._sysctl import (
+    IPV4_CONF_SETTINGS,
+    IPV6_CONF_SETTINGS,
+    SysctlKey,
+    check_net_sysctl_path,
+    check_sysctl_key,
+    check_sysctl_value,
+)
 from ._types import (
     HOST_NAMESPACE,
     MAIN_TABLE,
@@ -52,12 +86,19 @@ from ._types import (
 )
 
 __all__ = [
+    "FIREWALL_ADMIN_CHAIN",
+    "FIREWALL_FORWARD_CHAIN",
     "HOST_NAMESPACE",
     "IPV4_CONF_SETTINGS",
     "IPV6_CONF_SETTINGS",
+    "ISOLATION_STAGE1_CHAIN",
+    "ISOLATION_STAGE2_CHAIN",
     "MAIN_TABLE",
     "NFT_MASQUERADE_CHAIN",
     "NFT_MASQUERADE_TABLE",
+    "PORTMAP_DNAT_CHAIN",
+    "PORTMAP_MASQ_CHAIN",
+    "PORTMAP_SETMARK_CHAIN",
     "SPOOFCHECK_BASE_CHAIN",
     "SPOOFCHECK_FAMILY",
     "SPOOFCHECK_PRIORITY",
@@ -71,15 +112,27 @@ __all__ = [
     "MasqueradePlan",
     "Namespace",
     "NftFirewall",
+    "PortMapping",
     "PortVlan",
     "Route",
     "RouteScope",
+    "RuleEdit",
+    "RuleOp",
+    "RuleTables",
     "SpoofCheckPlan",
     "SpoofCheckRule",
     "SysctlKey",
     "VethPair",
+    "check_net_sysctl_path",
     "check_sysctl_key",
     "check_sysctl_value",
+    "firewall_add_edits",
+    "firewall_address_rules",
+    "firewall_admin_rule",
+    "firewall_del_edits",
+    "firewall_forward_rule",
+    "iptables_rule_text",
+    "isolation_edits",
     "masquerade_chain_name",
     "masquerade_comment",
     "masquerade_plan",
@@ -88,6 +141,10 @@ __all__ = [
     "nft_masquerade_rule",
     "nft_network_hash",
     "normalize_mac",
+    "portmap_add_edit",
+    "portmap_chain_name",
+    "portmap_del_edit",
+    "portmap_dnat_rules",
     "spoof_check_comment",
     "spoof_check_plan",
     "spoof_check_ref_id",

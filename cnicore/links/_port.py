@@ -25,9 +25,10 @@ from typing import Protocol, runtime_checkable
 
 import netaddr
 
+from ._rules import RuleEdit
 from ._types import Address, AddressState, BridgeSpec, Link, Namespace, PortVlan, Route, VethPair
 
-__all__ = ["Firewall", "LinkBackend", "NftFirewall"]
+__all__ = ["Firewall", "LinkBackend", "NftFirewall", "RuleTables"]
 
 
 @runtime_checkable
@@ -149,6 +150,18 @@ class LinkBackend(Protocol):
         """Set the link's MTU. Idempotent."""
         ...
 
+    def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
+                         allmulti: bool | None = None, txqueuelen: int | None = None,
+                         alias: str | None = None) -> None:
+        """Set the link's flags and attributes given (``None`` leaves one as it is). Idempotent.
+
+        ``promiscuous`` and ``allmulti`` switch the IFF_PROMISC and IFF_ALLMULTI
+        flags; ``txqueuelen`` (0 or more) sets the transmit queue length;
+        ``alias`` the interface alias (``""`` removes it; at most 127 bytes).
+        :class:`NotFoundError` if there is no such link.
+        """
+        ...
+
     def add_address(self, ns: Namespace, name: str, address: Address) -> None:
         """Add an address; :class:`AlreadyExistsError` if the link has it. Not idempotent.
 
@@ -217,6 +230,23 @@ class LinkBackend(Protocol):
         """Write one of the sysctls plugins use in the namespace. Idempotent."""
         ...
 
+    def read_net_sysctl(self, ns: Namespace, path: str) -> str:
+        """Read any network sysctl: ``path`` below ``/proc/sys`` (see :func:`check_net_sysctl_path`).
+
+        The text as the kernel prints it, without the trailing newline.
+        :class:`NotFoundError` when the kernel has no such sysctl in the namespace.
+        Idempotent (read-only).
+        """
+        ...
+
+    def write_net_sysctl(self, ns: Namespace, path: str, value: str) -> None:
+        """Write ``value`` as it is into any network sysctl (the tuning plugin's ``sysctl``).
+
+        :class:`NotFoundError` when there is no such sysctl; :class:`InternalError`
+        when the kernel refuses the value. Idempotent.
+        """
+        ...
+
 
 @runtime_checkable
 class Firewall(Protocol):
@@ -279,5 +309,25 @@ class NftFirewall(Firewall, Protocol):
         """Remove the attachment's jump rule and chains; the table and base chain stay.
 
         Idempotent (nothing to remove is fine).
+        """
+        ...
+
+
+@runtime_checkable
+class RuleTables(Protocol):
+    """iptables tables edited by the meta plugins (firewall, portmap) as plain :class:`RuleEdit` values."""
+
+    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
+        """Carry the edits out, each in order (see :class:`RuleEdit`): one transaction per table and family.
+
+        Missing chains are created; a rule to insert or append that is there
+        already, or to delete that is not, is skipped. Idempotent.
+        """
+        ...
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """Every chain of the table with its rules as ``iptables-save`` prints them (``-A CHAIN ...``).
+
+        Idempotent (read-only).
         """
         ...

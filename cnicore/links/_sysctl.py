@@ -15,7 +15,8 @@ import attrs
 from cnicore._errors import InvalidConfigError
 from cnicore.spec._validate import validate_interface_name
 
-__all__ = ["IPV4_CONF_SETTINGS", "IPV6_CONF_SETTINGS", "SysctlKey", "check_sysctl_key", "check_sysctl_value"]
+__all__ = ["IPV4_CONF_SETTINGS", "IPV6_CONF_SETTINGS", "SysctlKey", "check_net_sysctl_path", "check_sysctl_key",
+           "check_sysctl_value"]
 
 #: Per-interface IPv6 settings (``net/ipv6/conf/<if>/<setting>``).
 IPV6_CONF_SETTINGS: Final = frozenset(
@@ -73,3 +74,20 @@ def check_sysctl_value(value: str | int) -> str:
     if isinstance(value, bool) or not _VALUE_RE.match(text):
         raise InvalidConfigError(f"sysctl value {value!r} is not an integer", key="sysctl", value=str(value))
     return str(int(text))
+
+
+def check_net_sysctl_path(path: str) -> str:
+    """``path`` (below ``/proc/sys``, slashes) cleaned as Go's ``filepath.Clean`` would; it must lie under ``net/``.
+
+    What the tuning plugin may write: any sysctl of the network subsystem, which
+    is per network namespace. :class:`InvalidConfigError` otherwise, worded as
+    the reference's ``invalid net sysctl key: %q``.
+    """
+    import posixpath
+
+    cleaned = posixpath.normpath("/proc/sys/" + path)
+    if not cleaned.startswith("/proc/sys/net/") or "\x00" in path:
+        from cnicore._gofmt import go_quote
+
+        raise InvalidConfigError(f"invalid net sysctl key: {go_quote(path)}", key="sysctl", value=path)
+    return cleaned[len("/proc/sys/"):]

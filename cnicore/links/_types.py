@@ -216,7 +216,9 @@ class Link:
     it asynchronously. ``master`` names the bridge a port is attached to;
     ``hairpin`` is the port's hairpin mode, ``isolated`` its isolation flag (an
     isolated port forwards only to non-isolated ones). ``addresses`` excludes the
-    IPv6 link-local addresses the kernel creates by itself.
+    IPv6 link-local addresses the kernel creates by itself. ``promiscuous`` and
+    ``allmulti`` are the IFF_PROMISC and IFF_ALLMULTI flags, ``txqueuelen`` the
+    transmit queue length, ``alias`` the interface alias (``""`` when unset).
     """
 
     index: int
@@ -233,6 +235,9 @@ class Link:
     hairpin: bool = False
     isolated: bool = False
     addresses: tuple[Address, ...] = ()
+    allmulti: bool = False
+    txqueuelen: int = 0
+    alias: str = ""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,4 +1,5 @@
-"""Plugins: loopback, bridge and host-local, the exec protocol, and their installation.
+"""Plugins: loopback, bridge, host-local, the meta plugins after bridge (tuning, firewall, portmap), the exec
+protocol, and their installation.
 
 A plugin is an object with ``add``/``delete``/``check`` (and ``gc``/``status``
 where meaningful) taking a :class:`PluginRequest` and returning typed results;
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
     from cnicore.plugins._api import Plugin, PluginRequest
     from cnicore.plugins._bridge import DEFAULT_BRIDGE, BridgeConfig, BridgePlugin, calc_gateways, load_bridge_config
     from cnicore.plugins._delegate import PLUGIN_MARKER, IPAMDelegate, is_cnicore_plugin
+    from cnicore.plugins._firewall import FirewallPlugin
     from cnicore.plugins._hostlocal import VALID_ATTACHMENTS_KEY, HostLocalPlugin, allocation_result, valid_attachments
     from cnicore.plugins._install import INSTALLED_PLUGINS, entry_point_script, install_plugins
     from cnicore.plugins._loopback import LOOPBACK_MAC, LoopbackPlugin
+    from cnicore.plugins._portmap import PortMapPlugin
     from cnicore.plugins._skel import (
         REFERENCE_INTERNAL_CODES,
         about_text,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
         reference_code,
         run_plugin,
     )
+    from cnicore.plugins._tuning import TuningPlugin
 
 __all__ = [
     "DEFAULT_BRIDGE",
@@ -46,11 +50,14 @@ __all__ = [
     "VALID_ATTACHMENTS_KEY",
     "BridgeConfig",
     "BridgePlugin",
+    "FirewallPlugin",
     "HostLocalPlugin",
     "IPAMDelegate",
     "LoopbackPlugin",
     "Plugin",
     "PluginRequest",
+    "PortMapPlugin",
+    "TuningPlugin",
     "about_text",
     "allocation_result",
     "calc_gateways",
@@ -76,6 +83,9 @@ _LAZY = {
     "LOOPBACK_MAC": "_loopback", "LoopbackPlugin": "_loopback",
     "REFERENCE_INTERNAL_CODES": "_skel", "about_text": "_skel", "is_delegated": "_skel", "mark_delegated": "_skel",
     "reference_code": "_skel", "run_plugin": "_skel",
+    "TuningPlugin": "_tuning",
+    "FirewallPlugin": "_firewall",
+    "PortMapPlugin": "_portmap",
 }
 
 __getattr__, __dir__ = lazy_names(globals(), _LAZY)

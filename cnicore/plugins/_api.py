@@ -14,9 +14,18 @@ import attrs
 
 from cnicore.spec._environ import CNIEnvironment
 from cnicore.spec._result import AnyResult
+from cnicore.spec._validate import validate_environment_value
 from cnicore.spec._version import ALL_VERSIONS
 
 __all__ = ["Plugin", "PluginRequest"]
+
+
+def _environment_value(variable: str) -> Any:
+    """An attrs validator: the field travels as ``variable`` and may not hold NUL (code 4)."""
+    def check(_instance: object, _attribute: object, value: str) -> None:
+        validate_environment_value(variable, value)
+
+    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -36,10 +45,10 @@ class PluginRequest:
     """
 
     command: str
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = ""
-    args: str = ""
+    container_id: str = attrs.field(default="", validator=_environment_value("CNI_CONTAINERID"))
+    netns: str = attrs.field(default="", validator=_environment_value("CNI_NETNS"))
+    ifname: str = attrs.field(default="", validator=_environment_value("CNI_IFNAME"))
+    args: str = attrs.field(default="", validator=_environment_value("CNI_ARGS"))
     path: tuple[str, ...] = ()
     config: Mapping[str, Any] = attrs.field(factory=dict)
     config_bytes: bytes = b""

@@ -34,6 +34,7 @@ from typing import Final
 from cnicore._errors import CNIError, DecodingError
 from cnicore._invoke import exec_environment, exec_plugin
 from cnicore._json import marshal
+from cnicore._readfile import read_regular
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._hostlocal import HostLocalPlugin
 from cnicore.plugins._skel import mark_delegated
@@ -51,8 +52,7 @@ _MARKER_BYTES = PLUGIN_MARKER.encode()
 def is_cnicore_plugin(path: str) -> bool:
     """True when the file at ``path`` is one of our installed entry points (read-only)."""
     try:
-        with open(path, "rb") as handle:
-            return _MARKER_BYTES in handle.read(1024)
+        return _MARKER_BYTES in read_regular(path, 1024, whole=False)  # (a FIFO on CNI_PATH must not hang)
     except OSError:
         return False
 

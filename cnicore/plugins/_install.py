@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 __all__ = ["INSTALLED_PLUGINS", "ImportLayout", "entry_point_script", "import_layout", "install_plugins"]
 
 #: The executables :func:`install_plugins` writes.
-INSTALLED_PLUGINS = ("loopback", "bridge", "host-local")
+INSTALLED_PLUGINS = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
 
 # What the plugins import from outside the standard library, to be found on the isolated path.
 _DEPENDENCIES = ("netaddr", "attrs", "attr")
-_HEADER = "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local).\n"
+_HEADER = "# A CNI plugin: runs the plugin named like this file (loopback, bridge, host-local, ...).\n"
 
 
 class ImportLayout(NamedTuple):
@@ -148,7 +148,7 @@ def _isolated_script(python: str, layout: ImportLayout) -> str:
                   "\n",
                   "\n",
                   "sys.meta_path.insert(0, _Packages)\n"]
-    lines += ["from cnicore._plugin_main import main\n", "sys.exit(main())\n"]
+    lines += ["from cnicore._plugin_main import exec_main\n", "exec_main()\n"]
     return "".join(lines)
 
 
@@ -171,8 +171,8 @@ def entry_point_script(interpreter: str | None = None) -> str:
             f"{PLUGIN_MARKER}\n"
             f"{_HEADER}"
             "import sys\n"
-            "from cnicore._plugin_main import main\n"
-            "sys.exit(main())\n")
+            "from cnicore._plugin_main import exec_main\n"
+            "exec_main()\n")
 
 
 def install_plugins(directory: str | os.PathLike[str], *, interpreter: str | None = None) -> tuple[Path, ...]:

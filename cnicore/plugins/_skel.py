@@ -19,9 +19,13 @@ the same bytes, codes and messages:
    (code 1 ``incompatible CNI versions``). CHECK, GC and STATUS: the config and
    plugin versions must allow the command (code 1); a plugin without a GC or
    STATUS handler succeeds without doing anything. Unknown commands: code 4.
-5. After the handler, unless ``CNI_NETNS_OVERRIDE`` is set, a ``CNI_NETNS``
-   that is the plugin's own namespace is code 8 (the reference checks it after
-   the handler ran, and so do we).
+5. Before the handler, unless ``CNI_NETNS_OVERRIDE`` is set, an ADD or DEL
+   whose ``CNI_NETNS`` is the plugin's own namespace is code 8
+   (:func:`refuse_own_netns`). The current reference skeleton makes the same
+   check with the same message and code, but after the handler ran, when the
+   damage (the host's ``lo`` down, the host configured as the container) is
+   done and ADD has printed its result before the error; Debian's 1.1.1 build
+   does not check at all. We refuse before anything is touched.
 6. Errors: a :class:`~cnicore.CNIError` is printed as its CNI error object;
    anything else as code 999 with its text. Exit status 1.
 
@@ -106,7 +110,7 @@ if TYPE_CHECKING:
             ...
 
 __all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
-           "plugin_handler", "run_exec", "run_plugin"]
+           "plugin_handler", "refuse_own_netns", "run_exec", "run_plugin"]
 
 _MAX_STDIN = 16 * 1024 * 1024
 
@@ -182,14 +186,35 @@ def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, A
     return config
 
 
-def same_netns_as_self(netns: str) -> bool:
-    """True when ``netns`` is the namespace this process runs in (plugins must refuse to work there)."""
+_OWN_NETNS = "/proc/thread-self/ns/net"
+
+
+def refuse_own_netns(command: str, netns: str, *, override: bool = False) -> None:
+    """Raise code 8 when an ADD or DEL names the calling thread's own network namespace as ``CNI_NETNS``.
+
+    The reference skeleton's check, with its message, its code and its
+    ``CNI_NETNS_OVERRIDE`` escape (``override``), made *before* the handler runs
+    (see the module notes). As there, a path that cannot be examined is left to
+    the handler (a DEL of a namespace already gone must succeed). The path is
+    examined with ``stat`` alone, so a FIFO or a device named there cannot make
+    the check block. Standard library only: the exec path calls it first thing.
+
+    Raises:
+        InvalidNetNSError: (code 8) ``plugin's netns and netns from CNI_NETNS should not be the same``,
+            or ``get plugin's netns failed`` when the thread's own namespace cannot be examined.
+    """
+    if override or not netns or command not in ("ADD", "DEL"):
+        return
     try:
         theirs = os.stat(netns)
-        ours = os.stat("/proc/self/ns/net")
-    except OSError:
-        return False  # unopenable paths are ignored, as in the reference
-    return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+    except (OSError, ValueError):
+        return
+    try:
+        ours = os.stat(_OWN_NETNS)
+    except OSError as exc:
+        raise InvalidNetNSError("get plugin's netns failed") from exc
+    if (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino):
+        raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
 
 
 def _handler_errors(call: Callable[[], str | None], reference_codes: bool) -> str | None:
@@ -279,13 +304,11 @@ def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: C
     declared = config.get("cniVersion")
     version = decode_config_version(config)
     cni_version = declared if isinstance(declared, str) else ""
-    add_or_del = env.command in ("ADD", "DEL")
     check_versions(env.command, version, handler.supported_versions)
+    refuse_own_netns(env.command, env.netns, override=env.netns_override)
     text = _handler_errors(lambda: handler.handle(env.command, env, config, data, cni_version), reference_codes)
     if text is not None:
         out(text)
-    if add_or_del and not env.netns_override and env.netns and same_netns_as_self(env.netns):
-        raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
 
 
 def run_plugin(

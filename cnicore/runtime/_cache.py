@@ -51,6 +51,7 @@ import attrs
 from cnicore._errors import CNIError, DecodingError, InvalidInputError, IOFailureError
 from cnicore._gofmt import go_field, go_quote
 from cnicore._json import decode, marshal
+from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
 from cnicore.config._gojson import go_map_marshal, rebuild
 from cnicore.spec._result import AnyResult, Result, Result020, Result040, parse_result
 
@@ -313,8 +314,8 @@ def decode_cache_entry(data: bytes, *, path: str = "", network: str = "", contai
 
 def _read(path: str) -> bytes | None:
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        # Never blocking on a FIFO, never reading a symlink to /dev/zero without end.
+        return read_regular(path, MAX_DOCUMENT_BYTES)
     except FileNotFoundError:
         return None
     except OSError as exc:

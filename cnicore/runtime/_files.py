@@ -59,6 +59,7 @@ from pathlib import Path
 import attrs
 
 from cnicore._errors import InvalidInputError, IOFailureError, NotFoundError
+from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
 from cnicore.runtime._cache import fsync_directory, replace_file
 from cnicore.spec._result import DNS, AnyResult, Result, Result020, Result040, go_ip_text
 
@@ -189,8 +190,7 @@ def _render_resolv_conf(dns: DNS) -> str:
 
 def _read_host_resolv_conf(path: str) -> str:
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.read()
+        return read_regular(path, MAX_DOCUMENT_BYTES).decode("utf-8", "surrogateescape")
     except FileNotFoundError as exc:
         raise NotFoundError(f"cannot find the host's resolv.conf {path} (no network gave DNS nameservers, so the "
                             "container would use the host's)", key="host_resolv_conf", value=path) from exc

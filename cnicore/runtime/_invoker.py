@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from cnicore._errors import CNIError, InternalError, InvalidNetNSError
+from cnicore._errors import CNIError, InternalError
 from cnicore._invoke import exec_environment, exec_plugin
 from cnicore._json import decode
 from cnicore.config._lookup import find_in_path
 from cnicore.plugins._api import Plugin, PluginRequest
-from cnicore.plugins._skel import check_versions, same_netns_as_self
+from cnicore.plugins._skel import check_versions, refuse_own_netns
 from cnicore.spec._result import AnyResult, parse_result
 from cnicore.spec._version import decode_config_version
 
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["IN_PROCESS_TYPES", "PluginRunner", "PluginTarget"]
 
 #: The plugin types the runtime can run in process.
-IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local")
+IN_PROCESS_TYPES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap")
 
 
 @attrs.frozen
@@ -150,8 +150,7 @@ class PluginRunner:
         config = decode(stdin, what="network config")
         declared = config.get("cniVersion") if isinstance(config, dict) else None
         version = decode_config_version(config)
-        if command in ("ADD", "DEL", "CHECK") and netns and same_netns_as_self(netns):
-            raise InvalidNetNSError("plugin's netns and netns from CNI_NETNS should not be the same")
+        refuse_own_netns(command, netns)
         check_versions(command, version, plugin.supported_versions)
         request = PluginRequest(command=command, container_id=container_id, netns=netns, ifname=ifname, args=args,
                                 path=self.plugin_path, config=config, config_bytes=stdin,
@@ -205,6 +204,18 @@ class PluginRunner:
             delegate = IPAMDelegate(host_local=self._shared_host_local(), timeout=self.timeout,
                                     environ=self._environ)
             return BridgePlugin(self.backend(), self.firewall, delegate)
+        if plugin_type == "tuning":
+            from cnicore.plugins._tuning import TuningPlugin
+
+            return TuningPlugin(self.backend())
+        if plugin_type == "firewall":
+            from cnicore.plugins._firewall import FirewallPlugin
+
+            return FirewallPlugin(self.firewall)  # type: ignore[arg-type]  # our firewalls edit tables too
+        if plugin_type == "portmap":
+            from cnicore.plugins._portmap import PortMapPlugin
+
+            return PortMapPlugin(self.firewall)  # type: ignore[arg-type]
         raise InternalError(f"plugin type {plugin_type!r} cannot run in process", key="type", value=plugin_type)
 
     def backend(self) -> LinkBackend:

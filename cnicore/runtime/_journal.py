@@ -57,6 +57,7 @@ import attrs
 
 from cnicore._errors import DecodingError, IOFailureError, TryAgainLaterError
 from cnicore._json import decode
+from cnicore._readfile import MAX_DOCUMENT_BYTES, open_regular, read_open, read_regular
 from cnicore.config._gojson import go_map_marshal, rebuild
 from cnicore.runtime._cache import freeze_mapping, fsync_directory, make_private_dir
 
@@ -244,7 +245,7 @@ def create_pending(cache_dir: str | os.PathLike[str], entry: PendingAttachment) 
 def _lock_abandoned(path: str) -> int | None:
     """A descriptor holding the lock of the journal entry at ``path`` if its writer is gone, else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd, _ = open_regular(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -278,15 +279,13 @@ def claim_pending(path: str) -> PendingLock | None:
     fd = _lock_abandoned(path)
     if fd is None:
         return None
-    chunks = []
     try:
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
+        data = read_open(fd, MAX_DOCUMENT_BYTES, path=path)
     except OSError as exc:
         os.close(fd)
         raise IOFailureError(f"failed to read journal entry {path}: {exc.strerror or exc}") from exc
     try:
-        return PendingLock(path, fd, _decode(b"".join(chunks), path))
+        return PendingLock(path, fd, _decode(data, path))
     except DecodingError as exc:
         return PendingLock(path, fd, None, exc)
 
@@ -303,8 +302,7 @@ def is_pending_alive(path: str) -> bool:
 def read_pending(path: str) -> PendingAttachment | None:
     """The entry at ``path`` without locking it; None when it is gone or unreadable."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_regular(path, MAX_DOCUMENT_BYTES)
     except OSError:
         return None
     try:
@@ -339,7 +337,7 @@ class _Flock:
     def __enter__(self) -> _Flock:
         make_private_dir(os.path.dirname(self._path))
         try:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd, _ = open_regular(self._path, flags=os.O_RDWR, create_mode=0o600)
         except OSError as exc:
             raise IOFailureError(f"failed to open lock file {self._path}: {exc.strerror or exc}") from exc
         try:

@@ -88,7 +88,12 @@ from cnicore.runtime._journal import (
     read_pending,
 )
 from cnicore.spec._result import AnyResult
-from cnicore.spec._validate import validate_container_id, validate_interface_name, validate_network_name
+from cnicore.spec._validate import (
+    validate_container_id,
+    validate_environment_value,
+    validate_interface_name,
+    validate_network_name,
+)
 from cnicore.spec._version import compare_versions, result_family
 
 if TYPE_CHECKING:
@@ -176,6 +181,8 @@ def _normalise_args(args: Mapping[str, str] | Sequence[tuple[str, str]] | None) 
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidInputError(f"CNI_ARGS key and value must be strings: {key!r}={value!r}",
                                     key=f"args.{key}", value=repr(value))
+        validate_environment_value("CNI_ARGS", key)
+        validate_environment_value("CNI_ARGS", value)
         if not key or any(c in key for c in ";=") or any(c in value for c in ";="):
             raise InvalidInputError(f"CNI_ARGS pair {key}={value} cannot be written: keys must be non-empty and "
                                     "neither keys nor values may contain ';' or '='", key=f"args.{key}",
@@ -440,6 +447,7 @@ class Runtime:
         net = self._resolve(network)
         validate_container_id(container_id)
         validate_network_name(net.name)
+        validate_environment_value("CNI_NETNS", netns)
         if ifname is not None:
             validate_interface_name(ifname)
         if result_version is not None:
@@ -555,6 +563,8 @@ class Runtime:
         validate_container_id(container_id)
         name = network.name if isinstance(network, NetworkConfigList) else network
         validate_network_name(name)
+        if netns is not None:
+            validate_environment_value("CNI_NETNS", netns)
         if ifname is not None:
             validate_interface_name(ifname)
             self._detach_one(container_id, network, ifname, netns, args, capability_args)
@@ -635,6 +645,7 @@ class Runtime:
         net = self._resolve(network)
         validate_container_id(container_id)
         validate_network_name(net.name)
+        validate_environment_value("CNI_NETNS", netns)
         if not _version_at_least(net.cni_version, _CHECK_VERSION):
             raise IncompatibleVersionError(
                 f"configuration version {go_quote(net.cni_version)} does not support the CHECK command")

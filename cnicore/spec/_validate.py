@@ -6,23 +6,40 @@ import re
 
 from cnicore._errors import InvalidConfigError, InvalidEnvironmentError, UnknownContainerError
 
-__all__ = ["validate_container_id", "validate_interface_name", "validate_network_name"]
+__all__ = ["MAX_CONTAINER_ID_BYTES", "MAX_INTERFACE_NAME_BYTES", "MAX_OWNER_BYTES", "validate_container_id",
+           "validate_environment_value", "validate_interface_name", "validate_network_name"]
 
 # Container IDs and network names: an alphanumeric, then alphanumerics, '_', '.', '-'.
 _NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
-_IFNAME_MAX_BYTES = 15
+#: The longest interface name (the kernel's IFNAMSIZ less the NUL).
+MAX_INTERFACE_NAME_BYTES = 15
+#: The longest container ID: the longest ``CNI_CONTAINERID`` the kernel passes to an executed plugin (one
+#: environment string holds at most 128 KiB with its name, ``=`` and NUL). Every ID a runtime can run a plugin
+#: with is accepted; the file store reads back any owner made of such an ID (``MAX_OWNER_BYTES``).
+MAX_CONTAINER_ID_BYTES = 128 * 1024 - len("CNI_CONTAINERID=") - 1
+#: The longest reservation content (UTF-8 bytes) a store writes, and so the longest it reads back as an owner:
+#: the longest container ID a plugin can be given, the line break (``\r\n``), the longest interface name. An
+#: owner that would be longer is refused (a store could not read it back, and would take its own reservation
+#: for a stranger's); longer content is nobody's (the address stays taken, no DEL releases it) and is never
+#: read further.
+MAX_OWNER_BYTES = MAX_CONTAINER_ID_BYTES + 2 + MAX_INTERFACE_NAME_BYTES
 
 
 def validate_container_id(container_id: str) -> None:
     """Raise unless ``container_id`` is a valid CNI container ID.
 
     Empty: code 3 ``missing containerID``; bad characters: code 4
-    ``invalid characters in containerID`` with the ID as details.
+    ``invalid characters in containerID`` with the ID as details; longer than
+    :data:`MAX_CONTAINER_ID_BYTES`: code 4 ``containerID is too long`` (no executed
+    plugin can be given such an ID; only a library caller can pass one).
     """
     if container_id == "":
         raise UnknownContainerError("missing containerID")
     if not _NAME_RE.match(container_id):
         raise InvalidEnvironmentError("invalid characters in containerID", container_id)
+    if len(container_id) > MAX_CONTAINER_ID_BYTES:  # (ASCII only, as matched above: characters are bytes)
+        raise InvalidEnvironmentError("containerID is too long", f"at most {MAX_CONTAINER_ID_BYTES} bytes",
+                                      key="CNI_CONTAINERID", value=container_id[:64] + "...")
 
 
 def validate_network_name(name: str) -> None:
@@ -41,14 +58,30 @@ def validate_interface_name(ifname: str) -> None:
     """Raise :class:`InvalidEnvironmentError` (code 4) unless ``ifname`` is a valid interface name.
 
     Checked in the reference's order: empty, longer than 15 bytes, ``.``/``..``,
-    then ``/``, ``:`` or whitespace.
+    then (stricter than the reference, see :func:`validate_environment_value`) a NUL
+    character, then ``/``, ``:`` or whitespace.
     """
     if ifname == "":
         raise InvalidEnvironmentError("interface name is empty")
-    if len(ifname.encode("utf-8", "surrogatepass")) > _IFNAME_MAX_BYTES:
+    if len(ifname.encode("utf-8", "surrogatepass")) > MAX_INTERFACE_NAME_BYTES:
         raise InvalidEnvironmentError("interface name is too long",
                                       "interface name should be less than 16 characters")
     if ifname in (".", ".."):
         raise InvalidEnvironmentError("interface name is . or ..")
+    validate_environment_value("CNI_IFNAME", ifname)
     if any(ch in "/:" or ch.isspace() for ch in ifname):
         raise InvalidEnvironmentError("interface name contains / or : or whitespace characters")
+
+
+def validate_environment_value(variable: str, value: str) -> None:
+    """Raise :class:`InvalidEnvironmentError` (code 4) when ``value`` holds a NUL character.
+
+    Every identifier a plugin receives travels as the environment variable
+    ``variable`` (``CNI_IFNAME``, ``CNI_NETNS``, ``CNI_ARGS``...), and becomes part
+    of file names and system calls, none of which can hold NUL. An exec'd plugin
+    never sees one (the environment cannot carry it); a library caller can pass
+    one, and gets this error before anything is written instead of a ValueError
+    from deep inside.
+    """
+    if "\0" in value:
+        raise InvalidEnvironmentError(f"{variable} contains a NUL character", repr(value), key=variable, value=value)

@@ -94,12 +94,38 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   point checked entry by entry without reading unchanged files. A store saves
   after each transaction that changed something, except that a watching store in
   steady use saves at most every ``_SAVE_EVERY`` seconds and when closed (in
-  between, a store opened elsewhere checks entry by entry). Reservation contents
-  loaded from the file are read again before anything is released on their
-  account, reported as an owner's, or listed (a content rewritten in place, which
-  neither plugin ever does, is otherwise not seen: the directory does not change;
-  so a store opened from the file may miss that a rewritten file now names a
-  different owner when asked which addresses an owner holds).
+  between, a store opened elsewhere checks entry by entry).
+
+What the persisted index is trusted with, and what is verified again. The
+directory's files are the truth; the index is a cache of them, and is believed
+only as far as this says:
+
+* Where it lives. The index directories and the file must be this user's and
+  writable by nobody else (checked on the descriptors when the store first
+  opens them: two ``fstat`` calls per store, none per operation), and are never
+  reached through a symlink. ``<dataDir>/..`` may be world-writable (``/tmp``):
+  a ``.cnicore`` someone else made there first, or a file or directory others
+  can write, is treated as absent: never read, never written into (the store
+  then reads the directory as if no index existed).
+* The set of names. Believed only while the directory is in the sealed state the
+  index names; any entry added, removed or replaced since (a replaced file has a
+  new inode or ctime) makes every entry's inode and ctime be compared with the
+  index, and the changed files read.
+* Contents. Both plugins create a reservation file whole and never write it
+  again, so the index holds each file's content as read once. Contents loaded
+  from the file are read again before anything is released on their account,
+  reported as an owner's, or listed (GC lists every owner first), so no
+  address is ever released, or reported held, on the strength of a stale
+  content. What is *not* re-verified per operation: a file rewritten in place
+  (same inode: only a hand edit does that) does not change the directory, and
+  detecting one would take a ``stat`` of every file on every open, the cost the
+  index exists to avoid. Such a content is seen at once by a watching store
+  (inotify reports writes into files), and otherwise when the address is acted
+  on, listed or collected, or when the directory changed behind the index (the
+  reference plugin ran) and every entry is compared; until
+  then a lookup by the *new* owner does not find it (its DEL leaves that file to
+  GC, its ADD gets an address of its own), where the reference, which reads
+  every file on every operation, would. The old owner never gets it back.
 
 Where the code is. :class:`~cnicore.stores._filecore.FileStoreCore` (standard
 library only, so that an executed plugin need not import netaddr or attrs) does

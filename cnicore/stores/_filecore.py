@@ -25,6 +25,7 @@ from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
+from cnicore._readfile import open_regular, read_open, untrusted_reason
 from cnicore.spec._goint import ip_value_text, parse_ip_value
 from cnicore.spec._validate import validate_network_name
 from cnicore.stores._indexfile import (
@@ -39,6 +40,7 @@ from cnicore.stores._indexfile import (
 )
 from cnicore.stores._keyindex import (
     LINE_BREAK,
+    MAX_OWNER_BYTES,
     V6_TAG,
     KeyIndex,
     find_owner_keys,
@@ -46,11 +48,6 @@ from cnicore.stores._keyindex import (
     release_owner_keys,
     value_key,
 )
-
-try:
-    from _socket import AF_INET, inet_pton
-except ImportError:  # pragma: no cover - an interpreter built without _socket
-    from socket import AF_INET, inet_pton
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,8 +75,9 @@ INDEX_DIR_NAME = ".cnicore"
 _TEMP_PREFIX = ".cnicore-"
 _TEMP_SUFFIX = ".tmp"
 _INDEX_SUFFIX = ".index"
-_MAX_CONTENT = 4096
 _FILE_MODE = 0o600
+# A persisted index larger than this is no index of ours (one of a million reservations is some 40 MB).
+_MAX_INDEX_BYTES = 512 << 20
 _DIR_MODE = 0o755
 _INDEX_DIR_MODE = 0o700
 _CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
@@ -183,9 +181,25 @@ def _key_from_name(name: str) -> int | None:
         return value_key(*parsed)
     try:
         # inet_pton takes exactly the canonical dotted quad: four decimal octets, no leading zeros, nothing else.
-        return int.from_bytes(inet_pton(AF_INET, name), "big")
+        return int.from_bytes(_inet_pton4(name), "big")
     except (OSError, ValueError):
         return None
+
+
+_PTON: list[tuple[Callable[[int, str], bytes], int]] = []
+
+
+def _inet_pton4(name: str) -> bytes:
+    """``inet_pton(AF_INET, name)``; the socket module is loaded on the first IPv4 name (an exec'd plugin whose
+    store opens from its persisted index never reads one)."""
+    if not _PTON:
+        try:
+            from _socket import AF_INET, inet_pton
+        except ImportError:  # pragma: no cover - an interpreter built without _socket
+            from socket import AF_INET, inet_pton
+        _PTON.append((inet_pton, AF_INET))
+    pton, family = _PTON[0]
+    return pton(family, name)
 
 
 def _name(key: int) -> str:
@@ -211,13 +225,17 @@ def _canonical_key(key: int) -> int:
 def _owner_content(owner_text: str) -> bytes:
     """The reservation file content of an owner key text: ``id\\r\\nifname`` (no newline), or ``id`` for legacy.
 
-    Raises ValueError for a text that does not read back as itself (empty parts, whitespace, more parts).
+    Raises ValueError for a text that does not read back as itself (empty parts, whitespace, more parts, longer
+    than ``MAX_OWNER_BYTES``).
     """
     container_id, sep, ifname = owner_text.partition(" ")
     content = container_id + LINE_BREAK + ifname if sep else container_id
     if owner_key_from_text(content) != owner_text:
         raise ValueError(f"invalid owner for a reservation: {owner_text!r}")
-    return content.encode()
+    data = content.encode()
+    if len(data) > MAX_OWNER_BYTES:
+        raise ValueError(f"owner too long for a reservation ({len(data)} bytes, at most {MAX_OWNER_BYTES})")
+    return data
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -424,10 +442,10 @@ class FileStoreCore:
                                      "followed)") from exc
             raise _io_error("cannot open", self.path, exc) from exc
         try:
-            handles.lock_fd = os.open(LOCK_NAME, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                      _FILE_MODE, dir_fd=handles.dir_fd)
+            # Never through a symlink, never waiting on a FIFO someone put there (it would hang every ADD).
+            handles.lock_fd, held_lock = open_regular(LOCK_NAME, dir_fd=handles.dir_fd, follow_symlinks=False,
+                                                      create_mode=_FILE_MODE)
             held_dir = os.fstat(handles.dir_fd)
-            held_lock = os.fstat(handles.lock_fd)
         except OSError as exc:
             handles.close()
             raise _io_error("cannot open lock file", os.path.join(self.path, LOCK_NAME), exc) from exc
@@ -593,21 +611,18 @@ class FileStoreCore:
         if index_dir < 0:
             return None
         try:
-            fd = os.open(self._index_name, _NOFOLLOW_READ, dir_fd=index_dir)
+            fd, st = open_regular(self._index_name, dir_fd=index_dir, follow_symlinks=False)
         except OSError:
             return None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            chunks = []
-            while chunk := os.read(fd, max(st.st_size, 1 << 16)):
-                chunks.append(chunk)
+            if untrusted_reason(st):
+                return None  # not written by us, or writable by others: as if absent
+            data = read_open(fd, _MAX_INDEX_BYTES, size=st.st_size)
         except OSError:
-            return None
+            return None  # unreadable or implausibly large: a miss, the directory is the truth
         finally:
             os.close(fd)
-        loaded = parse_index(b"".join(chunks), self._dir_ident, self._index_class)
+        loaded = parse_index(data, self._dir_ident, self._index_class)
         if loaded is not None:
             self._file = _IndexFile(st.st_ino, loaded.size, loaded.tip)
         return loaded
@@ -776,8 +791,11 @@ class FileStoreCore:
             try:
                 st = os.fstat(fd)
                 sig = (st.st_ino, st.st_ctime_ns)
-                if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_CONTENT:
-                    data = os.read(fd, _MAX_CONTENT + 1)
+                if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_OWNER_BYTES:
+                    # Bounded by the size (one byte more shows a file that grew since): an owner is rarely long.
+                    data = os.read(fd, st.st_size + 1)
+                    if len(data) > MAX_OWNER_BYTES:
+                        data = b"\xff"  # grew past any owner's length: nobody's
                     try:
                         decoded: str | None = data.decode("utf-8")
                     except UnicodeDecodeError:
@@ -837,14 +855,20 @@ class FileStoreCore:
                 _mkdir_if_absent(top, _INDEX_DIR_MODE)
             top_fd = os.open(top, flags)  # never through a symlink planted there
             try:
+                if untrusted_reason(os.fstat(top_fd)):
+                    return -1  # made by someone else (say in a world-writable parent): as if absent
                 if create:
                     _mkdir_if_absent(base, _INDEX_DIR_MODE, dir_fd=top_fd)
-                handles.index_dir_fd = os.open(base, flags, dir_fd=top_fd)
+                index_dir_fd = os.open(base, flags, dir_fd=top_fd)
             finally:
                 os.close(top_fd)
+            if untrusted_reason(os.fstat(index_dir_fd)):
+                os.close(index_dir_fd)
+                return -1
         except OSError:
             return -1
-        return handles.index_dir_fd
+        handles.index_dir_fd = index_dir_fd
+        return index_dir_fd
 
     def _save(self) -> None:
         """Bring the persisted index up to the sealed state: append a record, or write a new snapshot."""

@@ -26,7 +26,10 @@ the last state equals the directory's state now; otherwise it is a starting
 point that the store checks file by file (inode, ctime) without reading unchanged
 files. A torn or corrupt frame ends the log (checksums); a missing or foreign
 file is just a miss. Nothing here is ever the only copy of anything: the
-directory is the truth, this is a cache of it.
+directory is the truth, this is a cache of it. What the store believes of it,
+and what it verifies again (ownership and mode of where the file lives, the
+directory's entries, contents before acting on them), is said in
+:mod:`cnicore.stores._file`.
 """
 
 from __future__ import annotations

@@ -31,13 +31,14 @@ from operator import eq
 from cnicore._gofmt import GO_SPACE as _GO_SPACE
 from cnicore._gofmt import go_has_space as _has_space
 from cnicore.spec._goint import V6_TAG, key_value, value_key
+from cnicore.spec._validate import MAX_OWNER_BYTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["LINE_BREAK", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value", "owner_key_from_text",
-           "release_owner_keys", "value_key"]
+__all__ = ["LINE_BREAK", "MAX_OWNER_BYTES", "V6_TAG", "KeyIndex", "Runs", "find_owner_keys", "key_value",
+           "owner_key_from_text", "release_owner_keys", "value_key"]
 
 # Owner lookups answered by a scan before the owner -> addresses map is built (after a bulk load a
 # store that serves one operation never pays for the map).

@@ -23,7 +23,7 @@ from netaddr import IPAddress  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore._gofmt import GO_SPACE as _GO_SPACE
 from cnicore._gofmt import go_has_space as _has_space
-from cnicore.stores._keyindex import LINE_BREAK
+from cnicore.stores._keyindex import LINE_BREAK, MAX_OWNER_BYTES
 
 __all__ = ["IPStore", "Owner", "Reservation", "owner_from_text"]
 
@@ -50,6 +50,12 @@ class Owner:
         if not value or _has_space(value):
             # Stored as TrimSpace(id); an ID with inner whitespace could not be read back unambiguously.
             raise ValueError(f"invalid container ID for a reservation: {value!r}")
+
+    def __attrs_post_init__(self) -> None:
+        size = len(self.text().encode("utf-8", "surrogatepass"))
+        if size > MAX_OWNER_BYTES:
+            # A store could not read such an owner back: it would take its own reservation for a stranger's.
+            raise ValueError(f"owner too long for a reservation ({size} bytes, at most {MAX_OWNER_BYTES})")
 
     @property
     def legacy(self) -> bool:

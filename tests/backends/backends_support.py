@@ -124,6 +124,9 @@ def links(backend: LinkBackend, ns: Namespace) -> list[dict[str, Any]]:
             "carrier": link.carrier if link.kind != "bridge" else None,
             "master": link.master,
             "promiscuous": link.promiscuous,
+            "allmulti": link.allmulti,
+            "txqueuelen": link.txqueuelen,
+            "alias": link.alias,
             "hairpin": link.hairpin,
             "addresses": [str(a) for a in link.addresses],
         })

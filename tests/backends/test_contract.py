@@ -262,8 +262,58 @@ def namespace_gone(e: Env, remove: Callable[[str], None]) -> list[Any]:
     return results
 
 
+def link_options(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    fresh = b.get_link(ctr, "eth0")
+    assert not fresh.promiscuous and not fresh.allmulti and fresh.alias == "" and fresh.txqueuelen == 0
+    b.set_link_options(ctr, "eth0", promiscuous=True, allmulti=True, txqueuelen=42, alias="cnt tuned ü")
+    tuned = b.get_link(ctr, "eth0")
+    assert (tuned.promiscuous, tuned.allmulti, tuned.txqueuelen, tuned.alias) == (True, True, 42, "cnt tuned ü")
+    b.set_link_options(ctr, "eth0", promiscuous=True, allmulti=True, txqueuelen=42, alias="cnt tuned ü")  # idempotent
+    assert b.get_link(ctr, "eth0") == tuned
+    b.set_link_options(ctr, "eth0", allmulti=False)  # only what is given changes
+    partly = b.get_link(ctr, "eth0")
+    assert (partly.promiscuous, partly.allmulti, partly.txqueuelen, partly.alias) == (True, False, 42, "cnt tuned ü")
+    b.set_link_options(ctr, "eth0", promiscuous=False, txqueuelen=0, alias="")
+    back = b.get_link(ctr, "eth0")
+    assert (back.promiscuous, back.allmulti, back.txqueuelen, back.alias) == (False, False, 0, "")
+    errors = [outcome(b.set_link_options, ctr, "nosuch0", promiscuous=True),
+              outcome(b.set_link_options, ctr, "nosuch0"),
+              outcome(b.set_link_options, ctr, "eth0", txqueuelen=-1),
+              outcome(b.set_link_options, ctr, "eth0", alias="x" * 256)]
+    assert errors == ["NotFoundError", "NotFoundError", "InvalidConfigError", "InvalidConfigError"]
+    return [state(b, ctr), errors]
+
+
+def net_sysctls(e: Env) -> list[Any]:
+    b, host, ctr = e.backend, e.host, e.container
+    b.create_veth(ctr, "eth0", host)
+    before = [b.read_net_sysctl(ctr, key) for key in ("net/core/somaxconn", "net/ipv4/ip_local_port_range",
+                                                      "net/ipv4/conf/eth0/arp_notify")]
+    assert before == ["4096", "32768\t60999", "0"]
+    b.write_net_sysctl(ctr, "net/core/somaxconn", "500")
+    b.write_net_sysctl(ctr, "net/ipv4/ip_local_port_range", "40000\t50000")
+    b.write_net_sysctl(ctr, "net/ipv4/conf/eth0/arp_notify", "1")
+    b.write_net_sysctl(ctr, "net/ipv4/ip_forward", "1")
+    after = [b.read_net_sysctl(ctr, key) for key in ("net/core/somaxconn", "net/ipv4/ip_local_port_range",
+                                                     "net/ipv4/conf/eth0/arp_notify", "net/ipv4/conf/eth0/forwarding")]
+    assert after == ["500", "40000\t50000", "1", "1"]
+    # The plugin-sysctl view and the net-sysctl view are one store.
+    assert b.read_sysctl(ctr, "net/ipv4/conf/eth0/arp_notify") == "1"
+    assert b.read_net_sysctl(host, "net/core/somaxconn") == "4096"  # per namespace
+    errors = [outcome(b.read_net_sysctl, ctr, "net/core/nosuch_cnt"),
+              outcome(b.write_net_sysctl, ctr, "net/ipv4/conf/nosuch0/arp_notify", "1"),
+              outcome(b.write_net_sysctl, ctr, "net/ipv4/ip_forward", "yes"),
+              outcome(b.read_net_sysctl, ctr, "kernel/hostname"),
+              outcome(b.write_net_sysctl, ctr, "net/../kernel/hostname", "x")]
+    assert errors == ["NotFoundError", "NotFoundError", "InternalError", "InvalidConfigError", "InvalidConfigError"]
+    return [before, after, errors]
+
+
 @pytest.mark.parametrize("scenario", [bridge_and_veth, addresses_and_routes, route_metrics,
-                                      routes_on_several_interfaces, errors_and_names, sysctls])
+                                      routes_on_several_interfaces, errors_and_names, sysctls, link_options,
+                                      net_sysctls])
 def test_same_behaviour_as_the_fake(env: Env, fake_env: Env, scenario: Scenario) -> None:
     compare(env, fake_env, scenario)
 

@@ -251,3 +251,40 @@ def test_the_iptables_firewall_offers_its_nftables_side() -> None:
     assert isinstance(nft, NftFirewall) and nft.name == "nftables"
     fake = FakeFirewall()
     assert fake.nftables() is fake.nftables() and isinstance(fake.nftables(), NftFirewall)
+
+
+@pytest.mark.root
+def test_rule_edits_agree_with_the_fake(firewall_ns: Namespace) -> None:
+    from cnicore.links import RuleEdit, RuleOp, firewall_add_edits, firewall_del_edits, isolation_edits
+
+    real = IptablesFirewall(namespace=firewall_ns)
+    fake = FakeFirewall()
+    addresses = {4: ["10.1.2.3/32", "10.1.2.4/32"], 6: ["2001:db8::3/128"]}
+    steps = [
+        firewall_add_edits(addresses, "CNI-ADMIN"),
+        firewall_add_edits(addresses, "CNI-ADMIN"),  # everything there already: nothing added twice
+        isolation_edits("cnt-br0", [4, 4, 6]),
+        [RuleEdit(version=4, table="nat", chains=("CNT-X",),
+                  ops=(RuleOp("append", "CNT-X", ("-p", "tcp", "--dport", "80", "-j", "DNAT", "--to-destination",
+                                                  "10.1.2.3:8080")),))],
+        firewall_del_edits({4: ["10.1.2.3/32"], 6: ["2001:db8::3/128"]}),
+        firewall_del_edits({4: ["10.1.2.3/32"]}),  # deleting what is gone does nothing
+    ]
+    for edits in steps:
+        for fw in (real, fake):
+            fw.edit_rules(edits)
+        for version, table in ((4, "filter"), (6, "filter"), (4, "nat")):
+            ours, theirs = fake.table_rules(version, table), real.table_rules(version, table)
+            assert {c: r for c, r in theirs.items() if r or c in ours} == {c: r for c, r in ours.items()
+                                                                         if r or c in theirs}
+    forward = real.table_rules(4, "filter")
+    assert forward["FORWARD"][:2] == (
+        '-A FORWARD -m comment --comment "CNI firewall plugin rules (ingressPolicy: same-bridge)" '
+        "-j CNI-ISOLATION-STAGE-1",
+        '-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD')
+    assert forward["CNI-FORWARD"] == (
+        '-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN',
+        "-A CNI-FORWARD -d 10.1.2.4/32 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A CNI-FORWARD -s 10.1.2.4/32 -j ACCEPT")
+    assert real.table_rules(4, "nat")["CNT-X"] == (
+        "-A CNT-X -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.1.2.3:8080",)

@@ -260,3 +260,18 @@ def test_gc_without_live_releases_only_leaked_addresses(fake: CLI) -> None:
     assert run.status == 0, run
     assert [r["containerId"] for r in fake("ls", "leaky", "--json").json()] == ["kept"]
     assert fake("check", "leaky", NETNS, "--container-id", "kept").status == 0
+
+
+def test_a_long_container_id_is_refused_cleanly_by_the_runtime(fake: CLI) -> None:
+    # The runtime names its cache and journal files <network>-<containerID>-<ifname> (as libcni does), so an ID
+    # past a file name's 255 bytes cannot be attached through it: one error object, nothing reserved or left.
+    # (An executed plugin takes such IDs, up to the longest the kernel passes: see the host-local tests.)
+    run = fake("add", "mynet", NETNS, "--container-id", "k" * 5000, "--json")
+    assert run.status == 3 and "Traceback" not in run.err, run
+    assert "File name too long" in json.loads(run.out)["msg"]
+    assert not (fake.data_dir / "mynet").exists() or not any(
+        p.name.startswith("10.") for p in (fake.data_dir / "mynet").iterdir())
+    pending = fake.cache_dir / "cnicore" / "pending"
+    assert not pending.exists() or list(pending.iterdir()) == []
+    run = fake("add", "mynet", NETNS, "--container-id", "k" * 140_000, "--json")
+    assert run.status != 0 and json.loads(run.out)["msg"] == "containerID is too long"

@@ -116,7 +116,8 @@ def test_help_documents_exit_codes_environment_and_examples(capsys: pytest.Captu
 def test_install_plugins_is_unchanged(cli: CLI, tmp_path: Path) -> None:
     run = cli("install-plugins", str(tmp_path / "bin2"))
     assert run.status == 0
-    assert sorted(Path(p).name for p in run.out.split()) == ["bridge", "host-local", "loopback"]
+    assert sorted(Path(p).name for p in run.out.split()) == ["bridge", "firewall", "host-local", "loopback",
+                                                             "mesos-cni-port-mapper", "portmap", "tuning"]
     assert all(os.access(p, os.X_OK) for p in run.out.split())
 
 

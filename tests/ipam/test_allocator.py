@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -187,3 +188,48 @@ def test_visiting_order_matches_the_reference_iterator(rs: RangeSet, data: st.Da
     assert got == expected
     with pytest.raises(AddressExhaustedError):
         allocate(store, rs, 0, ME)
+
+
+class _StaleKeys:
+    """A key-level store whose view is empty while every address is taken behind its back."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def transaction(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def reserve_key(self, key: int, owner_text: str, range_id: str) -> bool:
+        self.attempts += 1
+        return False
+
+    def find_owner_keys(self, exact_text: str, legacy_text: str | None) -> list[int]:
+        return []
+
+    def first_free_key(self, low: int, high: int) -> int | None:
+        return low
+
+    def last_reserved_key(self, range_id: str) -> int | None:
+        return None
+
+    def release_key(self, key: int, owner_text: str) -> bool:
+        return False
+
+
+def test_lost_races_are_bounded_in_the_round_robin_order_too() -> None:
+    # The one allocator: whatever order it visits, after MAX_LOST_RACES lost races it answers code 11 (try again
+    # later) rather than walking a whole /16 one lost race at a time.
+    from cnicore._errors import TryAgainLaterError
+    from cnicore.ipam import _engine
+
+    big = _engine.decode_config({"name": "n", "cniVersion": "1.0.0", "ipam": {"subnet": "10.9.0.0/16"}})
+    store = _StaleKeys()
+    with pytest.raises(TryAgainLaterError) as info:
+        _engine.allocate(store, big.range_sets[0], 0, ("c1", "eth0"))  # type: ignore[arg-type]
+    assert info.value.code == 11 and store.attempts == _engine.MAX_LOST_RACES
+    # A window smaller than the bound is exhausted, not "try again".
+    small = _engine.decode_config({"name": "n", "cniVersion": "1.0.0", "ipam": {"subnet": "10.9.0.0/29"}})
+    with pytest.raises(AddressExhaustedError):
+        _engine.allocate(_StaleKeys(), small.range_sets[0], 0, ("c1", "eth0"))  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from netaddr import IPAddress
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore.ipam import HostLocalIPAM, add, load_ipam_config
 from cnicore.stores import FileStore, Owner
+from cnicore.stores._keyindex import MAX_OWNER_BYTES
 
 A = Owner.attachment("ctr-a", "eth0")
 B = Owner.attachment("ctr-b", "eth0")
@@ -95,7 +96,7 @@ def test_garbage_is_skipped_and_kept(tmp_path: Path) -> None:
     net.mkdir()
     (net / "10.0.0.2").write_bytes(b"\xff\xfe not text")
     (net / "10.0.0.3").write_bytes(b"two words\r\neth0")
-    (net / "10.0.0.4").write_bytes(b"x" * 10000)
+    (net / "10.0.0.4").write_bytes(b"x" * (MAX_OWNER_BYTES + 1))  # longer than any owner a plugin can be given
     (net / "10.0.0.5").mkdir()
     (net / "010.0.0.6").write_bytes(b"ctr-a\r\neth0")  # not a canonical name: not a reservation
     (net / "notes.txt").write_bytes(b"ctr-a\r\neth0")

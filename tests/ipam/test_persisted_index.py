@@ -450,3 +450,68 @@ def test_a_failed_save_is_tried_again_later(tmp_path: Path, monkeypatch: pytest.
     with FileStore(tmp_path, "net") as reopened:
         assert len(reopened) == 3 and reads == []  # opened from the saved index
         assert seen_by(reopened) == expected
+
+
+def _forge_empty_index(data_dir: Path) -> None:
+    """Write an index that describes the network directory's current state as holding nothing."""
+    from cnicore.stores._indexfile import Signatures, Tip, encode_snapshot
+    from cnicore.stores._keyindex import KeyIndex
+
+    st = os.stat(data_dir / "net")
+    state = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    index_path(data_dir).write_bytes(encode_snapshot(Tip(state, time.time_ns()), KeyIndex(), Signatures()))
+
+
+@pytest.mark.parametrize("how", ["foreign-top", "foreign-dir", "foreign-file", "open-top", "open-dir", "open-file"])
+def test_an_index_others_could_have_written_is_not_believed(tmp_path: Path, how: str) -> None:
+    # Someone made <parent>/.cnicore first (the parent is world-writable, as /tmp), or can write the index or
+    # what holds it: the index could say anything (here: that every address is free), so it is never used.
+    if how.startswith("foreign") and os.geteuid() != 0:
+        pytest.skip("needs root to give files to another user")
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    data = parent / "data"
+    with FileStore(data, "net") as store:
+        assert store.reserve(IP("10.0.0.2"), A, "0")
+    _forge_empty_index(data)
+    index = index_path(data)
+    target = {"top": index.parent.parent, "dir": index.parent, "file": index}[how.split("-")[1]]
+    if how.startswith("foreign"):
+        os.chown(target, 65534, 65534)
+    else:
+        target.chmod(0o666 if target == index else 0o777)
+    before = index.read_bytes()
+    with FileStore(data, "net") as store:
+        assert store.find_owner(A) == [IP("10.0.0.2")]
+        assert add(conf(data), store, "ctr-b", "eth0").ips[0].ip == IP("10.0.0.3")  # type: ignore[arg-type]
+        assert store.reservation(IP("10.0.0.2")).owner == A  # type: ignore[union-attr]
+    if target == index:
+        # In our own directory, the untrusted file is simply replaced by an index of ours.
+        st = index.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (os.geteuid(), 0o600) and index.read_bytes() != before
+    else:
+        assert index.read_bytes() == before  # nothing written into what others control
+    assert truth(data) == [(4, int(IP("10.0.0.2")), A), (4, int(IP("10.0.0.3")), B)]
+
+
+def test_a_watching_store_notices_content_rewritten_in_place(tmp_path: Path) -> None:
+    # A store in steady use follows the directory with inotify, which reports writes into files too: a file
+    # rewritten in place (same inode) is re-read at its next operation, and the new owner is its owner for
+    # every lookup (duplicate ADD refused, DEL frees it), as for the reference, which reads every file.
+    c = conf(tmp_path, "10.0.0.0/24")
+    with FileStore(tmp_path, "net", watch=True) as store:
+        add(c, store, "ctr-a", "eth0")  # type: ignore[arg-type]
+        for _ in range(3):
+            store.find_owner(A)
+        assert store.watching
+        path = tmp_path / "net" / "10.0.0.2"
+        inode = path.stat().st_ino
+        with open(path, "r+b") as handle:
+            handle.write(b"ctr-b\r\neth0")
+        assert path.stat().st_ino == inode
+        with pytest.raises(Exception, match="duplicate allocation is not allowed"):
+            add(c, store, "ctr-b", "eth0")  # type: ignore[arg-type]
+        assert store.find_owner(A) == []
+        assert delete(c, store, "ctr-b", "eth0") == (IP("10.0.0.2"),)  # type: ignore[arg-type]
+    assert not path.exists()

@@ -17,6 +17,7 @@ import pytest
 import support
 
 from cnicore.ipam import HostLocalIPAM
+from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES
 from cnicore.stores import FileStore, parse_ip
 from cnicore.stores._file import index_path
 
@@ -312,3 +313,31 @@ def test_a_route_without_dst_is_the_default_route_where_the_reference_prints_nil
     with HostLocalIPAM() as ipam:
         ours = ipam.add(conf, "c2", "eth0")
     assert [(str(r.dst), str(r.gw)) for r in ours.routes] == [("0.0.0.0/0", "10.30.0.1")]
+
+
+@pytest.mark.parametrize("length", [5000, MAX_CONTAINER_ID_BYTES])
+def test_a_long_container_id_owns_its_one_address_as_in_the_reference(tmp_path: Path, length: int) -> None:
+    # Up to the longest CNI_CONTAINERID the kernel passes: the owner text reads back as itself, so a second ADD
+    # is refused as a duplicate, CHECK finds the address and DEL frees it, as the reference does.
+    from cnicore.plugins import install_plugins
+
+    install_plugins(tmp_path / "bin")
+    cid = "c" * length
+    runs: dict[str, list[tuple[int, Any]]] = {}
+    files: dict[str, list[dict[str, bytes]]] = {}
+    for who, plugin in (("ours", tmp_path / "bin" / "host-local"), ("theirs", support.reference_plugin("host-local"))):
+        conf = network(tmp_path / who)
+        env = {**os.environ, "CNI_CONTAINERID": cid, "CNI_NETNS": "/var/run/netns/x", "CNI_IFNAME": "eth0",
+               "CNI_PATH": str(plugin.parent), "CNI_ARGS": ""}
+        runs[who], files[who] = [], []
+        for command in ("ADD", "ADD", "CHECK", "DEL", "DEL"):
+            out = subprocess.run([str(plugin)], input=json.dumps(conf).encode(), env={**env, "CNI_COMMAND": command},
+                                 capture_output=True, check=False, timeout=60)
+            runs[who].append((out.returncode, json.loads(out.stdout) if out.stdout.strip() else None))
+            files[who].append({name: data for name, data in contents(tmp_path / who / "interop").items()
+                               if parse_ip(name) is not None})
+    assert runs["ours"] == runs["theirs"]
+    assert files["ours"] == files["theirs"]
+    assert [code for code, _ in runs["ours"]] == [0, 1, 0, 0, 0]
+    assert "duplicate allocation is not allowed" in runs["ours"][1][1]["msg"]
+    assert files["ours"][-1] == {}

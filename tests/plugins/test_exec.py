@@ -13,7 +13,7 @@ from plugin_helpers import run_exec
 
 from cnicore._plugin_main import FakeState, main
 from cnicore.cli import main as cli_main
-from cnicore.plugins import PLUGIN_MARKER, entry_point_script, is_cnicore_plugin
+from cnicore.plugins import INSTALLED_PLUGINS, PLUGIN_MARKER, entry_point_script, is_cnicore_plugin
 from cnicore.plugins._install import import_layout
 
 SEED_LOOPBACK = b'{"type": "loopback"}'
@@ -63,7 +63,7 @@ def test_isolated_entry_point_finds_cnicore_where_it_is(plugin_bin: Path, tmp_pa
     assert layout is not None
     code = ("import cnicore, cnicore.backends, netaddr\n"
             "print(cnicore.__file__); print(cnicore.backends.__file__); print(netaddr.__file__)\n")
-    script = (plugin_bin / "loopback").read_text().replace("from cnicore._plugin_main import main\nsys.exit(main())\n",
+    script = (plugin_bin / "loopback").read_text().replace("from cnicore._plugin_main import exec_main\nexec_main()\n",
                                                             code)
     done = subprocess.run([sys.executable, "-IS", "-c", script], env=env, capture_output=True, text=True,
                           check=True)
@@ -207,7 +207,7 @@ def test_python_x_importtime_of_loopback_shows_no_pyroute2(plugin_bin: Path) -> 
 
 def test_cli_install_plugins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["install-plugins", str(tmp_path / "b")]) == 0
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["bridge", "host-local", "loopback"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(INSTALLED_PLUGINS)
     assert str(tmp_path / "b" / "bridge") in capsys.readouterr().out
 
 

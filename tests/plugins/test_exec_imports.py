@@ -46,8 +46,9 @@ NOT_FOR_HOST_LOCAL = ("cnicore.backends", "cnicore.links", "cnicore.plugins._loo
                       "cnicore.stores._memory", "cnicore.stores._etcd", "cnicore.stores._etcd_config",
                       "cnicore.spec._goaddr")
 
-_EXIT = "sys.exit(main())\n"
-_REPORT = "status = main()\nsys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n"
+_EXIT = "from cnicore._plugin_main import exec_main\nexec_main()\n"
+_REPORT = ("from cnicore._plugin_main import main\nstatus = main()\n"
+           "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n")
 
 
 def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,

@@ -7,7 +7,8 @@ import cnicore.plugins as plugins
 EXPECTED = {
     "DEFAULT_BRIDGE", "INSTALLED_PLUGINS", "LOOPBACK_MAC", "PLUGIN_MARKER", "REFERENCE_INTERNAL_CODES",
     "VALID_ATTACHMENTS_KEY", "BridgeConfig", "BridgePlugin", "HostLocalPlugin", "IPAMDelegate", "LoopbackPlugin",
-    "Plugin", "PluginRequest", "about_text", "allocation_result", "calc_gateways", "entry_point_script",
+    "FirewallPlugin", "Plugin", "PluginRequest", "PortMapPlugin", "TuningPlugin", "about_text", "allocation_result",
+    "calc_gateways", "entry_point_script",
     "install_plugins", "is_cnicore_plugin", "is_delegated", "load_bridge_config", "mark_delegated", "reference_code",
     "run_plugin", "valid_attachments",
 }

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from support import reference_plugin
 
-from cnicore import CNIError, UnsupportedFieldError
+from cnicore import CNIError, InvalidEnvironmentError, UnsupportedFieldError
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._skel import run_plugin
 from cnicore.spec._result import IPConfig, Result
@@ -185,19 +185,25 @@ def test_handler_errors_are_reported_with_their_code_or_999() -> None:
     assert json.loads(out) == {"code": 1234, "msg": "plugin specific"}
 
 
-def test_own_netns_is_refused_after_the_handler_unless_overridden() -> None:
-    # As in the current reference skeleton, the handler has already printed its result when the check
-    # fails, so stdout holds the result followed by the error object (the Debian 1.1.1 build predates
-    # the check and exits 0).
+@pytest.mark.parametrize("command", ["ADD", "DEL"])
+def test_own_netns_is_refused_before_the_handler_unless_overridden(command: str) -> None:
+    # The current reference skeleton makes this check (same code and message) after the handler ran: the damage
+    # is done and ADD prints its result before the error (Debian's 1.1.1 build does not check at all). We refuse
+    # before the handler: one error object, nothing touched.
     plugin = Recorder()
-    rc, out, _ = run(plugin, env(CNI_NETNS="/proc/self/ns/net"), conf())
-    result_text, _, error_text = out.partition("}{")
-    assert rc == 1
-    assert json.loads(result_text + "}")["cniVersion"] == "0.4.0"
-    assert json.loads("{" + error_text) == {
-        "code": 8, "msg": "plugin's netns and netns from CNI_NETNS should not be the same"}
-    assert [c for c, _ in plugin.calls] == ["add"]
-    rc, _, _ = run(Recorder(), env(CNI_NETNS="/proc/self/ns/net", CNI_NETNS_OVERRIDE="TRUE"), conf())
+    rc, out, _ = run(plugin, env(CNI_COMMAND=command, CNI_NETNS="/proc/self/ns/net"), conf())
+    assert (rc, json.loads(out)) == (1, {
+        "code": 8, "msg": "plugin's netns and netns from CNI_NETNS should not be the same"})
+    assert plugin.calls == []
+    for override in ("TRUE", "true", "1"):
+        rc, _, _ = run(plugin, env(CNI_COMMAND=command, CNI_NETNS="/proc/self/ns/net", CNI_NETNS_OVERRIDE=override),
+                       conf())
+        assert rc == 0
+    assert len(plugin.calls) == 3
+    # CHECK is not guarded (as in the reference); an unexaminable path is left to the handler.
+    rc, _, _ = run(Recorder(), env(CNI_COMMAND="CHECK", CNI_NETNS="/proc/self/ns/net"), conf())
+    assert rc == 0
+    rc, _, _ = run(Recorder(), env(CNI_COMMAND=command, CNI_NETNS="/nonexistent/cnt-netns"), conf())
     assert rc == 0
 
 
@@ -250,3 +256,12 @@ def test_version_with_malformed_other_variables_is_answered() -> None:
     env = {"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "bad id!", "CNI_IFNAME": "x" * 40}
     assert run_plugin(Recorder(("0.4.0", "1.0.0")), environ=env, stdin=io.BytesIO(b"ignored"), stdout=out) == 0
     assert json.loads(out.getvalue()) == {"cniVersion": "1.1.0", "supportedVersions": ["0.4.0", "1.0.0"]}
+
+
+@pytest.mark.parametrize("field", ["container_id", "netns", "ifname", "args"])
+def test_a_plugin_request_refuses_a_nul_in_what_travels_as_a_variable(field: str) -> None:
+    # A library caller builds requests directly: the NUL is refused with code 4 when the request is made.
+
+    with pytest.raises(InvalidEnvironmentError, match="contains a NUL character") as caught:
+        PluginRequest(command="ADD", **{field: "x\0y"})
+    assert caught.value.code == 4

@@ -24,6 +24,7 @@ from cnicore.backends import FakeLinkBackend
 from cnicore.plugins import install_plugins
 from cnicore.runtime import Runtime
 from cnicore.spec import Result, Result020
+from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES
 
 NS_A, NS_B = "/var/run/netns/cnt-a", "/var/run/netns/cnt-b"
 
@@ -144,6 +145,21 @@ def test_an_interface_in_use_is_refused_before_any_plugin_runs(dirs: dict[str, P
     (lambda rt: rt.attach("c1", "nope", NS_A), NotFoundError, 'no net configuration with name "nope" in '),
     (lambda rt: rt.attach("c1", "mynet", NS_A, result_version="9.9.9"), Exception, "9.9.9"),
     (lambda rt: rt.detach("c1", "mynet", ifname=""), InvalidEnvironmentError, "interface name is empty"),
+    # A NUL cannot travel in the environment: refused where it enters, not as a ValueError from os.link or exec.
+    (lambda rt: rt.attach("c1", "mynet", NS_A, "eth\0"), InvalidEnvironmentError, "CNI_IFNAME contains a NUL"),
+    (lambda rt: rt.attach("c1", "mynet", NS_A + "\0"), InvalidEnvironmentError, "CNI_NETNS contains a NUL"),
+    (lambda rt: rt.attach("c1", "mynet", NS_A, args={"K": "v\0"}), InvalidEnvironmentError,
+     "CNI_ARGS contains a NUL"),
+    (lambda rt: rt.attach("c1", "mynet", NS_A, args={"K\0": "v"}), InvalidEnvironmentError,
+     "CNI_ARGS contains a NUL"),
+    (lambda rt: rt.detach("c1", "mynet", ifname="eth\0"), InvalidEnvironmentError, "CNI_IFNAME contains a NUL"),
+    (lambda rt: rt.detach("c1", "mynet", NS_A + "\0", ifname="eth0"), InvalidEnvironmentError,
+     "CNI_NETNS contains a NUL"),
+    (lambda rt: rt.check("c1", "mynet", NS_A + "\0", "eth0"), InvalidEnvironmentError, "CNI_NETNS contains a NUL"),
+    (lambda rt: rt.check("c1", "mynet", NS_A, "eth\0"), InvalidEnvironmentError, "CNI_IFNAME contains a NUL"),
+    # Longer than any CNI_CONTAINERID the kernel can pass to a plugin (and than the store could read back).
+    (lambda rt: rt.attach("c" * (MAX_CONTAINER_ID_BYTES + 1), "mynet", NS_A), InvalidEnvironmentError,
+     "containerID is too long"),
 ])
 def test_bad_input_is_refused_with_nothing_done(dirs: dict[str, Path], fake: FakeLinkBackend, runtime: Runtime,
                                                 call: Any, error: type[Exception], message: str) -> None:

@@ -1,0 +1,88 @@
+"""Running a meta plugin (tuning, firewall, portmap) by exec without the typed request.
+
+The meta plugins read their request through a few attributes only (see
+:class:`MetaRequest`), which :class:`~cnicore.plugins.PluginRequest` has and so
+does :class:`PlainRequest`, a slotted standard-library class. The exec entry
+point runs them through :class:`MetaExecHandler`, so a command that needs
+neither a link backend nor a result (VERSION, a DEL with nothing to undo)
+imports neither attrs nor netaddr.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any, Protocol
+
+    from cnicore.spec._environ import CNIEnvironment
+    from cnicore.spec._result import AnyResult
+
+    class MetaRequest(Protocol):
+        """What a meta plugin reads of its request."""
+
+        @property
+        def command(self) -> str: ...
+        @property
+        def container_id(self) -> str: ...
+        @property
+        def netns(self) -> str: ...
+        @property
+        def ifname(self) -> str: ...
+        @property
+        def args(self) -> str: ...
+        @property
+        def config(self) -> Mapping[str, Any]: ...
+        @property
+        def config_bytes(self) -> bytes: ...
+        @property
+        def cni_version(self) -> str: ...
+
+    class MetaPlugin(Protocol):
+        """A meta plugin as the handler drives it."""
+
+        name: str
+        supported_versions: tuple[str, ...]
+
+        def add(self, request: MetaRequest) -> AnyResult: ...
+        def delete(self, request: MetaRequest) -> None: ...
+        def check(self, request: MetaRequest) -> None: ...
+
+__all__ = ["MetaExecHandler", "PlainRequest"]
+
+
+class PlainRequest:
+    """A request as plain attributes (the exec path's stand-in for ``PluginRequest``)."""
+
+    __slots__ = ("args", "cni_version", "command", "config", "config_bytes", "container_id", "ifname", "netns")
+
+    def __init__(self, env: CNIEnvironment, config: Mapping[str, Any], config_bytes: bytes, cni_version: str) -> None:
+        self.command = env.command
+        self.container_id = env.container_id
+        self.netns = env.netns
+        self.ifname = env.ifname
+        self.args = env.args
+        self.config = config
+        self.config_bytes = config_bytes
+        self.cni_version = cni_version
+
+
+class MetaExecHandler:
+    """The skeleton's handler for a meta plugin (ADD, DEL, CHECK; GC and STATUS do nothing)."""
+
+    def __init__(self, plugin: MetaPlugin) -> None:
+        self.plugin = plugin
+        self.name = plugin.name
+        self.supported_versions = plugin.supported_versions
+
+    def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
+               cni_version: str) -> str | None:
+        """See the skeleton's ``ExecHandler``."""
+        request = PlainRequest(env, config, config_bytes, cni_version)
+        if command == "ADD":
+            return self.plugin.add(request).as_version(cni_version).to_json()
+        if command == "DEL":
+            self.plugin.delete(request)
+        elif command == "CHECK":
+            self.plugin.check(request)
+        return None

@@ -1,0 +1,254 @@
+"""The portmap meta plugin: publish container ports on the host, as the reference ``portmap`` does.
+
+Chained after bridge with ``prevResult`` (ADD: ``must be called as chained
+plugin``); the mappings come from the ``portMappings`` capability
+(``runtimeConfig.portMappings``: ``hostPort``, ``containerPort``, ``protocol``,
+``hostIP``). The container's addresses are the first IPv4 and the first IPv6
+address of ``prevResult`` that do not belong to another interface than
+``CNI_IFNAME`` or to one outside the sandbox. The rules (see
+:mod:`cnicore.links._portmap`) go into table ``nat`` through iptables; the
+output is ``prevResult`` in the configuration's version. DEL (only with
+mappings, as the reference) removes the container's chain in both families and
+is idempotent; CHECK looks for the container's chain, its rules and the jumps to
+it.
+
+Options: ``snat`` (default true), ``masqAll``, ``markMasqBit`` (0 to 31, default
+13), ``externalSetMarkChain`` (not with ``markMasqBit``), ``conditionsV4`` and
+``conditionsV6`` (extra iptables arguments of the jumps to the container's
+chain). Messages are the reference's.
+
+Not done: the nftables backend of upstream's current plugin (``backend:
+nftables`` is refused; iptables is what it picks wherever iptables runs), and
+the deletion of stale UDP conntrack entries after ADD, which the reference does
+on a best-effort basis.
+
+This module is the engine on plain values (standard library only); the typed
+result and the rule layout are loaded on use.
+"""
+
+from __future__ import annotations
+
+from cnicore._errors import CNIError, InternalError
+from cnicore.plugins._netconf import GoStruct
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    from cnicore.links import PortMapping, RuleTables
+    from cnicore.plugins._meta import MetaRequest
+    from cnicore.spec._result import AnyResult, Result
+
+__all__ = ["PortMapConfig", "PortMapPlugin", "load_portmap_config"]
+
+_PREFIX = "failed to parse network configuration: "
+DEFAULT_MARK_BIT = 13
+
+
+class PortMapConfig:
+    """The portmap plugin's options (plain values; built by :func:`load_portmap_config`)."""
+
+    __slots__ = ("backend", "conditions_v4", "conditions_v6", "external_set_mark_chain", "mappings", "mark_bit",
+                 "masq_all", "snat")
+
+    def __init__(self, *, mappings: list[dict[str, Any]], snat: bool, masq_all: bool, mark_bit: int,
+                 external_set_mark_chain: str | None, conditions_v4: list[str], conditions_v6: list[str],
+                 backend: str) -> None:
+        self.mappings = mappings
+        self.snat = snat
+        self.masq_all = masq_all
+        self.mark_bit = mark_bit
+        self.external_set_mark_chain = external_set_mark_chain
+        self.conditions_v4 = conditions_v4
+        self.conditions_v6 = conditions_v6
+        self.backend = backend
+
+
+def load_portmap_config(config: Mapping[str, Any]) -> PortMapConfig:
+    """Read and check the options as the reference's ``parseConfig`` does (without ``prevResult``)."""
+    top = GoStruct(config, "PortMapConf", prefix=_PREFIX)
+    runtime = top.get_struct("runtimeConfig", "")
+    raw = runtime.raw("portMappings", pointer=True) if runtime is not None else None
+    if raw is not None and not isinstance(raw, list):
+        assert runtime is not None
+        raise runtime.error(raw, "portMappings", "[]main.PortMapEntry")
+    mappings: list[dict[str, Any]] = []
+    for item in raw or ():
+        if item is not None and not isinstance(item, dict):
+            assert runtime is not None
+            raise runtime.error(item, "portMappings", "main.PortMapEntry")
+        entry = GoStruct(item, "PortMapEntry", "runtimeConfig.portMappings.", _PREFIX)
+        mappings.append({"hostPort": entry.get_int("hostPort") or 0,
+                         "containerPort": entry.get_int("containerPort") or 0,
+                         "protocol": entry.get_str("protocol") or "", "hostIP": entry.get_str("hostIP") or ""})
+    snat = top.get_bool("snat", pointer=True)
+    mark_bit = top.get_int("markMasqBit", pointer=True)
+    external = top.get_str("externalSetMarkChain", pointer=True)
+    conf = PortMapConfig(mappings=mappings, snat=True if snat is None else snat,
+                         masq_all=bool(top.get_bool("masqAll")), mark_bit=DEFAULT_MARK_BIT,
+                         external_set_mark_chain=external, conditions_v4=top.get_strings("conditionsV4") or [],
+                         conditions_v6=top.get_strings("conditionsV6") or [], backend=top.get_str("backend") or "")
+    if mark_bit is not None and external is not None:
+        raise InternalError("Cannot specify externalSetMarkChain and markMasqBit")
+    if mark_bit is not None:
+        conf.mark_bit = mark_bit
+    if not 0 <= conf.mark_bit <= 31:
+        raise InternalError("MasqMarkBit must be between 0 and 31")
+    for mapping in mappings:
+        if mapping["containerPort"] <= 0:
+            raise InternalError(f"Invalid container port number: {mapping['containerPort']}")
+        if mapping["hostPort"] <= 0:
+            raise InternalError(f"Invalid host port number: {mapping['hostPort']}")
+    return conf
+
+
+def _prev_result(config: Mapping[str, Any]) -> tuple[AnyResult | None, Result | None]:
+    from cnicore.spec._convert import convert_result
+    from cnicore.spec._result import Result, parse_prev_result
+
+    try:
+        prev = parse_prev_result(config)
+    except CNIError as exc:
+        raise InternalError(f"could not parse prevResult: {exc.msg}") from exc
+    if prev is None:
+        return None, None
+    try:
+        current = convert_result(prev, "1.0.0")
+    except CNIError as exc:
+        raise InternalError(f"could not convert result to current version: {exc.msg}") from exc
+    assert isinstance(current, Result)
+    return prev, current
+
+
+def _container_addresses(result: Result, ifname: str) -> list[Any]:
+    # The first IPv4 and the first IPv6 address not known to belong elsewhere (reference's parseConfig).
+    found: dict[int, Any] = {}
+    for ip in result.ips:
+        version = int(ip.address.version)
+        if version in found:
+            continue
+        index = ip.interface
+        if index is not None and 0 <= index < len(result.interfaces):
+            interface = result.interfaces[index]
+            if interface.name != ifname or not interface.sandbox:
+                continue
+        found[version] = ip.address
+    return [found[v] for v in (4, 6) if v in found]
+
+
+class PortMapPlugin:
+    """The ``portmap`` plugin in process (see the module docstring).
+
+    Args:
+        firewall: the iptables tables (or a callable building them on first use).
+    """
+
+    name = "portmap"
+
+    def __init__(self, firewall: RuleTables | Callable[[], RuleTables]) -> None:
+        from cnicore.spec._version import ALL_VERSIONS
+
+        self.supported_versions: tuple[str, ...] = ALL_VERSIONS
+        self._firewall = firewall
+
+    def _tables(self, conf: PortMapConfig) -> RuleTables:
+        if conf.backend not in ("", "iptables"):
+            raise InternalError(f'portmap backend "{conf.backend}" is not supported by cnicore (use "iptables")')
+        if callable(self._firewall) and not hasattr(self._firewall, "edit_rules"):
+            self._firewall = self._firewall()
+        return self._firewall  # type: ignore[return-value]
+
+    def _mappings(self, conf: PortMapConfig) -> list[PortMapping]:
+        from cnicore.links import PortMapping
+
+        return [PortMapping(host_port=m["hostPort"], container_port=m["containerPort"], protocol=m["protocol"],
+                            host_ip=m["hostIP"]) for m in conf.mappings]
+
+    def _edits(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> list[Any]:
+        from cnicore.links import portmap_add_edit
+
+        mappings = self._mappings(conf)
+        return [portmap_add_edit(mappings, address, network_name=_network(request), container_id=request.container_id,
+                                 snat=conf.snat, masq_all=conf.masq_all, mark_bit=conf.mark_bit,
+                                 external_set_mark_chain=conf.external_set_mark_chain,
+                                 conditions=conf.conditions_v6 if address.version == 6 else conf.conditions_v4)
+                for address in addresses]
+
+    def add(self, request: MetaRequest) -> AnyResult:
+        """ADD: publish the mappings on the container's addresses; return ``prevResult``."""
+        try:
+            conf = load_portmap_config(request.config)
+            prev, current = _prev_result(request.config)
+        except CNIError as exc:
+            raise InternalError(f"failed to parse config: {exc.msg}") from exc
+        if prev is None or current is None:
+            raise InternalError("must be called as chained plugin")
+        if conf.mappings:
+            tables = self._tables(conf)
+            for edit in self._edits(conf, request, _container_addresses(current, request.ifname)):
+                tables.edit_rules([edit])
+        return prev.as_version(request.cni_version)
+
+    def delete(self, request: MetaRequest) -> None:
+        """DEL: the container's chain goes, in both families; idempotent."""
+        from cnicore.links import portmap_del_edit
+
+        try:
+            conf = load_portmap_config(request.config)
+            _prev_result(request.config)
+        except CNIError as exc:
+            raise InternalError(f"failed to parse config: {exc.msg}") from exc
+        if not conf.mappings:
+            return
+        tables = self._tables(conf)
+        failures: list[str] = []
+        for version in (4, 6):
+            try:
+                tables.edit_rules([portmap_del_edit(version, _network(request), request.container_id)])
+            except CNIError as exc:
+                # As the reference: a family whose iptables is unusable is skipped, unless both are.
+                failures.append(f"({'iptables' if version == 4 else 'ip6tables'}) {exc.msg}")
+        if len(failures) == 2:
+            raise InternalError("neither iptables nor ip6tables is usable, " + ", ".join(failures))
+
+    def check(self, request: MetaRequest) -> None:
+        """CHECK: the container's chain, its rules and the jumps to it are there."""
+        from cnicore.links import PORTMAP_DNAT_CHAIN, iptables_rule_text
+
+        conf = load_portmap_config(request.config)
+        _prev, current = _prev_result(request.config)
+        if current is None:
+            raise InternalError("Required prevResult missing")
+        if not conf.mappings:
+            return
+        tables = self._tables(conf)
+        for address, edit in zip(_container_addresses(current, request.ifname),
+                                 self._edits(conf, request, _container_addresses(current, request.ifname)),
+                                 strict=True):
+            family = "ipv6" if address.version == 6 else "ipv4"
+            present = tables.table_rules(int(address.version), "nat")
+            chain = edit.chains[-1]
+            rules = [op.rule for op in edit.ops if op.chain == chain]
+            entries = [op.rule[:-2] for op in edit.ops if op.chain == PORTMAP_DNAT_CHAIN]
+            if chain not in present:
+                raise InternalError(f"could not check {family} dnat: chain {chain} not found in iptables table nat")
+            for rule in reversed(rules):
+                if iptables_rule_text(chain, rule) not in present[chain]:
+                    raise InternalError(f"could not check {family} dnat: rule {_go_lists(rules)} in chain {chain} "
+                                        "not found in table nat")
+            for rule in reversed(entries):
+                if iptables_rule_text(PORTMAP_DNAT_CHAIN, (*rule, "-j", chain)) not in present.get(
+                        PORTMAP_DNAT_CHAIN, ()):
+                    raise InternalError(f"could not check {family} dnat: rule {_go_lists(entries)} in chain "
+                                        f"{PORTMAP_DNAT_CHAIN} not found in table nat")
+
+
+def _network(request: MetaRequest) -> str:
+    name = request.config.get("name", "")
+    return name if isinstance(name, str) else ""
+
+
+def _go_lists(rules: list[tuple[str, ...]]) -> str:
+    # Go's %s of a [][]string.
+    return "[" + " ".join("[" + " ".join(rule) + "]" for rule in rules) + "]"
