@@ -887,6 +887,7 @@ def _link_data(link: _FakeLink) -> dict[str, Any]:
         "dad_failed": sorted(_address_text(a) for a in link.dad_failed),
         "peer": None if link.peer is None else [link.peer[0], link.peer[1]],
         "mtu_set_by_user": link.mtu_set_by_user,
+        "allmulti": link.allmulti, "txqueuelen": link.txqueuelen, "alias": link.alias,
     }
 
 
@@ -933,6 +934,8 @@ def _link_from(data: dict[str, Any]) -> _FakeLink:
         dad_failed={Address.parse(_typed(a, str, "address")) for a in data["dad_failed"]},
         peer=None if peer is None else (_optional(peer[0], str, "peer"), _typed(peer[1], int, "peer")),
         mtu_set_by_user=_typed(data["mtu_set_by_user"], bool, "mtu_set_by_user"),
+        allmulti=_typed(data["allmulti"], bool, "allmulti"), txqueuelen=_typed(data["txqueuelen"], int, "txqueuelen"),
+        alias=_typed(data["alias"], str, "alias"),
     )
 
 

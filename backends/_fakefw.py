@@ -62,6 +62,8 @@ class FakeFirewall(OneAddressMasquerade):
         self._chains: dict[int, dict[str, list[str]]] = {
             version: {chain: [] for chain in _BUILTIN_NAT_CHAINS} for version in (4, 6)
         }
+        # The other tables (filter, mangle...), made on first use.
+        self._tables: dict[tuple[int, str], dict[str, list[str]]] = {}
         self._nft = FakeNftables()
 
     def available(self) -> bool:
@@ -77,6 +79,8 @@ class FakeFirewall(OneAddressMasquerade):
                 "iptables_available": self._iptables_available,
                 "chains": {str(version): {chain: list(rules) for chain, rules in chains.items()}
                            for version, chains in self._chains.items()},
+                "tables": [[version, table, {chain: list(rules) for chain, rules in chains.items()}]
+                           for (version, table), chains in sorted(self._tables.items())],
                 "nft": {
                     "last_handle": nft._last_handle,
                     "masq": None if nft._masq is None else [list(rule) for rule in nft._masq],
@@ -100,6 +104,12 @@ class FakeFirewall(OneAddressMasquerade):
             for version, chains in _check(data["chains"], dict).items()}
         if sorted(firewall._chains) != [4, 6]:
             raise ValueError("firewall tables for IPv4 and IPv6 expected")
+        for version, table, chains in _check(data["tables"], list):
+            if _check(version, int) not in (4, 6):
+                raise ValueError(f"firewall table for IP version {version!r}")
+            firewall._tables[(version, _check(table, str))] = {
+                _check(chain, str): [_check(line, str) for line in rules]
+                for chain, rules in _check(chains, dict).items()}
         nft, saved = firewall._nft, _check(data["nft"], dict)
         nft._last_handle = _check(saved["last_handle"], int)
         masq = saved["masq"]
@@ -143,11 +153,9 @@ class FakeFirewall(OneAddressMasquerade):
                 chains.pop(plan.chain, None)
 
     def _table(self, version: int, table: str) -> dict[str, list[str]]:
-        # The nat tables predate the others (and pickled fake kernels hold only them).
         if table == "nat":
             return self._chains[version]
-        tables: dict[tuple[int, str], dict[str, list[str]]] = self.__dict__.setdefault("_tables", {})
-        return tables.setdefault((version, table), {chain: [] for chain in _BUILTIN_CHAINS.get(table, ())})
+        return self._tables.setdefault((version, table), {chain: [] for chain in _BUILTIN_CHAINS.get(table, ())})
 
     def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
         """See :meth:`~cnicore.links.RuleTables.edit_rules`."""

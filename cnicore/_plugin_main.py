@@ -377,8 +377,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         fake = _fake_state(environ)
         if fake is None:
             return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
-        with fake:
-            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, fake.firewall)
+        kernel = fake
+        return _on_fake(kernel, lambda: mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, kernel.firewall))
     from cnicore.plugins._skel import run_exec
 
     # loopback, bridge and host-local behind the skeleton before any of their modules loads (DeferredHandler);
@@ -388,6 +388,14 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         if name in _DEFERRED:
             return _run(run_exec, DeferredHandler(name, environ), name, environ)
         return _run(*_driven(name, build_plugin(name, environ)), name, environ)
+    kernel = fake
+    if name in _DEFERRED:
+        return _on_fake(kernel, lambda: _run(run_exec, DeferredHandler(name, environ, kernel), name, environ))
+    return _on_fake(kernel, lambda: _run(*_driven(name, build_plugin(name, environ, kernel)), name, environ))
+
+
+def _on_fake(fake: FakeState, run: Callable[[], int]) -> int:
+    """``run()`` with the fake kernel loaded and saved afterwards; a state file refused is one error object."""
     try:
         fake.__enter__()
     except CNIError as exc:
@@ -396,9 +404,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         sys.stdout.flush()
         return 1
     try:
-        if name in _DEFERRED:
-            return _run(run_exec, DeferredHandler(name, environ, fake), name, environ)
-        return _run(*_driven(name, build_plugin(name, environ, fake)), name, environ)
+        return run()
     finally:
         fake.__exit__(None, None, None)
 

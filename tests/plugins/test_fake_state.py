@@ -47,6 +47,10 @@ def test_the_model_round_trips_through_json_data() -> None:
 
     firewall.setup_masquerades([netaddr.IPNetwork("10.29.0.2/24")], "fsnet", "c1")
     firewall.nftables().setup_masquerades([netaddr.IPNetwork("10.29.0.3/24")], "fsnet", "c2")
+    from cnicore.links._rules import RuleEdit, RuleOp
+
+    firewall.edit_rules([RuleEdit(version=4, table="filter", chains=("CNI-FORWARD",),
+                                  ops=(RuleOp(op="append", chain="FORWARD", rule=("-j", "CNI-FORWARD")),))])
     links, rules = backend.export_state(), firewall.export_state()
     text = json.dumps({"links": links, "firewall": rules})
     again = json.loads(text)
@@ -57,6 +61,8 @@ def test_the_model_round_trips_through_json_data() -> None:
     assert [str(a) for a in backend2.list_addresses(ns, "eth0")] == ["10.29.0.2/24", "2001:db8::2/64"]
     assert backend2.list_routes(ns) == backend.list_routes(backend.open_namespace(NS))
     assert firewall2.list_rules(4) == firewall.list_rules(4)
+    assert firewall2.list_rules(4, "filter") == firewall.list_rules(4, "filter")
+    assert "-A FORWARD -j CNI-FORWARD" in firewall2.list_rules(4, "filter")
     # The rebuilt model behaves as the original: deleting the container end takes the host end along.
     backend2.delete_link(ns, "eth0")
     assert [link.name for link in backend2.list_links(backend2.host_namespace())] == ["lo", "fsbr0"]
@@ -169,7 +175,7 @@ def test_every_part_of_the_model_is_persisted() -> None:
     assert set(namespace) == {f.name for f in dataclasses.fields(_fake._FakeNamespace)}
     assert set(namespace["links"][0]) == {f.name for f in dataclasses.fields(_fake._FakeLink)}
     assert set(vars(backend)) == {"_lock", "_namespaces", "_peer_names"}  # (peer names: a test's seam only)
-    assert set(vars(firewall)) == {"_iptables_available", "_lock", "_chains", "_nft"}
+    assert set(vars(firewall)) == {"_iptables_available", "_lock", "_chains", "_tables", "_nft"}
     assert set(vars(firewall.nftables())) == {"_lock", "_last_handle", "_masq", "_bridge_chains",
                                               "_bridge_chain_handles"}
     assert set(firewall.export_state()["nft"]) == {"last_handle", "masq", "bridge_chains", "bridge_chain_handles"}
