@@ -4,9 +4,10 @@ Every operation opens one rtnetlink socket in the target namespace, sends its
 few requests and closes the socket before returning, so thousands of
 operations leave no descriptor behind and no socket keeps a deleted namespace
 alive. For another namespace the socket is opened by a short-lived thread that
-joined it (see :mod:`._nsenter`: nothing forks and no other thread moves); a
+joined it (see :mod:`._setns`: nothing forks and no other thread moves); a
 netlink socket stays in the namespace it was opened in, so the requests
-themselves are sent from the calling thread.
+themselves are sent from the calling thread, through the one request/reply
+loop, :class:`._rtnl.Rtnl`.
 
 The messages are built and read here (see the wire-format section). Requests name links
 directly where the kernel allows it (set, delete), so most operations are one
@@ -15,7 +16,6 @@ or two round trips of a few tens of microseconds.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import socket
@@ -57,8 +57,9 @@ from ._common import (
     sorted_routes,
     veth_exists,
 )
-from ._rtnl import _ADDRESS, _HEADER, _LINK
+from ._rtnl import _ADDRESS, _LINK, Rtnl
 from ._rtnl import _ATTRIBUTE as _ATTR
+from ._rtnl import NetlinkError as _NetlinkError
 from ._rtnl import _attribute as _attr
 from ._rtnl import _attributes as _parse_attrs
 
@@ -71,35 +72,14 @@ __all__ = ["NetlinkLinkBackend"]
 # a family header (_ifinfomsg, _ifaddrmsg, _rtmsg) and attributes (type-length-value, padded to 4 bytes,
 # nested ones flagged NLA_F_NESTED). Replies are parsed lazily: an attribute's bytes are read only when
 # the backend asks for them, which keeps a request in the tens of microseconds. The headers and the
-# attribute codec are those of ._rtnl (the exec'd loopback's minimal socket), shared.
+# attribute codec are those of ._rtnl, whose Rtnl is the one request/reply loop.
 
-_NLMSG_ERROR: Final = 2
-_NLMSG_DONE: Final = 3
-_NLM_F_REQUEST: Final = 0x1
-_NLM_F_MULTI: Final = 0x2
 _NLM_F_ACK: Final = 0x4
-_NLM_F_DUMP_INTR: Final = 0x10
 _NLM_F_DUMP: Final = 0x300
 _NLM_F_EXCL: Final = 0x200
 _NLM_F_CREATE: Final = 0x400
-_NLM_F_CAPPED: Final = 0x100
-_NLM_F_ACK_TLVS: Final = 0x200
 _NLA_F_NESTED: Final = 0x8000
 _NLA_TYPE_MASK: Final = 0x3FFF
-_SOL_NETLINK: Final = 270
-_NETLINK_EXT_ACK: Final = 11
-_NETLINK_GET_STRICT_CHK: Final = 12
-_NLMSGERR_ATTR_MSG: Final = 1
-_RECV_SIZE: Final = 1 << 18
-# A dump the kernel marks inconsistent (the table changed meanwhile) is asked for again.
-_DUMP_ATTEMPTS: Final = 5
-
-
-class _NetlinkError(OSError):
-    """The kernel refused a request: ``errno``, and the extended-ack text when the kernel gave one."""
-
-    def __init__(self, code: int, message: str = "") -> None:
-        super().__init__(code, os.strerror(code) + (f": {message}" if message else ""))
 
 
 def _pad(length: int) -> int:
@@ -144,76 +124,6 @@ def _iter_attrs(data: bytes, offset: int = 0) -> Iterator[tuple[int, bytes]]:
             break
         yield kind & _NLA_TYPE_MASK, data[offset + _ATTR.size:offset + length]
         offset += _pad(length)
-
-
-def _error_text(payload: bytes, flags: int) -> str:
-    """The extended-ack message of an NLMSG_ERROR payload, if any."""
-    if not flags & _NLM_F_ACK_TLVS or len(payload) < 4 + _HEADER.size:
-        return ""
-    offset = 4 + _HEADER.size if flags & _NLM_F_CAPPED else 4 + _HEADER.unpack_from(payload, 4)[0]
-    message = _parse_attrs(payload, _pad(offset)).get(_NLMSGERR_ATTR_MSG, b"")
-    return message.rstrip(b"\0").decode(errors="replace")
-
-
-class _Rtnl:
-    """One rtnetlink socket, in the namespace of the thread that opened it; one user at a time."""
-
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
-        try:
-            self._sock.bind((0, 0))
-            for option in (_NETLINK_EXT_ACK, _NETLINK_GET_STRICT_CHK):
-                # Error texts and kernel-side dump filters: nice to have, not needed (older kernels).
-                with contextlib.suppress(OSError):
-                    self._sock.setsockopt(_SOL_NETLINK, option, 1)
-        except BaseException:
-            self._sock.close()
-            raise
-        self._seq = 0
-
-    def close(self) -> None:
-        self._sock.close()
-
-    def request(self, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
-        """Send one message; the replies as (type, payload).
-
-        A dump returns every message up to NLMSG_DONE; a change sent with _NLM_F_ACK
-        returns [] once acknowledged; a get returns its one message. A refusal
-        raises :class:`_NetlinkError`.
-        """
-        for _ in range(_DUMP_ATTEMPTS):
-            replies, interrupted = self._exchange(kind, body, flags | _NLM_F_REQUEST)
-            if not interrupted:
-                return replies
-        raise _NetlinkError(errno.EINTR, "the dump kept changing")
-
-    def _exchange(self, kind: int, body: bytes, flags: int) -> tuple[list[tuple[int, bytes]], bool]:
-        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
-        seq = self._seq
-        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body)
-        dump = flags & _NLM_F_DUMP == _NLM_F_DUMP
-        replies: list[tuple[int, bytes]] = []
-        interrupted = False
-        while True:
-            data = self._sock.recv(_RECV_SIZE)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, msg_type, msg_flags, msg_seq, _pid = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
-                    raise _NetlinkError(errno.EPROTO, "malformed netlink message")
-                payload = data[offset + _HEADER.size:offset + length]
-                offset += _pad(length)
-                if msg_seq != seq:
-                    continue  # a late answer to an earlier request: not ours
-                interrupted = interrupted or bool(msg_flags & _NLM_F_DUMP_INTR)
-                if msg_type in (_NLMSG_ERROR, _NLMSG_DONE):
-                    code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
-                    if code > 0:
-                        raise _NetlinkError(code, _error_text(payload, msg_flags))
-                    return replies, interrupted
-                replies.append((msg_type, payload))
-                if not dump and not msg_flags & _NLM_F_MULTI and not flags & _NLM_F_ACK:
-                    return replies, interrupted
 
 
 # Message types (include/uapi/linux/rtnetlink.h).
@@ -360,10 +270,10 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
     # -- plumbing -----------------------------------------------------------------------------------
 
     @contextmanager
-    def _socket(self, ns: Namespace, what: str) -> Iterator[_Rtnl]:
+    def _socket(self, ns: Namespace, what: str) -> Iterator[Rtnl]:
         """A socket in ``ns``, closed afterwards; kernel refusals become cnicore errors about ``what``."""
         try:
-            sock = _nsenter.run_in_namespace(ns, _Rtnl)
+            sock = Rtnl.open(ns.path)
         except CNIError:
             raise
         except OSError as exc:
@@ -380,7 +290,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             sock.close()
 
     @staticmethod
-    def _get(sock: _Rtnl, name: str) -> _LinkMessage:
+    def _get(sock: Rtnl, name: str) -> _LinkMessage:
         try:
             replies = sock.request(_RTM_GETLINK, _ifinfomsg() + _attr_str(_IFLA_IFNAME, name) + _NO_STATS)
         except _NetlinkError as exc:
@@ -392,7 +302,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         return _LinkMessage(replies[0][1])
 
     @staticmethod
-    def _get_index(sock: _Rtnl, index: int) -> _LinkMessage | None:
+    def _get_index(sock: Rtnl, index: int) -> _LinkMessage | None:
         try:
             replies = sock.request(_RTM_GETLINK, _ifinfomsg(index=index) + _NO_STATS)
         except _NetlinkError as exc:
@@ -402,7 +312,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         return _LinkMessage(replies[0][1]) if replies else None
 
     @staticmethod
-    def _addresses(sock: _Rtnl, index: int = 0) -> list[tuple[int, Address, int]]:
+    def _addresses(sock: Rtnl, index: int = 0) -> list[tuple[int, Address, int]]:
         """(link index, address, IFA flags) of every address (of link ``index`` if not 0)."""
         found = []
         # With strict checking the kernel filters by index itself; older kernels send everything.
@@ -419,7 +329,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             found.append((link, Address(ip=_ip_text(family, raw), prefixlen=prefixlen), flags))
         return found
 
-    def _link(self, sock: _Rtnl, msg: _LinkMessage) -> Link:
+    def _link(self, sock: Rtnl, msg: _LinkMessage) -> Link:
         addresses = [address for _link, address, _flags in self._addresses(sock, msg.index)]
         master = None
         if msg.master:
@@ -530,7 +440,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             os.close(host_fd)
         return VethPair(container=container, host=self.get_link(host_ns, peer_name))
 
-    def _add_veth(self, sock: _Rtnl, name: str, host_fd: int, mtu: int | None,
+    def _add_veth(self, sock: Rtnl, name: str, host_fd: int, mtu: int | None,
                   mac: str | None) -> tuple[str, Link]:
         """Create the pair from inside the container namespace; the peer name and the container end."""
         peer_name = ""
@@ -598,7 +508,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
             master_index = self._get(sock, master).index if master is not None else 0
             sock.request(_RTM_SETLINK, _ifinfomsg(index=index) + _attr_u32(_IFLA_MASTER, master_index), flags=_ACKED)
 
-    def _port(self, sock: _Rtnl, name: str) -> _LinkMessage:
+    def _port(self, sock: Rtnl, name: str) -> _LinkMessage:
         msg = self._get(sock, name)
         if not msg.master:
             raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
@@ -700,7 +610,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         """See :meth:`LinkBackend.delete_address`."""
         self._address(ns, name, _RTM_DELADDR, address)
 
-    def _route_body(self, sock: _Rtnl, route: Route, deleting: bool) -> bytes:
+    def _route_body(self, sock: Rtnl, route: Route, deleting: bool) -> bytes:
         family = _FAMILIES[route.version]
         if deleting:
             # As `ip route del`: no type or protocol, and (IPv4) "no scope" matches a route of any scope.
@@ -739,7 +649,7 @@ def _vlan_request(index: int, vid: int, flags: int) -> bytes:
         _IFLA_AF_SPEC, _attr(_IFLA_BRIDGE_VLAN_INFO, struct.pack("=HH", flags, vid)))
 
 
-def _port_vlans(sock: _Rtnl, index: int) -> tuple[PortVlan, ...]:
+def _port_vlans(sock: Rtnl, index: int) -> tuple[PortVlan, ...]:
     # AF_BRIDGE dump with RTEXT_FILTER_BRVLAN: one message per port, VLANs in IFLA_AF_SPEC.
     entries: dict[int, PortVlan] = {}
     request = _ifinfomsg(family=_AF_BRIDGE) + _attr_u32(_IFLA_EXT_MASK, _RTEXT_FILTER_BRVLAN)

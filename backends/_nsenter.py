@@ -1,48 +1,28 @@
-"""Running code inside a network namespace without moving the process, and sysctls there.
+"""Namespaces and sysctls for the kernel backends, on the one namespace helper (:mod:`._setns`).
 
-``setns(2)`` changes the namespace of the calling *thread* only. So work meant
-for another namespace runs in a short-lived thread that joins the namespace
-first: sockets it opens (netlink, for instance) stay bound to that namespace for
-their whole life, and ``/proc/sys/net`` opened from it shows that namespace's
-settings. The caller's threads never change namespace, which keeps this safe in
-a process that runs other threads, and nothing forks. The namespace is opened
-by path with ``O_RDONLY`` only, so a missing namespace is an error, never
-created by accident.
+Work meant for another namespace runs in a short-lived thread that joins it
+(see :mod:`._setns`): the caller's threads never change namespace and nothing
+forks. The namespace is opened by path with ``O_RDONLY`` only, so a missing
+namespace is an error, never created by accident.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import os
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
 from cnicore._errors import CNIError, InternalError
 from cnicore.links import HOST_NAMESPACE, Namespace, check_net_sysctl_path, check_sysctl_key, check_sysctl_value
 
-from ._common import error_from_errno, namespace_gone
+from ._common import error_from_errno
+from ._setns import open_netns, run_in_netns
 
 __all__ = ["KernelNamespaces", "open_namespace_fd", "read_net_sysctl", "read_sysctl", "run_in_namespace",
            "write_net_sysctl", "write_sysctl"]
 
-_CLONE_NEWNET = 0x40000000
 _T = TypeVar("_T")
-_libc: ctypes.CDLL | None = None
-
-
-def _setns(fd: int) -> None:
-    global _libc
-    if hasattr(os, "setns"):  # Python 3.12+
-        os.setns(fd, _CLONE_NEWNET)
-        return
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
 
 
 def open_namespace_fd(ns: Namespace) -> int:
@@ -51,59 +31,15 @@ def open_namespace_fd(ns: Namespace) -> int:
     The host namespace is the calling thread's. A missing path raises
     :class:`NamespaceNotFoundError`.
     """
-    path = ns.path if ns.path is not None else "/proc/thread-self/ns/net"
-    try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        raise namespace_gone(path) from exc
-    except OSError as exc:
-        raise error_from_errno(exc.errno, f"open netns {path}") from exc
+    return open_netns(ns.path)
 
 
 def run_in_namespace(ns: Namespace, func: Callable[[], _T]) -> _T:
     """Call ``func`` in a thread that has joined ``ns``; return its result or re-raise its error.
 
-    For the host namespace ``func`` runs in the calling thread. The worker goes
-    back to its first namespace before it ends: a thread that exits inside
-    another namespace costs the kernel noticeably more to tear down.
+    For the host namespace ``func`` runs in the calling thread (see :func:`._setns.run_in_netns`).
     """
-    if ns.path is None:
-        return func()
-    fd = open_namespace_fd(ns)
-    outcome: list[_T] = []
-    failure: list[BaseException] = []
-
-    def body() -> None:
-        try:
-            home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            home = -1
-        try:
-            try:
-                _setns(fd)
-            except OSError as exc:
-                failure.append(error_from_errno(exc.errno, f"setns {ns.path}"))
-                return
-            try:
-                outcome.append(func())
-            except BaseException as exc:
-                failure.append(exc)
-        finally:
-            if home >= 0:
-                # Best effort: the thread ends right after, wherever it is.
-                with contextlib.suppress(OSError):
-                    _setns(home)
-                os.close(home)
-
-    try:
-        worker = threading.Thread(target=body, name=f"netns {ns.path}", daemon=True)
-        worker.start()
-        worker.join()
-    finally:
-        os.close(fd)
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    return run_in_netns(ns.path, func)
 
 
 def _sysctl_path(key: str) -> str:

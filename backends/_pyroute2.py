@@ -10,18 +10,31 @@ pyroute2 is imported when a backend object is made, never when
 ``cnicore.backends`` is imported: a plugin that is exec'd once per container
 pays for it only if it uses it.
 
-Every operation opens one rtnetlink socket inside the target namespace (see
-:mod:`._nsenter`: a short-lived thread joins the namespace, so nothing forks and
-no other thread moves), does its work and closes the socket before returning,
-so thousands of operations leave no descriptor behind. pyroute2's own namespace
-support is not used: it creates a namespace that does not exist unless told
-otherwise, and it would move the calling thread.
+Sockets are kept, as pyroute2 intends: one ``IPRoute`` per namespace (and per
+calling thread, since pyroute2 binds its transports to the thread that uses
+them), made on first use and reused by every later operation there. A socket
+holds its namespace alive, so before each operation the backend drops the
+sockets of namespaces whose path is gone or now names another namespace (a
+namespace deleted meanwhile lives on only until the backend's next operation or
+:meth:`Pyroute2LinkBackend.close`), and it keeps a few at most (the least
+recently used go first). The socket is made inside the namespace by the one
+``setns`` helper (:mod:`._setns`: a short-lived thread joins the namespace) and
+handed to ``IPRoute(use_socket=...)``: pyroute2's own ``netns=`` forks a process
+per socket, which costs some 25 ms here where the thread costs well under one,
+and it creates a namespace that does not exist unless told otherwise.
+
+Requests name what they need (a link by name or index, the addresses of one
+link) instead of dumping tables: pyroute2 takes about a millisecond per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -53,17 +66,20 @@ from ._common import (
     check_name,
     error_from_errno,
     links_by_index,
+    namespace_gone,
     not_a_bridge,
     random_peer_name,
     sorted_addresses,
     sorted_routes,
     veth_exists,
 )
+from ._setns import run_in_netns
 
 __all__ = ["Pyroute2LinkBackend"]
 
 _T = TypeVar("_T")
 _EEXIST = 17
+_ENODEV = 19
 _AF_INET = 2
 _AF_INET6 = 10
 _IFF_UP = 0x1
@@ -89,13 +105,32 @@ _IFA_F_TENTATIVE = 0x40
 _BRIDGE_VLAN_INFO_PVID = 0x2
 _BRIDGE_VLAN_INFO_UNTAGGED = 0x4
 _LOOPBACK_NET = netaddr.IPNetwork("127.0.0.0/8")
+_OWN_NAMESPACE = "/proc/thread-self/ns/net"
+#: How many sockets (namespace and thread) the backend keeps open at most.
+MAX_SOCKETS = 8
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The namespace at ``path`` as (device, inode); NamespaceNotFoundError when the path is gone."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError as exc:
+        raise namespace_gone(path) from exc
+    except OSError as exc:
+        raise error_from_errno(exc.errno, f"open netns {path}") from exc
+    return found.st_dev, found.st_ino
+
+
+def _netlink_socket() -> socket.socket:
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
 
 
 class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
     """:class:`~cnicore.links.LinkBackend` over rtnetlink with pyroute2.
 
-    Thread-safe: operations share no socket. Raises :class:`InternalError` at
+    Thread-safe: each thread has sockets of its own. Raises :class:`InternalError` at
     construction if pyroute2 is not installed (``pip install cnicore[pyroute2]``).
+    :meth:`close` closes the sockets kept (see the module docstring).
     """
 
     name = "pyroute2"
@@ -110,6 +145,54 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
         self._iproute_class: Any = iproute_module.IPRoute
         self._netlink_error: type[Exception] = exceptions_module.NetlinkError
         self._peer_names = peer_names or random_peer_name
+        # (namespace identity, thread) -> (namespace path, IPRoute); most recently used last.
+        self._sockets: OrderedDict[tuple[int, int, int], tuple[str, Any]] = OrderedDict()
+        self._sockets_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every socket the backend keeps. Idempotent; the backend stays usable."""
+        with self._sockets_lock:
+            kept = list(self._sockets.values())
+            self._sockets.clear()
+        for _path, ipr in kept:
+            _close_quietly(ipr)
+
+    def _socket_for(self, path: str | None) -> Any:
+        """The thread's IPRoute in the namespace at ``path`` (None: the calling thread's), made if needed.
+
+        Drops first the sockets whose namespace is gone or replaced, and the least
+        recently used beyond :data:`MAX_SOCKETS`.
+        """
+        where = path if path is not None else _OWN_NAMESPACE
+        device, inode = _identity(where)
+        key = (device, inode, threading.get_ident())
+        stale: list[Any] = []
+        with self._sockets_lock:
+            for other, (other_path, _ipr) in list(self._sockets.items()):
+                if other == key:
+                    continue
+                try:
+                    alive = _identity(other_path)[:2] == other[:2] if other_path != _OWN_NAMESPACE else True
+                except CNIError:
+                    alive = False
+                if not alive:
+                    stale.append(self._sockets.pop(other)[1])
+            entry = self._sockets.get(key)
+            if entry is not None:
+                self._sockets.move_to_end(key)
+        for ipr in stale:
+            _close_quietly(ipr)
+        if entry is not None:
+            return entry[1]
+        made = self._iproute_class(groups=0, use_socket=run_in_netns(path, _netlink_socket))
+        evicted: list[Any] = []
+        with self._sockets_lock:
+            self._sockets[key] = (where, made)
+            while len(self._sockets) > MAX_SOCKETS:
+                evicted.append(self._sockets.popitem(last=False)[1][1])
+        for ipr in evicted:
+            _close_quietly(ipr)
+        return made
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -128,31 +211,31 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
             raise InternalError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
     def _run(self, ns: Namespace, what: str, func: Callable[[Any], _T]) -> _T:
-        """Run ``func(ipr)`` with a fresh socket inside ``ns``; translate what it raises."""
+        """Run ``func(ipr)`` with the thread's socket in ``ns``; translate what it raises."""
+        with self._translated(what):
+            # groups=0: no multicast subscriptions, so no notifications queue up between requests.
+            return func(self._socket_for(ns.path))
 
-        def body() -> _T:
-            with self._translated(what):
-                # groups=0: no multicast subscriptions, so no notifications queue up between requests.
-                ipr = self._iproute_class(groups=0)
-                try:
-                    return func(ipr)
-                finally:
-                    ipr.close()
-
-        return _nsenter.run_in_namespace(ns, body)
-
-    @staticmethod
-    def _index(ipr: Any, name: str) -> int:
-        found = ipr.link_lookup(ifname=name)
+    def _get(self, ipr: Any, name: str) -> Any:
+        """The link message of ``name`` (one request by name, no dump); NotFoundError if missing."""
+        try:
+            found = ipr.link("get", ifname=name)
+        except self._netlink_error as exc:
+            if getattr(exc, "code", None) == _ENODEV:
+                raise NotFoundError(f"link {go_quote(name)} not found") from exc
+            raise
         if not found:
             raise NotFoundError(f"link {go_quote(name)} not found")
-        return int(found[0])
+        return found[0]
+
+    def _index(self, ipr: Any, name: str) -> int:
+        return int(self._get(ipr, name)["index"])
 
     def _port_index(self, ipr: Any, name: str) -> int:
-        index = self._index(ipr, name)
-        if not ipr.get_links(index)[0].get_attr("IFLA_MASTER"):
+        msg = self._get(ipr, name)
+        if not msg.get_attr("IFLA_MASTER"):
             raise NotFoundError(f"link {go_quote(name)} is not a bridge port")
-        return index
+        return int(msg["index"])
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -172,6 +255,17 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
                           int(flags if flags is not None else msg["flags"])))
         return found
 
+    def _link(self, ipr: Any, msg: Any) -> Link:
+        """The port's view of one link message: its addresses and its master's name asked for alone."""
+        index = int(msg["index"])
+        addresses = [address for _link, address, _flags in self._addresses(ipr, index)]
+        master = msg.get_attr("IFLA_MASTER")
+        names: dict[int, str] = {}
+        if master:
+            with contextlib.suppress(self._netlink_error):  # the master went meanwhile
+                names[int(master)] = ipr.get_links(int(master))[0].get_attr("IFLA_IFNAME")
+        return _link_of(msg, names, addresses)
+
     def _links(self, ipr: Any, index: int | None = None) -> tuple[Link, ...]:
         every = list(ipr.get_links())
         names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in every}
@@ -186,7 +280,7 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
     def get_link(self, ns: Namespace, name: str) -> Link:
         """See :meth:`LinkBackend.get_link`."""
         check_name(name)
-        return self._run(ns, f"get link {name}", lambda ipr: self._links(ipr, self._index(ipr, name))[0])
+        return self._run(ns, f"get link {name}", lambda ipr: self._link(ipr, self._get(ipr, name)))
 
     def list_links(self, ns: Namespace) -> tuple[Link, ...]:
         """See :meth:`LinkBackend.list_links`."""
@@ -232,7 +326,12 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
             check_mtu(spec.mtu)
 
         def body(ipr: Any) -> Link:
-            if not ipr.link_lookup(ifname=spec.name):
+            try:
+                self._get(ipr, spec.name)
+                missing = False
+            except NotFoundError:
+                missing = True
+            if missing:
                 options: dict[str, Any] = {"ifname": spec.name, "kind": "bridge"}
                 if spec.mtu is not None:
                     options["mtu"] = spec.mtu
@@ -244,14 +343,15 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
                     # Someone else made it between our look and our add: fine, it is checked below.
                     if getattr(exc, "code", None) != _EEXIST:
                         raise
-            index = self._index(ipr, spec.name)
-            msg = ipr.get_links(index)[0]
+            msg = self._get(ipr, spec.name)
+            index = int(msg["index"])
             if _kind_of(msg) != "bridge":
                 raise not_a_bridge(spec.name)
             wanted = _IFF_UP | (_IFF_PROMISC if spec.promiscuous else 0)
             if int(msg["flags"]) & wanted != wanted:
                 ipr.link("set", index=index, flags=wanted, change=wanted)
-            return self._links(ipr, index)[0]
+                msg = self._get(ipr, spec.name)
+            return self._link(ipr, msg)
 
         return self._run(ns, f"ensure bridge {spec.name}", body)
 
@@ -293,13 +393,15 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
                 options["address"] = mac
             try:
                 ipr.link("add", **options)
-                return peer_name, self._links(ipr, self._index(ipr, name))[0]
+                return peer_name, self._link(ipr, self._get(ipr, name))
             except self._netlink_error as exc:
                 if getattr(exc, "code", None) != _EEXIST:
                     raise
-                if ipr.link_lookup(ifname=name):
-                    raise veth_exists(name, peer_name) from exc
-                # The host name was taken: draw another, as the reference does.
+                try:
+                    self._get(ipr, name)
+                except NotFoundError:
+                    continue  # the host name was taken: draw another, as the reference does
+                raise veth_exists(name, peer_name) from exc
         raise veth_exists(name, peer_name)
 
     def delete_link(self, ns: Namespace, name: str) -> None:
@@ -447,6 +549,12 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
         """See :meth:`LinkBackend.delete_route`."""
         self._run(ns, f"delete route to {route.dst}",
                   lambda ipr: ipr.route("del", **self._route_request(ipr, route, deleting=True)))
+
+
+def _close_quietly(ipr: Any) -> None:
+    # A socket of a namespace that is gone, or one too many: closing it must not fail the operation at hand.
+    with contextlib.suppress(Exception):  # pyroute2's failure types vary; nothing is lost by ignoring them
+        ipr.close()
 
 
 def _nested(msg: Any, *path: str) -> Any:

@@ -10,10 +10,16 @@ rtnetlink messages needed itself, over a plain ``AF_NETLINK`` socket packed with
 * ``RTM_NEWLINK`` by name with ``IFF_UP`` in the change mask: up or down, acknowledged;
 * ``RTM_GETADDR`` dump, kept for the link's index: its addresses.
 
+This module is also the one rtnetlink request/reply loop of cnicore:
+:class:`Rtnl` (send one request, collect its answer, a dump asked again when
+the kernel marks it interrupted, refusals as :class:`NetlinkError` with the
+kernel's extended-ack text) serves :class:`RouteSocket` here and every request
+of the netlink backend (:mod:`._netlink`).
+
 A socket belongs for its whole life to the network namespace of the thread that
-created it, so :meth:`RouteSocket.open` creates it in a short-lived thread that
-first joins the namespace with ``setns(2)`` (the technique of :mod:`._nsenter`);
-the caller's threads never change namespace, and nothing forks.
+created it, so :meth:`Rtnl.open` creates it in a short-lived thread that first
+joins the namespace (:mod:`._setns`, the one ``setns`` helper); the caller's
+threads never change namespace, and nothing forks.
 
 It returns plain numbers and imports only the interpreter's built-in modules
 (plus :mod:`ctypes` for ``setns`` before Python 3.12): an exec'd plugin that uses
@@ -28,13 +34,18 @@ from __future__ import annotations
 # The C core of the socket module: ``socket`` itself builds enums at import, which costs
 # an exec'd plugin milliseconds, and none of its conveniences are needed here.
 import _socket
-import _thread
 import os
 import struct
 
 from cnicore._errors import CNIError, InternalError
 
-__all__ = ["RawAddress", "RouteSocket"]
+from ._setns import run_in_netns
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["NetlinkError", "NetlinkProtocolError", "RawAddress", "RouteSocket", "Rtnl"]
 
 #: An address as plain numbers: ``(4 or 6, the IP as an integer, the prefix length)``.
 RawAddress = tuple[int, int, int]
@@ -46,10 +57,17 @@ _RTM_GETADDR = 22
 _NLMSG_ERROR = 2
 _NLMSG_DONE = 3
 _NLM_F_REQUEST = 0x1
+_NLM_F_MULTI = 0x2
 _NLM_F_ACK = 0x4
-_NLM_F_DUMP = 0x300
 _NLM_F_DUMP_INTR = 0x10
+_NLM_F_CAPPED = 0x100
+_NLM_F_ACK_TLVS = 0x200
+_NLM_F_DUMP = 0x300
 _DUMP_ATTEMPTS = 5
+_SOL_NETLINK = 270
+_NETLINK_EXT_ACK = 11
+_NETLINK_GET_STRICT_CHK = 12
+_NLMSGERR_ATTR_MSG = 1
 _IFLA_IFNAME = 3
 _IFA_ADDRESS = 1
 _IFA_LOCAL = 2
@@ -58,8 +76,7 @@ _IFF_UP = 0x1
 _AF_UNSPEC = 0
 _AF_INET = 2
 _AF_INET6 = 10
-_CLONE_NEWNET = 0x40000000
-_RECEIVE_BYTES = 1 << 16
+_RECEIVE_BYTES = 1 << 18
 
 _HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, sequence number, port id
 _LINK = struct.Struct("=BxHiII")  # ifinfomsg: family, (pad), device type, index, flags, change mask
@@ -102,76 +119,127 @@ def _error(code: int | None, what: str) -> CNIError:
     return error_from_errno(code, what)
 
 
-def _setns(fd: int) -> None:
-    setns = getattr(os, "setns", None)  # Python 3.12+
-    if setns is not None:
-        setns(fd, _CLONE_NEWNET)
-        return
-    import ctypes
+class NetlinkError(OSError):
+    """The kernel refused a request: ``errno``, and the extended-ack text when the kernel gave one."""
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, _CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(code, os.strerror(code) + (f": {message}" if message else ""))
 
 
-def _new_socket() -> _socket.socket:
-    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
-    try:
-        sock.bind((0, 0))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+def _error_text(payload: bytes, flags: int) -> str:
+    """The extended-ack message of an NLMSG_ERROR payload, if any."""
+    if not flags & _NLM_F_ACK_TLVS or len(payload) < 4 + _HEADER.size:
+        return ""
+    offset = 4 + _HEADER.size if flags & _NLM_F_CAPPED else 4 + _HEADER.unpack_from(payload, 4)[0]
+    message = _attributes(payload, (offset + 3) & ~3).get(_NLMSGERR_ATTR_MSG, b"")
+    return message.rstrip(b"\0").decode(errors="replace")
 
 
-def _socket_in_namespace(path: str) -> _socket.socket:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        from ._common import namespace_gone
+class NetlinkProtocolError(ValueError):
+    """The kernel's answer cannot be read (a malformed message), or a dump never settled."""
 
-        raise namespace_gone(path) from exc
-    except OSError as exc:
-        raise _error(exc.errno, f"open netns {path}") from exc
-    outcome: list[_socket.socket | BaseException] = []
-    finished = _thread.allocate_lock()
-    finished.acquire()
 
-    def body() -> None:
+class Rtnl:
+    """One rtnetlink socket, in the namespace of the thread that opened it; one user at a time.
+
+    The one request/reply loop: :meth:`request`. Obtain one with :meth:`open`
+    (``Rtnl()`` opens one in the calling thread's namespace; ``Rtnl(sock)`` speaks
+    over a socket-like object given, as tests do); a context manager that closes it.
+    """
+
+    def __init__(self, sock: Any = None) -> None:
+        if sock is not None:
+            self._sock = sock
+            self._seq = 0
+            return
+        self._sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, _NETLINK_ROUTE)
         try:
-            try:
-                _setns(fd)
-            except OSError as exc:
-                outcome.append(_error(exc.errno, f"setns {path}"))
-                return
-            outcome.append(_new_socket())
-        except BaseException as exc:
-            outcome.append(exc)
-        finally:
-            finished.release()
+            self._sock.bind((0, 0))
+            for option in (_NETLINK_EXT_ACK, _NETLINK_GET_STRICT_CHK):
+                # Error texts and kernel-side dump filters: nice to have, not needed (older kernels).
+                try:  # noqa: SIM105 (contextlib costs an exec'd plugin its import)
+                    self._sock.setsockopt(_SOL_NETLINK, option, 1)
+                except OSError:
+                    pass
+        except BaseException:
+            self._sock.close()
+            raise
+        self._seq = 0
 
-    try:
-        _thread.start_new_thread(body, ())
-        finished.acquire()
-    finally:
-        os.close(fd)
-    result = outcome[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
+    @classmethod
+    def open(cls, path: str | None) -> Rtnl:
+        """A socket in the namespace at ``path`` (``None``: the calling thread's).
+
+        Raises :class:`~cnicore.NamespaceNotFoundError` when ``path`` does not
+        exist, ``OSError`` when the socket cannot be made, other cnicore errors
+        when the namespace cannot be joined.
+        """
+        rtnl: Rtnl = run_in_netns(path, cls)
+        return rtnl
+
+    def __enter__(self) -> Rtnl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the socket. Idempotent."""
+        self._sock.close()
+
+    def request(self, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
+        """Send one message; the replies as (type, payload).
+
+        A dump returns every message up to NLMSG_DONE (asked again, a few times at
+        most, when the kernel marks it interrupted: the table changed while it was
+        sent); a change sent with NLM_F_ACK returns [] once acknowledged; a get
+        returns its one message. A refusal raises :class:`NetlinkError`; an answer
+        that cannot be read, or a dump that never settles, :class:`NetlinkProtocolError`.
+        """
+        for _ in range(_DUMP_ATTEMPTS):
+            replies, interrupted = self._exchange(kind, body, flags | _NLM_F_REQUEST)
+            if not interrupted:
+                return replies
+        raise NetlinkProtocolError("the dump kept changing")
+
+    def _exchange(self, kind: int, body: bytes, flags: int) -> tuple[list[tuple[int, bytes]], bool]:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        seq = self._seq
+        self._sock.sendto(_HEADER.pack(_HEADER.size + len(body), kind, flags, seq, 0) + body, (0, 0))
+        dump = flags & _NLM_F_DUMP == _NLM_F_DUMP
+        replies: list[tuple[int, bytes]] = []
+        interrupted = False
+        while True:
+            data = self._sock.recv(_RECEIVE_BYTES)
+            offset = 0
+            while offset + _HEADER.size <= len(data):
+                length, msg_type, msg_flags, msg_seq, _pid = _HEADER.unpack_from(data, offset)
+                if length < _HEADER.size:
+                    raise NetlinkProtocolError("malformed netlink message")
+                payload = data[offset + _HEADER.size:offset + length]
+                offset += (length + 3) & ~3
+                if msg_seq != seq:
+                    continue  # a late answer to an earlier request: not ours
+                interrupted = interrupted or bool(msg_flags & _NLM_F_DUMP_INTR)
+                if msg_type in (_NLMSG_ERROR, _NLMSG_DONE):
+                    code = -_ERROR.unpack_from(payload)[0] if len(payload) >= 4 else 0
+                    if code > 0:
+                        raise NetlinkError(code, _error_text(payload, msg_flags))
+                    return replies, interrupted
+                replies.append((msg_type, payload))
+                if not dump and not msg_flags & _NLM_F_MULTI and not flags & _NLM_F_ACK:
+                    return replies, interrupted
 
 
 class RouteSocket:
     """A route netlink socket bound to one network namespace; a context manager that closes it.
 
     Obtain one with :meth:`open`. Each method is one or two request/answer
-    exchanges with the kernel; none is cached.
+    exchanges with the kernel (:meth:`Rtnl.request`); none is cached.
     """
 
-    def __init__(self, sock: _socket.socket) -> None:
-        self._sock = sock
-        self._sequence = 0
+    def __init__(self, rtnl: Rtnl) -> None:
+        self._rtnl = rtnl
 
     @classmethod
     def open(cls, path: str | None) -> RouteSocket:
@@ -181,7 +249,7 @@ class RouteSocket:
         exist, other cnicore errors when it cannot be opened or joined.
         """
         try:
-            return cls(_new_socket() if path is None else _socket_in_namespace(path))
+            return cls(Rtnl.open(path))
         except CNIError:
             raise
         except OSError as exc:
@@ -195,62 +263,16 @@ class RouteSocket:
 
     def close(self) -> None:
         """Close the socket. Idempotent."""
-        self._sock.close()
+        self._rtnl.close()
 
     def _exchange(self, kind: int, flags: int, payload: bytes, what: str) -> list[bytes]:
-        """Send one request; return the bodies of the answer's messages (all of them for a dump).
-
-        A dump the kernel marks interrupted (``NLM_F_DUMP_INTR``: the table changed while it
-        was sent, so it may be inconsistent) is asked for again, a few times at most.
-        """
-        for _ in range(_DUMP_ATTEMPTS):
-            bodies, interrupted = self._exchange_once(kind, flags, payload, what)
-            if not interrupted:
-                return bodies
-        raise InternalError(f"{what}: the dump kept changing")
-
-    def _exchange_once(self, kind: int, flags: int, payload: bytes, what: str) -> tuple[list[bytes], bool]:
-        self._sequence += 1
-        sequence = self._sequence
-        message = _HEADER.pack(_HEADER.size + len(payload), kind, flags | _NLM_F_REQUEST, sequence, 0) + payload
-        dump = flags & _NLM_F_DUMP == _NLM_F_DUMP
-        bodies: list[bytes] = []
-        interrupted = False
-        self._send(message, what)
-        while True:
-            data = self._receive(what)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, reply, reply_flags, seq, _port = _HEADER.unpack_from(data, offset)
-                if length < _HEADER.size:
-                    raise InternalError(f"{what}: malformed netlink message")
-                body = data[offset + _HEADER.size:offset + length]
-                offset += (length + 3) & ~3
-                if seq != sequence:
-                    continue  # an answer to nothing we are waiting for
-                interrupted = interrupted or bool(reply_flags & _NLM_F_DUMP_INTR)
-                if reply == _NLMSG_ERROR:
-                    code = -_ERROR.unpack_from(body)[0]
-                    if code:
-                        raise _error(code, what)
-                    return bodies, interrupted  # the acknowledgement
-                if reply == _NLMSG_DONE:
-                    return bodies, interrupted
-                bodies.append(body)
-                if not dump:
-                    return bodies, interrupted
-
-    def _send(self, message: bytes, what: str) -> None:
+        """Send one request; the bodies of the answer's messages. Refusals become cnicore errors about ``what``."""
         try:
-            self._sock.sendto(message, (0, 0))
+            return [body for _kind, body in self._rtnl.request(kind, payload, flags=flags)]
         except OSError as exc:
             raise _error(exc.errno, what) from exc
-
-    def _receive(self, what: str) -> bytes:
-        try:
-            return self._sock.recv(_RECEIVE_BYTES)
-        except OSError as exc:
-            raise _error(exc.errno, what) from exc
+        except NetlinkProtocolError as exc:
+            raise InternalError(f"{what}: {exc}") from exc
 
     def _link(self, name: str, what: str) -> tuple[int, int]:
         bodies = self._exchange(_RTM_GETLINK, 0, _by_name(name), what)

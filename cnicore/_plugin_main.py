@@ -8,6 +8,9 @@ skeleton (:func:`~cnicore.plugins.run_plugin`, or
 Start-up cost matters: a runtime executes a plugin once per container and
 command. So nothing is imported before it is needed:
 
+* the skeleton runs first, before any plugin module is imported: VERSION, the
+  about text and every refusal of the environment or stdin cost the
+  skeleton's few modules and nothing else (:class:`DeferredHandler`);
 * ``host-local`` needs no link backend at all: it runs as
   :class:`~cnicore.plugins._hostlocal.HostLocalExecHandler`, which calls the
   host-local engine (the library's own functions) on the file store's core and
@@ -50,6 +53,7 @@ import os
 import sys
 
 from cnicore._errors import CNIError, InvalidConfigError, IOFailureError
+from cnicore.spec._version import ALL_VERSIONS
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
@@ -59,8 +63,10 @@ if TYPE_CHECKING:
     from cnicore.links import Firewall, LinkBackend
     from cnicore.plugins._api import Plugin
     from cnicore.plugins._skel import ExecHandler
+    from cnicore.spec._environ import CNIEnvironment
 
-__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "FakeState", "exec_main", "loopback_exec_handler", "main"]
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "exec_main",
+           "loopback_exec_handler", "main"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
@@ -71,6 +77,8 @@ PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall",
 # The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
 # imports neither attrs nor netaddr.
 _META_PLUGINS: Final = ("tuning", "firewall", "portmap")
+# The plugins the skeleton runs before loading any of their modules (see DeferredHandler).
+_DEFERRED: Final = ("loopback", "bridge", "host-local")
 
 
 def _backends() -> Any:
@@ -287,6 +295,46 @@ def _fake_state(environ: Mapping[str, str]) -> FakeState | None:
     return FakeState(path)
 
 
+class DeferredHandler:
+    """The plugin called ``name`` behind the skeleton, built only once a command needs it.
+
+    The skeleton answers VERSION, the about text and every refusal of the
+    environment or of stdin (missing variables, unknown command, bad container
+    ID, oversized or undecodable configuration, bad name, version gates) from the
+    name and the supported versions alone: none of the plugin's modules, and no
+    backend, is loaded for those. The first :meth:`handle` builds the handler:
+    host-local's and loopback's exec handlers, or the plugin on the backend the
+    environment asks for (or on ``fake``, the fake kernel the caller loaded).
+    """
+
+    supported_versions = ALL_VERSIONS  # loopback, bridge and host-local accept every version
+
+    def __init__(self, name: str, environ: Mapping[str, str], fake: FakeState | None = None) -> None:
+        self.name = name
+        self._environ = environ
+        self._fake = fake
+        self._built: Any = None
+
+    def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
+               cni_version: str) -> str | None:
+        """See :class:`~cnicore.plugins._skel.ExecHandler`."""
+        handler = _exec_handler(self.name, self._environ)
+        if handler is not None:
+            self._built = handler
+            return handler.handle(command, env, config, config_bytes, cni_version)
+        from cnicore.plugins._skel import plugin_handler
+
+        built = self._built = plugin_handler(build_plugin(self.name, self._environ, self._fake))
+        return built.handle(command, env, config, config_bytes, cni_version)
+
+    def close(self) -> None:
+        """Close what the built handler holds (stores release their locks and descriptors). Idempotent."""
+        built, self._built = self._built, None
+        close = getattr(getattr(built, "plugin", built), "close", None)
+        if close is not None:
+            close()
+
+
 def _run(run: Callable[..., int], target: ExecHandler | Plugin, name: str, environ: Mapping[str, str]) -> int:
     # ``run`` is the skeleton's run_exec for a handler, run_plugin for a plugin.
     from cnicore import __version__
@@ -311,7 +359,10 @@ def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run the plugin named by ``argv[0]``'s basename; return the exit status."""
+    """Run the plugin named by ``argv[0]``'s basename; return the exit status.
+
+    The skeleton runs before any plugin module is imported (see :class:`DeferredHandler`).
+    """
     argv = sys.argv if argv is None else argv
     environ = os.environ if environ is None else environ
     name = os.path.basename(argv[0]) if argv else ""
@@ -330,13 +381,17 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return _on_fake(kernel, lambda: mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, kernel.firewall))
     from cnicore.plugins._skel import run_exec
 
-    handler = _exec_handler(name, environ)
-    if handler is not None:
-        return _run(run_exec, handler, name, environ)
-    fake = _fake_state(environ)
+    # loopback, bridge and host-local behind the skeleton before any of their modules loads (DeferredHandler);
+    # host-local never needs the fake kernel.
+    fake = None if name == "host-local" else _fake_state(environ)
     if fake is None:
+        if name in _DEFERRED:
+            return _run(run_exec, DeferredHandler(name, environ), name, environ)
         return _run(*_driven(name, build_plugin(name, environ)), name, environ)
-    return _on_fake(fake, lambda: _run(*_driven(name, build_plugin(name, environ, fake)), name, environ))
+    kernel = fake
+    if name in _DEFERRED:
+        return _on_fake(kernel, lambda: _run(run_exec, DeferredHandler(name, environ, kernel), name, environ))
+    return _on_fake(kernel, lambda: _run(*_driven(name, build_plugin(name, environ, kernel)), name, environ))
 
 
 def _on_fake(fake: FakeState, run: Callable[[], int]) -> int:

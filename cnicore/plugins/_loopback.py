@@ -27,7 +27,8 @@ version the reference's rule applies.
 Exec'd, with the auto backend and the right to administer the network,
 loopback runs as a :class:`LoopbackExecHandler` (see :mod:`cnicore._plugin_main`):
 the same decisions on addresses as plain numbers, taken from a route netlink
-socket in the container's namespace, and the common results written directly,
+socket in the container's namespace, and the common results written through
+the one result writer the result types use (:mod:`cnicore.spec._resultobj`),
 so that the process never imports attrs, netaddr or the result types. Anything
 else (a ``prevResult``, an address it does not print itself) goes through the
 result types exactly as :class:`LoopbackPlugin` does.
@@ -137,31 +138,27 @@ def _simple_text(address: RawAddress) -> str | None:
 def result_text(first: Mapping[int, RawAddress], netns: str, cni_version: str) -> str | None:
     """What the skeleton prints for ``_result(first, netns, cni_version)``, or None where it cannot say.
 
-    Written directly for the results loopback gives in practice (IPv4 and ``::1``
-    addresses): byte for byte what the result types print (tests hold the two
-    side by side). None for anything else, which then takes the result types.
+    Written through the one result writer (:mod:`cnicore.spec._resultobj`, which
+    the result types print through too) for the results loopback gives in
+    practice (IPv4 and ``::1`` addresses), without building the result types;
+    None for anything else, which then takes the result types.
     """
+    from cnicore.spec import _resultobj as writer
+
     texts = {family: _simple_text(address) for family, address in first.items()}
     if None in texts.values():
         return None
     if cni_version:
-        # The 1.x shape at the declared version, every key sorted (see cnicore.spec._result).
-        interface: dict[str, Any] = {"mac": LOOPBACK_MAC, "name": _LO}
-        if netns:
-            interface["sandbox"] = netns
-        obj: dict[str, Any] = {"cniVersion": cni_version, "interfaces": [interface]}
-        if texts:
-            obj["ips"] = [{"address": texts[v], "interface": 0} for v in (4, 6) if v in texts]
-        return marshal_indent(obj)
+        # The 1.x shape at the declared version (see cnicore.spec._result).
+        interface = writer.interface_object(_LO, LOOPBACK_MAC, sandbox=netns)
+        ips = [writer.ip_object_100(text, interface=0) for v in (4, 6) if (text := texts.get(v)) is not None]
+        return marshal_indent(writer.result_object_100(cni_version, [interface], ips))
     if not texts:
         return None  # converting to 0.1.0 fails: the result types say how
-    # No version: converted to 0.1.0, the ip4/ip6 shape.
-    legacy: dict[str, Any] = {"cniVersion": "0.1.0"}
-    for family, key in ((4, "ip4"), (6, "ip6")):
-        if family in texts:
-            legacy[key] = {"ip": texts[family]}
-    legacy["dns"] = {}
-    return marshal_indent(legacy)
+    # No version: converted to 0.1.0, the ip4/ip6 shape (the first address of each family; lo has no
+    # gateway and no route to carry over).
+    ip4, ip6 = (None if texts.get(v) is None else writer.ip_object_020(str(texts[v])) for v in (4, 6))
+    return marshal_indent(writer.result_object_020("0.1.0", ip4, ip6, writer.dns_object(sort=False)))
 
 
 def _may_hold_prev_result(config: Mapping[str, Any]) -> bool:

@@ -10,7 +10,9 @@ the same bytes, codes and messages:
    name as they come; with no ``CNI_COMMAND`` and an about text, print the about
    text to stderr and exit 0; otherwise missing variables are code 4.
 2. VERSION: print ``{"cniVersion":"1.1.0","supportedVersions":[...]}`` and a
-   newline, without reading stdin.
+   newline, without reading stdin. VERSION requires no variable but
+   ``CNI_COMMAND``, so nothing else can refuse it: it is answered first, before
+   the JSON codec and the validators are even imported (:func:`version_text`).
 3. Any other command: read stdin (code 5 on failure), decode it (code 6
    ``error unmarshall network config: ...``), require a valid ``name`` (code 7).
 4. ADD and DEL: the config's ``cniVersion`` must be one the plugin supports
@@ -73,10 +75,10 @@ from cnicore._errors import (
     IOFailureError,
 )
 from cnicore._gofmt import go_quote, go_quote_list, go_type_name
-from cnicore._json import decode, marshal
-from cnicore.spec._environ import check_known_command, missing_environment_variables, parse_environment
-from cnicore.spec._validate import validate_network_name
 from cnicore.spec._version import CURRENT_VERSION, check_command_allowed, decode_config_version
+
+# The JSON codec and the environment's validators (which load ``json`` and ``re``) are imported by the
+# commands that read stdin or the environment: VERSION needs neither (see run_exec).
 
 # typing, attrs and the request type are left to type checkers: an exec'd plugin starts here,
 # and each costs milliseconds to import (the request type loads with the first Plugin run).
@@ -108,7 +110,7 @@ if TYPE_CHECKING:
             ...
 
 __all__ = ["REFERENCE_INTERNAL_CODES", "about_text", "is_delegated", "mark_delegated", "reference_code",
-           "refuse_own_netns", "run_exec", "run_plugin"]
+           "plugin_handler", "refuse_own_netns", "run_exec", "run_plugin"]
 
 _MAX_STDIN = 16 * 1024 * 1024
 
@@ -161,6 +163,9 @@ def _read_stdin(stdin: BinaryIO) -> bytes:
 
 
 def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, Any]:
+    from cnicore._json import decode
+    from cnicore.spec._validate import validate_network_name
+
     try:
         config = decode(data, what="network config")
     except DecodingError as exc:
@@ -250,6 +255,14 @@ class _PluginHandler:
         return None
 
 
+def plugin_handler(plugin: Plugin) -> ExecHandler:
+    """``plugin`` behind the exec protocol: each command becomes a :class:`~cnicore.plugins.PluginRequest`.
+
+    The handler keeps the plugin as ``plugin``.
+    """
+    return _PluginHandler(plugin)
+
+
 def check_versions(command: str, version: str, supported: Sequence[str]) -> None:
     """The skeleton's version gate: ADD and DEL need the configuration's version among ``supported``;
     CHECK, GC and STATUS need a version that allows the command (:func:`check_command_allowed`).
@@ -266,11 +279,25 @@ def check_versions(command: str, version: str, supported: Sequence[str]) -> None
         check_command_allowed(command, version, supported)
 
 
+def version_text(supported: Sequence[str]) -> str:
+    """What VERSION prints: ``{"cniVersion":"1.1.0","supportedVersions":[...]}`` and a newline.
+
+    Compact JSON as Go's encoder writes it. Written without the JSON codec, so that
+    VERSION loads no ``json``: version strings are digits and dots, which JSON
+    writes as they are (anything else goes through the codec).
+    """
+    if all(version.replace(".", "").isdigit() for version in supported):
+        listed = ",".join(f'"{version}"' for version in supported)
+        return f'{{"cniVersion":"{CURRENT_VERSION}","supportedVersions":[{listed}]}}\n'
+    from cnicore._json import marshal
+
+    return marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(supported)}) + "\n"
+
+
 def _dispatch(handler: ExecHandler, env: CNIEnvironment, stdin: BinaryIO, out: Callable[[str], None], *,
               allow_legacy_nameless: bool, reference_codes: bool = False) -> None:
-    if env.command == "VERSION":
-        out(marshal({"cniVersion": CURRENT_VERSION, "supportedVersions": list(handler.supported_versions)}) + "\n")
-        return
+    from cnicore.spec._environ import check_known_command
+
     data = _read_stdin(stdin)
     config = _validate_config(data, allow_legacy_nameless=allow_legacy_nameless)
     check_known_command(env)
@@ -336,6 +363,13 @@ def run_exec(
         stdout.flush()
 
     try:
+        if environ.get("CNI_COMMAND", "") == "VERSION":
+            # The skeleton's environment table requires nothing but CNI_COMMAND for VERSION, so nothing
+            # else can refuse it (parse_environment would pass): answer before loading the validators.
+            out(version_text(handler.supported_versions))
+            return 0
+        from cnicore.spec._environ import missing_environment_variables, parse_environment
+
         if environ.get("CNI_COMMAND", "") == "" and "CNI_COMMAND" in missing_environment_variables(environ):
             stderr.write(about_text(handler, version or "version unknown").encode())
             stderr.flush()

@@ -63,6 +63,7 @@ from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-
 from cnicore._errors import DecodingError
 from cnicore._gofmt import go_fold, go_quote, go_type_name
 from cnicore._json import decode, marshal_indent
+from cnicore.spec import _resultobj as _writer
 from cnicore.spec._goaddr import (
     canonical_ip as _canonical_ip,
 )
@@ -114,7 +115,6 @@ _SUPPORTED_TEXT: dict[ResultFamily, str] = {
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
-_EXACT_FLOAT = 2**53
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 # --------------------------------------------------------------------------------------------------
@@ -373,16 +373,10 @@ class Result(_ResultMethods):
 
     def to_object(self) -> dict[str, Any]:
         """The result as the reference marshals it: every key sorted, ``dns`` only when set."""
-        obj: dict[str, Any] = {"cniVersion": self.cni_version}
-        if not self.dns.is_empty:
-            obj["dns"] = _dns_object(self.dns, sort=True)
-        if self.interfaces:
-            obj["interfaces"] = [_interface_object(i) for i in self.interfaces]
-        if self.ips:
-            obj["ips"] = [_ip_object_100(ip) for ip in self.ips]
-        if self.routes:
-            obj["routes"] = [_route_object(r, sort=True) for r in self.routes]
-        return obj
+        return _writer.result_object_100(self.cni_version, [_interface_object(i) for i in self.interfaces],
+                                         [_ip_object_100(ip) for ip in self.ips],
+                                         [_route_object(r, sort=True) for r in self.routes],
+                                         _dns_object(self.dns, sort=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -438,13 +432,9 @@ class Result020(_ResultMethods):
 
     def to_object(self) -> dict[str, Any]:
         """The result in struct order; ``dns`` always present."""
-        obj: dict[str, Any] = {"cniVersion": self.cni_version}
-        if self.ip4 is not None:
-            obj["ip4"] = _ip_object_020(self.ip4)
-        if self.ip6 is not None:
-            obj["ip6"] = _ip_object_020(self.ip6)
-        obj["dns"] = _dns_object(self.dns, sort=False)
-        return obj
+        return _writer.result_object_020(self.cni_version, None if self.ip4 is None else _ip_object_020(self.ip4),
+                                         None if self.ip6 is None else _ip_object_020(self.ip6),
+                                         _dns_object(self.dns, sort=False))
 
 
 #: Any CNI result, whichever its family.
@@ -455,82 +445,32 @@ AnyResult: TypeAlias = Result | Result040 | Result020
 # --------------------------------------------------------------------------------------------------
 
 
-def _go_float_int(value: int) -> int:
-    # 1.x results pass through map[string]interface{}: numbers become float64 and Go prints
-    # the shortest decimal that reads back as the same float.
-    if -_EXACT_FLOAT <= value <= _EXACT_FLOAT:
-        return value
-    from decimal import Decimal  # rarely needed, and a millisecond to import for every exec'd plugin
-
-    return int(Decimal(repr(float(value))))
-
-
-def _sorted(obj: dict[str, Any]) -> dict[str, Any]:
-    return {key: obj[key] for key in sorted(obj)}
+# The objects come from the one result writer, on plain values (cnicore.spec._resultobj); here each typed
+# value is handed to it as the reference's text.
 
 
 def _dns_object(dns: DNS, *, sort: bool) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    if dns.nameservers:
-        obj["nameservers"] = list(dns.nameservers)
-    if dns.domain:
-        obj["domain"] = dns.domain
-    if dns.search:
-        obj["search"] = list(dns.search)
-    if dns.options:
-        obj["options"] = list(dns.options)
-    return _sorted(obj) if sort else obj
+    return _writer.dns_object(dns.nameservers, dns.domain, dns.search, dns.options, sort=sort)
 
 
 def _route_object(route: Route, *, sort: bool) -> dict[str, Any]:
-    number = _go_float_int if sort else int
-    obj: dict[str, Any] = {"dst": go_cidr_text(route.dst)}
-    if route.gw is not None:
-        obj["gw"] = go_ip_text(route.gw)
-    if route.mtu:
-        obj["mtu"] = number(route.mtu)
-    if route.advmss:
-        obj["advmss"] = number(route.advmss)
-    if route.priority:
-        obj["priority"] = number(route.priority)
-    if route.table is not None:
-        obj["table"] = number(route.table)
-    if route.scope is not None:
-        obj["scope"] = number(route.scope)
-    return _sorted(obj) if sort else obj
+    return _writer.route_object(go_cidr_text(route.dst), None if route.gw is None else go_ip_text(route.gw),
+                                mtu=route.mtu, advmss=route.advmss, priority=route.priority, table=route.table,
+                                scope=route.scope, sort=sort)
 
 
 def _interface_object(interface: Interface) -> dict[str, Any]:
-    obj: dict[str, Any] = {"name": interface.name}
-    if interface.mac:
-        obj["mac"] = interface.mac
-    if interface.mtu:
-        obj["mtu"] = _go_float_int(interface.mtu)
-    if interface.sandbox:
-        obj["sandbox"] = interface.sandbox
-    if interface.socket_path:
-        obj["socketPath"] = interface.socket_path
-    if interface.pci_id:
-        obj["pciID"] = interface.pci_id
-    return _sorted(obj)
+    return _writer.interface_object(interface.name, interface.mac, mtu=interface.mtu, sandbox=interface.sandbox,
+                                    socket_path=interface.socket_path, pci_id=interface.pci_id)
 
 
 def _interface040_object(interface: Interface040) -> dict[str, Any]:
-    obj: dict[str, Any] = {"name": interface.name}
-    if interface.mac:
-        obj["mac"] = interface.mac
-    if interface.sandbox:
-        obj["sandbox"] = interface.sandbox
-    return obj
+    return _writer.interface_object(interface.name, interface.mac, sandbox=interface.sandbox, current=False)
 
 
 def _ip_object_100(ip: IPConfig) -> dict[str, Any]:
-    obj: dict[str, Any] = {"address": go_cidr_text(ip.address)}
-    if ip.gateway is not None:
-        obj["gateway"] = go_ip_text(ip.gateway)
-    if ip.interface is not None:
-        obj["interface"] = _go_float_int(ip.interface)
-    return obj  # already in sorted order
+    return _writer.ip_object_100(go_cidr_text(ip.address), None if ip.gateway is None else go_ip_text(ip.gateway),
+                                 ip.interface)
 
 
 def _ip_object_040(ip: IPConfig040) -> dict[str, Any]:
@@ -544,12 +484,8 @@ def _ip_object_040(ip: IPConfig040) -> dict[str, Any]:
 
 
 def _ip_object_020(ip: IPConfig020) -> dict[str, Any]:
-    obj: dict[str, Any] = {"ip": go_cidr_text(ip.ip)}
-    if ip.gateway is not None:
-        obj["gateway"] = go_ip_text(ip.gateway)
-    if ip.routes:
-        obj["routes"] = [_route_object(r, sort=False) for r in ip.routes]
-    return obj
+    return _writer.ip_object_020(go_cidr_text(ip.ip), None if ip.gateway is None else go_ip_text(ip.gateway),
+                                 [_route_object(r, sort=False) for r in ip.routes])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -797,7 +733,7 @@ def _through_float64(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return _go_float_int(value)
+        return _writer.go_float_int(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         from decimal import Decimal
 

@@ -58,7 +58,7 @@ def test_vlan_requests(port: tuple[NetlinkLinkBackend, Any, str], monkeypatch: p
 
     index = backend.get_link(host, name).index
     sent: list[tuple[int, bytes, int]] = []
-    real = _netlink._Rtnl.request
+    real = _netlink.Rtnl.request
 
     def request(self: Any, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
         family = body[0]
@@ -72,7 +72,7 @@ def test_vlan_requests(port: tuple[NetlinkLinkBackend, Any, str], monkeypatch: p
                     (16, _vlan_message(index, [(6, 1), (0, 9)]))]
         return real(self, kind, body, flags=flags)
 
-    monkeypatch.setattr(_netlink._Rtnl, "request", request)
+    monkeypatch.setattr(_netlink.Rtnl, "request", request)
     assert backend.list_port_vlans(host, name) == (PortVlan(vid=1, pvid=True, untagged=True), PortVlan(vid=9))
     backend.set_port_vlans(host, name, remove=(1, 3), add=(PortVlan(vid=5, pvid=True, untagged=True),
                                                            PortVlan(vid=7, untagged=True), PortVlan(vid=8)))
@@ -92,14 +92,14 @@ def test_port_flags_go_in_a_nested_protinfo(port: tuple[NetlinkLinkBackend, Any,
     backend, host, name = port
     backend.set_master(host, name, "cnt-brn")
     seen: list[bytes] = []
-    real = _netlink._Rtnl.request
+    real = _netlink.Rtnl.request
 
     def request(self: Any, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
         if kind == _RTM_SETLINK and body[0] == _AF_BRIDGE:
             seen.append(body)
         return real(self, kind, body, flags=flags)
 
-    monkeypatch.setattr(_netlink._Rtnl, "request", request)
+    monkeypatch.setattr(_netlink.Rtnl, "request", request)
     backend.set_hairpin(host, name, True)
     backend.set_port_isolation(host, name, True)
     link = backend.get_link(host, name)

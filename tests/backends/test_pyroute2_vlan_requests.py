@@ -87,6 +87,7 @@ def test_vlan_requests(port: tuple[Pyroute2LinkBackend, Any, str]) -> None:
             return canned
 
     backend._iproute_class = Recording
+    backend.close()  # the sockets kept so far are of the real class: the next ones are recorded
     assert backend.list_port_vlans(host, name) == (PortVlan(vid=1, pvid=True, untagged=True), PortVlan(vid=9))
     backend.set_port_vlans(host, name, remove=(1, 7), add=(PortVlan(vid=5, pvid=True, untagged=True),
                                                            PortVlan(vid=10)))

@@ -20,7 +20,7 @@ from backends_support import Namespaces
 from support import is_root, require_tool
 
 from cnicore._errors import InternalError, NamespaceNotFoundError, NotFoundError
-from cnicore.backends._rtnl import RawAddress, RouteSocket
+from cnicore.backends._rtnl import RawAddress, RouteSocket, Rtnl
 
 pytestmark = pytest.mark.root
 
@@ -152,7 +152,7 @@ class _ScriptedSocket:
 def test_a_malformed_answer_is_an_error_not_a_hang() -> None:
     # A header claiming fewer bytes than a header has: nothing more can be read from the buffer.
     answer = struct.pack("=IHHII", 8, 16, 0, 1, 0)
-    links = RouteSocket(_ScriptedSocket(answer))  # type: ignore[arg-type]
+    links = RouteSocket(Rtnl(_ScriptedSocket(answer)))  # type: ignore[arg-type]
     with pytest.raises(InternalError, match="get link lo: malformed netlink message"):
         links.link_is_up("lo")
 
@@ -194,10 +194,10 @@ class _ChangingKernel:
 
 def test_an_interrupted_dump_is_asked_for_again() -> None:
     kernel = _ChangingKernel(interruptions=2)
-    links = RouteSocket(kernel)  # type: ignore[arg-type]
+    links = RouteSocket(Rtnl(kernel))  # type: ignore[arg-type]
     assert links.addresses("lo") == ((4, 0x7F000001, 8),)
     assert kernel.dumps == 3
     # One that never settles is an error, not a wrong answer.
-    restless = RouteSocket(_ChangingKernel(interruptions=1000))  # type: ignore[arg-type]
+    restless = RouteSocket(Rtnl(_ChangingKernel(interruptions=1000)))  # type: ignore[arg-type]
     with pytest.raises(InternalError, match="list addresses of lo: the dump kept changing"):
         restless.addresses("lo")

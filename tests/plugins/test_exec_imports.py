@@ -51,11 +51,20 @@ _REPORT = ("from cnicore._plugin_main import main\nstatus = main()\n"
            "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n")
 
 
-def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path) -> set[str]:
+def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
+             status: int = 0, inside: str | None = None) -> set[str]:
+    """The modules ``plugin`` has loaded when it is done (see :func:`reporting_run`)."""
+    return reporting_run(plugin, command, config, env, tmp_path, status=status, inside=inside)[0]
+
+
+def reporting_run(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
+                  status: int = 0, inside: str | None = None) -> tuple[set[str], bytes]:
     """The modules ``plugin`` has loaded when it is done (its ``sys.modules``), executed as installed.
 
     The copy that runs is the installed script, same name and shebang, with one
-    line added at the end that reports ``sys.modules`` on stderr.
+    line added at the end that reports ``sys.modules`` on stderr. ``status`` is the
+    exit status the run must end with; ``inside`` names a namespace (``ip netns``) to run it in.
+    Returns the modules and what the plugin printed on stdout.
     """
     script = plugin.read_text()
     assert script.endswith(_EXIT)
@@ -65,11 +74,21 @@ def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp
     copy.chmod(0o755)
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent), **env}
-    done = subprocess.run([str(copy)], input=config, env=full, capture_output=True, check=False)
-    assert done.returncode == 0, (done.stdout, done.stderr)
+    argv = [str(copy)] if inside is None else ["ip", "netns", "exec", inside, str(copy)]
+    done = subprocess.run(argv, input=config, env=full, capture_output=True, check=False)
+    assert done.returncode == status, (done.stdout, done.stderr)
     modules = set(done.stderr.decode().rsplit("MODULES ", 1)[1].split())
     assert "cnicore._plugin_main" in modules
-    return modules
+    return modules, done.stdout
+
+
+# All the skeleton needs: VERSION and every refusal of the environment or of stdin load this and nothing of
+# cnicore beyond it (no plugin module, no backend), and none of attrs, netaddr or typing.
+SKELETON = frozenset({"cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy",
+                      "cnicore._plugin_main", "cnicore.plugins", "cnicore.plugins._skel", "cnicore.spec",
+                      "cnicore.spec._environ", "cnicore.spec._validate", "cnicore.spec._version"})
+NOT_FOR_SKELETON = ("attr", "attrs", "netaddr", "typing", "socket", "threading", "subprocess", "cnicore.backends",
+                    "cnicore.links")
 
 
 def _hits(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -178,3 +197,96 @@ def test_exec_host_local_import_budget_beyond_the_common_case(plugin_bin: Path, 
     modules = _host_local_within_budget(plugin_bin, tmp_path, "ADD", text, env)
     assert "cnicore.spec._args" in modules
     _host_local_within_budget(plugin_bin, tmp_path, "DEL", text, env)
+
+
+# (command, stdin, environment changes, exit status): what the skeleton answers on its own.
+_SKELETON_ONLY = [
+    ("VERSION", b"", {}, 0),
+    ("VERSION", b"", {"CNI_CONTAINERID": "", "CNI_IFNAME": ""}, 0),  # VERSION needs no other variable
+    ("ADD", b'{"cniVersion": "1.0.0", "name": "n"}', {"CNI_CONTAINERID": ""}, 1),  # missing variable
+    ("ADD", b'{"cniVersion": "1.0.0", "name": "n"}', {"CNI_CONTAINERID": "bad id!"}, 1),  # container ID rules
+    ("FROB", b'{"cniVersion": "1.0.0", "name": "n"}', {}, 1),  # unknown command
+    ("ADD", b"{not json", {}, 1),  # stdin that does not decode
+    ("ADD", b"[]", {}, 1),  # stdin that is no object
+    ("ADD", b'{"cniVersion": "1.0.0"}', {}, 1),  # no network name
+    ("ADD", b'{"cniVersion": "9.9.9", "name": "n"}', {}, 1),  # a version the plugin does not support
+    ("STATUS", b'{"cniVersion": "0.4.0", "name": "n"}', {}, 1),  # a command the version does not allow
+]
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+def test_skeleton_answers_before_any_plugin_module_loads(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
+    for command, stdin, env, status in _SKELETON_ONLY:
+        full = {"CNI_NETNS": "/var/run/netns/cnt-never", **env}
+        modules = imported(plugin_bin / plugin, command, stdin, full, tmp_path, status=status)
+        loaded = {m for m in modules if m == "cnicore" or m.startswith("cnicore.")}
+        assert loaded <= SKELETON, (command, stdin, sorted(loaded - SKELETON))
+        assert _hits(modules, NOT_FOR_SKELETON) == [], (command, stdin)
+
+
+def test_skeleton_refuses_oversized_stdin_before_any_plugin_module_loads(plugin_bin: Path, tmp_path: Path) -> None:
+    big = b'{"cniVersion": "1.0.0", "name": "n", "pad": "' + b"x" * (16 * 1024 * 1024) + b'"}'
+    modules = imported(plugin_bin / "bridge", "ADD", big, {"CNI_NETNS": "/var/run/netns/cnt-never"}, tmp_path,
+                       status=1)
+    assert {m for m in modules if m.startswith("cnicore.")} <= SKELETON
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+def test_version_loads_neither_json_nor_the_validators(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
+    modules = imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path)
+    assert _hits(modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
+                           "cnicore.plugins._skel")) == ["cnicore.plugins._skel"]
+
+
+def _bridge_config(tmp_path: Path, **extra: object) -> bytes:
+    # The seed's bridge network: host-local with a default route, a gateway on the bridge, masquerading.
+    return json.dumps({"cniVersion": "1.1.0", "name": "seed-net", "type": "bridge", "bridge": "cnt-bim0",
+                       "isGateway": True, "ipMasq": True,
+                       "ipam": {"type": "host-local", "subnet": "10.77.0.0/24", "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(tmp_path / "ipam")}, **extra}).encode()
+
+
+# Never on any run of the exec'd bridge: other backends, the runtime, the CLI, the etcd store, package metadata.
+NEVER_FOR_BRIDGE = ("pyroute2", "importlib.metadata", "cnicore.backends._pyroute2", "cnicore.backends._iproute2",
+                    "cnicore.backends._fake", "cnicore.backends._fakefw", "cnicore.runtime", "cnicore.cli",
+                    "cnicore.stores._etcd", "cnicore.testing", "hypothesis", "cnicore.plugins._loopback",
+                    # Finding its IPAM plugin on CNI_PATH needs the lookup alone, not the configuration parser.
+                    "cnicore.config._parse", "cnicore.config._directory", "cnicore.config._request",
+                    "cnicore.config._model")
+# Commands that touch no namespace build no link backend.
+LINK_BACKEND = ("cnicore.backends._netlink", "cnicore.backends._rtnl", "cnicore.backends._nsenter",
+                "cnicore.backends._setns")
+
+
+def test_exec_bridge_modules_per_command(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # Executed as a runtime executes it, in a namespace playing the host (the bridge and its NAT rules go there).
+    host, container = netns.add("host-bim"), netns.add("bim")
+    config = _bridge_config(tmp_path)
+    env = {"CNI_NETNS": f"/var/run/netns/{container}"}
+    added, out = reporting_run(plugin_bin / "bridge", "ADD", config, env, tmp_path, inside=host)
+    checked = imported(plugin_bin / "bridge", "CHECK",
+                       json.dumps({**json.loads(config), "prevResult": json.loads(out)}).encode(), env, tmp_path,
+                       inside=host)
+    runs = {"ADD": added, "CHECK": checked}
+    for command in ("STATUS", "GC", "DEL", "VERSION"):
+        runs[command] = imported(plugin_bin / "bridge", command, config, env, tmp_path, inside=host)
+    runs["DEL without a namespace"] = imported(plugin_bin / "bridge", "DEL", config, {"CNI_NETNS": ""}, tmp_path,
+                                               inside=host)
+    for command, modules in runs.items():
+        assert _hits(modules, NEVER_FOR_BRIDGE) == [], command
+    for command in ("ADD", "CHECK", "DEL"):
+        # The auto backend with CAP_NET_ADMIN: netlink, on the one rtnetlink loop and setns helper.
+        assert _hits(runs[command], LINK_BACKEND) == sorted(LINK_BACKEND), command
+    for command in ("STATUS", "GC", "DEL without a namespace"):
+        assert _hits(runs[command], (*LINK_BACKEND, "cnicore.backends._iptables", "subprocess")) == [], command
+    assert {m for m in runs["VERSION"] if m.startswith("cnicore")} <= SKELETON
+    assert _hits(runs["VERSION"], (*NOT_FOR_SKELETON, "json")) == []
+
+
+@pytest.mark.parametrize("command", ["GC", "STATUS", "VERSION"])
+def test_exec_loopback_other_commands(plugin_bin: Path, container: str, tmp_path: Path, command: str) -> None:
+    config = json.dumps({"cniVersion": "1.1.0", "name": "lo-net", "type": "loopback"}).encode()
+    modules = imported(plugin_bin / "loopback", command, config, {"CNI_NETNS": container}, tmp_path)
+    assert _hits(modules, NEVER + NOT_FOR_LOOPBACK) == [], command
+    if command == "VERSION":
+        assert {m for m in modules if m.startswith("cnicore")} <= SKELETON

@@ -237,6 +237,27 @@ def test_error_objects_match_the_reference(environ: dict[str, str], stdin: str) 
     assert (rc, out) == (ref.returncode, ref.stdout.decode())
 
 
+def test_version_answer_is_the_codec_s_and_needs_no_other_variable() -> None:
+    from cnicore._json import marshal
+    from cnicore.plugins._skel import version_text
+    from cnicore.spec._environ import parse_environment, required_variables
+
+    # run_exec answers VERSION before reading the environment: sound only while VERSION requires nothing else,
+    # so that parse_environment passes whatever the other variables hold.
+    assert required_variables("VERSION") == ("CNI_COMMAND",)
+    assert parse_environment({"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "bad id!", "CNI_IFNAME": "x" * 40})
+    for versions in (ALL, ("0.4.0",), (), ("1.0.0-rc\"1",)):
+        expected = marshal({"cniVersion": "1.1.0", "supportedVersions": list(versions)}) + "\n"
+        assert version_text(versions) == expected
+
+
+def test_version_with_malformed_other_variables_is_answered() -> None:
+    out = io.BytesIO()
+    env = {"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "bad id!", "CNI_IFNAME": "x" * 40}
+    assert run_plugin(Recorder(("0.4.0", "1.0.0")), environ=env, stdin=io.BytesIO(b"ignored"), stdout=out) == 0
+    assert json.loads(out.getvalue()) == {"cniVersion": "1.1.0", "supportedVersions": ["0.4.0", "1.0.0"]}
+
+
 @pytest.mark.parametrize("field", ["container_id", "netns", "ifname", "args"])
 def test_a_plugin_request_refuses_a_nul_in_what_travels_as_a_variable(field: str) -> None:
     # A library caller builds requests directly: the NUL is refused with code 4 when the request is made.

@@ -1,0 +1,122 @@
+"""The one way cnicore runs code inside another network namespace: a short-lived thread that joins it.
+
+``setns(2)`` changes the namespace of the calling *thread* only. So work meant
+for another namespace runs in a thread that joins the namespace first: sockets
+it opens (rtnetlink, for instance) stay bound to that namespace for their whole
+life, and ``/proc/sys/net`` opened from it shows that namespace's settings. The
+caller's threads never change namespace, which keeps this safe in a process
+that runs other threads, and nothing forks. The namespace is opened by path
+with ``O_RDONLY`` only, so a missing namespace is an error, never created by
+accident. The worker goes back to its first namespace before it ends: a thread
+that exits inside another namespace costs the kernel noticeably more to tear
+down.
+
+Only the interpreter's built-in modules are imported (``_thread``, and
+:mod:`ctypes` for ``setns`` before Python 3.12), so the exec'd plugins that use
+it start without ``threading``; errors are cnicore errors, translated here.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    _T = TypeVar("_T")
+
+__all__ = ["open_netns", "run_in_netns", "setns"]
+
+_CLONE_NEWNET = 0x40000000
+_OWN = "/proc/thread-self/ns/net"
+_libc: Any = None
+
+
+def setns(fd: int) -> None:
+    """Move the calling thread into the network namespace open at ``fd`` (``OSError`` on failure)."""
+    global _libc
+    native = getattr(os, "setns", None)  # Python 3.12+
+    if native is not None:
+        native(fd, _CLONE_NEWNET)
+        return
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, _CLONE_NEWNET) != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def open_netns(path: str | None) -> int:
+    """An ``O_RDONLY | O_CLOEXEC`` fd on the namespace at ``path`` (None: the calling thread's).
+
+    The caller closes it. Raises :class:`~cnicore.NamespaceNotFoundError` when
+    ``path`` does not exist, the errno's cnicore error otherwise.
+    """
+    target = path if path is not None else _OWN
+    try:
+        return os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        from ._common import namespace_gone
+
+        raise namespace_gone(target) from exc
+    except OSError as exc:
+        from ._common import error_from_errno
+
+        raise error_from_errno(exc.errno, f"open netns {target}") from exc
+
+
+def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:
+    """Call ``func`` in a thread that has joined the namespace at ``path``; its result, or its error re-raised.
+
+    ``path`` None runs ``func`` in the calling thread. Raises
+    :class:`~cnicore.NamespaceNotFoundError` when ``path`` does not exist.
+    """
+    if path is None:
+        return func()
+    fd = open_netns(path)
+    outcome: list[Any] = []
+    failed: list[BaseException] = []
+    finished = _thread.allocate_lock()
+    finished.acquire()
+
+    def body() -> None:
+        try:
+            home = os.open(_OWN, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            home = -1
+        try:
+            try:
+                setns(fd)
+            except OSError as exc:
+                from ._common import error_from_errno
+
+                failed.append(error_from_errno(exc.errno, f"setns {path}"))
+                return
+            outcome.append(func())
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            if home >= 0:
+                try:  # noqa: SIM105 (contextlib costs an exec'd plugin its import)
+                    setns(home)  # best effort: the thread ends right after, wherever it is
+                except OSError:
+                    pass
+                os.close(home)
+            finished.release()
+
+    try:
+        _thread.start_new_thread(body, ())
+        finished.acquire()
+    finally:
+        os.close(fd)
+    if failed:
+        raise failed[0]
+    result: _T = outcome[0]
+    return result
