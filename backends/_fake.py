@@ -106,7 +106,7 @@ _IPV6_DEFAULTS = {
     "disable_ipv6": "0",
     "keep_addr_on_down": "0",
 }
-_IPV4_DEFAULTS = {"arp_notify": "0", "forwarding": "0"}
+_IPV4_DEFAULTS = {"arp_notify": "0", "forwarding": "0", "route_localnet": "0"}
 _DEFAULT_TXQUEUELEN = 1000
 # Namespace-wide network sysctls beyond the plugins' own, with a new namespace's values: what
 # read_net_sysctl/write_net_sysctl know (the kernel has many more; the fake only these few).

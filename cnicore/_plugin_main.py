@@ -265,7 +265,7 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
     if name == "portmap":
         from cnicore.plugins._portmap import PortMapPlugin
 
-        return PortMapPlugin(firewall)  # type: ignore[arg-type]
+        return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 

@@ -23,7 +23,7 @@ IPV6_CONF_SETTINGS: Final = frozenset(
     {"forwarding", "accept_ra", "accept_dad", "enhanced_dad", "disable_ipv6", "keep_addr_on_down"}
 )
 #: Per-interface IPv4 settings (``net/ipv4/conf/<if>/<setting>``).
-IPV4_CONF_SETTINGS: Final = frozenset({"arp_notify", "forwarding"})
+IPV4_CONF_SETTINGS: Final = frozenset({"arp_notify", "forwarding", "route_localnet"})
 
 _CONF_RE = re.compile(r"net/(ipv4|ipv6)/conf/([^/]+)/([a-z_0-9]+)\Z")
 _VALUE_RE = re.compile(r"-?[0-9]+\Z")

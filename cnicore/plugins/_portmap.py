@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from cnicore.links import PortMapping, RuleTables
+    from cnicore.links import LinkBackend, PortMapping, RuleTables
     from cnicore.plugins._meta import MetaRequest
     from cnicore.spec._result import AnyResult, Result
 
@@ -146,11 +146,36 @@ class PortMapPlugin:
 
     name = "portmap"
 
-    def __init__(self, firewall: RuleTables | Callable[[], RuleTables]) -> None:
+    def __init__(self, firewall: RuleTables | Callable[[], RuleTables], backend: LinkBackend | None = None) -> None:
         from cnicore.spec._version import ALL_VERSIONS
 
         self.supported_versions: tuple[str, ...] = ALL_VERSIONS
         self._firewall = firewall
+        self._backend = backend
+
+    def _route_localnet(self, addresses: list[Any]) -> None:
+        """Let 127/8 cross into the container: ``route_localnet=1`` on the host interface routing to it (SNAT only).
+
+        As the reference's ADD (``getRoutableHostIF`` + ``enableLocalnetRouting``): without it a port
+        published on ``127.0.0.1`` is DNATed but the kernel drops the packet (a loopback source cannot be
+        routed out of another interface). The reference never turns it off again, nor does this.
+        """
+        if self._backend is None:
+            return
+        backend = self._backend
+        host = backend.host_namespace()
+        for address in addresses:
+            if address.version != 4:
+                continue
+            routes = [r for r in backend.list_routes(host, version=4)
+                      if r.device is not None and address.ip in r.dst]
+            if not routes:
+                continue
+            device = max(routes, key=lambda r: r.dst.prefixlen).device
+            try:
+                backend.write_sysctl(host, f"net/ipv4/conf/{device}/route_localnet", 1)
+            except CNIError as exc:
+                raise InternalError(f"unable to enable route_localnet: {exc.msg}") from exc
 
     def _tables(self, conf: PortMapConfig) -> RuleTables:
         if conf.backend not in ("", "iptables"):
@@ -186,8 +211,11 @@ class PortMapPlugin:
             raise InternalError("must be called as chained plugin")
         if conf.mappings:
             tables = self._tables(conf)
-            for edit in self._edits(conf, request, _container_addresses(current, request.ifname)):
+            addresses = _container_addresses(current, request.ifname)
+            for edit in self._edits(conf, request, addresses):
                 tables.edit_rules([edit])
+            if conf.snat:
+                self._route_localnet(addresses)
         return prev.as_version(request.cni_version)
 
     def delete(self, request: MetaRequest) -> None:

@@ -215,7 +215,7 @@ class PluginRunner:
         if plugin_type == "portmap":
             from cnicore.plugins._portmap import PortMapPlugin
 
-            return PortMapPlugin(self.firewall)  # type: ignore[arg-type]
+            return PortMapPlugin(self.firewall, self.backend())  # type: ignore[arg-type]
         raise InternalError(f"plugin type {plugin_type!r} cannot run in process", key="type", value=plugin_type)
 
     def backend(self) -> LinkBackend:

@@ -380,15 +380,9 @@ def mixed_use(host: PodmanHost, switch: Switch) -> list[Any]:
         cleanup(host, ["mix-a", "mix-b", "mix-c", "mix-d"], [net])
 
 
-# Our portmap (now installed beside our bridge) leaves a port published on 127.0.0.1 unreachable (the
-# connection times out) where the reference's portmap carries it: a known bug, strict so the fix shows.
-_LOCALHOST_PORTMAP = pytest.mark.xfail(strict=True, reason="our portmap: a port published on 127.0.0.1 is "
-                                       "unreachable (connect times out); the reference's works")
-
-
-@pytest.mark.parametrize("scenario", [two_containers, pytest.param(published_port, marks=_LOCALHOST_PORTMAP),
+@pytest.mark.parametrize("scenario", [two_containers, published_port,
                                       static_ip_and_mac, several_networks, dual_stack, internal_and_mtu,
-                                      pytest.param(network_reload, marks=_LOCALHOST_PORTMAP), parallel_starts,
+                                      network_reload, parallel_starts,
                                       exhaustion, mixed_use])
 def test_podman_scenario_matches_reference(scenario: Scenario, ours: PodmanHost, reference: PodmanHost) -> None:
     run_both(ours, reference, scenario)

@@ -106,6 +106,17 @@ class Side:
         self.netns = "/var/run/netns/" + self.container
         for tool in ("iptables", "ip6tables"):  # an administrator's set-mark chain (externalSetMarkChain)
             subprocess.run(["ip", "netns", "exec", self.host, tool, "-w", "-t", "nat", "-N", "CNT-MARK"], check=True)
+        # The host's way to the container (a bridge in real life): SNAT turns route_localnet on for it.
+        for argv in (["link", "add", "cnt-pmbr", "type", "veth", "peer", "name", "cnt-pmbr-p"],
+                     ["addr", "add", "10.1.2.1/24", "dev", "cnt-pmbr"], ["link", "set", "cnt-pmbr-p", "up"],
+                     ["link", "set", "cnt-pmbr", "up"]):
+            subprocess.run(["ip", "-n", self.host, *argv], check=True)
+
+    def route_localnet(self) -> str:
+        done = subprocess.run(["ip", "netns", "exec", self.host, "cat",
+                               "/proc/sys/net/ipv4/conf/cnt-pmbr/route_localnet"],
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip()
 
     def run(self, command: str, config: dict[str, Any] | bytes) -> Outcome:
         if isinstance(config, dict):
@@ -155,7 +166,7 @@ def test_same_as_reference(sides: tuple[Side, Side], version: str, extra: dict[s
     checks: list[Outcome] = []
     for side in sides:
         steps = [side.run("ADD", config), side.run("ADD", other), side.run("ADD", config)]
-        after_add = side.nat()
+        after_add = [side.nat(), side.route_localnet()]
         check = side.run("CHECK", config)
         steps += [side.run("DEL", config)]
         after_del = side.nat()
