@@ -171,22 +171,11 @@ class FakeState:
         """Write the state back (atomically: a reader never sees half a file)."""
         import json
 
+        from cnicore._atomicfile import replace_file
+
         data = json.dumps({"links": self.backend.export_state(), "firewall": self.firewall.export_state()},
                           sort_keys=True).encode()
-        tmp = f"{self.path}.tmp.{os.getpid()}"
-        try:  # noqa: SIM105 - contextlib costs an exec'd plugin its import
-            os.unlink(tmp)  # left by a crashed writer with this pid
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        replace_file(self.path, data, 0o600)
 
     def _close_lock(self) -> None:
         if self._lock_fd >= 0:

@@ -41,13 +41,13 @@ import base64
 import binascii
 import contextlib
 import os
-import secrets
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 
+from cnicore._atomicfile import fsync_directory, replace_file
 from cnicore._errors import CNIError, DecodingError, InvalidInputError, IOFailureError
 from cnicore._gofmt import go_field, go_quote
 from cnicore._json import decode, marshal
@@ -73,7 +73,6 @@ CACHE_KIND: Final = "cniCacheV1"
 _RESULTS = "results"
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
-_TEMP_PREFIX = ".tmp."
 
 
 def freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -428,49 +427,12 @@ def list_cache_entries(cache_dir: str | os.PathLike[str], container_id: str | No
     return found
 
 
-def fsync_directory(directory: str) -> None:
-    """Flush a directory's entries (a rename or unlink in it) to disk."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def make_private_dir(directory: str) -> None:
     """Create ``directory`` and its missing parents with mode 0700 (as libcni's ``MkdirAll(dir, 0700)``)."""
     try:
         os.makedirs(directory, mode=_DIR_MODE, exist_ok=True)
     except OSError as exc:
         raise IOFailureError(f"failed to create directory {directory}: {exc.strerror or exc}") from exc
-
-
-def replace_file(path: str, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old file or the new one, never a mix.
-
-    A temporary dot file in the same directory is written, flushed, given
-    ``mode`` and renamed over ``path``. The directory is not flushed (see
-    :func:`fsync_directory`) and must exist.
-
-    Raises:
-        OSError: the write failed (the temporary file is removed).
-    """
-    tmp = os.path.join(os.path.dirname(path), _TEMP_PREFIX + secrets.token_hex(8))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-        try:
-            os.fchmod(fd, mode)  # exactly this mode, whatever the umask
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_file_atomically(path: str, data: bytes) -> None:

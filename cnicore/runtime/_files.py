@@ -58,9 +58,9 @@ from pathlib import Path
 
 import attrs
 
+from cnicore._atomicfile import fsync_directory, replace_file
 from cnicore._errors import InvalidInputError, IOFailureError, NotFoundError
 from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
-from cnicore.runtime._cache import fsync_directory, replace_file
 from cnicore.spec._result import DNS, AnyResult, Result, Result020, Result040, go_ip_text
 
 __all__ = ["HOST_NAME_MAX", "HOST_RESOLV_CONF", "ContainerFiles", "container_files", "merged_dns"]

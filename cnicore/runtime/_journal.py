@@ -55,11 +55,12 @@ from typing import Any, Final
 
 import attrs
 
+from cnicore._atomicfile import fsync_directory
 from cnicore._errors import DecodingError, IOFailureError, TryAgainLaterError
 from cnicore._json import decode
 from cnicore._readfile import MAX_DOCUMENT_BYTES, open_regular, read_open, read_regular
 from cnicore.config._gojson import go_map_marshal, rebuild
-from cnicore.runtime._cache import freeze_mapping, fsync_directory, make_private_dir
+from cnicore.runtime._cache import freeze_mapping, make_private_dir
 
 __all__ = [
     "PENDING_KIND",
