@@ -19,9 +19,10 @@ returns a 1.1.0 result for the caller to convert. Executed, a runtime runs one
 process per container and command, so :class:`HostLocalExecHandler` calls the
 engine straight on the file store's core
 (:class:`~cnicore.stores._filecore.FileStoreCore`) and prints with
-:func:`result_text`: no attrs, netaddr or ``typing`` is loaded. Only what needs
-the typed world loads it: the etcd store (``ipam.store``), and a result the
-plain writer leaves to the result types.
+:func:`result_text` through the one result writer
+(:mod:`cnicore.spec._resultobj`): no attrs, netaddr or ``typing`` is loaded.
+Only what needs the typed world loads it: the etcd store (``ipam.store``), and
+a result the plain values cannot give (see :func:`result_text`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from cnicore._errors import InvalidConfigError
 from cnicore._gofmt import go_type_name
 from cnicore._json import marshal_indent
 from cnicore.ipam import _engine
+from cnicore.spec import _resultobj as writer
 from cnicore.spec._goint import canonical_cidr_value, canonical_value, cidr_value_text, ip_value_text
 from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION, result_family
 
@@ -53,96 +55,71 @@ __all__ = ["VALID_ATTACHMENTS_KEY", "HostLocalExecHandler", "HostLocalPlugin", "
 #: The GC request key listing the attachments that are still in use.
 VALID_ATTACHMENTS_KEY = "cni.dev/valid-attachments"
 
-_FLOAT_EXACT = 2**53
-
-# ----------------------------------------------------------------------------- the result writer
+# ----------------------------------------------------------------------------- the result, on plain values
 
 
-def _dns_obj(dns: DNSValue, *, sort: bool) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in zip(("nameservers", "domain", "search", "options"), dns, strict=True):
-        if value:
-            obj[key] = value if isinstance(value, str) else list(value)
-    return {key: obj[key] for key in sorted(obj)} if sort else obj
+def _dns_object(dns: DNSValue, *, sort: bool) -> dict[str, Any]:
+    nameservers, domain, search, options = dns
+    return writer.dns_object(nameservers, domain, search, options, sort=sort)
 
 
-def _route_obj(route: RouteValue, *, sort: bool, slim: bool = False) -> dict[str, Any]:
-    dst, gw = route[0], route[1]
-    obj: dict[str, Any] = {"dst": cidr_value_text(*dst)}
-    if gw is not None:
-        obj["gw"] = ip_value_text(*gw)
-    if not slim:
-        mtu, advmss, priority, table, scope = route[2:]
-        for key, value in (("mtu", mtu), ("advmss", advmss), ("priority", priority)):
-            if value:
-                obj[key] = value
-        for key, value in (("table", table), ("scope", scope)):
-            if value is not None:
-                obj[key] = value
-    return {key: obj[key] for key in sorted(obj)} if sort else obj
+def _route_object(route: RouteValue, *, sort: bool, slim: bool = False) -> dict[str, Any]:
+    dst, gw, mtu, advmss, priority, table, scope = route
+    gateway = None if gw is None else ip_value_text(*gw)
+    if slim:  # 0.1.0/0.2.0 routes have a destination and a gateway only
+        return writer.route_object(cidr_value_text(*dst), gateway, sort=sort)
+    return writer.route_object(cidr_value_text(*dst), gateway, mtu=mtu or 0, advmss=advmss or 0,
+                               priority=priority or 0, table=table, scope=scope, sort=sort)
 
 
 def result_text(ips: Sequence[ResultIP], routes: Sequence[RouteValue], dns: DNSValue, cni_version: str) -> str | None:
     """The text the reference's host-local prints for an ADD at ``cni_version``, or None.
 
     ``ips`` are the allocated addresses with their range's prefix length and
-    gateway, ``routes`` and ``dns`` as configured. Byte for byte the result
-    types' output (a test holds the two side by side): the 1.x shape with every
-    key sorted, the 0.3.x/0.4.0 shape with ``ips[].version``, or ``ip4``/``ip6``
-    with their family's routes for 0.1.0, 0.2.0 and no version. None where the
-    result types must answer: no address to convert to 0.1.0/0.2.0, an unknown
-    version, or a route number beyond 2**53 (1.x results print numbers through a
-    float64).
+    gateway, ``routes`` and ``dns`` as configured. The objects come from the
+    one result writer (:mod:`cnicore.spec._resultobj`, which the result types
+    print through too), on the reference's text of each value: the 1.x shape
+    with every key sorted, the 0.3.x/0.4.0 shape with ``ips[].version``, or
+    ``ip4``/``ip6`` with their family's routes for 0.1.0, 0.2.0 and no version.
+    None where the result types must answer: an unknown version, or no address
+    to convert to 0.1.0/0.2.0 (the conversion's error is theirs).
     """
     if cni_version and cni_version not in ALL_VERSIONS:
         return None
-    for route in routes:
-        for n in route[2:]:
-            n = n or 0
-            if isinstance(n, bool) or not -_FLOAT_EXACT <= n <= _FLOAT_EXACT:
-                return None
     canonical = [(canonical_cidr_value(*address), None if gateway is None else canonical_value(*gateway))
                  for address, gateway in ips]
     family = result_family(cni_version)
-    obj: dict[str, Any] = {"cniVersion": cni_version or "0.1.0"}
     if family == "100":
-        if any(dns):
-            obj["dns"] = _dns_obj(dns, sort=True)
-        if canonical:
-            obj["ips"] = [{"address": cidr_value_text(*address),
-                           **({} if gateway is None else {"gateway": ip_value_text(*gateway)})}
-                          for address, gateway in canonical]
-        if routes:
-            obj["routes"] = [_route_obj(route, sort=True) for route in routes]
-        return marshal_indent(obj)
+        return marshal_indent(writer.result_object_100(
+            cni_version,
+            ips=[writer.ip_object_100(cidr_value_text(*address), None if gateway is None else ip_value_text(*gateway))
+                 for address, gateway in canonical],
+            routes=[_route_object(route, sort=True) for route in routes],
+            dns=_dns_object(dns, sort=True)))
     if family == "040":
-        if canonical:
-            obj["ips"] = [{"version": "4" if address[0] == 4 else "6", "address": cidr_value_text(*address),
-                           **({} if gateway is None else {"gateway": ip_value_text(*gateway)})}
-                          for address, gateway in canonical]
-        if routes:
-            obj["routes"] = [_route_obj(route, sort=False) for route in routes]
-        obj["dns"] = _dns_obj(dns, sort=False)
-        return marshal_indent(obj)
+        return marshal_indent(writer.result_object_040(
+            cni_version,
+            ips=[writer.ip_object_040("4" if address[0] == 4 else "6", cidr_value_text(*address),
+                                      None if gateway is None else ip_value_text(*gateway))
+                 for address, gateway in canonical],
+            routes=[_route_object(route, sort=False) for route in routes],
+            dns=_dns_object(dns, sort=False)))
     # 0.1.0/0.2.0: the first address of each family, with the routes of that family (dst and gw only).
-    firsts = {version: next(((a, g) for a, g in canonical if a[0] == version), None) for version in (4, 6)}
-    if firsts[4] is None and firsts[6] is None:
-        return None
-    for version, key in ((4, "ip4"), (6, "ip6")):
-        first = firsts[version]
+    firsts: list[dict[str, Any] | None] = []
+    for version in (4, 6):
+        first = next(((a, g) for a, g in canonical if a[0] == version), None)
         if first is None:
+            firsts.append(None)
             continue
         address, gateway = first
-        entry: dict[str, Any] = {"ip": cidr_value_text(*address)}
-        if gateway is not None:
-            entry["gateway"] = ip_value_text(*gateway)
-        family_routes = [_route_obj(route, sort=False, slim=True) for route in routes
+        family_routes = [_route_object(route, sort=False, slim=True) for route in routes
                          if canonical_cidr_value(*route[0])[0] == version]
-        if family_routes:
-            entry["routes"] = family_routes
-        obj[key] = entry
-    obj["dns"] = _dns_obj(dns, sort=False)
-    return marshal_indent(obj)
+        firsts.append(writer.ip_object_020(cidr_value_text(*address),
+                                           None if gateway is None else ip_value_text(*gateway), family_routes))
+    if firsts == [None, None]:
+        return None
+    return marshal_indent(writer.result_object_020(cni_version or "0.1.0", firsts[0], firsts[1],
+                                                   _dns_object(dns, sort=False)))
 
 
 def _result_ips(allocated: Sequence[_engine.Allocated]) -> list[ResultIP]:
@@ -270,7 +247,7 @@ class HostLocalExecHandler:
         if command == "ADD":
             allocated, dns = _engine.add(plain, store, env.container_id, env.ifname)
             text = result_text(_result_ips(allocated), plain.routes, dns, cni_version)
-            if text is None:  # a route number only a float64 prints: the result types' business
+            if text is None:  # no address for a 0.1.0/0.2.0 result: the result types' conversion error
                 from cnicore.ipam import Allocation
 
                 allocation = Allocation.from_plain(allocated, plain.routes, dns)

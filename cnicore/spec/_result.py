@@ -402,15 +402,10 @@ class Result040(_ResultMethods):
 
     def to_object(self) -> dict[str, Any]:
         """The result in struct order; ``dns`` always present."""
-        obj: dict[str, Any] = {"cniVersion": self.cni_version}
-        if self.interfaces:
-            obj["interfaces"] = [_interface040_object(i) for i in self.interfaces]
-        if self.ips:
-            obj["ips"] = [_ip_object_040(ip) for ip in self.ips]
-        if self.routes:
-            obj["routes"] = [_route_object(r, sort=False) for r in self.routes]
-        obj["dns"] = _dns_object(self.dns, sort=False)
-        return obj
+        return _writer.result_object_040(self.cni_version, [_interface040_object(i) for i in self.interfaces],
+                                         [_ip_object_040(ip) for ip in self.ips],
+                                         [_route_object(r, sort=False) for r in self.routes],
+                                         _dns_object(self.dns, sort=False))
 
 
 @attrs.frozen(kw_only=True)
@@ -474,13 +469,8 @@ def _ip_object_100(ip: IPConfig) -> dict[str, Any]:
 
 
 def _ip_object_040(ip: IPConfig040) -> dict[str, Any]:
-    obj: dict[str, Any] = {"version": ip.version}
-    if ip.interface is not None:
-        obj["interface"] = ip.interface
-    obj["address"] = go_cidr_text(ip.address)
-    if ip.gateway is not None:
-        obj["gateway"] = go_ip_text(ip.gateway)
-    return obj
+    return _writer.ip_object_040(ip.version, go_cidr_text(ip.address),
+                                 None if ip.gateway is None else go_ip_text(ip.gateway), ip.interface)
 
 
 def _ip_object_020(ip: IPConfig020) -> dict[str, Any]:

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["dns_object", "go_float_int", "interface_object", "ip_object_020", "ip_object_100", "result_object_020",
-           "result_object_100", "route_object"]
+__all__ = ["dns_object", "go_float_int", "interface_object", "ip_object_020", "ip_object_040", "ip_object_100",
+           "result_object_020", "result_object_040", "result_object_100", "route_object"]
 
 _EXACT_FLOAT = 2**53
 
@@ -104,6 +104,18 @@ def ip_object_100(address: str, gateway: str | None = None, interface: int | Non
     return obj
 
 
+def ip_object_040(version: str, address: str, gateway: str | None = None,
+                  interface: int | None = None) -> dict[str, Any]:
+    """A 0.3.x/0.4.0 ``ips`` entry in struct order (``version`` is ``"4"`` or ``"6"``)."""
+    obj: dict[str, Any] = {"version": version}
+    if interface is not None:
+        obj["interface"] = interface
+    obj["address"] = address
+    if gateway is not None:
+        obj["gateway"] = gateway
+    return obj
+
+
 def ip_object_020(ip: str, gateway: str | None = None, routes: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """A 0.1.0/0.2.0 ``ip4``/``ip6`` object; ``routes`` already written (:func:`route_object`, unsorted)."""
     obj: dict[str, Any] = {"ip": ip}
@@ -127,6 +139,21 @@ def result_object_100(cni_version: str, interfaces: Sequence[dict[str, Any]] = (
         obj["ips"] = list(ips)
     if routes:
         obj["routes"] = list(routes)
+    return obj
+
+
+def result_object_040(cni_version: str, interfaces: Sequence[dict[str, Any]] = (),
+                      ips: Sequence[dict[str, Any]] = (), routes: Sequence[dict[str, Any]] = (),
+                      dns: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A 0.3.x/0.4.0 result in struct order: empty lists left out, ``dns`` always present."""
+    obj: dict[str, Any] = {"cniVersion": cni_version}
+    if interfaces:
+        obj["interfaces"] = list(interfaces)
+    if ips:
+        obj["ips"] = list(ips)
+    if routes:
+        obj["routes"] = list(routes)
+    obj["dns"] = dns if dns is not None else {}
     return obj
 
 

@@ -272,8 +272,10 @@ def test_result_text_needs_the_result_types_only_for_what_they_alone_print() -> 
     ips = [((4, 0x0A090002, 29), (4, 0x0A090001))]
     assert result_text(ips, [], ((), "", (), ()), "9.9.9") is None
     assert result_text([], [], ((), "", (), ()), "0.2.0") is None
+    # A number a float64 rounds: the one result writer prints it as the result types do (through float64).
     big = ((4, 0, 0), None, 2**53 + 1, None, None, None, None)
-    assert result_text(ips, [big], ((), "", (), ()), "1.0.0") is None
+    assert json.loads(result_text(ips, [big], ((), "", (), ()), "1.0.0") or "")["routes"] == [
+        {"dst": "0.0.0.0/0", "mtu": 2**53}]
     assert json.loads(result_text(ips, [], ((), "", (), ()), "1.0.0") or "") == {
         "cniVersion": "1.0.0", "ips": [{"address": "10.9.0.2/29", "gateway": "10.9.0.1"}]}
 
