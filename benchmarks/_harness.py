@@ -7,14 +7,24 @@ cancels the noise. Each figure reports the median of several rounds.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import statistics
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Row", "interleave", "machine_summary", "median_time", "render_markdown"]
+__all__ = ["Row", "host_namespace_refusal", "host_namespaces", "interleave", "machine_summary",
+           "median_time", "render_markdown", "run_in_namespace"]
+
+# The checkout the benchmarks run from (children started in a namespace import ``benchmarks`` from it).
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,54 @@ def interleave(fns: dict[str, Callable[[], float]], *, rounds: int = 5) -> dict[
         for name, fn in fns.items():
             samples[name].append(fn())
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def host_namespace_refusal() -> str | None:
+    """Why the figures that run in a namespace playing the host cannot run here; None when they can."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if shutil.which("ip") is None:
+        return "iproute2 not installed"
+    return None
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], check=check, capture_output=True)
+
+
+@contextmanager
+def host_namespaces(host: str, others: Sequence[str], *, work_prefix: str) -> Iterator[str]:
+    """Network namespaces ``host`` (its ``lo`` up: it plays the host) and ``others``, and a work directory.
+
+    Yields the work directory (named ``work_prefix...``); afterwards the namespaces are deleted and the
+    directory removed, whatever happened. The names must be unique to the run (``cnt-`` and a random tag):
+    the figures measure in namespaces of their own and never touch the real host's links.
+    """
+    work = tempfile.mkdtemp(prefix=work_prefix)
+    made: list[str] = []
+    try:
+        for ns in [host, *others]:
+            _ip("netns", "add", ns)
+            made.append(ns)
+        _ip("-n", host, "link", "set", "lo", "up")
+        yield work
+    finally:
+        for ns in reversed(made):
+            _ip("netns", "del", ns, check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_in_namespace(host: str, argv: Sequence[str], what: str) -> Any:
+    """Run ``argv`` inside namespace ``host`` (``ip netns exec``) from the checkout; return its stdout as JSON.
+
+    The child finds the ``benchmarks`` package (``PYTHONPATH`` and the working directory are the checkout).
+    Raises :class:`RuntimeError` naming ``what`` with the end of the child's stderr when it fails.
+    """
+    env = dict(os.environ, PYTHONPATH=_REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(["ip", "netns", "exec", host, *argv], capture_output=True, check=False, cwd=_REPO, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed: {proc.stderr.decode(errors='replace')[-2000:]}")
+    return json.loads(proc.stdout)
 
 
 def machine_summary() -> str:

@@ -24,13 +24,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import uuid
 from typing import Any
 
-from benchmarks._harness import Row
+from benchmarks._harness import Row, host_namespace_refusal, host_namespaces, run_in_namespace
 from benchmarks._install import InstallUnavailable, installed, json_floor
 
 __all__ = ["REFERENCE_BRIDGE", "run"]
@@ -53,16 +51,11 @@ def _skip(reason: str) -> list[Row]:
                 target=None, higher_is_better=False, note=f"skipped: {reason}")]
 
 
-def _ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], check=check, capture_output=True)
-
-
 def run(quick: bool) -> list[Row]:
     """Figure 6: the exec'd bridge against the reference's, paired; VERSION also against the Python floor."""
-    if os.geteuid() != 0:
-        return _skip("needs root")
-    if shutil.which("ip") is None:
-        return _skip("iproute2 not installed")
+    refusal = host_namespace_refusal()
+    if refusal:
+        return _skip(refusal)
     if not os.access(REFERENCE_BRIDGE, os.X_OK):
         return _skip(f"{REFERENCE_BRIDGE} not installed")
     if shutil.which("iptables") is None:
@@ -75,13 +68,8 @@ def run(quick: bool) -> list[Row]:
     tag = uuid.uuid4().hex[:6]
     host = f"cnt-bxh{tag}"
     spaces = {name: [f"cnt-bx{tag}{name[0]}{i}" for i in range(pairs + 1)] for name in ("ours", "reference")}
-    work = tempfile.mkdtemp(prefix="cnicore-bench-bridge-exec-")
-    made: list[str] = []
-    try:
-        for ns in [host, *spaces["ours"], *spaces["reference"]]:
-            _ip("netns", "add", ns)
-            made.append(ns)
-        _ip("-n", host, "link", "set", "lo", "up")
+    with host_namespaces(host, [*spaces["ours"], *spaces["reference"]],
+                         work_prefix="cnicore-bench-bridge-exec-") as work:
         spec = {
             "pairs": pairs, "version_rounds": version_rounds, "json_floor": json_floor(install),
             "contenders": {
@@ -91,15 +79,8 @@ def run(quick: bool) -> list[Row]:
                               "conf": seed_conf(os.path.join(work, "data-reference")), "netns": spaces["reference"]},
             },
         }
-        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, CHILD, json.dumps(spec)],
-                              capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bridge exec benchmark failed: {proc.stderr.decode(errors='replace')[-2000:]}")
-        got: dict[str, dict[str, list[float]]] = json.loads(proc.stdout)
-    finally:
-        for ns in reversed(made):
-            _ip("netns", "del", ns, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        got: dict[str, dict[str, list[float]]] = run_in_namespace(host, [sys.executable, CHILD, json.dumps(spec)],
+                                                                   "bridge exec benchmark")
     med = {command: {name: statistics.median(times) for name, times in by_name.items()}
            for command, by_name in got.items()}
     note = f"seed network (host-local IPAM, ipMasq), {pairs} pairs, medians; {install.label}"

@@ -19,21 +19,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from benchmarks._harness import Row
+from benchmarks._harness import Row, host_namespace_refusal, host_namespaces, run_in_namespace
 
 __all__ = ["run"]
 
 REFERENCE_DIR = "/usr/lib/cni"
 REFERENCE_TYPES = ("bridge", "host-local", "portmap", "firewall", "tuning")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIGURE = "podman default chain attach+detach per container"
 
 
@@ -42,14 +39,11 @@ def _skip(reason: str) -> list[Row]:
                 higher_is_better=False, note=f"skipped: {reason}")]
 
 
-def _ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], check=check, capture_output=True)
-
-
 def run(quick: bool) -> list[Row]:
     """The figure's rows: per-container attach+detach, sequential and 8 at a time."""
-    if os.geteuid() != 0:
-        return _skip("needs root")
+    refusal = host_namespace_refusal()
+    if refusal:
+        return _skip(refusal)
     missing = [t for t in REFERENCE_TYPES if not os.access(os.path.join(REFERENCE_DIR, t), os.X_OK)]
     if missing or shutil.which("iptables-restore") is None:
         return _skip(f"reference plugins or iptables missing: {missing or ['iptables-restore']}")
@@ -57,24 +51,10 @@ def run(quick: bool) -> list[Row]:
     tag = uuid.uuid4().hex[:6]
     host = f"cnt-ch{tag}"
     containers = [f"cnt-c{tag}-{i}" for i in range(count)]
-    work = tempfile.mkdtemp(prefix="cnicore-bench-chain-")
-    made: list[str] = []
-    try:
-        for ns in [host, *containers]:
-            _ip("netns", "add", ns)
-            made.append(ns)
-        _ip("-n", host, "link", "set", "lo", "up")
+    with host_namespaces(host, containers, work_prefix="cnicore-bench-chain-") as work:
         spec = {"namespaces": containers, "chunk": chunk, "parallel": parallel, "work": work, "tag": tag}
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-m", "benchmarks.chain",
-                               json.dumps(spec)], capture_output=True, check=False, cwd=REPO, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"chain benchmark failed: {proc.stderr.decode(errors='replace')[-2000:]}")
-        got: dict[str, dict[str, float]] = json.loads(proc.stdout)
-    finally:
-        for ns in reversed(made):
-            _ip("netns", "del", ns, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        got: dict[str, dict[str, float]] = run_in_namespace(
+            host, [sys.executable, "-m", "benchmarks.chain", json.dumps(spec)], "chain benchmark")
     rows = []
     for mode, label in (("sequential", f"sequential, chunks of {chunk}"),
                         ("parallel", f"{parallel} at a time on threads, wall time / containers")):

@@ -33,12 +33,10 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import uuid
 
-from benchmarks._harness import Row
+from benchmarks._harness import Row, host_namespace_refusal, host_namespaces, run_in_namespace
 
 __all__ = ["REFERENCE_BRIDGE", "run"]
 
@@ -46,7 +44,6 @@ REFERENCE_BRIDGE = "/usr/lib/cni/bridge"
 #: The network variants (see benchmarks._links_child.VARIANTS) and how the figures name them.
 VARIANTS = {"seed": "seed network (ipMasq)", "links": "without ipMasq"}
 BRIDGE = "cnt-bbr0"
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _skip(reason: str) -> list[Row]:
@@ -54,27 +51,16 @@ def _skip(reason: str) -> list[Row]:
                 target=None, higher_is_better=False, note=f"skipped: {reason}")]
 
 
-def _ip(*args: str, check: bool = True) -> None:
-    subprocess.run(["ip", *args], check=check, capture_output=True)
-
-
 def run(quick: bool) -> list[Row]:
     """Figure 5: per-container ADD+DEL time, in process per backend vs the reference exec path."""
-    if os.geteuid() != 0:
-        return _skip("needs root")
-    if shutil.which("ip") is None:
-        return _skip("iproute2 not installed")
+    refusal = host_namespace_refusal()
+    if refusal:
+        return _skip(refusal)
     count, chunk, parallel = (3, 3, 1) if quick else (32, 8, 8)
     tag = uuid.uuid4().hex[:6]
     host = f"cnt-bh{tag}"
     containers = [f"cnt-b{tag}-{i}" for i in range(count)]
-    work = tempfile.mkdtemp(prefix="cnicore-bench-links-")
-    made: list[str] = []
-    try:
-        for ns in [host, *containers]:
-            _ip("netns", "add", ns)
-            made.append(ns)
-        _ip("-n", host, "link", "set", "lo", "up")
+    with host_namespaces(host, containers, work_prefix="cnicore-bench-links-") as work:
         reference = REFERENCE_BRIDGE if os.access(REFERENCE_BRIDGE, os.X_OK) else ""
         spec = {"namespaces": containers, "chunk": chunk, "bridge": BRIDGE, "reference": reference, "work": work,
                 "backends": ["netlink", "iproute2"], "parallel": parallel,
@@ -82,16 +68,8 @@ def run(quick: bool) -> list[Row]:
                 "sequential_backends": ["pyroute2"] if importlib.util.find_spec("pyroute2") else [],
                 # Without iptables the seed network cannot masquerade: only the links are measured.
                 "variants": [v for v in VARIANTS if v != "seed" or shutil.which("iptables-restore")]}
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        proc = subprocess.run(["ip", "netns", "exec", host, sys.executable, "-m", "benchmarks._links_child",
-                               json.dumps(spec)], capture_output=True, check=False, cwd=REPO, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"link benchmark failed: {proc.stderr.decode(errors='replace')[-2000:]}")
-        got: dict[str, dict[str, float]] = json.loads(proc.stdout)
-    finally:
-        for ns in reversed(made):
-            _ip("netns", "del", ns, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        got: dict[str, dict[str, float]] = run_in_namespace(
+            host, [sys.executable, "-m", "benchmarks._links_child", json.dumps(spec)], "link benchmark")
     rows: list[Row] = []
     modes = (("", "sequential", f"sequential, chunks of {chunk}"),
              ("-threads", f"{parallel} threads", f"{parallel} at a time on threads sharing one plugin"),
