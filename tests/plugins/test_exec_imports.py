@@ -9,16 +9,20 @@ every command, VERSION and STATUS included, runs the host-local engine on the
 file store's core and loads no link backend, none of attrs, netaddr, ``typing``,
 ``ipaddress``, ``socket`` or ``threading``, and none of the typed IPAM, store
 port or result modules; only the etcd store (``ipam.store``) brings in the
-typed world, as its client needs it.
+typed world, as its client needs it. On the file store it loads nothing beyond
+an exact list of modules (``HOST_LOCAL_BUDGET``) over the floor (the same script
+and interpreter importing json), compiles no regular expression beyond json's
+and never runs the cycle collector.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from plugin_helpers import Namespaces
@@ -47,8 +51,31 @@ NOT_FOR_HOST_LOCAL = ("cnicore.backends", "cnicore.links", "cnicore.plugins._loo
                       "cnicore.spec._goaddr")
 
 _EXIT = "from cnicore._plugin_main import exec_main\nexec_main()\n"
-_REPORT = ("from cnicore._plugin_main import main\nstatus = main()\n"
-           "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\nsys.exit(status)\n")
+# What a run leaves behind: the modules it loaded, the regular expressions it compiled (re's cache: none is ever
+# purged by so few), and whether the cycle collector ran.
+_REPORT_TAIL = ("_re = sys.modules.get('re')\n"
+                "_patterns = sorted(repr(key[:3]) for key in getattr(_re, '_cache', {}))\n"
+                "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+                "sys.stderr.write('PATTERNS ' + repr(_patterns) + '\\n')\n"
+                "sys.stderr.write('GC ' + str(__import__('gc').isenabled()) + '\\n')\n")
+_REPORT = "from cnicore._plugin_main import main\nstatus = main()\n" + _REPORT_TAIL + "sys.exit(status)\n"
+# The floor: the same script and interpreter doing nothing but what any Python plugin reading JSON does.
+_FLOOR = "import json\n" + _REPORT_TAIL
+
+
+class Run(NamedTuple):
+    """What one reporting run of an installed script left behind (see :func:`reporting_run`)."""
+
+    modules: set[str]
+    patterns: list[str]
+    gc_enabled: bool
+    stdout: bytes
+
+
+def _report(stderr: bytes) -> tuple[set[str], list[str], bool]:
+    tail = stderr.decode().rsplit("\nMODULES ", 1)[1].splitlines()
+    assert tail[1].startswith("PATTERNS ") and tail[2].startswith("GC "), tail
+    return set(tail[0].split()), ast.literal_eval(tail[1][len("PATTERNS "):]), tail[2] == "GC True"
 
 
 def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
@@ -59,27 +86,49 @@ def imported(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp
 
 def reporting_run(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
                   status: int = 0, inside: str | None = None) -> tuple[set[str], bytes]:
-    """The modules ``plugin`` has loaded when it is done (its ``sys.modules``), executed as installed.
+    """The modules ``plugin`` has loaded when it is done (its ``sys.modules``), and what it printed on stdout."""
+    run = full_run(plugin, command, config, env, tmp_path, status=status, inside=inside)
+    return run.modules, run.stdout
 
-    The copy that runs is the installed script, same name and shebang, with one
-    line added at the end that reports ``sys.modules`` on stderr. ``status`` is the
-    exit status the run must end with; ``inside`` names a namespace (``ip netns``) to run it in.
-    Returns the modules and what the plugin printed on stdout.
-    """
+
+def _reporting_copy(plugin: Path, tmp_path: Path, tail: str) -> Path:
     script = plugin.read_text()
     assert script.endswith(_EXIT)
     copy = tmp_path / "reporting" / plugin.name
     copy.parent.mkdir(exist_ok=True)
-    copy.write_text(script[: -len(_EXIT)] + _REPORT)
+    copy.write_text(script[: -len(_EXIT)] + tail)
     copy.chmod(0o755)
+    return copy
+
+
+def full_run(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
+             status: int = 0, inside: str | None = None) -> Run:
+    """What ``plugin`` has loaded, compiled and printed when it is done, executed as installed.
+
+    The copy that runs is the installed script, same name and shebang, with lines
+    added at the end that report ``sys.modules``, re's cache and the cycle
+    collector's state on stderr. ``status`` is the exit status the run must end
+    with; ``inside`` names a namespace (``ip netns``) to run it in.
+    """
+    copy = _reporting_copy(plugin, tmp_path, _REPORT)
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent), **env}
     argv = [str(copy)] if inside is None else ["ip", "netns", "exec", inside, str(copy)]
     done = subprocess.run(argv, input=config, env=full, capture_output=True, check=False)
     assert done.returncode == status, (done.stdout, done.stderr)
-    modules = set(done.stderr.decode().rsplit("MODULES ", 1)[1].split())
+    modules, patterns, gc_enabled = _report(done.stderr)
     assert "cnicore._plugin_main" in modules
-    return modules, done.stdout
+    return Run(modules, patterns, gc_enabled, done.stdout)
+
+
+def floor_run(plugin: Path, tmp_path: Path) -> Run:
+    """The floor on the same script and interpreter: its start, then ``import json``, and nothing of cnicore."""
+    copy = _reporting_copy(plugin, tmp_path, _FLOOR)
+    done = subprocess.run([str(copy)], env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, capture_output=True,
+                          check=True)
+    modules, patterns, gc_enabled = _report(done.stderr)
+    assert not [m for m in modules if m.startswith("cnicore")]
+    return Run(modules, patterns, gc_enabled, done.stdout)
 
 
 # All the skeleton needs: VERSION and every refusal of the environment or of stdin load this and nothing of
@@ -161,6 +210,45 @@ def _host_local_within_budget(plugin_bin: Path, tmp_path: Path, command: str, co
     return modules
 
 
+# Every module an exec'd host-local may load beyond the floor (the same interpreter and script start, then
+# ``import json``: see floor_run), whatever the command, on the file store. Exact names: a module joining the
+# exec path (a costlier standard module, a new cnicore module, a C extension) must be added here knowingly.
+HOST_LOCAL_BUDGET = frozenset({
+    # the standard library: os and what it brings, the reference's file layout and lock
+    "__future__", "_stat", "errno", "fcntl", "genericpath", "os", "os.path", "posixpath", "stat",
+    # the file store's persisted index (see cnicore.stores._indexfile)
+    "_bisect", "_struct", "array", "bisect", "collections.abc", "struct", "zlib",
+    # cnicore: the skeleton, the engine, the file store's core, the one result writer
+    "cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
+    "cnicore._readfile", "cnicore.ipam", "cnicore.ipam._engine", "cnicore.plugins", "cnicore.plugins._hostlocal",
+    "cnicore.plugins._skel", "cnicore.spec", "cnicore.spec._environ", "cnicore.spec._goint",
+    "cnicore.spec._resultobj", "cnicore.spec._validate", "cnicore.spec._version", "cnicore.stores",
+    "cnicore.stores._filecore", "cnicore.stores._indexfile", "cnicore.stores._keyindex",
+})
+
+
+def _within_exact_budget(run: Run, floor: Run, budget: frozenset[str], what: str) -> None:
+    assert sorted(run.modules - floor.modules - budget) == [], what
+    # No regular expression compiled beyond json's own; the cycle collector never runs (see cnicore.plugins._install).
+    assert sorted(set(run.patterns) - set(floor.patterns)) == [], what
+    assert not run.gc_enabled, what
+
+
+@pytest.mark.parametrize("version", ["0.4.0", "1.1.0"])
+def test_exec_host_local_loads_only_its_budget(plugin_bin: Path, tmp_path: Path, version: str) -> None:
+    floor = floor_run(plugin_bin / "host-local", tmp_path)
+    config = _host_local_config(tmp_path, version)
+    seen: set[str] = set()
+    for command in ("ADD", "CHECK", "DEL", "GC", "STATUS", "VERSION"):
+        if command in ("GC", "STATUS") and version != "1.1.0":
+            continue  # the version does not allow them
+        run = full_run(plugin_bin / "host-local", command, config, _HOST_LOCAL_ENV, tmp_path)
+        _within_exact_budget(run, floor, HOST_LOCAL_BUDGET, command)
+        seen |= run.modules
+    # The budget holds what a run loads (a name left over once a module leaves the path goes too).
+    assert HOST_LOCAL_BUDGET - seen == set()
+
+
 @pytest.mark.parametrize("version", ["", "0.2.0", "0.4.0", "1.1.0"])
 def test_exec_host_local_import_budget_add_check_del(plugin_bin: Path, tmp_path: Path, version: str) -> None:
     config = _host_local_config(tmp_path, version)
@@ -197,6 +285,10 @@ def test_exec_host_local_import_budget_beyond_the_common_case(plugin_bin: Path, 
     modules = _host_local_within_budget(plugin_bin, tmp_path, "ADD", text, env)
     assert "cnicore.spec._args" in modules
     _host_local_within_budget(plugin_bin, tmp_path, "DEL", text, env)
+    floor = floor_run(plugin_bin / "host-local", tmp_path)
+    run = full_run(plugin_bin / "host-local", "ADD", text, {**_HOST_LOCAL_ENV, **env, "CNI_CONTAINERID": "c1"},
+                   tmp_path)
+    _within_exact_budget(run, floor, HOST_LOCAL_BUDGET | {"cnicore.spec._args"}, "ADD")
 
 
 # (command, stdin, environment changes, exit status): what the skeleton answers on its own.
