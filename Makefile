@@ -7,7 +7,7 @@ SYSTEM_PACKAGES := iproute2 iptables nftables containernetworking-plugins etcd-s
 E2E_PACKAGES := podman runc conmon busybox-static fuse-overlayfs
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: demo test lint typecheck unit sysdeps _apt clean bench bench-quick mutate
+.PHONY: demo test lint typecheck unit sysdeps _apt clean bench bench-quick mutate mutate-all
 
 # The virtual environment, rebuilt when the project metadata changes.
 $(VENV)/.installed: pyproject.toml
@@ -70,6 +70,11 @@ mutate: $(VENV)/.installed
 	$(VENV)/bin/pip install -q -e '.[test,mutate]'
 	rm -rf mutants
 	$(PY) tests/mutate.py
+
+mutate-all: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -e '.[test,mutate]'
+	rm -rf mutants
+	$(PY) tests/mutate.py --all
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis build *.egg-info mutants mutants.log

@@ -946,10 +946,12 @@ def delete(config: PlainConfig, store: KeyStore, container_id: str, ifname: str)
     return released
 
 
-def check(config: PlainConfig, store: KeyStore, container_id: str, ifname: str) -> list[int]:
+def check(store: KeyStore, container_id: str, ifname: str) -> list[int]:
     """Succeed when ``(container_id, ifname)`` (or its container's legacy form) holds an address.
 
-    Returns the keys found. Raises :class:`NotFoundError`
+    Any address counts, whatever the configured ranges: the reference's CHECK
+    (``FindByID``) looks only at the owner, so the configuration only says
+    where the store is. Returns the keys found. Raises :class:`NotFoundError`
     (``host-local: Failed to find address added by container <id>``) otherwise.
     """
     exact, legacy = owner_texts(attachment_owner(container_id, ifname))

@@ -93,10 +93,14 @@ def delete(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -
 def check(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> tuple[IPAddress, ...]:
     """Succeed when ``(container_id, ifname)`` (or its container's legacy form) holds an address.
 
-    Returns the addresses found. Raises :class:`NotFoundError`
+    Any address in ``store`` counts, whatever ``config``'s ranges, as in the
+    reference (``config`` is taken for the same call shape as :func:`add` and
+    :func:`delete`; :class:`HostLocalIPAM` opens the store it names). Returns
+    the addresses found. Raises :class:`NotFoundError`
     (``host-local: Failed to find address added by container <id>``) otherwise.
     """
-    return tuple(key_ip(key) for key in _engine.check(config.plain(), key_port(store), container_id, ifname))
+    del config  # not consulted: see above
+    return tuple(key_ip(key) for key in _engine.check(key_port(store), container_id, ifname))
 
 
 def gc(store: IPStore, valid_attachments: Iterable[tuple[str, str]]) -> tuple[Reservation, ...]:

@@ -256,7 +256,7 @@ class HostLocalExecHandler:
         if command == "DEL":
             _engine.delete(plain, store, env.container_id, env.ifname)
         elif command == "CHECK":
-            _engine.check(plain, store, env.container_id, env.ifname)
+            _engine.check(store, env.container_id, env.ifname)
         return None
 
     def _store(self, config: PlainConfig) -> KeyStore:

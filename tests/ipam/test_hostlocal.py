@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given, settings
 from support import examples
 
-from cnicore._errors import AddressConflictError, AddressExhaustedError, InvalidConfigError, NotFoundError
-from cnicore.ipam import HostLocalIPAM, add, delete, gc, load_ipam_config
+from cnicore._errors import (
+    AddressConflictError,
+    AddressExhaustedError,
+    InvalidConfigError,
+    InvalidEnvironmentError,
+    NotFoundError,
+    UnknownContainerError,
+)
+from cnicore.ipam import HostLocalIPAM, add, check, delete, gc, load_ipam_config, make_owner
 from cnicore.stores import MemoryStore, Owner, parse_ip
 from cnicore.testing._ipam import ipam_configs
 
@@ -181,3 +188,34 @@ def test_del_releases_once_per_range_set_so_legacy_reservations_go_with_two(rang
     assert sorted(map(str, released)) == expected
     assert (store.reservation(parse_ip("10.7.0.6")) is not None) == legacy_left
     assert store.reservation(parse_ip("10.7.0.7")) is not None
+
+
+def test_check_finds_an_address_whatever_the_configured_ranges(tmp_path: Path) -> None:
+    """As the reference's CHECK (FindByID): the owner is looked up; the configuration's ranges are not consulted."""
+    store = MemoryStore()
+    first = load_ipam_config(config(tmp_path, subnet="10.1.2.0/24"))
+    elsewhere = load_ipam_config(config(tmp_path, ranges=[[{"subnet": "10.9.0.0/24"}],
+                                                          [{"subnet": "2001:db8:9::/64"}]]))
+    held = add(first, store, "c1", "eth0")
+    assert check(elsewhere, store, "c1", "eth0") == tuple(ip.ip for ip in held.ips) == (parse_ip("10.1.2.2"),)
+    with pytest.raises(NotFoundError):
+        check(elsewhere, store, "c2", "eth0")
+    assert delete(elsewhere, store, "c1", "eth0") == (parse_ip("10.1.2.2"),)
+    with pytest.raises(NotFoundError):
+        check(first, store, "c1", "eth0")
+
+
+def test_make_owner_is_the_owner_an_add_records(tmp_path: Path) -> None:
+    store = MemoryStore()
+    owner = make_owner(" c1\t", "eth0")
+    assert owner == Owner.attachment("c1", "eth0")
+    held = add(load_ipam_config(config(tmp_path, subnet="10.1.2.0/24")), store, " c1\t", "eth0")
+    reservation = store.reservation(held.ips[0].ip)
+    assert reservation is not None and reservation.owner == owner
+    with pytest.raises(UnknownContainerError) as missing:
+        make_owner(" ", "eth0")
+    assert missing.value.msg == "missing containerID"
+    with pytest.raises(InvalidEnvironmentError, match="invalid container ID for a reservation: 'c 1'"):
+        make_owner("c 1", "eth0")
+    with pytest.raises(InvalidEnvironmentError, match="invalid interface name for a reservation: ''"):
+        make_owner("c1", "")

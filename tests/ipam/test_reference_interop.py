@@ -341,3 +341,16 @@ def test_a_long_container_id_owns_its_one_address_as_in_the_reference(tmp_path: 
     assert [code for code, _ in runs["ours"]] == [0, 1, 0, 0, 0]
     assert "duplicate allocation is not allowed" in runs["ours"][1][1]["msg"]
     assert files["ours"][-1] == {}
+
+
+def test_check_ignores_the_configured_ranges_as_the_reference_does(tmp_path: Path) -> None:
+    """CHECK with a configuration whose ranges no longer hold the address: both succeed (owner lookup only)."""
+    conf = network(tmp_path)
+    moved = {**conf, "ipam": {**conf["ipam"], "ranges": [[{"subnet": "10.99.0.0/24"}]]}}
+    with HostLocalIPAM() as ipam:
+        ipam.add(json.dumps(conf), "from-us", "eth0")
+        go("ADD", conf, "from-go")
+        go("CHECK", moved, "from-us")
+        assert ipam.check(json.dumps(moved), "from-go", "eth0")
+        failed = go("CHECK", moved, "nobody", check=False)
+        assert failed["msg"] == "host-local: Failed to find address added by container nobody"
