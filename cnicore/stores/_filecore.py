@@ -550,7 +550,11 @@ class FileStoreCore:
         ``flock`` without ``LOCK_NB`` is woken the moment the lock is freed, but cannot time out; so a helper
         thread takes it, blocking, on a second open file description of the lock file (a lock belongs to the
         description), while this thread waits for it with the timeout. A helper whose waiter gave up closes
-        its descriptor (so releases the lock) once it has the lock. Raises TryAgainLaterError at the deadline.
+        its descriptor (so releases the lock) once it has the lock.
+
+        Raises:
+            TryAgainLaterError: the deadline passed first.
+            IOFailureError: the blocking ``flock`` failed.
         """
         try:
             fd = os.open(f"{_PROC_SELF_FD}/{self._handles.lock_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -588,7 +592,7 @@ class FileStoreCore:
         failure = outcome[0]
         if failure is not None:
             _close_quietly(fd)
-            raise failure
+            raise _io_error("cannot lock", os.path.join(self.path, LOCK_NAME), failure)
         return fd
 
     def _follow_while_waiting(self) -> bool:
