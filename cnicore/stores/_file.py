@@ -22,12 +22,11 @@ processes lock two different inodes. After taking the lock the store checks that
 the path still names the inode it locked (and the directory it opened) and
 reopens otherwise. A thread lock makes one store object safe to share between
 threads; a fork check reopens the descriptors in a forked child (which would
-otherwise share the parent's lock). A busy lock is waited for in a blocking
-``flock`` (woken the moment it is freed), taken by a helper thread on a second
-open file description of the lock file so that the wait can end at
-``lock_timeout`` with :class:`~cnicore.TryAgainLaterError` (code 11); before it
-blocks, the waiter takes in the changes already reported by its watch, so that
-its own lock hold is shorter.
+otherwise share the parent's lock). A busy lock is tried again after short
+sleeps (so that waiting longer than ``lock_timeout`` can raise
+:class:`~cnicore.TryAgainLaterError`, code 11); between tries, a watching store
+takes in the changes already reported by its watch, so that its own lock hold
+is shorter.
 
 What is atomic. A reservation file appears complete or not at all: the content is
 written to an unnamed file (``O_TMPFILE``; in durable mode fsync'ed) which is then

@@ -21,7 +21,7 @@ import fcntl
 import os
 import stat
 import time
-from _thread import TIMEOUT_MAX, RLock, allocate_lock, get_ident, start_new_thread
+from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
@@ -107,7 +107,8 @@ _SAVE_EVERY = 0.25
 _SAVE_RETRY_AFTER = 30.0
 
 # The longest sleep between two tries of a busy lock (seconds): the lock is taken without blocking, so that
-# waiting can time out; a waiter that sleeps long leaves a freed lock idle.
+# waiting can time out; a waiter that sleeps long leaves a freed lock idle. (Waiting in a blocking flock in a
+# helper thread, which can time out too, measured slower here with 8 processes on 2 cores: a thread per wait.)
 _MAX_LOCK_WAIT_STEP = 0.005
 
 _fork_generation = [0]
@@ -404,7 +405,6 @@ class FileStoreCore:
         self._depth = 0
         self._owner = -1  # the thread inside the transaction
         self._txns = 0
-        self._held_fd = -1  # a second descriptor of the lock file holding the lock (after waiting for it), or -1
         self._rescanned = -1  # the transaction (by number) in which the whole directory was last compared
         self._index = self._index_class()
         self._sigs = Signatures()
@@ -444,9 +444,6 @@ class FileStoreCore:
     def _open(self) -> None:
         handles = self._handles
         handles.close()
-        held, self._held_fd = self._held_fd, -1
-        if held >= 0:
-            _close_quietly(held)  # (a forked child's copy: the parent's lock is the parent's)
         data_dir = self.data_dir
         if os.path.exists(data_dir) and not os.path.isdir(data_dir):
             raise InvalidConfigError(f"dataDir {data_dir} is not a directory", key="ipam.dataDir", value=data_dir)
@@ -527,73 +524,20 @@ class FileStoreCore:
                     raise self._timed_out() from None
                 if self._follow_while_waiting():
                     continue  # (did the holder's share of work instead of sleeping: try again at once)
-                self._held_fd = self._wait_for_lock(deadline)
-                if self._held_fd < 0:
-                    time.sleep(delay)  # (no second descriptor of the lock file to wait on: poll)
-                    delay = min(delay * 2, _MAX_LOCK_WAIT_STEP)
-                    continue
+                time.sleep(delay)
+                delay = min(delay * 2, _MAX_LOCK_WAIT_STEP)
+                continue
             except OSError as exc:
                 raise _io_error("cannot lock", os.path.join(self.path, LOCK_NAME), exc) from exc
             if self._same_files():
                 return
             # Someone removed or replaced the directory or the lock file: what we locked excludes nobody.
-            self._release_lock()
+            fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
             self._open()
 
     def _timed_out(self) -> TryAgainLaterError:
         return TryAgainLaterError(f"timed out after {self.lock_timeout}s waiting for the lock on "
                                   f"{os.path.join(self.path, LOCK_NAME)}")
-
-    def _wait_for_lock(self, deadline: float) -> int:
-        """Wait for the busy lock until ``deadline``: a descriptor holding it, or -1 if it cannot be waited on.
-
-        ``flock`` without ``LOCK_NB`` is woken the moment the lock is freed, but cannot time out; so a helper
-        thread takes it, blocking, on a second open file description of the lock file (a lock belongs to the
-        description), while this thread waits for it with the timeout. A helper whose waiter gave up closes
-        its descriptor (so releases the lock) once it has the lock.
-
-        Raises:
-            TryAgainLaterError: the deadline passed first.
-            IOFailureError: the blocking ``flock`` failed.
-        """
-        try:
-            fd = os.open(f"{_PROC_SELF_FD}/{self._handles.lock_fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return -1
-        outcome: list[OSError | None] = []
-        guard = allocate_lock()
-        taken = allocate_lock()
-        taken.acquire()
-
-        def take() -> None:
-            failure: OSError | None = None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError as exc:
-                failure = exc
-            with guard:
-                if outcome:  # abandoned: the waiter timed out
-                    _close_quietly(fd)
-                    return
-                outcome.append(failure)
-            taken.release()
-
-        try:
-            start_new_thread(take, ())
-        except RuntimeError:  # (no thread to be had)
-            _close_quietly(fd)
-            return -1
-        remaining = deadline - time.monotonic()
-        taken.acquire(True, -1 if remaining > TIMEOUT_MAX else max(remaining, 0.0))
-        with guard:
-            if not outcome:
-                outcome.append(None)  # tells the helper to let go once it has the lock
-                raise self._timed_out()
-        failure = outcome[0]
-        if failure is not None:
-            _close_quietly(fd)
-            raise _io_error("cannot lock", os.path.join(self.path, LOCK_NAME), failure)
-        return fd
 
     def _follow_while_waiting(self) -> bool:
         """While another process holds the lock: take in the changes already reported, outside the lock.
@@ -622,10 +566,6 @@ class FileStoreCore:
         return bool(names)
 
     def _release_lock(self) -> None:
-        held, self._held_fd = self._held_fd, -1
-        if held >= 0:
-            _close_quietly(held)  # (the last descriptor of its open file description: the lock goes with it)
-            return
         try:  # noqa: SIM105 - no contextlib here
             fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
         except OSError:

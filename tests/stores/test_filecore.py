@@ -341,7 +341,7 @@ def _lock_holder(lock: Path) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_waiter_gets_the_lock_when_it_is_freed_and_one_that_gave_up_lets_go(tmp_path: Path) -> None:
+def test_a_waiter_gets_the_lock_when_it_is_freed_and_one_that_gave_up_holds_nothing(tmp_path: Path) -> None:
     import threading
 
     with FileStoreCore(tmp_path, "net") as store:
@@ -350,7 +350,7 @@ def test_a_waiter_gets_the_lock_when_it_is_freed_and_one_that_gave_up_lets_go(tm
     patient = FileStoreCore(tmp_path, "net", lock_timeout=60)
     holder = _lock_holder(tmp_path / "net" / "lock")
     try:
-        # Gives up at its timeout (its helper, still waiting for the lock, must let go once it has it)...
+        # Gives up at its timeout...
         with pytest.raises(TryAgainLaterError):
             impatient.reserve_key(key("10.0.0.3"), "b eth0", "0")
         # ...while a patient one waits, and gets the lock when the holder frees it.
@@ -362,7 +362,7 @@ def test_a_waiter_gets_the_lock_when_it_is_freed_and_one_that_gave_up_lets_go(tm
     waiter.join(60)
     assert results == [True]
     patient.close()
-    # Neither the abandoned helper nor the patient store kept the lock: another process takes it.
+    # Neither the store that gave up nor the patient one kept the lock: another process takes it.
     check = subprocess.run(
         [sys.executable, "-c",
          "import fcntl, os\n"
