@@ -58,9 +58,11 @@ def test_quick_occupancy_sweep_compares_every_point_to_the_empty_store(tmp_path:
     rows = occupancy_rows(True, chart_path=str(tmp_path / "chart.png"))
     targeted = [row for row in rows if row.target is not None]
     assert {row.figure.split(":")[0] for row in targeted} == {f"occupancy {p}% of 10.129.0.0/22" for p in (0, 50, 90)}
-    assert all(row.anchor_name == "ours, empty" and row.target == 2.0 for row in targeted)
-    # The empty point is its own anchor.
-    assert [row.ratio for row in targeted[:2]] == [1.0, 1.0]
+    # Every point has its own anchor: the empty store measured in rounds alternating with that point.
+    assert all(row.anchor_name == "ours, empty, alternating with this level" and row.target == 2.0
+               for row in targeted)
+    assert all(row.ours > 0 and row.anchor > 0 for row in targeted)
+    assert len({row.anchor for row in targeted}) > 2
     _check_table(render_markdown(rows, title="smoke", machine="m"), rows)
 
 

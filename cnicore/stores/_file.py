@@ -22,8 +22,11 @@ processes lock two different inodes. After taking the lock the store checks that
 the path still names the inode it locked (and the directory it opened) and
 reopens otherwise. A thread lock makes one store object safe to share between
 threads; a fork check reopens the descriptors in a forked child (which would
-otherwise share the parent's lock). Waiting longer than ``lock_timeout`` raises
-:class:`~cnicore.TryAgainLaterError` (code 11).
+otherwise share the parent's lock). A busy lock is tried again after short
+sleeps (so that waiting longer than ``lock_timeout`` can raise
+:class:`~cnicore.TryAgainLaterError`, code 11); between tries, a watching store
+takes in the changes already reported by its watch, so that its own lock hold
+is shorter.
 
 What is atomic. A reservation file appears complete or not at all: the content is
 written to an unnamed file (``O_TMPFILE``; in durable mode fsync'ed) which is then
@@ -121,16 +124,17 @@ only as far as this says:
   from the file are read again before anything is released on their account,
   reported as an owner's, or listed (GC lists every owner first), so no
   address is ever released, or reported held, on the strength of a stale
-  content. What is *not* re-verified per operation: a file rewritten in place
-  (same inode: only a hand edit does that) does not change the directory, and
-  detecting one would take a ``stat`` of every file on every open, the cost the
-  index exists to avoid. Such a content is seen at once by a watching store
-  (inotify reports writes into files), and otherwise when the address is acted
-  on, listed or collected, or when the directory changed behind the index (the
-  reference plugin ran) and every entry is compared; until
-  then a lookup by the *new* owner does not find it (its DEL leaves that file to
-  GC, its ADD gets an address of its own), where the reference, which reads
-  every file on every operation, would. The old owner never gets it back.
+  content. A file rewritten in place (same inode: only a hand edit does that)
+  changes nothing in the directory's state. A watching store is told at once
+  (inotify reports writes into files) and stays O(1) per operation. A store
+  that does not watch (``watch=False``, an executed plugin, a long-lived store
+  before its watch starts) compares every entry's inode and ctime (one
+  ``lstat`` each) before any lookup by owner (ADD's duplicate check, DEL, CHECK,
+  listing, GC) and re-reads the changed files; acting on one address alone
+  compares that entry; starting the watch compares every entry once. So the new
+  owner's ADD is refused as a duplicate, its DEL frees the file, and the old
+  owner never gets it back. That is O(n) ``lstat`` calls for an executed ADD or
+  DEL, where the reference reads every file for the same checks.
 
 Where the code is. :class:`~cnicore.stores._filecore.FileStoreCore` (standard
 library only, so that an executed plugin need not import netaddr or attrs) does

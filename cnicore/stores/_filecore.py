@@ -106,6 +106,11 @@ _SAVE_EVERY = 0.25
 # After failing to save its index, a store works without saving for this long (seconds), then tries again.
 _SAVE_RETRY_AFTER = 30.0
 
+# The longest sleep between two tries of a busy lock (seconds): the lock is taken without blocking, so that
+# waiting can time out; a waiter that sleeps long leaves a freed lock idle. (Waiting in a blocking flock in a
+# helper thread, which can time out too, measured slower here with 8 processes on 2 cores: a thread per wait.)
+_MAX_LOCK_WAIT_STEP = 0.005
+
 _fork_generation = [0]
 
 
@@ -400,6 +405,7 @@ class FileStoreCore:
         self._depth = 0
         self._owner = -1  # the thread inside the transaction
         self._txns = 0
+        self._rescanned = -1  # the transaction (by number) in which the whole directory was last compared
         self._index = self._index_class()
         self._sigs = Signatures()
         # Keys changed since the persisted index last caught up with this store; whether the directory changed
@@ -411,8 +417,9 @@ class FileStoreCore:
         self._saved_at = -_SAVE_EVERY
         self._file: _IndexFile | None = None
         self._touched: set[bytes] = set()  # names this transaction changed (its own inotify events)
-        self._drained: tuple[set[bytes], bool] | None = None  # the watch's events read while taking the lock
+        self._drained: tuple[dict[bytes, bool], bool] | None = None  # the watch's events read while taking the lock
         self._wrote = False  # this transaction added or removed directory entries
+        self._made = False  # this transaction created or wrote a file (not only removed some)
         # range id -> (address key, file size, whether this store wrote the file and nobody touched it since)
         self._cursors: dict[str, tuple[int | None, int, bool]] = {}
         # Contents loaded from the persisted index are read again before they are acted on.
@@ -485,7 +492,9 @@ class FileStoreCore:
         if watch is not None:
             names, rebuild = watch.drain()
             if self._drained is not None:  # (a retry after waiting for the lock: keep the earlier events)
-                names |= self._drained[0]
+                earlier = self._drained[0]
+                earlier.update(names)  # (a later event of a name says more than an earlier one)
+                names = earlier
                 rebuild = rebuild or self._drained[1]
             self._drained = (names, rebuild)
             checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
@@ -512,11 +521,11 @@ class FileStoreCore:
                 if deadline < 0:
                     deadline = float("inf") if self.lock_timeout is None else time.monotonic() + self.lock_timeout
                 if time.monotonic() >= deadline:
-                    raise TryAgainLaterError(
-                        f"timed out after {self.lock_timeout}s waiting for the lock on "
-                        f"{os.path.join(self.path, LOCK_NAME)}") from None
+                    raise self._timed_out() from None
+                if self._follow_while_waiting():
+                    continue  # (did the holder's share of work instead of sleeping: try again at once)
                 time.sleep(delay)
-                delay = min(delay * 2, 0.02)
+                delay = min(delay * 2, _MAX_LOCK_WAIT_STEP)
                 continue
             except OSError as exc:
                 raise _io_error("cannot lock", os.path.join(self.path, LOCK_NAME), exc) from exc
@@ -525,6 +534,36 @@ class FileStoreCore:
             # Someone removed or replaced the directory or the lock file: what we locked excludes nobody.
             fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
             self._open()
+
+    def _timed_out(self) -> TryAgainLaterError:
+        return TryAgainLaterError(f"timed out after {self.lock_timeout}s waiting for the lock on "
+                                  f"{os.path.join(self.path, LOCK_NAME)}")
+
+    def _follow_while_waiting(self) -> bool:
+        """While another process holds the lock: take in the changes already reported, outside the lock.
+
+        What others changed is learnt now instead of inside this store's next transaction, which then holds
+        the lock that much shorter (with many processes on one network, the lock is what they queue for).
+        Sound without the lock: each change was reported by its own event, files are created whole, and any
+        later change of a name is a later event, taken in later (under the lock at the latest). A lost event
+        is kept for the transaction, which starts again from a full scan. Returns whether there was any.
+        """
+        watch = self._handles.watch
+        if watch is None or self._stale:
+            return False
+        names, rebuild = watch.drain()
+        if rebuild or self._drained is not None:
+            if self._drained is not None:
+                earlier = self._drained[0]
+                earlier.update(names)
+                names = earlier
+                rebuild = rebuild or self._drained[1]
+            self._drained = (names, rebuild)
+            return False
+        changed = self._changed_name
+        for name, gone in names.items():
+            changed(name, gone)
+        return bool(names)
 
     def _release_lock(self) -> None:
         try:  # noqa: SIM105 - no contextlib here
@@ -575,7 +614,7 @@ class FileStoreCore:
     def _sync(self) -> None:
         """Bring the index up to date with the directory (called with the lock held)."""
         self._touched.clear()
-        self._wrote = False
+        self._wrote = self._made = False
         watch = self._handles.watch
         if self._stale:
             self._drained = None
@@ -587,8 +626,9 @@ class FileStoreCore:
                 self._rescan(full=True)
                 self._unsealed = True
             else:
-                for name in names:
-                    self._changed_name(name)
+                changed = self._changed_name
+                for name, gone in names.items():
+                    changed(name, gone)
             return
         else:
             self._cursors.clear()  # rewritten in place by the reference: no state change tells
@@ -604,13 +644,17 @@ class FileStoreCore:
             self._start_watch()
 
     def _start_watch(self) -> None:
-        # Called with the lock held and the index exact: from here on the queue holds every change.
+        # Called with the lock held: from here on the queue holds every change. What the directory's state
+        # could not show before (a file rewritten in place) is compared once now, entry by entry (lstat only).
         try:
             from cnicore.stores._inotify import DirectoryWatch
 
             self._handles.watch = DirectoryWatch(f"{_PROC_SELF_FD}/{self._handles.dir_fd}")
         except OSError:
             self._watch_failed = True  # inotify unavailable or out of instances: directory states it is
+            return
+        if self._rescanned != self._txns:
+            self._rescan(full=False)
 
     def _load(self) -> None:
         """First look at a directory: the persisted index if it matches, else a (partial) scan."""
@@ -671,15 +715,22 @@ class FileStoreCore:
         watch = self._handles.watch
         rebuild = False
         if watch is not None:
+            if (not self._made and not self._flush
+                    and (not self._unsealed or time.monotonic() - self._saved_at < _SAVE_EVERY)):
+                # Nothing to seal or save now, and this transaction only removed files: its own events say
+                # "gone" (taking them in again changes nothing), so they and anyone else's wait for the next
+                # transaction's look at the queue. (A DEL costs one read less.)
+                self._touched.clear()
+                return
             names, rebuild = watch.drain()
             if rebuild:
                 self._stale = True
             else:
                 touched = self._touched
-                for raw in names:
+                for raw, gone in names.items():
                     # "#<inode>" names the unnamed files this transaction linked.
                     if raw not in touched and raw[:1] != b"#":
-                        self._changed_name(raw)
+                        self._changed_name(raw, gone)
         self._touched.clear()
         if rebuild or not self._unsealed:
             return  # (after a lost event the index is not exact: nothing is sealed or saved; the next opens rescan)
@@ -740,12 +791,18 @@ class FileStoreCore:
         self._dir_state = _state(st) if st.st_ctime_ns < now else None
         self._tau = tau
 
-    def _changed_name(self, raw: bytes) -> None:
-        """An inotify event (not of our making) for the name ``raw``: re-read what it may have changed."""
+    def _changed_name(self, raw: bytes, gone: bool = False) -> None:
+        """Inotify events (not of our making) for the name ``raw``: re-read what they may have changed.
+
+        ``gone``: the last of them removed the name (nothing to read: any later change is a later event).
+        """
         name = os.fsdecode(raw)
         key = _key_from_name(name)
         if key is not None:
-            self._refresh(name, key)
+            if gone:
+                self._absent(key)
+            else:
+                self._refresh(name, key)
         elif name.startswith(LAST_RESERVED_PREFIX):
             self._forget_cursors(name[len(LAST_RESERVED_PREFIX):])
 
@@ -808,6 +865,8 @@ class FileStoreCore:
             self._verified.discard(key)
             self._dirty.add(key)
             self._unsealed = True
+        # (what the directory held at this point of this transaction: the lock keeps others' changes out)
+        self._rescanned = self._txns
         if debris:
             self._sweep_names(debris)
 
@@ -821,11 +880,7 @@ class FileStoreCore:
         try:
             fd = os.open(name, _NOFOLLOW_READ, dir_fd=dir_fd)
         except FileNotFoundError:
-            self._sigs.set(key, None)
-            self._verified.discard(key)
-            if self._index.discard_key(key):
-                self._dirty.add(key)
-                self._unsealed = True
+            self._absent(key)
             return
         except OSError:
             # A symlink (ELOOP), a socket, no permission...: keep the address occupied, touch nothing.
@@ -860,26 +915,61 @@ class FileStoreCore:
             self._dirty.add(key)
             self._unsealed = True
 
+    def _absent(self, key: int) -> None:
+        """Forget ``key``: its file is gone."""
+        self._sigs.set(key, None)
+        self._verified.discard(key)
+        if self._index.discard_key(key):
+            self._dirty.add(key)
+            self._unsealed = True
+
     def _unverified(self, key: int) -> bool:
         return not self._all_verified and key not in self._verified and self._index.has_key(key)
 
     def _verify(self, key: int) -> None:
-        """Re-read the entry of ``key`` if its content was loaded from the persisted index and not read since."""
+        """Make the index's owner of ``key`` the file's before it is acted on or reported.
+
+        Re-reads the entry if its content was loaded from the persisted index and not read since; without a
+        watch, also if the file's identity (inode, ctime) is not the one last read, or it changed since the
+        state was sealed (a file rewritten in place changes nothing else a store without a watch sees).
+        """
         if self._unverified(key):
             self._refresh(_name(key), key)
+        elif self._handles.watch is None and self._index.has_key(key):
+            name = _name(key)
+            try:
+                st = os.stat(name, dir_fd=self._handles.dir_fd, follow_symlinks=False)
+            except OSError:
+                self._refresh(name, key)
+                return
+            if st.st_ctime_ns >= self._tau or self._sigs.get(key) != (st.st_ino, st.st_ctime_ns):
+                self._refresh(name, key)
 
     def _verify_all(self) -> None:
-        """Re-read every entry whose content was loaded from the persisted index (before listing them all)."""
+        """Make every owner in the index the file's (before listing them all, or looking one up by owner).
+
+        Entries loaded from the persisted index are read once (O(n), like the whole listing; GC is the caller
+        that matters). Without a watch, every entry's identity is compared as well (one lstat each) and the
+        changed ones re-read: an owner rewritten in place is noticed by no other means.
+        """
         if not self._all_verified:
-            # Every owner is reported: read every file loaded from the persisted index once (O(n), like the
-            # whole listing; GC is the caller that matters).
             self._rescan(full=False, reread=True)
             self._all_verified = True
             self._verified = set()
+        elif self._handles.watch is None and self._rescanned != self._txns:
+            self._rescan(full=False)
 
     def _checked(self, query: Callable[[KeyIndex, str, str | None], list[int]], exact_text: str,
                  legacy_text: str | None) -> list[int]:
-        """``query`` answered from contents read by this store (re-reading any loaded from the persisted index)."""
+        """``query`` answered from contents read by this store (re-reading any loaded from the persisted index).
+
+        Without a watch the whole directory is verified first (:meth:`_verify_all`'s lstat pass): the
+        reference's own duplicate check and DEL read every file, so an owner lookup may cost O(n) stats where
+        nothing else tells that a file was rewritten in place. A watching store is told (IN_MODIFY) and stays
+        O(1).
+        """
+        if self._handles.watch is None and self._rescanned != self._txns:
+            self._rescan(full=False)
         while True:
             found = query(self._index, exact_text, legacy_text)
             pending = [key for key in found if self._unverified(key)]
@@ -1054,6 +1144,7 @@ class FileStoreCore:
 
     def _create(self, name: str, data: bytes) -> tuple[int, int]:
         """Create ``name`` holding ``data``, complete or not at all; its signature. FileExistsError if taken."""
+        self._made = True
         if self._tmpfile is not False:
             sig = self._create_unnamed(name, data)
             if sig is not None:
@@ -1073,6 +1164,7 @@ class FileStoreCore:
             os.fsync(self._handles.dir_fd)
 
     def _write_last_reserved(self, range_id: str, key: int) -> None:
+        self._made = True
         name = LAST_RESERVED_PREFIX + range_id
         data = _name(key).encode()
         self._touched.add(os.fsencode(name))
@@ -1203,8 +1295,7 @@ class FileStoreCore:
         key = _canonical_key(key)
         with _Transaction(self):
             name = _name(key)
-            if self._unverified(key):
-                self._refresh(name, key)
+            self._verify(key)
             if self._index.owner_text(key) != owner_text:  # (None when free)
                 return False
             self._unlink(name, key)

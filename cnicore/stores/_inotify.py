@@ -31,6 +31,8 @@ _WATCH_MASK = (_IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _I
                | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR)
 # Events after which the watch no longer describes the directory: start again from a full scan.
 _REBUILD = _IN_Q_OVERFLOW | _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF
+# Events after which the name no longer exists (as of that event).
+_GONE = _IN_DELETE | _IN_MOVED_FROM
 _HEADER = struct.Struct("iIII")
 _BUFFER = 65536
 # A read that returns less than this left the queue empty (the largest event is a header and NAME_MAX + 1 bytes).
@@ -78,21 +80,22 @@ class DirectoryWatch:
         """The inotify descriptor (-1 once closed)."""
         return int(self._fd)
 
-    def drain(self) -> tuple[set[bytes], bool]:
-        """Read every pending event: (names that changed, as bytes; whether a full rescan is needed).
+    def drain(self) -> tuple[dict[bytes, bool], bool]:
+        """Read every pending event: (each name that changed, as bytes, mapped to whether its last event removed
+        it (deleted or renamed away); whether a full rescan is needed).
 
         A failed read (or a closed watch) asks for a rescan: events may have been lost.
         """
-        names: set[bytes] = set()
+        try:
+            data = os.read(self._fd, _BUFFER)
+        except BlockingIOError:
+            return {}, False  # (the common case of a quiet directory: nothing else to set up)
+        except OSError:
+            return {}, True
+        names: dict[bytes, bool] = {}
         rebuild = False
         unpack, size = _HEADER.unpack_from, _HEADER.size
         while True:
-            try:
-                data = os.read(self._fd, _BUFFER)
-            except BlockingIOError:
-                break
-            except OSError:
-                return names, True
             offset = 0
             end = len(data)
             while offset + size <= end:
@@ -100,11 +103,17 @@ class DirectoryWatch:
                 if mask & _REBUILD:
                     rebuild = True
                 if length:
-                    names.add(data[offset + size:offset + size + length].rstrip(b"\0"))
+                    names[data[offset + size:offset + size + length].rstrip(b"\0")] = bool(mask & _GONE)
                 offset += size + length
             if end < _FULL:
                 break
-        names.discard(b"")
+            try:
+                data = os.read(self._fd, _BUFFER)
+            except BlockingIOError:
+                break
+            except OSError:
+                return names, True
+        names.pop(b"", None)
         return names, rebuild
 
     def close(self) -> None:

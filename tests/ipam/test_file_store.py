@@ -288,10 +288,10 @@ def test_lost_inotify_events_forget_the_cached_cursor(tmp_path: Path, monkeypatc
         cursor.write_bytes(b"10.0.0.100")  # in place, as the reference writes it
         real_drain = watch.drain
 
-        def overflowed() -> tuple[set[bytes], bool]:
+        def overflowed() -> tuple[dict[bytes, bool], bool]:
             real_drain()  # the events are gone...
             monkeypatch.setattr(watch, "drain", real_drain)
-            return set(), True  # ...and the kernel says so
+            return {}, True  # ...and the kernel says so
 
         monkeypatch.setattr(watch, "drain", overflowed)
         assert store.last_reserved("0") == IP("10.0.0.100")

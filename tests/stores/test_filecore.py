@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from netaddr import IPAddress
 
 import cnicore
-from cnicore._errors import InvalidConfigError
+from cnicore._errors import InvalidConfigError, TryAgainLaterError
 from cnicore.stores import FileStore, Owner, ip_from_file_name, ip_text, parse_ip
 from cnicore.stores._file import index_path
 from cnicore.stores._filecore import FileStoreCore, _key_from_name, index_file_path
@@ -327,3 +327,49 @@ def test_importing_the_core_loads_no_costly_module() -> None:
     )
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _lock_holder(lock: Path) -> subprocess.Popen[str]:
+    """Another process holding the network's lock until its stdin closes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDONLY)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_waiter_gets_the_lock_when_it_is_freed_and_one_that_gave_up_holds_nothing(tmp_path: Path) -> None:
+    import threading
+
+    with FileStoreCore(tmp_path, "net") as store:
+        assert store.reserve_key(key("10.0.0.2"), "a eth0", "0")
+    impatient = FileStoreCore(tmp_path, "net", lock_timeout=0.2)
+    patient = FileStoreCore(tmp_path, "net", lock_timeout=60)
+    holder = _lock_holder(tmp_path / "net" / "lock")
+    try:
+        # Gives up at its timeout...
+        with pytest.raises(TryAgainLaterError):
+            impatient.reserve_key(key("10.0.0.3"), "b eth0", "0")
+        # ...while a patient one waits, and gets the lock when the holder frees it.
+        results: list[bool] = []
+        waiter = threading.Thread(target=lambda: results.append(patient.reserve_key(key("10.0.0.4"), "c eth0", "0")))
+        waiter.start()
+    finally:
+        holder.communicate("")
+    waiter.join(60)
+    assert results == [True]
+    patient.close()
+    # Neither the store that gave up nor the patient one kept the lock: another process takes it.
+    check = subprocess.run(
+        [sys.executable, "-c",
+         "import fcntl, os\n"
+         f"fd = os.open({str(tmp_path / 'net' / 'lock')!r}, os.O_RDONLY)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked')\n"],
+        capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "locked"
+    impatient.close()
+    assert sorted((tmp_path / "net").iterdir()) == sorted(
+        tmp_path / "net" / name for name in ("10.0.0.2", "10.0.0.4", "last_reserved_ip.0", "lock"))
