@@ -9,7 +9,11 @@ every command, VERSION and STATUS included, runs the host-local engine on the
 file store's core and loads no link backend, none of attrs, netaddr, ``typing``,
 ``ipaddress``, ``socket`` or ``threading``, and none of the typed IPAM, store
 port or result modules; only the etcd store (``ipam.store``) brings in the
-typed world, as its client needs it.
+typed world, as its client needs it. The meta plugins (portmap, firewall,
+tuning), executed as podman's default chain: VERSION, GC, STATUS and every
+refusal of the skeleton load none of their modules, and no command loads another
+plugin's module, the stores, IPAM, the runtime or another backend. The Mesos
+port mapper refuses a missing variable before its module loads.
 """
 
 from __future__ import annotations
