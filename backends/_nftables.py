@@ -30,7 +30,7 @@ from typing import Any
 
 import netaddr
 
-from cnicore._errors import InternalError, PermissionDeniedError
+from cnicore._errors import CNIError, InternalError, PermissionDeniedError
 from cnicore.links import (
     HOST_NAMESPACE,
     NFT_MASQUERADE_CHAIN,
@@ -82,6 +82,27 @@ class NftablesFirewall(OneAddressMasquerade):
         return self
 
     # -- running nft -------------------------------------------------------------------------------
+
+    def usable(self) -> bool:
+        """Whether nftables can be used here: ``nft`` runs and would accept a new table (``nft --check``).
+
+        As upstream's ``SupportsNFTables``; nothing is changed.
+        """
+        if not self.available():
+            return False
+        try:
+            done = self._run(["--check", "add", "table", "ip", "supports_nftables_test"])
+        except CNIError:
+            return False
+        return done.returncode == 0
+
+    def apply_script(self, script: str) -> None:
+        """Run ``script`` with ``nft -f -``: one transaction (all of it or nothing). Errors: the ``nft`` message."""
+        self._apply(script)
+
+    def list_objects(self, *what: str) -> list[dict[str, Any]]:
+        """``nft -j list <what>``'s objects (``{"rule": {...}}`` and so on); none if the table or chain is missing."""
+        return self._list(*what)
 
     def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
         return run_tool([self._nft, *args], namespace_path=self._namespace.path, nsenter=self._nsenter,

@@ -10,7 +10,10 @@ command. So nothing is imported before it is needed:
 
 * the skeleton runs first, before any plugin module is imported: VERSION, the
   about text and every refusal of the environment or stdin cost the
-  skeleton's few modules and nothing else (:class:`DeferredHandler`);
+  skeleton's few modules and nothing else (:class:`DeferredHandler`), for
+  every plugin; ``mesos-cni-port-mapper``, which speaks Mesos's protocol rather
+  than the skeleton's, refuses a missing variable or unreadable stdin before
+  its module loads too (:func:`_mesos_front`);
 * ``host-local`` needs no link backend at all: it runs as
   :class:`~cnicore.plugins._hostlocal.HostLocalExecHandler`, which calls the
   host-local engine (the library's own functions) on the file store's core and
@@ -53,7 +56,7 @@ import os
 import sys
 
 from cnicore._errors import CNIError, InvalidConfigError, IOFailureError
-from cnicore.spec._version import ALL_VERSIONS
+from cnicore.spec._version import ALL_VERSIONS, FIREWALL_VERSIONS
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
 if TYPE_CHECKING:
@@ -74,11 +77,9 @@ BACKEND_ENV: Final = "CNICORE_BACKEND"
 FAKE_STATE_ENV: Final = "CNICORE_FAKE_STATE"
 #: The plugins this entry point serves.
 PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall", "portmap", "mesos-cni-port-mapper")
-# The meta plugins run through MetaExecHandler: no typed request, so VERSION or a DEL with nothing to undo
-# imports neither attrs nor netaddr.
+# The meta plugins run through MetaExecHandler: no typed request, so a DEL with nothing to undo imports neither
+# attrs nor netaddr.
 _META_PLUGINS: Final = ("tuning", "firewall", "portmap")
-# The plugins the skeleton runs before loading any of their modules (see DeferredHandler).
-_DEFERRED: Final = ("loopback", "bridge", "host-local")
 
 
 def _backends() -> Any:
@@ -296,10 +297,10 @@ class DeferredHandler:
     environment asks for (or on ``fake``, the fake kernel the caller loaded).
     """
 
-    supported_versions = ALL_VERSIONS  # loopback, bridge and host-local accept every version
-
     def __init__(self, name: str, environ: Mapping[str, str], fake: FakeState | None = None) -> None:
         self.name = name
+        # Every plugin accepts every version but firewall (the plugins' own supported_versions are these).
+        self.supported_versions = FIREWALL_VERSIONS if name == "firewall" else ALL_VERSIONS
         self._environ = environ
         self._fake = fake
         self._built: Any = None
@@ -311,9 +312,18 @@ class DeferredHandler:
         if handler is not None:
             self._built = handler
             return handler.handle(command, env, config, config_bytes, cni_version)
-        from cnicore.plugins._skel import plugin_handler
+        built: ExecHandler
+        if self.name in _META_PLUGINS:
+            from cnicore.plugins._meta import MetaExecHandler
 
-        built = self._built = plugin_handler(build_plugin(self.name, self._environ, self._fake))
+            # build_plugin makes a meta plugin for these names: its methods take any MetaRequest.
+            built = MetaExecHandler(lambda: build_plugin(self.name, self._environ, self._fake),  # type: ignore
+                                    self.name, self.supported_versions)
+        else:
+            from cnicore.plugins._skel import plugin_handler
+
+            built = plugin_handler(build_plugin(self.name, self._environ, self._fake))
+        self._built = built
         return built.handle(command, env, config, config_bytes, cni_version)
 
     def close(self) -> None:
@@ -360,27 +370,39 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                          f"(install as one of {', '.join(PLUGIN_NAMES)})\n")
         return 1
     if name == "mesos-cni-port-mapper":
-        # Mesos's own protocol (no VERSION, its error codes and format), not the CNI skeleton's.
-        from cnicore.plugins._mesos_portmapper import mesos_main
-
-        fake = _fake_state(environ)
-        if fake is None:
-            return mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
-        kernel = fake
-        return _on_fake(kernel, lambda: mesos_main(environ, sys.stdin.buffer, sys.stdout.buffer, kernel.firewall))
+        return _mesos_front(environ)
     from cnicore.plugins._skel import run_exec
 
-    # loopback, bridge and host-local behind the skeleton before any of their modules loads (DeferredHandler);
-    # host-local never needs the fake kernel.
+    # Every plugin behind the skeleton before any of its modules loads (DeferredHandler); host-local never needs
+    # the fake kernel.
     fake = None if name == "host-local" else _fake_state(environ)
     if fake is None:
-        if name in _DEFERRED:
-            return _run(run_exec, DeferredHandler(name, environ), name, environ)
-        return _run(*_driven(name, build_plugin(name, environ)), name, environ)
+        return _run(run_exec, DeferredHandler(name, environ), name, environ)
     kernel = fake
-    if name in _DEFERRED:
-        return _on_fake(kernel, lambda: _run(run_exec, DeferredHandler(name, environ, kernel), name, environ))
-    return _on_fake(kernel, lambda: _run(*_driven(name, build_plugin(name, environ, kernel)), name, environ))
+    return _on_fake(kernel, lambda: _run(run_exec, DeferredHandler(name, environ, kernel), name, environ))
+
+
+def _mesos_front(environ: Mapping[str, str]) -> int:
+    """``mesos-cni-port-mapper``: Mesos's own protocol (no VERSION, its error codes and format).
+
+    What Mesos refuses first, a missing variable (code 101) or stdin that cannot be
+    read (code 100), is answered before the plugin's module loads; the rest of the
+    order is Mesos's (the configuration is read before the command is looked at).
+    """
+    from cnicore.plugins._mesos_skel import check_environment, mesos_refusal, read_stdin
+
+    try:
+        check_environment(environ)
+        data = read_stdin(sys.stdin.buffer)
+    except CNIError as exc:
+        return mesos_refusal(exc, sys.stdout.buffer)
+    from cnicore.plugins._mesos_portmapper import mesos_main
+
+    fake = _fake_state(environ)
+    if fake is None:
+        return mesos_main(environ, data, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+    kernel = fake
+    return _on_fake(kernel, lambda: mesos_main(environ, data, sys.stdout.buffer, kernel.firewall))
 
 
 def _on_fake(fake: FakeState, run: Callable[[], int]) -> int:
@@ -396,18 +418,6 @@ def _on_fake(fake: FakeState, run: Callable[[], int]) -> int:
         return run()
     finally:
         fake.__exit__(None, None, None)
-
-
-def _driven(name: str, plugin: Plugin) -> tuple[Callable[..., int], ExecHandler | Plugin]:
-    from cnicore.plugins._skel import run_exec, run_plugin
-
-    if name in _META_PLUGINS:
-        from cnicore.plugins._meta import MetaExecHandler
-
-        # build_plugin made a meta plugin for these names: its methods take any MetaRequest.
-        handler: ExecHandler = MetaExecHandler(plugin)  # type: ignore[arg-type]
-        return run_exec, handler
-    return run_plugin, plugin
 
 
 def exec_main() -> NoReturn:

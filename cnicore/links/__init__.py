@@ -27,6 +27,8 @@ from ._masquerade import (
 )
 from ._port import Firewall, LinkBackend, NftFirewall, RuleTables
 from ._portmap import (
+    NFT_PORTMAP_CHAINS,
+    NFT_PORTMAP_TABLE,
     PORTMAP_DNAT_CHAIN,
     PORTMAP_MASQ_CHAIN,
     PORTMAP_SETMARK_CHAIN,
@@ -35,6 +37,9 @@ from ._portmap import (
     portmap_chain_name,
     portmap_del_edit,
     portmap_dnat_rules,
+    portmap_nft_add_script,
+    portmap_nft_delete_script,
+    portmap_nft_expected_rules,
 )
 from ._rules import (
     FIREWALL_ADMIN_CHAIN,
@@ -95,6 +100,8 @@ __all__ = [
     "ISOLATION_STAGE2_CHAIN",
     "MAIN_TABLE",
     "NFT_MASQUERADE_CHAIN",
+    "NFT_PORTMAP_CHAINS",
+    "NFT_PORTMAP_TABLE",
     "NFT_MASQUERADE_TABLE",
     "PORTMAP_DNAT_CHAIN",
     "PORTMAP_MASQ_CHAIN",
@@ -145,6 +152,9 @@ __all__ = [
     "portmap_chain_name",
     "portmap_del_edit",
     "portmap_dnat_rules",
+    "portmap_nft_add_script",
+    "portmap_nft_delete_script",
+    "portmap_nft_expected_rules",
     "spoof_check_comment",
     "spoof_check_plan",
     "spoof_check_ref_id",

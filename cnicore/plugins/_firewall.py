@@ -29,6 +29,7 @@ from __future__ import annotations
 from cnicore._errors import CNIError, InternalError
 from cnicore._gofmt import go_quote
 from cnicore.plugins._netconf import GoStruct
+from cnicore.spec._version import FIREWALL_VERSIONS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["FirewallConfig", "FirewallPlugin", "load_firewall_config"]
 
 _PREFIX = "failed to load netconf: "
-#: The versions the plugin accepts: 0.4.0 and later, as upstream's current plugin.
-FIREWALL_VERSIONS: tuple[str, ...] = ("0.4.0", "1.0.0", "1.1.0")
 
 
 class FirewallConfig:

@@ -39,6 +39,15 @@ import json
 import os
 
 from cnicore._errors import CNIError
+from cnicore.plugins._mesos_skel import (
+    ERROR_BAD_ARGS,
+    ERROR_DELEGATE_FAILURE,
+    ERROR_PORTMAP_FAILURE,
+    ERROR_UNSUPPORTED_COMMAND,
+    check_environment,
+    mesos_error,
+    mesos_refusal,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,22 +60,7 @@ __all__ = ["MESOS_PORT_MAPPER", "MesosPortMapper", "mesos_main"]
 
 #: The plugin's type name.
 MESOS_PORT_MAPPER = "mesos-cni-port-mapper"
-ERROR_READ_FAILURE = 100
-ERROR_BAD_ARGS = 101
-ERROR_DELEGATE_FAILURE = 102
-ERROR_PORTMAP_FAILURE = 103
-ERROR_UNSUPPORTED_COMMAND = 104
-#: The version Mesos stamps on the plugin's error objects.
-ERROR_CNI_VERSION = "0.3.0"
-
-
-def _error(msg: str, code: int) -> CNIError:
-    return CNIError(msg, code=code)
-
-
-def error_text(exc: CNIError) -> str:
-    """The error object as Mesos prints it: compact, ``cniVersion`` first."""
-    return json.dumps({"cniVersion": ERROR_CNI_VERSION, "code": exc.code, "msg": exc.msg}, separators=(",", ":"))
+_error = mesos_error
 
 
 def _string_field(config: Mapping[str, Any], name: str) -> str:
@@ -92,11 +86,7 @@ class MesosPortMapper:
                  firewall: RuleTables | Callable[[], RuleTables], *, timeout: float = 60.0) -> None:
         self._firewall = firewall
         self.timeout = timeout
-        names = ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]
-        for name in names:
-            # A DEL needs no namespace (the agent may have lost it, e.g. after a reboot).
-            if name not in environ and not (name == "CNI_NETNS" and environ.get("CNI_COMMAND") == "DEL"):
-                raise _error(f"Unable to find environment variable '{name}'", ERROR_BAD_ARGS)
+        check_environment(environ)
         self.command = environ["CNI_COMMAND"]
         self.container_id = environ["CNI_CONTAINERID"]
         self.netns = environ.get("CNI_NETNS", "")
@@ -292,20 +282,13 @@ def _which(name: str, path: str) -> str | None:
     return None
 
 
-def mesos_main(environ: Mapping[str, str], stdin: BinaryIO, stdout: BinaryIO,
+def mesos_main(environ: Mapping[str, str], config_bytes: bytes, stdout: BinaryIO,
                firewall: RuleTables | Callable[[], RuleTables]) -> int:
-    """The executable: read stdin, run, print the result or Mesos's error object; the exit status."""
+    """The executable, once stdin is read: run, print the result or Mesos's error object; the exit status."""
     try:
-        try:
-            data = stdin.read()
-        except OSError as exc:
-            raise _error(str(exc), ERROR_READ_FAILURE) from exc
-        text = MesosPortMapper(environ, data, firewall).execute()
+        text = MesosPortMapper(environ, config_bytes, firewall).execute()
     except CNIError as exc:
-        code = exc.code if 100 <= exc.code <= 104 else ERROR_PORTMAP_FAILURE
-        stdout.write((error_text(_error(exc.msg, code)) + "\n").encode())
-        stdout.flush()
-        return 1
+        return mesos_refusal(exc, stdout)
     if text is not None:
         stdout.write((text + "\n").encode())
         stdout.flush()

@@ -5,14 +5,15 @@ The meta plugins read their request through a few attributes only (see
 does :class:`PlainRequest`, a slotted standard-library class. The exec entry
 point runs them through :class:`MetaExecHandler`, so a command that needs
 neither a link backend nor a result (VERSION, a DEL with nothing to undo)
-imports neither attrs nor netaddr.
+imports neither attrs nor netaddr, and GC and STATUS (which they answer with
+nothing) not even the plugin's module.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any, Protocol
 
     from cnicore.spec._environ import CNIEnvironment
@@ -68,16 +69,28 @@ class PlainRequest:
 
 
 class MetaExecHandler:
-    """The skeleton's handler for a meta plugin (ADD, DEL, CHECK; GC and STATUS do nothing)."""
+    """The skeleton's handler for a meta plugin (ADD, DEL, CHECK; GC and STATUS do nothing).
 
-    def __init__(self, plugin: MetaPlugin) -> None:
-        self.plugin = plugin
-        self.name = plugin.name
-        self.supported_versions = plugin.supported_versions
+    Args:
+        build: makes the plugin; called on the first ADD, DEL or CHECK only, so GC and
+            STATUS never load the plugin's module.
+        name: the plugin's name.
+        supported_versions: the versions it accepts (the plugin's own ``supported_versions``).
+    """
+
+    def __init__(self, build: Callable[[], MetaPlugin], name: str, supported_versions: tuple[str, ...]) -> None:
+        self._build = build
+        self.plugin: MetaPlugin | None = None
+        self.name = name
+        self.supported_versions = supported_versions
 
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
                cni_version: str) -> str | None:
         """See the skeleton's ``ExecHandler``."""
+        if command not in ("ADD", "DEL", "CHECK"):
+            return None
+        if self.plugin is None:
+            self.plugin = self._build()
         request = PlainRequest(env, config, config_bytes, cni_version)
         if command == "ADD":
             return self.plugin.add(request).as_version(cni_version).to_json()

@@ -6,21 +6,35 @@ plugin``); the mappings come from the ``portMappings`` capability
 ``hostIP``). The container's addresses are the first IPv4 and the first IPv6
 address of ``prevResult`` that do not belong to another interface than
 ``CNI_IFNAME`` or to one outside the sandbox. The rules (see
-:mod:`cnicore.links._portmap`) go into table ``nat`` through iptables; the
-output is ``prevResult`` in the configuration's version. DEL (only with
-mappings, as the reference) removes the container's chain in both families and
-is idempotent; CHECK looks for the container's chain, its rules and the jumps to
-it.
+:mod:`cnicore.links._portmap`) go into table ``nat`` through iptables, or into
+table ``cni_hostport`` through nftables; the output is ``prevResult`` in the
+configuration's version. DEL (only with mappings, as the reference) removes the
+container's chain (iptables) or the rules carrying its ID (nftables) in both
+families and is idempotent; CHECK looks for the container's chain, its rules
+and the jumps to it (iptables), or for its rules in each chain (nftables).
+
+The backend (``backend``: ``iptables`` or ``nftables``) is chosen as upstream's
+current plugin chooses it (Debian's 1.1.1 portmap predates nftables support, so
+upstream's code is the oracle here): unset, it is iptables unless iptables is
+unusable (``iptables`` missing or unable to list table ``filter``) and nftables
+usable (``nft --check`` accepts a table). Options of the other backend are
+refused (``externalSetMarkChain``; conditions whose first word starts with
+``-`` are iptables', others nftables'), as is any other backend name.
 
 Options: ``snat`` (default true), ``masqAll``, ``markMasqBit`` (0 to 31, default
 13), ``externalSetMarkChain`` (not with ``markMasqBit``), ``conditionsV4`` and
 ``conditionsV6`` (extra iptables arguments of the jumps to the container's
 chain). Messages are the reference's.
 
-Not done: the nftables backend of upstream's current plugin (``backend:
-nftables`` is refused; iptables is what it picks wherever iptables runs), and
-the deletion of stale UDP conntrack entries after ADD, which the reference does
-on a best-effort basis.
+CHECK with nftables counts the container's rules in each chain against what
+ADD adds for the address (one per mapping in ``hostports`` or
+``hostip_hostports``, two masquerade rules for IPv4 and one for IPv6 with
+``snat``). Upstream counts one masquerade rule per mapping (two for IPv6), more
+than its ADD adds with ``snat`` on IPv6 or with three mappings or more on IPv4,
+so its CHECK fails right after its own ADD there: we count what ADD adds.
+
+Not done: the deletion of stale UDP conntrack entries after ADD, which the
+reference does on a best-effort basis.
 
 This module is the engine on plain values (standard library only); the typed
 result and the rule layout are loaded on use.
@@ -29,6 +43,7 @@ result and the rule layout are loaded on use.
 from __future__ import annotations
 
 from cnicore._errors import CNIError, InternalError
+from cnicore._gofmt import go_quote
 from cnicore.plugins._netconf import GoStruct
 
 TYPE_CHECKING = False
@@ -44,6 +59,7 @@ __all__ = ["PortMapConfig", "PortMapPlugin", "load_portmap_config"]
 
 _PREFIX = "failed to parse network configuration: "
 DEFAULT_MARK_BIT = 13
+_IPTABLES, _NFTABLES = "iptables", "nftables"
 
 
 class PortMapConfig:
@@ -54,7 +70,7 @@ class PortMapConfig:
 
     def __init__(self, *, mappings: list[dict[str, Any]], snat: bool, masq_all: bool, mark_bit: int,
                  external_set_mark_chain: str | None, conditions_v4: list[str], conditions_v6: list[str],
-                 backend: str) -> None:
+                 backend: str | None) -> None:
         self.mappings = mappings
         self.snat = snat
         self.masq_all = masq_all
@@ -62,11 +78,28 @@ class PortMapConfig:
         self.external_set_mark_chain = external_set_mark_chain
         self.conditions_v4 = conditions_v4
         self.conditions_v6 = conditions_v6
+        #: ``iptables`` or ``nftables``; None while unset and not yet needed (see :meth:`PortMapPlugin.backend_for`).
         self.backend = backend
 
 
-def load_portmap_config(config: Mapping[str, Any]) -> PortMapConfig:
-    """Read and check the options as the reference's ``parseConfig`` does (without ``prevResult``)."""
+def _conditions_backend(conditions: list[str]) -> str:
+    # iptables conditions start with an option ("-d", "-m", "--sport"); no nftables expression does. Upstream's
+    # current code looks at the first word alone, so it calls ["!", "-s", "10.0.0.0/8"] (a negated iptables match)
+    # nftables and refuses it with the iptables backend, where Debian's 1.1.1 (which has no nftables backend)
+    # runs it. We follow the reference binary there: a leading "!" is judged by the word after it.
+    if not conditions or not conditions[0]:
+        return ""
+    first = conditions[1] if conditions[0] == "!" and len(conditions) > 1 else conditions[0]
+    return _IPTABLES if first.startswith("-") else _NFTABLES
+
+
+def load_portmap_config(config: Mapping[str, Any], default_backend: Callable[[], str] | None = None) -> PortMapConfig:
+    """Read and check the options as the reference's ``parseConfig`` does (without ``prevResult``).
+
+    ``default_backend`` says which backend an unset ``backend`` means here (see the
+    module docstring; default iptables); it is asked only when options of one backend
+    need checking against it.
+    """
     top = GoStruct(config, "PortMapConf", prefix=_PREFIX)
     runtime = top.get_struct("runtimeConfig", "")
     raw = runtime.raw("portMappings", pointer=True) if runtime is not None else None
@@ -88,19 +121,42 @@ def load_portmap_config(config: Mapping[str, Any]) -> PortMapConfig:
     conf = PortMapConfig(mappings=mappings, snat=True if snat is None else snat,
                          masq_all=bool(top.get_bool("masqAll")), mark_bit=DEFAULT_MARK_BIT,
                          external_set_mark_chain=external, conditions_v4=top.get_strings("conditionsV4") or [],
-                         conditions_v6=top.get_strings("conditionsV6") or [], backend=top.get_str("backend") or "")
+                         conditions_v6=top.get_strings("conditionsV6") or [],
+                         backend=top.get_str("backend", pointer=True))
     if mark_bit is not None and external is not None:
         raise InternalError("Cannot specify externalSetMarkChain and markMasqBit")
     if mark_bit is not None:
         conf.mark_bit = mark_bit
     if not 0 <= conf.mark_bit <= 31:
         raise InternalError("MasqMarkBit must be between 0 and 31")
+    _check_backend(conf, default_backend or (lambda: _IPTABLES))
     for mapping in mappings:
         if mapping["containerPort"] <= 0:
             raise InternalError(f"Invalid container port number: {mapping['containerPort']}")
         if mapping["hostPort"] <= 0:
             raise InternalError(f"Invalid host port number: {mapping['hostPort']}")
     return conf
+
+
+def _check_backend(conf: PortMapConfig, default_backend: Callable[[], str]) -> None:
+    # Upstream's validateBackend, then its choice of mapper.
+    specific: dict[str, list[str]] = {}
+    if conf.external_set_mark_chain is not None:
+        specific.setdefault(_IPTABLES, []).append("externalSetMarkChain")
+    for key, conditions in (("conditionsV4", conf.conditions_v4), ("conditionsV6", conf.conditions_v6)):
+        kind = _conditions_backend(conditions)
+        if kind:
+            specific.setdefault(kind, []).append(key)
+    if conf.backend is None and specific:
+        conf.backend = default_backend()
+    if conf.backend is None:
+        return  # decided when a mapping needs it
+    wrong = _NFTABLES if conf.backend == _IPTABLES else _IPTABLES
+    if specific.get(wrong):
+        raise InternalError(f"{conf.backend} backend was requested but configuration contains {wrong}-specific "
+                            f"options [{' '.join(specific[wrong])}]")
+    if conf.backend not in (_IPTABLES, _NFTABLES):
+        raise InternalError(f"unrecognized backend {go_quote(conf.backend)}")
 
 
 def _prev_result(config: Mapping[str, Any]) -> tuple[AnyResult | None, Result | None]:
@@ -152,6 +208,31 @@ class PortMapPlugin:
         self.supported_versions: tuple[str, ...] = ALL_VERSIONS
         self._firewall = firewall
         self._backend = backend
+        self._default_backend: str | None = None
+
+    def default_backend(self) -> str:
+        """What an unset ``backend`` means here: iptables, unless only nftables is usable (probed once)."""
+        if self._default_backend is None:
+            tables = self._rule_tables()
+            chosen = _IPTABLES
+            if not _iptables_usable(tables):
+                nft = getattr(tables, "nftables", None)
+                if nft is not None:
+                    nftables = nft()
+                    usable = getattr(nftables, "usable", nftables.available)
+                    if usable():
+                        chosen = _NFTABLES
+            self._default_backend = chosen
+        return self._default_backend
+
+    def backend_for(self, conf: PortMapConfig) -> str:
+        """The backend ``conf`` asks for (``backend``, or :meth:`default_backend` when unset)."""
+        if conf.backend is None:
+            conf.backend = self.default_backend()
+        return conf.backend
+
+    def _load(self, config: Mapping[str, Any]) -> PortMapConfig:
+        return load_portmap_config(config, self.default_backend)
 
     def _route_localnet(self, addresses: list[Any]) -> None:
         """Let 127/8 cross into the container: ``route_localnet=1`` on the host interface routing to it (SNAT only).
@@ -177,12 +258,29 @@ class PortMapPlugin:
             except CNIError as exc:
                 raise InternalError(f"unable to enable route_localnet: {exc.msg}") from exc
 
-    def _tables(self, conf: PortMapConfig) -> RuleTables:
-        if conf.backend not in ("", "iptables"):
-            raise InternalError(f'portmap backend "{conf.backend}" is not supported by cnicore (use "iptables")')
+    def _rule_tables(self) -> RuleTables:
         if callable(self._firewall) and not hasattr(self._firewall, "edit_rules"):
             self._firewall = self._firewall()
         return self._firewall  # type: ignore[return-value]
+
+    def _tables(self, conf: PortMapConfig) -> RuleTables:
+        # The iptables tables (the caller has seen backend_for(conf) say iptables).
+        return self._rule_tables()
+
+    def _nftables(self) -> Any:
+        tables = self._rule_tables()
+        nft = getattr(tables, "nftables", None)
+        nftables = nft() if nft is not None else None
+        if nftables is None or not hasattr(nftables, "apply_script"):
+            raise InternalError("the nftables backend of portmap needs the nft command (this firewall has none)")
+        return nftables
+
+    def _nft_rules(self, nftables: Any, version: int) -> list[dict[str, Any]]:
+        from cnicore.links import NFT_PORTMAP_CHAINS, NFT_PORTMAP_TABLE
+
+        objects = nftables.list_objects("table", "ip6" if version == 6 else "ip", NFT_PORTMAP_TABLE)
+        return [item["rule"] for item in objects
+                if isinstance(item.get("rule"), dict) and item["rule"].get("chain") in NFT_PORTMAP_CHAINS]
 
     def _mappings(self, conf: PortMapConfig) -> list[PortMapping]:
         from cnicore.links import PortMapping
@@ -203,17 +301,20 @@ class PortMapPlugin:
     def add(self, request: MetaRequest) -> AnyResult:
         """ADD: publish the mappings on the container's addresses; return ``prevResult``."""
         try:
-            conf = load_portmap_config(request.config)
+            conf = self._load(request.config)
             prev, current = _prev_result(request.config)
         except CNIError as exc:
             raise InternalError(f"failed to parse config: {exc.msg}") from exc
         if prev is None or current is None:
             raise InternalError("must be called as chained plugin")
         if conf.mappings:
-            tables = self._tables(conf)
             addresses = _container_addresses(current, request.ifname)
-            for edit in self._edits(conf, request, addresses):
-                tables.edit_rules([edit])
+            if self.backend_for(conf) == _NFTABLES:
+                self._nft_add(conf, request, addresses)
+            else:
+                tables = self._tables(conf)
+                for edit in self._edits(conf, request, addresses):
+                    tables.edit_rules([edit])
             if conf.snat:
                 self._route_localnet(addresses)
         return prev.as_version(request.cni_version)
@@ -223,11 +324,14 @@ class PortMapPlugin:
         from cnicore.links import portmap_del_edit
 
         try:
-            conf = load_portmap_config(request.config)
+            conf = self._load(request.config)
             _prev_result(request.config)
         except CNIError as exc:
             raise InternalError(f"failed to parse config: {exc.msg}") from exc
         if not conf.mappings:
+            return
+        if self.backend_for(conf) == _NFTABLES:
+            self._nft_delete(request)
             return
         tables = self._tables(conf)
         failures: list[str] = []
@@ -244,11 +348,14 @@ class PortMapPlugin:
         """CHECK: the container's chain, its rules and the jumps to it are there."""
         from cnicore.links import PORTMAP_DNAT_CHAIN, iptables_rule_text
 
-        conf = load_portmap_config(request.config)
+        conf = self._load(request.config)
         _prev, current = _prev_result(request.config)
         if current is None:
             raise InternalError("Required prevResult missing")
         if not conf.mappings:
+            return
+        if self.backend_for(conf) == _NFTABLES:
+            self._nft_check(conf, request, _container_addresses(current, request.ifname))
             return
         tables = self._tables(conf)
         for address, edit in zip(_container_addresses(current, request.ifname),
@@ -270,6 +377,73 @@ class PortMapPlugin:
                         PORTMAP_DNAT_CHAIN, ()):
                     raise InternalError(f"could not check {family} dnat: rule {_go_lists(entries)} in chain "
                                         f"{PORTMAP_DNAT_CHAIN} not found in table nat")
+
+
+    # -- nftables -----------------------------------------------------------------------------------------------
+
+    def _nft_add(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> None:
+        from cnicore.links import portmap_nft_add_script
+
+        nftables = self._nftables()
+        mappings = self._mappings(conf)
+        for address in addresses:
+            script = portmap_nft_add_script(
+                mappings, address, container_id=request.container_id, snat=conf.snat,
+                conditions=conf.conditions_v6 if address.version == 6 else conf.conditions_v4)
+            try:
+                nftables.apply_script(script)
+            except CNIError as exc:
+                raise InternalError(f"unable to set up nftables rules for port mappings: {exc.msg}") from exc
+
+    def _nft_delete(self, request: MetaRequest) -> None:
+        # Both families, always; nothing there (no nft, no table) is nothing to do.
+        from cnicore.links import NFT_PORTMAP_TABLE, portmap_nft_delete_script
+
+        try:
+            nftables = self._nftables()
+        except CNIError:
+            return
+        if not nftables.available():
+            return
+        for version in (4, 6):
+            try:
+                rules = self._nft_rules(nftables, version)
+            except CNIError as exc:
+                raise InternalError(f"could not list rules in table {NFT_PORTMAP_TABLE}: {exc.msg}") from exc
+            doomed = [(str(rule["chain"]), int(rule["handle"])) for rule in rules
+                      if rule.get("comment") == request.container_id and "handle" in rule]
+            if not doomed:
+                continue
+            try:
+                nftables.apply_script(portmap_nft_delete_script(version, doomed))
+            except CNIError as exc:
+                raise InternalError(f"error deleting nftables rules: {exc.msg}") from exc
+
+    def _nft_check(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> None:
+        from cnicore.links import portmap_nft_expected_rules
+
+        nftables = self._nftables()
+        mappings = self._mappings(conf)
+        for address in addresses:
+            found: dict[str, int] = {}
+            for rule in self._nft_rules(nftables, int(address.version)):
+                if rule.get("comment") == request.container_id:
+                    found[str(rule["chain"])] = found.get(str(rule["chain"]), 0) + 1
+            for chain, wanted in portmap_nft_expected_rules(mappings, address, snat=conf.snat).items():
+                if found.get(chain, 0) < wanted:
+                    raise InternalError(f'missing hostport rules in "{chain}" chain')
+
+
+def _iptables_usable(tables: Any) -> bool:
+    # Upstream's SupportsIPTables: the binary runs and can look at table filter.
+    available = getattr(tables, "available", None)
+    if available is not None and not available():
+        return False
+    try:
+        tables.table_rules(4, "filter")
+    except CNIError:
+        return False
+    return True
 
 
 def _network(request: MetaRequest) -> str:

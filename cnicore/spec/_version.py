@@ -26,6 +26,7 @@ __all__ = [
     "ALL_VERSIONS",
     "COMMANDS",
     "CURRENT_VERSION",
+    "FIREWALL_VERSIONS",
     "Command",
     "ResultFamily",
     "check_command_allowed",
@@ -43,6 +44,9 @@ __all__ = [
 ALL_VERSIONS: tuple[str, ...] = ("0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 #: The newest spec version, the one the library implements.
 CURRENT_VERSION = "1.1.0"
+#: The versions the firewall plugin accepts: 0.4.0 and later, as upstream's current plugin. Here rather than
+#: in the plugin's module so the exec entry point answers VERSION without loading that module.
+FIREWALL_VERSIONS: tuple[str, ...] = ("0.4.0", "1.0.0", "1.1.0")
 
 #: The CNI commands, in the order the spec introduces them.
 COMMANDS: tuple[Command, ...] = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end suite: podman on throwaway hosts, one with our plugins first, one with the
+"""Fixtures for the end-to-end suite: podman on throwaway hosts, one with our plugins only, one with the
 reference plugins only. Root, podman (``make sysdeps`` installs it) and a machine where podman can run
 containers are needed; otherwise every test here skips and says which of these is missing."""
 
@@ -32,11 +32,11 @@ def _why_not() -> str | None:
     return None
 
 
-def _host(label: str, plugin_dirs: list[Path]) -> Iterator[PodmanHost]:
+def _host(label: str, plugin_dirs: list[Path], *, hide: Path | None = None) -> Iterator[PodmanHost]:
     reason = _why_not()
     if reason is not None:
         pytest.skip(reason)
-    host = PodmanHost(label, plugin_dirs)
+    host = PodmanHost(label, plugin_dirs, hide=hide)
     try:
         host.start()
     except PodmanRefused as exc:
@@ -63,8 +63,11 @@ def our_plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def ours(our_plugin_dir: Path) -> Iterator[PodmanHost]:
-    """podman with our plugins first and the reference's second (portmap, firewall, tuning come from there)."""
-    yield from _host("ours", [our_plugin_dir, REFERENCE_PLUGIN_DIR])
+    """podman with our plugins only: ``cni_plugin_dirs`` is our directory alone, so the default chain (bridge,
+    portmap, firewall, tuning; host-local and loopback) runs on cnicore with no reference plugin to fall back on.
+    The reference's directory is hidden in that host (an empty tmpfs over it, see ``PodmanHost``): no reference
+    plugin can run there, except where a scenario switches to ``hidden_copy`` on purpose (``mixed_use``)."""
+    yield from _host("ours", [our_plugin_dir], hide=REFERENCE_PLUGIN_DIR)
 
 
 @pytest.fixture(scope="session")

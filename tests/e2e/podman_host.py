@@ -13,6 +13,7 @@ The image is a busybox-static root filesystem imported with ``podman import`` (n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -71,11 +72,17 @@ class PodmanHost:
     """podman with its own network namespace, ``/var/lib`` overlay, storage and configuration.
 
     ``plugin_dirs`` is podman's ``cni_plugin_dirs`` (the first directory with a plugin of that type wins);
-    :meth:`use_plugins` changes it for the next podman command.
+    :meth:`use_plugins` changes it for the next podman command. With ``hide`` (a directory, the reference
+    plugins'), that directory is empty in the host's mount namespace (a read-only tmpfs over it): nothing
+    podman or a plugin runs there can execute what it holds. Its content stays reachable at
+    :attr:`hidden_copy` only, for a scenario that switches to it on purpose.
     """
 
-    def __init__(self, label: str, plugin_dirs: Sequence[Path]) -> None:
+    def __init__(self, label: str, plugin_dirs: Sequence[Path], *, hide: Path | None = None) -> None:
         self.label = label
+        self.hide = hide
+        #: Where the hidden directory's content is mounted (None without ``hide``).
+        self.hidden_copy = None if hide is None else Path(tempfile.mkdtemp(prefix=f"cnt-e2e-{label}-hidden-"))
         self.root = Path(tempfile.mkdtemp(prefix=f"cnt-e2e-{label}-"))
         self.netconf = self.root / "netconf"
         self.varlib = self.root / "varlib-up"
@@ -121,6 +128,8 @@ class PodmanHost:
             f"mount -t overlay overlay -o lowerdir=/var/lib,upperdir={self.varlib},workdir={self.root / 'varlib-work'}"
             " /var/lib",
             f"mount --bind {self.runnetns} /run/netns",
+            *([] if self.hide is None else [f"mount --bind {self.hide} {self.hidden_copy}",
+                                            f"mount -t tmpfs -o ro,size=64k,mode=0755 cnt-e2e-hidden {self.hide}"]),
             "ip link set lo up",
             f"touch {self.root / 'ready'}",
             "exec sleep infinity",
@@ -174,6 +183,10 @@ class PodmanHost:
                 self.holder.send_signal(signal.SIGKILL)
                 self.holder.wait()
             shutil.rmtree(self.root, ignore_errors=True)
+            if self.hidden_copy is not None:
+                # Only ever a mount point in the namespace that just ended: here an empty directory.
+                with contextlib.suppress(OSError):
+                    self.hidden_copy.rmdir()
 
     # -- running things ----------------------------------------------------------------------------
 

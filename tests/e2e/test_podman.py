@@ -1,8 +1,9 @@
 """podman (libcni, ``network_backend = "cni"``) as the client, end to end.
 
 Every scenario runs twice, on two throwaway hosts (see ``podman_host``): podman with our plugin directory
-first (our bridge, host-local and loopback; portmap, firewall and tuning from the reference's directory,
-the next one podman searches), and podman with the reference plugins only. Each run asserts what podman
+as its only ``cni_plugin_dirs`` (podman's default chain, bridge + portmap + firewall + tuning, with host-local
+and loopback, all cnicore's: :func:`test_our_host_can_run_no_reference_plugin` checks it), and podman with the
+reference plugins only. Each run asserts what podman
 and the containers see, and the two runs' observations must be equal: addresses, routes (protocol
 included), links, rules and iptables in the host and every container, host-local's files and libcni's
 cache entries, with container IDs, veth names and random MACs normalised.
@@ -87,13 +88,36 @@ def ip_of(host: PodmanHost, container: str, network: str) -> str:
     return str(host.inspect_networks(container)[network]["IPAddress"])
 
 
+def test_our_host_can_run_no_reference_plugin(ours: PodmanHost, our_plugin_dir: Path) -> None:
+    # The scenarios' proof that every plugin podman ran on our host was cnicore's: its only plugin directory
+    # holds nothing but our entry point, and the reference's directory is empty in its mount namespace.
+    assert ours_dirs(ours) == [str(our_plugin_dir)]
+    names = sorted(p.name for p in our_plugin_dir.iterdir())
+    assert {"bridge", "host-local", "loopback", "portmap", "firewall", "tuning"} <= set(names)
+    for plugin in our_plugin_dir.iterdir():
+        assert plugin.read_text().endswith("from cnicore._plugin_main import exec_main\nexec_main()\n"), plugin
+    assert ours.in_host("ls", "-A", str(REFERENCE_PLUGIN_DIR)).split() == []
+    assert ours.in_host("sh", "-c", f"! test -e {REFERENCE_PLUGIN_DIR}/portmap && echo hidden").strip() == "hidden"
+    assert (REFERENCE_PLUGIN_DIR / "portmap").is_file()  # while it is there outside that namespace
+    # podman's own view: the default chain of a new network, every type found in our directory.
+    net = "e2e-only-ours"
+    try:
+        conflist = ours.network_create(net, "cnt-e2e-only", "--subnet", "10.89.30.0/24")
+        types = [plugin["type"] for plugin in conflist["plugins"]]
+        assert types == ["bridge", "portmap", "firewall", "tuning"]
+        assert all((our_plugin_dir / t).is_file() for t in types)
+    finally:
+        ours.podman("network", "rm", "-f", net, check=False)
+
+
 def run_both(ours: PodmanHost, reference: PodmanHost, scenario: Scenario) -> list[Any]:
-    """Run ``scenario`` on both hosts; equal observations. ``switch(True)`` puts the reference plugins first
-    on our host (a no-op on the reference's), ``switch(False)`` ours again."""
+    """Run ``scenario`` on both hosts; equal observations. ``switch(True)`` puts the reference plugins (their
+    hidden copy) in place of ours on our host (a no-op on the reference's), ``switch(False)`` ours again."""
     mine = [str(p) for p in ours_dirs(ours)]
+    assert ours.hidden_copy is not None
 
     def ours_switch(to_reference: bool) -> None:
-        ours.use_plugins([REFERENCE_PLUGIN_DIR] if to_reference else [Path(d) for d in mine])
+        ours.use_plugins([ours.hidden_copy] if to_reference else [Path(d) for d in mine])
 
     def on_ours() -> list[Any]:
         try:
@@ -184,7 +208,7 @@ _SERVER = ("sh", "-c", "echo hello-e2e > /tmp/x; while true; do nc -l -p 8080 < 
 
 
 def published_port(host: PodmanHost, _switch: Switch) -> list[Any]:
-    """``-p 127.0.0.1:18080:8080`` (portmap from the reference's directory, chained after our bridge)."""
+    """``-p 127.0.0.1:18080:8080`` (portmap chained after bridge; on our host both are ours)."""
     net = "e2e-port"
     try:
         host.network_create(net, "cnt-e2e-port", "--subnet", "10.89.12.0/24")

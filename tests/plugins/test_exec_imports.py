@@ -12,7 +12,11 @@ port or result modules; only the etcd store (``ipam.store``) brings in the
 typed world, as its client needs it. On the file store it loads nothing beyond
 an exact list of modules (``HOST_LOCAL_BUDGET``) over the floor (the same script
 and interpreter importing json), compiles no regular expression beyond json's
-and never runs the cycle collector.
+and never runs the cycle collector. The meta plugins (portmap, firewall,
+tuning), executed as podman's default chain: VERSION, GC, STATUS and every
+refusal of the skeleton load none of their modules, and no command loads another
+plugin's module, the stores, IPAM, the runtime or another backend. The Mesos
+port mapper refuses a missing variable before its module loads.
 """
 
 from __future__ import annotations
@@ -306,7 +310,7 @@ _SKELETON_ONLY = [
 ]
 
 
-@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local", "portmap", "firewall", "tuning"])
 def test_skeleton_answers_before_any_plugin_module_loads(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
     for command, stdin, env, status in _SKELETON_ONLY:
         full = {"CNI_NETNS": "/var/run/netns/cnt-never", **env}
@@ -323,7 +327,7 @@ def test_skeleton_refuses_oversized_stdin_before_any_plugin_module_loads(plugin_
     assert {m for m in modules if m.startswith("cnicore.")} <= SKELETON
 
 
-@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local"])
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local", "portmap", "firewall", "tuning"])
 def test_version_loads_neither_json_nor_the_validators(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
     modules = imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path)
     assert _hits(modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
@@ -382,3 +386,135 @@ def test_exec_loopback_other_commands(plugin_bin: Path, container: str, tmp_path
     assert _hits(modules, NEVER + NOT_FOR_LOOPBACK) == [], command
     if command == "VERSION":
         assert {m for m in modules if m.startswith("cnicore")} <= SKELETON
+
+
+def test_exec_firewall_version_gate_before_its_module_loads(plugin_bin: Path, tmp_path: Path) -> None:
+    # firewall alone refuses versions before 0.4.0 (as upstream's): the skeleton knows it without the module.
+    out = reporting_run(plugin_bin / "firewall", "VERSION", b"", {}, tmp_path)[1]
+    assert json.loads(out)["supportedVersions"] == ["0.4.0", "1.0.0", "1.1.0"]
+    modules, out = reporting_run(plugin_bin / "firewall", "ADD", b'{"cniVersion": "0.3.1", "name": "n"}',
+                                 {"CNI_NETNS": "/var/run/netns/cnt-never"}, tmp_path, status=1)
+    assert json.loads(out)["code"] == 1
+    assert {m for m in modules if m.startswith("cnicore")} <= SKELETON
+
+
+# ----------------------------------------------------------------------------- the meta plugins' budgets
+
+# Never on any run of an exec'd meta plugin: the other plugins, other backends, the runtime, the CLI, the stores
+# and IPAM, the configuration parser, package metadata.
+NEVER_FOR_META = ("pyroute2", "importlib.metadata", "hypothesis", "cnicore.backends._pyroute2",
+                  "cnicore.backends._iproute2", "cnicore.backends._fake", "cnicore.backends._fakefw",
+                  "cnicore.runtime", "cnicore.cli", "cnicore.stores", "cnicore.ipam", "cnicore.config",
+                  "cnicore.testing", "cnicore.plugins._bridge", "cnicore.plugins._hostlocal",
+                  "cnicore.plugins._loopback", "cnicore.plugins._mesos_portmapper", "cnicore.plugins._delegate")
+_META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
+                "tuning": "cnicore.plugins._tuning"}
+
+
+def _chain_config(tmp_path: Path) -> dict[str, Any]:
+    # podman's default chain, as a conflist's plugins: bridge, portmap, firewall, tuning.
+    bridge = json.loads(_bridge_config(tmp_path))
+    return {"bridge": bridge,
+            "portmap": {"type": "portmap", "capabilities": {"portMappings": True},
+                        "runtimeConfig": {"portMappings": [{"hostPort": 18081, "containerPort": 80,
+                                                            "protocol": "tcp"}]}},
+            "firewall": {"type": "firewall"},
+            "tuning": {"type": "tuning", "mtu": 1400}}
+
+
+def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # The default chain executed as libcni executes it, in a namespace playing the host: every command of each
+    # meta plugin within its budget; GC, STATUS and VERSION load nothing of the plugin.
+    host, container = netns.add("host-mim"), netns.add("mim")
+    env = {"CNI_NETNS": f"/var/run/netns/{container}"}
+    configs = _chain_config(tmp_path)
+    base = {"cniVersion": "1.1.0", "name": "seed-net"}
+    _modules, out = reporting_run(plugin_bin / "bridge", "ADD", json.dumps(configs["bridge"]).encode(), env, tmp_path,
+                                  inside=host)
+    prev = json.loads(out)
+    runs: dict[tuple[str, str], set[str]] = {}
+    for name in ("portmap", "firewall", "tuning"):
+        conf = json.dumps({**base, **configs[name], "prevResult": prev}).encode()
+        runs[name, "ADD"], out = reporting_run(plugin_bin / name, "ADD", conf, env, tmp_path, inside=host)
+        prev = json.loads(out)
+    for name in ("portmap", "firewall", "tuning"):
+        conf = json.dumps({**base, **configs[name], "prevResult": prev}).encode()
+        runs[name, "CHECK"] = imported(plugin_bin / name, "CHECK", conf, env, tmp_path, inside=host)
+        plain = json.dumps({**base, **configs[name]}).encode()
+        for command in ("GC", "STATUS", "VERSION"):
+            runs[name, command] = imported(plugin_bin / name, command, plain, env, tmp_path, inside=host)
+    for name in ("tuning", "firewall", "portmap"):
+        conf = json.dumps({**base, **configs[name], "prevResult": prev}).encode()
+        runs[name, "DEL"] = imported(plugin_bin / name, "DEL", conf, env, tmp_path, inside=host)
+        runs[name, "DEL without a namespace"] = imported(plugin_bin / name, "DEL", conf, {"CNI_NETNS": ""},
+                                                         tmp_path, inside=host)
+    imported(plugin_bin / "bridge", "DEL", json.dumps(configs["bridge"]).encode(), env, tmp_path, inside=host)
+    for (name, command), modules in runs.items():
+        assert _hits(modules, NEVER_FOR_META) == [], (name, command)
+        others = [module for plugin, module in _META_MODULE.items() if plugin != name]
+        assert _hits(modules, tuple(others)) == [], (name, command)
+        if command in ("GC", "STATUS", "VERSION"):
+            # GC and STATUS do nothing: the meta handler (no plugin module) answers them.
+            allowed = SKELETON | ({"cnicore.plugins._meta"} if command != "VERSION" else set())
+            assert {m for m in modules if m.startswith("cnicore")} <= allowed, (name, command)
+            assert _hits(modules, NOT_FOR_SKELETON) == [], (name, command)
+        else:
+            assert _META_MODULE[name] in modules, (name, command)
+    # Rules go through iptables (a process), link settings through the netlink backend: no other backend.
+    for name in ("portmap", "firewall"):
+        for command in ("ADD", "CHECK", "DEL"):
+            assert "cnicore.backends._iptables" in runs[name, command], (name, command)
+            assert _hits(runs[name, command], ("cnicore.backends._netlink",)) == [] or name == "portmap"
+    assert "cnicore.backends._netlink" in runs["tuning", "ADD"]
+    # Without a namespace, tuning's DEL has nothing to restore: no backend at all.
+    assert _hits(runs["tuning", "DEL without a namespace"], ("cnicore.backends", "attrs", "netaddr")) == []
+
+
+# (stdin, environment changes): what the Mesos port mapper refuses before its module loads, with its code.
+_MESOS_FRONT = [
+    (b'{"name": "n"}', {"CNI_COMMAND": None}, 101),
+    (b'{"name": "n"}', {"CNI_CONTAINERID": None}, 101),
+    (b'{"name": "n"}', {"CNI_PATH": None}, 101),
+    (b'{"name": "n"}', {"CNI_COMMAND": "ADD", "CNI_NETNS": None}, 101),
+    (b'{"name": "n"}', {"CNI_COMMAND": "VERSION", "CNI_IFNAME": None}, 101),
+]
+
+
+def test_mesos_port_mapper_refuses_its_environment_before_its_module_loads(plugin_bin: Path,
+                                                                           tmp_path: Path) -> None:
+    base = {"CNI_COMMAND": "ADD", "CNI_NETNS": "/var/run/netns/cnt-never", "CNI_CONTAINERID": "c1",
+            "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin_bin)}
+    for stdin, changes, code in _MESOS_FRONT:
+        env = {k: v for k, v in {**base, **changes}.items() if v is not None}
+        modules, out = _mesos_run(plugin_bin, stdin, env, tmp_path)
+        assert json.loads(out) == {"cniVersion": "0.3.0", "code": code,
+                                   "msg": json.loads(out)["msg"]}, (changes, out)
+        assert "Unable to find environment variable" in json.loads(out)["msg"]
+        loaded = {m for m in modules if m.startswith("cnicore")}
+        assert loaded <= SKELETON_MESOS, (changes, sorted(loaded - SKELETON_MESOS))
+        assert _hits(modules, NOT_FOR_SKELETON) == []
+    # VERSION with everything Mesos needs: its configuration is read first (Mesos's order), then code 104;
+    # the plugin module loads, but no rules, no delegate, no result types.
+    config = json.dumps({"name": "n", "chain": "CNT-MESOS", "delegate": {"type": "bridge"}}).encode()
+    modules, out = _mesos_run(plugin_bin, config, {**base, "CNI_COMMAND": "VERSION"}, tmp_path)
+    assert json.loads(out)["code"] == 104
+    assert "cnicore.plugins._mesos_portmapper" in modules
+    assert _hits(modules, (*NOT_FOR_SKELETON, "cnicore.spec._result", "cnicore._invoke")) == []
+
+
+# The Mesos front in place of the CNI skeleton.
+SKELETON_MESOS = (SKELETON - {"cnicore.plugins._skel", "cnicore.spec._environ", "cnicore.spec._validate"}
+                  ) | {"cnicore.plugins._mesos_skel"}
+
+
+def _mesos_run(plugin_bin: Path, stdin: bytes, env: dict[str, str], tmp_path: Path) -> tuple[set[str], bytes]:
+    # As reporting_run, without its CNI_* defaults (the refusals are about missing ones).
+    script = (plugin_bin / "mesos-cni-port-mapper").read_text()
+    copy = tmp_path / "reporting" / "mesos-cni-port-mapper"
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_text(script[: -len(_EXIT)] + _REPORT)
+    copy.chmod(0o755)
+    done = subprocess.run([str(copy)], input=stdin, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                          capture_output=True, check=False)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    return set(done.stderr.decode().rsplit("MODULES ", 1)[1].split()), done.stdout

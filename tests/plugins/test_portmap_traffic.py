@@ -5,7 +5,8 @@ Two containers on one bridge; a small TCP server in the first answers on port
 address on 8080 from the namespace playing the host, from the other container
 and from the first container itself (hairpin, through the host port), and
 each time reads the server's greeting. Every address is inside namespaces the
-test made.
+test made. It runs once per backend: iptables (table ``nat``) and nftables
+(table ``cni_hostport``).
 """
 
 from __future__ import annotations
@@ -53,17 +54,22 @@ def _chain(plugin_bin: Path, host: str, netns_path: str, cid: str, data: Path) -
     return {"bridge": bridge, "result": result}
 
 
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
 def test_published_port_from_host_other_container_and_hairpin(netns: Namespaces, plugin_bin: Path,
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path, backend: str) -> None:
     host = netns.add("hostpmt")
     first, second = netns.add("pmta"), netns.add("pmtb")
     a = _chain(plugin_bin, host, f"/var/run/netns/{first}", "cnt-pmt-a", tmp_path)
     _chain(plugin_bin, host, f"/var/run/netns/{second}", "cnt-pmt-b", tmp_path)
     portmap = {"cniVersion": "1.0.0", "name": "pmtraffic", "type": "portmap", "prevResult": a["result"],
+               "backend": backend,
                "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}}
     mapped = run_exec(plugin_bin / "portmap", "ADD", portmap, netns=f"/var/run/netns/{first}",
                       container_id="cnt-pmt-a", path=[plugin_bin], host_ns=host)
     assert mapped.returncode == 0, mapped.stdout
+    tables = subprocess.run(["ip", "netns", "exec", host, "nft", "list", "tables"], capture_output=True, text=True,
+                            check=True).stdout
+    assert ("table ip cni_hostport" in tables) == (backend == "nftables"), tables
     gateway = a["result"]["ips"][0]["gateway"]
     server = subprocess.Popen(["ip", "netns", "exec", first, sys.executable, "-c", SERVER, "3"],
                               stdout=subprocess.PIPE, text=True)
