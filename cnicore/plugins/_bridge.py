@@ -77,7 +77,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -95,7 +94,7 @@ from cnicore._errors import (
     PermissionDeniedError,
     UnsupportedFieldError,
 )
-from cnicore._gofmt import go_field, go_quote, go_type_name
+from cnicore._gofmt import go_quote
 from cnicore.links import (
     Address,
     BridgeSpec,
@@ -109,15 +108,21 @@ from cnicore.links import (
 )
 from cnicore.links import Route as LinkRoute
 from cnicore.plugins._api import PluginRequest
+from cnicore.plugins._bridgecore import (
+    DEFAULT_BRIDGE,
+    decode_bridge_conf,
+    global_unicast,
+    go_bool,
+    go_errno_text,
+    go_ipnet_value,
+    plan_gateways,
+)
 from cnicore.plugins._delegate import IPAMDelegate
-from cnicore.spec._args import parse_cni_args
 from cnicore.spec._result import DNS, Interface, IPConfig, Result, Route, parse_prev_result
 from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
 
 __all__ = ["DEFAULT_BRIDGE", "BridgeConfig", "BridgePlugin", "load_bridge_config"]
 
-#: The bridge name when the configuration gives none.
-DEFAULT_BRIDGE: Final = "cni0"
 #: How long to wait (seconds, cumulative steps) for the host veth to become oper-up, as the reference.
 _PORT_UP_WAITS: Final = (0.0, 0.05, 0.5, 1.0, 1.0)
 #: DAD settling (the reference's ``SettleAddresses``): a poll every 50 ms for 5 s.
@@ -169,217 +174,40 @@ class BridgeConfig:
         return self.ipam_type != ""
 
 
-def _field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False) -> tuple[str, Any]:
-    # Go's decoder (go_field): the last matching key counts, whatever its case; a null leaves a scalar or a struct
-    # as it was (``null_keeps``) and clears a pointer or a slice.
-    return go_field(obj, name, null_keeps=null_keeps)
-
-
-def _netconf_error(value: Any, field: str, go_type: str) -> InvalidConfigError:
-    return InvalidConfigError(f"failed to load netconf: json: cannot unmarshal {go_type_name(value)} into Go struct "
-                              f"field NetConf.{field} of type {go_type}", key=field, value=value)
-
-
-def _bool(obj: Mapping[str, Any], name: str) -> bool:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _netconf_error(value, name, "bool")
-    return value
-
-
-def _bool_default(obj: Mapping[str, Any], name: str, default: bool) -> bool:
-    # A field Go pre-sets before decoding: absent (or null) keeps the preset.
-    _key, value = _field(obj, name, null_keeps=True)
-    return default if value is None else _bool(obj, name)
-
-
-def _int(obj: Mapping[str, Any], name: str) -> int:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise _netconf_error(value, name, "int")
-    return int(value)
-
-
-def _str(obj: Mapping[str, Any], name: str, where: str = "", *, pointer: bool = False) -> str | None:
-    _key, value = _field(obj, name, null_keeps=not pointer)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _netconf_error(value, where or name, "string")
-    return value
-
-
-def _obj(obj: Mapping[str, Any], name: str, where: str, go_type: str) -> Mapping[str, Any]:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _netconf_error(value, where, go_type)
-    return value
-
-
-def _strings(obj: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
-    _key, value = _field(obj, name)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _netconf_error(value, where, "[]string")
-    return tuple(value)
-
-
-def _dns(obj: Mapping[str, Any]) -> DNS:
-    raw = _obj(obj, "dns", "dns", "types.DNS")
-    return DNS(nameservers=_strings(raw, "nameservers", "dns.nameservers"),
-               domain=_str(raw, "domain", "dns.domain") or "",
-               search=_strings(raw, "search", "dns.search"),
-               options=_strings(raw, "options", "dns.options"))
-
-
-def _mac_arg(cni_args: str) -> str:
-    if not cni_args:
-        return ""
-    parsed = parse_cni_args(cni_args, {"MAC": str})
-    value = parsed.get("MAC", "")
-    return value if isinstance(value, str) else ""
-
-
 def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeConfig:
     """Read the bridge plugin's options from a decoded configuration and ``CNI_ARGS``.
+
+    The typed face of :func:`~cnicore.plugins._bridgecore.decode_bridge_conf`, which decides.
 
     Raises:
         InvalidConfigError: a value of the wrong type (``failed to load netconf: ...``),
             a VLAN ID out of range, a bad trunk, ``vlan`` with a non-empty trunk, bad ``CNI_ARGS``.
     """
-    vlan = _int(config, "vlan")
-    if not 0 <= vlan <= 4094:
-        raise InvalidConfigError(f"invalid VLAN ID {vlan} (must be between 0 and 4094)", key="vlan", value=vlan)
-    trunk = _vlan_trunk(config)
-    # The reference's ports are access ports (untagged) or trunk ports (tagged), never both.
-    if vlan > 0 and trunk:
-        raise InvalidConfigError("cannot set vlan and vlanTrunk at the same time", key="vlanTrunk",
-                                 value={"vlan": vlan, "vlanTrunk": list(trunk)})
-    mac = _mac_arg(cni_args)
-    args = _obj(config, "args", "args", "struct")
-    cni = _obj(args, "cni", "args.cni", "struct")
-    mac = _str(cni, "mac", "args.cni.mac") or mac
-    runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
-    mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
-    ipam = _obj(config, "ipam", "ipam", "types.IPAM")
-    backend = _str(config, "ipMasqBackend", pointer=True)
-    if backend is not None and backend not in ("iptables", "nftables"):
-        raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
-    loaded = BridgeConfig(
-        name=_str(config, "name") or "",
-        cni_version=_str(config, "cniVersion") or "",
-        bridge=_str(config, "bridge") or DEFAULT_BRIDGE,
-        is_gateway=_bool(config, "isGateway"),
-        is_default_gateway=_bool(config, "isDefaultGateway"),
-        force_address=_bool(config, "forceAddress"),
-        ip_masq=_bool(config, "ipMasq"),
-        ip_masq_backend=backend,
-        mtu=_int(config, "mtu"),
-        hairpin_mode=_bool(config, "hairpinMode"),
-        promisc_mode=_bool(config, "promiscMode"),
-        vlan=vlan,
-        vlan_trunk=trunk,
-        preserve_default_vlan=_bool_default(config, "preserveDefaultVlan", True),
-        macspoofchk=_bool(config, "macspoofchk"),
-        enable_dad=_bool(config, "enabledad"),
-        disable_container_interface=_bool(config, "disableContainerInterface"),
-        port_isolation=_bool(config, "portIsolation"),
-        mac=mac,
-        ipam_type=_str(ipam, "type", "ipam.type") or "",
-        dns=_dns(config),
-    )
-    return loaded
-
-
-def _vlan_trunk(config: Mapping[str, Any]) -> tuple[int, ...] | None:
-    """The reference's ``collectVlanTrunk``: the trunk's VLAN IDs, sorted, each once."""
-    _key, trunk = _field(config, "vlanTrunk")
-    if trunk is None:
-        return None
-    if not isinstance(trunk, list):
-        raise _netconf_error(trunk, "vlanTrunk", "[]*main.VlanTrunk")
-    vids: set[int] = set()
-    for item in trunk:
-        if item is None:
-            continue
-        if not isinstance(item, Mapping):
-            raise _netconf_error(item, "vlanTrunk", "main.VlanTrunk")
-        ids: dict[str, int | None] = {}
-        for name in ("minID", "maxID", "id"):
-            _k, raw = _field(item, name)
-            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int | float) or raw != int(raw)):
-                raise _netconf_error(raw, f"vlanTrunk.{name}", "int")
-            ids[name] = int(raw) if raw is not None else None
-        low, high, single = ids["minID"], ids["maxID"], ids["id"]
-        if low is not None and high is not None:
-            if not 0 < low <= 4094:
-                raise InvalidConfigError("incorrect trunk minID parameter", key="vlanTrunk.minID", value=low)
-            if not 0 < high <= 4094:
-                raise InvalidConfigError("incorrect trunk maxID parameter", key="vlanTrunk.maxID", value=high)
-            if high < low:
-                raise InvalidConfigError("minID is greater than maxID in trunk parameter", key="vlanTrunk",
-                                         value=item)
-            vids.update(range(low, high + 1))
-        elif high is not None:
-            raise InvalidConfigError("minID and maxID should be configured simultaneously, minID is missing",
-                                     key="vlanTrunk.minID", value=item)
-        elif low is not None:
-            raise InvalidConfigError("minID and maxID should be configured simultaneously, maxID is missing",
-                                     key="vlanTrunk.maxID", value=item)
-        if single is not None:
-            if not 0 < single <= 4094:
-                raise InvalidConfigError("incorrect trunk id parameter", key="vlanTrunk.id", value=single)
-            vids.add(single)
-    return tuple(sorted(vids))
+    conf = decode_bridge_conf(config, cni_args)
+    return BridgeConfig(**conf.fields(), dns=DNS(**conf.dns))
 
 
 # ----------------------------------------------------------------------------------------- plugin
-
-
-def _gateway_for(address: netaddr.IPNetwork) -> netaddr.IPAddress:
-    # calcGatewayIP: the subnet's network address plus one.
-    return netaddr.IPAddress(int(address.network) + 1, address.version)
-
-
-def _default_dst(version: int) -> netaddr.IPNetwork:
-    return netaddr.IPNetwork("0.0.0.0/0" if version == 4 else "::/0")
 
 
 def calc_gateways(result: Result, config: BridgeConfig) -> tuple[Result, dict[int, list[Address]]]:
     """The reference's ``calcGateways``: tie every IP to interface 2, fill gateways, add default routes.
 
     Returns the updated result and, per family, the gateway addresses (gateway IP
-    with the prefix length of its container address) to put on the bridge.
+    with the prefix length of its container address) to put on the bridge. The
+    typed face of :func:`~cnicore.plugins._bridgecore.plan_gateways`, which decides.
     """
-    ips: list[IPConfig] = []
-    routes = list(result.routes)
-    gateways: dict[int, list[Address]] = {4: [], 6: []}
-    default_found = {4: False, 6: False}
-    for ipc in result.ips:
-        version = ipc.family
-        gateway = ipc.gateway
-        if gateway is None and config.is_gateway:
-            gateway = _gateway_for(ipc.address)
-        if config.is_default_gateway and not default_found[version]:
-            default = _default_dst(version)
-            default_found[version] = any(
-                # Go compares the masked destination's text: any /0 of the family is "the default".
-                r.gw is not None and r.dst.prefixlen == 0 and r.dst.version == version
-                for r in routes)
-            if not default_found[version]:
-                routes.append(Route(dst=default, gw=gateway))
-                default_found[version] = True
-        if gateway is not None:
-            gateways[version].append(Address(ip=gateway, prefixlen=ipc.address.prefixlen))
-        ips.append(IPConfig(address=ipc.address, gateway=gateway, interface=_CONTAINER_INDEX))
-    return attrs.evolve(result, ips=tuple(ips), routes=tuple(routes)), gateways
+    plan = plan_gateways([(str(ipc.address), None if ipc.gateway is None else str(ipc.gateway))
+                          for ipc in result.ips],
+                         [(str(route.dst), None if route.gw is None else str(route.gw)) for route in result.routes],
+                         is_gateway=config.is_gateway, is_default_gateway=config.is_default_gateway)
+    # A gateway IPAM gave stays the value it was; a computed one is parsed from the plan's text.
+    ips = tuple(IPConfig(address=ipc.address, gateway=ipc.gateway if ipc.gateway is not None else gateway,
+                         interface=_CONTAINER_INDEX)
+                for ipc, gateway in zip(result.ips, plan.gateways, strict=True))
+    routes = (*result.routes, *(Route(dst=dst, gw=gw) for dst, gw in plan.default_routes))
+    gateways = {version: [Address.parse(text) for text in texts] for version, texts in plan.bridge_addresses.items()}
+    return attrs.evolve(result, ips=ips, routes=routes), gateways
 
 
 class BridgePlugin:
@@ -698,9 +526,9 @@ class BridgePlugin:
                 backend.add_route(ns, LinkRoute(dst=route.dst, gateway=gateway, device=ifname,
                                                 metric=route.priority or None))
             except CNIError as exc:
-                dst = _go_ipnet_value(route.dst, synthetic=index >= synthetic_from)
+                dst = go_ipnet_value(str(route.dst), synthetic=index >= synthetic_from)
                 raise InternalError(f"failed to add route '{dst} via {gateway or '<nil>'} dev {ifname}': "
-                                    f"{_go_errno_text(exc)}") from exc
+                                    f"{go_errno_text(exc.msg)}") from exc
 
     def _settle_addresses(self, ns: Namespace, ifname: str) -> None:
         """The reference's ``SettleAddresses``: wait until no IPv6 address of the link is tentative.
@@ -778,7 +606,7 @@ class BridgePlugin:
         addresses: tuple[Address, ...] = ()
         try:
             ns = self._backend.open_namespace(request.netns)
-            addresses = tuple(a for a in self._backend.list_addresses(ns, request.ifname) if _global_unicast(a))
+            addresses = tuple(a for a in self._backend.list_addresses(ns, request.ifname) if global_unicast(str(a.ip)))
             self._backend.delete_link(ns, request.ifname)
         except NamespaceNotFoundError:
             self._ipam_delete(config, request)
@@ -857,8 +685,8 @@ class BridgePlugin:
             raise InternalError(f"Bridge interface {config.bridge} Mac doesn't match: {bridge_entry.mac}")
         if config.promisc_mode != bridge.promiscuous:
             raise InternalError(f"Bridge interface {config.bridge} configured Promisc Mode "
-                                f"{_go_bool(config.promisc_mode)} doesn't match current state: "
-                                f"{_go_bool(bridge.promiscuous)} ")
+                                f"{go_bool(config.promisc_mode)} doesn't match current state: "
+                                f"{go_bool(bridge.promiscuous)} ")
         if container_entry is None:
             raise InternalError(f"CNI created interface in container {request.ifname} not found")
         ns = backend.open_namespace(request.netns)
@@ -924,40 +752,3 @@ class BridgePlugin:
     def close(self) -> None:
         """Release what the IPAM delegate holds open. Idempotent."""
         self._ipam.close()
-
-
-def _go_ipnet_value(dst: netaddr.IPNetwork, *, synthetic: bool) -> str:
-    """A route destination as Go's ``%v`` prints a ``net.IPNet`` value: ``{IP hexmask}``.
-
-    A destination parsed from JSON has a 4-byte mask for IPv4; the default routes the
-    reference adds itself use the 16-byte form of ``0.0.0.0`` as their mask.
-    """
-    if synthetic and dst.version == 4:
-        return "{0.0.0.0 00000000000000000000ffff00000000}"
-    width = 8 if dst.version == 4 else 32
-    return f"{{{dst.network} {int(dst.netmask):0{width}x}}}"
-
-
-_ERRNO_TEXT = re.compile(r"\(([^()]+)\)$")
-
-
-def _go_errno_text(exc: CNIError) -> str:
-    """The kernel's refusal as Go's ``syscall.Errno`` prints it (``file exists``), when the backend gave one."""
-    found = _ERRNO_TEXT.search(exc.msg)
-    if found is None:
-        return exc.msg
-    text = found.group(1)
-    return text[:1].lower() + text[1:]
-
-
-def _go_bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _global_unicast(address: Address) -> bool:
-    # Go's IsGlobalUnicast: not unspecified, loopback, multicast, link-local or broadcast.
-    ip = address.ip
-    if ip.version == 4:
-        return not (ip in netaddr.IPNetwork("127.0.0.0/8") or ip in netaddr.IPNetwork("169.254.0.0/16")
-                    or ip in netaddr.IPNetwork("224.0.0.0/4") or int(ip) in (0, 0xFFFFFFFF))
-    return not (ip in netaddr.IPNetwork("fe80::/10") or ip in netaddr.IPNetwork("ff00::/8") or int(ip) in (0, 1))
