@@ -27,7 +27,7 @@ TYPED = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cnicore.spec._r
 
 
 def test_engine_imports_the_standard_library_only() -> None:
-    code = ("import sys; before = set(sys.modules); import cnicore.plugins._bridgecore; "
+    code = ("import sys; before = set(sys.modules); import cnicore.plugins._bridgecore, cnicore._linkplan; "
             "print(' '.join(sorted(set(sys.modules) - before)))")
     done = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = {sys.path!r}; {code}"],
                           capture_output=True, text=True, check=True)
@@ -104,3 +104,16 @@ def test_go_texts() -> None:
     assert [global_unicast(ip) for ip in ("10.0.0.1", "127.0.0.1", "169.254.1.1", "224.0.0.1", "0.0.0.0",
                                           "255.255.255.255", "2001:db8::1", "fe80::1", "ff02::1", "::", "::1")] == [
         True, False, False, False, False, False, True, False, False, False, False]
+
+
+def test_masquerade_layouts_on_strings() -> None:
+    from cnicore._linkplan import masquerade_rules, nft_masquerade_rule
+
+    rules = masquerade_rules("2001:db8::2/64", "mynet", "dummy")
+    assert (rules.version, rules.table, len(rules.chain)) == (6, "nat", 28)
+    assert rules.chain_rules[0][:2] == ("-d", "2001:db8::2/64")
+    assert rules.chain_rules[1][:3] == ("!", "-d", "ff00::/8")
+    assert rules.jump_rule[:4] == ("-s", "2001:db8::2", "-j", rules.chain)
+    assert rules.legacy_jump_rule[:2] == ("-s", "2001:db8::2/64")
+    assert rules.comment == 'name: "mynet" id: "dummy"'
+    assert nft_masquerade_rule("192.168.1.1/24") == "ip saddr == 192.168.1.1 ip daddr != 192.168.1.0/24 masquerade"
