@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "MasqueradeRules", "masquerade_chain_name",
            "masquerade_comment", "masquerade_rules", "nft_instance_hash", "nft_masquerade_comment",
-           "nft_masquerade_rule", "nft_network_hash"]
+           "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
 _CHAIN_PREFIX: Final = "CNI-"
 # iptables chain names are at most 28 characters: the prefix plus 24 hex digits.
@@ -132,3 +132,8 @@ def nft_masquerade_rule(address: str) -> str:
     interface = ipaddress.ip_interface(address)
     family = "ip" if interface.version == 4 else "ip6"
     return f"{family} saddr == {interface.ip} {family} daddr != {interface.network} masquerade"
+
+
+def spoof_check_ref_id(container_id: str, ifname: str) -> str:
+    """The MAC spoof check's attachment key: ``<containerID>-<ifname>`` (the reference's ``uniqueID``)."""
+    return f"{container_id}-{ifname}"

@@ -33,7 +33,8 @@ ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnic
 # The bridge's engine and the link layer's plans on strings: the standard library and these cnicore modules only.
 BRIDGE_ENGINE = {
     PACKAGE / "plugins" / "_bridgecore.py": {"cnicore._errors", "cnicore._gofmt", "cnicore._linkplan",
-                                             "cnicore.plugins._netconf", "cnicore.spec._args"},
+                                             "cnicore.plugins._netconf", "cnicore.spec._args",
+                                             "cnicore.spec._resultobj"},
     PACKAGE / "_linkplan.py": {"cnicore._gofmt"},
 }
 # Modules of the standard library that do I/O with other processes or the kernel's network stack.
