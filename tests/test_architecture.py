@@ -30,6 +30,13 @@ PURE_THIRD_PARTY = {"netaddr", "attrs"}
 ENGINE = PACKAGE / "ipam" / "_engine.py"
 ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._readfile", "cnicore.spec._goint",
                      "cnicore.spec._version", "cnicore.spec._args", "cnicore.spec._validate"}
+# The bridge's engine and the link layer's plans on strings: the standard library and these cnicore modules only.
+BRIDGE_ENGINE = {
+    PACKAGE / "plugins" / "_bridgecore.py": {"cnicore._errors", "cnicore._gofmt", "cnicore._linkplan",
+                                             "cnicore.plugins._netconf", "cnicore.spec._args",
+                                             "cnicore.spec._resultobj"},
+    PACKAGE / "_linkplan.py": {"cnicore._gofmt"},
+}
 # Modules of the standard library that do I/O with other processes or the kernel's network stack.
 FORBIDDEN_IN_PURE = {"subprocess", "socket", "ctypes", "multiprocessing", "asyncio"}
 
@@ -150,6 +157,19 @@ def test_the_host_local_engine_imports_only_the_standard_library_and_engine_modu
                 problems.append(f"{ENGINE.relative_to(ROOT)}:{line} imports {module}")
         elif top != "__future__" and (top not in sys.stdlib_module_names or top in FORBIDDEN_IN_PURE):
             problems.append(f"{ENGINE.relative_to(ROOT)}:{line} imports {module}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("path", sorted(BRIDGE_ENGINE), ids=lambda p: p.name)
+def test_the_bridge_engine_imports_only_the_standard_library_and_engine_modules(path: Path) -> None:
+    problems = []
+    for module, line in _imports(path):
+        top = module.split(".")[0]
+        if top == "cnicore":
+            if module not in BRIDGE_ENGINE[path]:
+                problems.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+        elif top != "__future__" and (top not in sys.stdlib_module_names or top in FORBIDDEN_IN_PURE):
+            problems.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     assert problems == []
 
 

@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import attrs
 
+from cnicore._linkplan import spoof_check_ref_id
+
 __all__ = [
     "SPOOFCHECK_BASE_CHAIN",
     "SPOOFCHECK_FAMILY",
@@ -46,11 +48,6 @@ SPOOFCHECK_BASE_CHAIN: Final = "PREROUTING"
 SPOOFCHECK_PRIORITY: Final = -300
 _CHAIN_PREFIX: Final = "cni-br-iface-"
 _COMMENT_PREFIX: Final = "macspoofchk-"
-
-
-def spoof_check_ref_id(container_id: str, ifname: str) -> str:
-    """The attachment's key: ``<containerID>-<ifname>`` (the reference's ``uniqueID``)."""
-    return f"{container_id}-{ifname}"
 
 
 def spoof_check_comment(ref_id: str) -> str:

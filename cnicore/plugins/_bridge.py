@@ -1,6 +1,11 @@
 """The bridge plugin: a veth pair from the container to a Linux bridge, addresses from IPAM.
 
-It follows the reference plugin step by step, with its messages:
+The steps below are decided once, on plain values, by the engine
+(:class:`~cnicore.plugins._bridgecore.BridgeEngine`); this module is its typed
+face: :class:`BridgePlugin` runs the engine over any typed link backend
+(:class:`TypedLinkPort`), the typed firewalls and the IPAM delegate, and
+:class:`BridgeConfig` and :func:`calc_gateways` adapt the engine's decoder and
+gateway plan. It follows the reference plugin step by step, with its messages:
 
 ADD
     1. Load the configuration (:class:`BridgeConfig`; a value of the wrong type is
@@ -75,27 +80,14 @@ naming the key and value) before anything changes.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import netaddr  # type: ignore[import-untyped, unused-ignore]
 
-from cnicore._errors import (
-    AlreadyExistsError,
-    CNIError,
-    InternalError,
-    InvalidConfigError,
-    NamespaceNotFoundError,
-    NotFoundError,
-    PermissionDeniedError,
-    UnsupportedFieldError,
-)
-from cnicore._gofmt import go_field, go_quote, go_type_name
+from cnicore._errors import UnsupportedFieldError
 from cnicore.links import (
     Address,
     BridgeSpec,
@@ -105,26 +97,23 @@ from cnicore.links import (
     Namespace,
     NftFirewall,
     PortVlan,
-    spoof_check_ref_id,
 )
 from cnicore.links import Route as LinkRoute
 from cnicore.plugins._api import PluginRequest
+from cnicore.plugins._bridgecore import (
+    CONTAINER_INDEX,
+    DEFAULT_BRIDGE,
+    BridgeEngine,
+    LinkInfo,
+    decode_bridge_conf,
+    plan_gateways,
+)
 from cnicore.plugins._delegate import IPAMDelegate
-from cnicore.spec._args import parse_cni_args
-from cnicore.spec._result import DNS, Interface, IPConfig, Result, Route, parse_prev_result
+from cnicore.spec._result import DNS, IPConfig, Result, Route, parse_prev_result, parse_result
 from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
 
 __all__ = ["DEFAULT_BRIDGE", "BridgeConfig", "BridgePlugin", "load_bridge_config"]
 
-#: The bridge name when the configuration gives none.
-DEFAULT_BRIDGE: Final = "cni0"
-#: How long to wait (seconds, cumulative steps) for the host veth to become oper-up, as the reference.
-_PORT_UP_WAITS: Final = (0.0, 0.05, 0.5, 1.0, 1.0)
-#: DAD settling (the reference's ``SettleAddresses``): a poll every 50 ms for 5 s.
-_DAD_POLL_INTERVAL: Final = 0.05
-_DAD_POLLS: Final = 100
-_DAD_TIMEOUT_NS: Final = 5_000_000_000
-_CONTAINER_INDEX: Final = 2
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -169,221 +158,180 @@ class BridgeConfig:
         return self.ipam_type != ""
 
 
-def _field(obj: Mapping[str, Any], name: str, *, null_keeps: bool = False) -> tuple[str, Any]:
-    # Go's decoder (go_field): the last matching key counts, whatever its case; a null leaves a scalar or a struct
-    # as it was (``null_keeps``) and clears a pointer or a slice.
-    return go_field(obj, name, null_keeps=null_keeps)
-
-
-def _netconf_error(value: Any, field: str, go_type: str) -> InvalidConfigError:
-    return InvalidConfigError(f"failed to load netconf: json: cannot unmarshal {go_type_name(value)} into Go struct "
-                              f"field NetConf.{field} of type {go_type}", key=field, value=value)
-
-
-def _bool(obj: Mapping[str, Any], name: str) -> bool:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise _netconf_error(value, name, "bool")
-    return value
-
-
-def _bool_default(obj: Mapping[str, Any], name: str, default: bool) -> bool:
-    # A field Go pre-sets before decoding: absent (or null) keeps the preset.
-    _key, value = _field(obj, name, null_keeps=True)
-    return default if value is None else _bool(obj, name)
-
-
-def _int(obj: Mapping[str, Any], name: str) -> int:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise _netconf_error(value, name, "int")
-    return int(value)
-
-
-def _str(obj: Mapping[str, Any], name: str, where: str = "", *, pointer: bool = False) -> str | None:
-    _key, value = _field(obj, name, null_keeps=not pointer)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _netconf_error(value, where or name, "string")
-    return value
-
-
-def _obj(obj: Mapping[str, Any], name: str, where: str, go_type: str) -> Mapping[str, Any]:
-    _key, value = _field(obj, name, null_keeps=True)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _netconf_error(value, where, go_type)
-    return value
-
-
-def _strings(obj: Mapping[str, Any], name: str, where: str) -> tuple[str, ...]:
-    _key, value = _field(obj, name)
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _netconf_error(value, where, "[]string")
-    return tuple(value)
-
-
-def _dns(obj: Mapping[str, Any]) -> DNS:
-    raw = _obj(obj, "dns", "dns", "types.DNS")
-    return DNS(nameservers=_strings(raw, "nameservers", "dns.nameservers"),
-               domain=_str(raw, "domain", "dns.domain") or "",
-               search=_strings(raw, "search", "dns.search"),
-               options=_strings(raw, "options", "dns.options"))
-
-
-def _mac_arg(cni_args: str) -> str:
-    if not cni_args:
-        return ""
-    parsed = parse_cni_args(cni_args, {"MAC": str})
-    value = parsed.get("MAC", "")
-    return value if isinstance(value, str) else ""
-
-
 def load_bridge_config(config: Mapping[str, Any], cni_args: str = "") -> BridgeConfig:
     """Read the bridge plugin's options from a decoded configuration and ``CNI_ARGS``.
+
+    The typed face of :func:`~cnicore.plugins._bridgecore.decode_bridge_conf`, which decides.
 
     Raises:
         InvalidConfigError: a value of the wrong type (``failed to load netconf: ...``),
             a VLAN ID out of range, a bad trunk, ``vlan`` with a non-empty trunk, bad ``CNI_ARGS``.
     """
-    vlan = _int(config, "vlan")
-    if not 0 <= vlan <= 4094:
-        raise InvalidConfigError(f"invalid VLAN ID {vlan} (must be between 0 and 4094)", key="vlan", value=vlan)
-    trunk = _vlan_trunk(config)
-    # The reference's ports are access ports (untagged) or trunk ports (tagged), never both.
-    if vlan > 0 and trunk:
-        raise InvalidConfigError("cannot set vlan and vlanTrunk at the same time", key="vlanTrunk",
-                                 value={"vlan": vlan, "vlanTrunk": list(trunk)})
-    mac = _mac_arg(cni_args)
-    args = _obj(config, "args", "args", "struct")
-    cni = _obj(args, "cni", "args.cni", "struct")
-    mac = _str(cni, "mac", "args.cni.mac") or mac
-    runtime = _obj(config, "runtimeConfig", "runtimeConfig", "struct")
-    mac = _str(runtime, "mac", "runtimeConfig.mac") or mac
-    ipam = _obj(config, "ipam", "ipam", "types.IPAM")
-    backend = _str(config, "ipMasqBackend", pointer=True)
-    if backend is not None and backend not in ("iptables", "nftables"):
-        raise InvalidConfigError(f"unknown ipmasq backend {go_quote(backend)}", key="ipMasqBackend", value=backend)
-    loaded = BridgeConfig(
-        name=_str(config, "name") or "",
-        cni_version=_str(config, "cniVersion") or "",
-        bridge=_str(config, "bridge") or DEFAULT_BRIDGE,
-        is_gateway=_bool(config, "isGateway"),
-        is_default_gateway=_bool(config, "isDefaultGateway"),
-        force_address=_bool(config, "forceAddress"),
-        ip_masq=_bool(config, "ipMasq"),
-        ip_masq_backend=backend,
-        mtu=_int(config, "mtu"),
-        hairpin_mode=_bool(config, "hairpinMode"),
-        promisc_mode=_bool(config, "promiscMode"),
-        vlan=vlan,
-        vlan_trunk=trunk,
-        preserve_default_vlan=_bool_default(config, "preserveDefaultVlan", True),
-        macspoofchk=_bool(config, "macspoofchk"),
-        enable_dad=_bool(config, "enabledad"),
-        disable_container_interface=_bool(config, "disableContainerInterface"),
-        port_isolation=_bool(config, "portIsolation"),
-        mac=mac,
-        ipam_type=_str(ipam, "type", "ipam.type") or "",
-        dns=_dns(config),
-    )
-    return loaded
-
-
-def _vlan_trunk(config: Mapping[str, Any]) -> tuple[int, ...] | None:
-    """The reference's ``collectVlanTrunk``: the trunk's VLAN IDs, sorted, each once."""
-    _key, trunk = _field(config, "vlanTrunk")
-    if trunk is None:
-        return None
-    if not isinstance(trunk, list):
-        raise _netconf_error(trunk, "vlanTrunk", "[]*main.VlanTrunk")
-    vids: set[int] = set()
-    for item in trunk:
-        if item is None:
-            continue
-        if not isinstance(item, Mapping):
-            raise _netconf_error(item, "vlanTrunk", "main.VlanTrunk")
-        ids: dict[str, int | None] = {}
-        for name in ("minID", "maxID", "id"):
-            _k, raw = _field(item, name)
-            if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int | float) or raw != int(raw)):
-                raise _netconf_error(raw, f"vlanTrunk.{name}", "int")
-            ids[name] = int(raw) if raw is not None else None
-        low, high, single = ids["minID"], ids["maxID"], ids["id"]
-        if low is not None and high is not None:
-            if not 0 < low <= 4094:
-                raise InvalidConfigError("incorrect trunk minID parameter", key="vlanTrunk.minID", value=low)
-            if not 0 < high <= 4094:
-                raise InvalidConfigError("incorrect trunk maxID parameter", key="vlanTrunk.maxID", value=high)
-            if high < low:
-                raise InvalidConfigError("minID is greater than maxID in trunk parameter", key="vlanTrunk",
-                                         value=item)
-            vids.update(range(low, high + 1))
-        elif high is not None:
-            raise InvalidConfigError("minID and maxID should be configured simultaneously, minID is missing",
-                                     key="vlanTrunk.minID", value=item)
-        elif low is not None:
-            raise InvalidConfigError("minID and maxID should be configured simultaneously, maxID is missing",
-                                     key="vlanTrunk.maxID", value=item)
-        if single is not None:
-            if not 0 < single <= 4094:
-                raise InvalidConfigError("incorrect trunk id parameter", key="vlanTrunk.id", value=single)
-            vids.add(single)
-    return tuple(sorted(vids))
+    conf = decode_bridge_conf(config, cni_args)
+    return BridgeConfig(**conf.fields(), dns=DNS(**conf.dns))
 
 
 # ----------------------------------------------------------------------------------------- plugin
-
-
-def _gateway_for(address: netaddr.IPNetwork) -> netaddr.IPAddress:
-    # calcGatewayIP: the subnet's network address plus one.
-    return netaddr.IPAddress(int(address.network) + 1, address.version)
-
-
-def _default_dst(version: int) -> netaddr.IPNetwork:
-    return netaddr.IPNetwork("0.0.0.0/0" if version == 4 else "::/0")
 
 
 def calc_gateways(result: Result, config: BridgeConfig) -> tuple[Result, dict[int, list[Address]]]:
     """The reference's ``calcGateways``: tie every IP to interface 2, fill gateways, add default routes.
 
     Returns the updated result and, per family, the gateway addresses (gateway IP
-    with the prefix length of its container address) to put on the bridge.
+    with the prefix length of its container address) to put on the bridge. The
+    typed face of :func:`~cnicore.plugins._bridgecore.plan_gateways`, which decides.
     """
-    ips: list[IPConfig] = []
-    routes = list(result.routes)
-    gateways: dict[int, list[Address]] = {4: [], 6: []}
-    default_found = {4: False, 6: False}
-    for ipc in result.ips:
-        version = ipc.family
-        gateway = ipc.gateway
-        if gateway is None and config.is_gateway:
-            gateway = _gateway_for(ipc.address)
-        if config.is_default_gateway and not default_found[version]:
-            default = _default_dst(version)
-            default_found[version] = any(
-                # Go compares the masked destination's text: any /0 of the family is "the default".
-                r.gw is not None and r.dst.prefixlen == 0 and r.dst.version == version
-                for r in routes)
-            if not default_found[version]:
-                routes.append(Route(dst=default, gw=gateway))
-                default_found[version] = True
-        if gateway is not None:
-            gateways[version].append(Address(ip=gateway, prefixlen=ipc.address.prefixlen))
-        ips.append(IPConfig(address=ipc.address, gateway=gateway, interface=_CONTAINER_INDEX))
-    return attrs.evolve(result, ips=tuple(ips), routes=tuple(routes)), gateways
+    plan = plan_gateways([(str(ipc.address), None if ipc.gateway is None else str(ipc.gateway))
+                          for ipc in result.ips],
+                         [(str(route.dst), None if route.gw is None else str(route.gw)) for route in result.routes],
+                         is_gateway=config.is_gateway, is_default_gateway=config.is_default_gateway)
+    # A gateway IPAM gave stays the value it was; a computed one is parsed from the plan's text.
+    ips = tuple(IPConfig(address=ipc.address, gateway=ipc.gateway if ipc.gateway is not None else gateway,
+                         interface=CONTAINER_INDEX)
+                for ipc, gateway in zip(result.ips, plan.gateways, strict=True))
+    routes = (*result.routes, *(Route(dst=dst, gw=gw) for dst, gw in plan.default_routes))
+    gateways = {version: [Address.parse(text) for text in texts] for version, texts in plan.bridge_addresses.items()}
+    return attrs.evolve(result, ips=ips, routes=routes), gateways
+
+
+class TypedLinkPort:
+    """The engine's plain link port over any typed :class:`~cnicore.links.LinkBackend` (netlink, iproute2,
+    pyroute2, fake): namespaces pass through, values become strings and :class:`LinkInfo`."""
+
+    def __init__(self, backend: LinkBackend) -> None:
+        self.backend = backend
+
+    @staticmethod
+    def _info(link: Link) -> LinkInfo:
+        return LinkInfo(name=link.name, kind=link.kind, mac=link.mac, mtu=link.mtu, master=link.master,
+                        oper_state=link.oper_state, promiscuous=link.promiscuous)
+
+    def host(self) -> Namespace:
+        return self.backend.host_namespace()
+
+    def open_namespace(self, path: str) -> Namespace:
+        return self.backend.open_namespace(path)
+
+    def ensure_bridge(self, ns: Namespace, name: str, *, mtu: int | None, promiscuous: bool,
+                      vlan_filtering: bool) -> LinkInfo:
+        return self._info(self.backend.ensure_bridge(ns, BridgeSpec(name=name, mtu=mtu, promiscuous=promiscuous,
+                                                                    vlan_filtering=vlan_filtering)))
+
+    def create_veth(self, ns: Namespace, ifname: str, host: Namespace, *, mtu: int | None,
+                    container_mac: str | None) -> tuple[LinkInfo, LinkInfo]:
+        pair = self.backend.create_veth(ns, ifname, host, mtu=mtu, container_mac=container_mac)
+        return self._info(pair.host), self._info(pair.container)
+
+    def get_link(self, ns: Namespace, name: str) -> LinkInfo:
+        return self._info(self.backend.get_link(ns, name))
+
+    def delete_link(self, ns: Namespace, name: str) -> None:
+        self.backend.delete_link(ns, name)
+
+    def set_link_up(self, ns: Namespace, name: str, up: bool) -> None:
+        self.backend.set_link_up(ns, name, up)
+
+    def set_master(self, ns: Namespace, name: str, master: str) -> None:
+        self.backend.set_master(ns, name, master)
+
+    def set_hairpin(self, ns: Namespace, name: str, on: bool) -> None:
+        self.backend.set_hairpin(ns, name, on)
+
+    def set_port_isolation(self, ns: Namespace, name: str, on: bool) -> None:
+        self.backend.set_port_isolation(ns, name, on)
+
+    def set_port_vlans(self, ns: Namespace, name: str, *, remove: tuple[int, ...] = (),
+                       add: tuple[tuple[int, bool, bool], ...] = ()) -> None:
+        self.backend.set_port_vlans(ns, name, remove=remove,
+                                    add=tuple(PortVlan(vid=vid, pvid=pvid, untagged=untagged)
+                                              for vid, pvid, untagged in add))
+
+    def set_mac(self, ns: Namespace, name: str, mac: str) -> None:
+        self.backend.set_mac(ns, name, mac)
+
+    def read_sysctl(self, ns: Namespace, key: str) -> str:
+        return self.backend.read_sysctl(ns, key)
+
+    def write_sysctl(self, ns: Namespace, key: str, value: int) -> None:
+        self.backend.write_sysctl(ns, key, value)
+
+    def list_addresses(self, ns: Namespace, name: str) -> list[str]:
+        return [str(address) for address in self.backend.list_addresses(ns, name)]
+
+    def list_address_states(self, ns: Namespace, name: str) -> list[tuple[str, bool, bool]]:
+        return [(str(state.address), state.tentative, state.dad_failed)
+                for state in self.backend.list_address_states(ns, name)]
+
+    def add_address(self, ns: Namespace, name: str, address: str) -> None:
+        self.backend.add_address(ns, name, Address.parse(address))
+
+    def delete_address(self, ns: Namespace, name: str, address: str) -> None:
+        self.backend.delete_address(ns, name, Address.parse(address))
+
+    def add_route(self, ns: Namespace, dst: str, gateway: str | None, device: str, metric: int | None) -> None:
+        self.backend.add_route(ns, LinkRoute(dst=dst, gateway=gateway, device=device, metric=metric))
+
+    def list_routes(self, ns: Namespace) -> list[tuple[str, str | None]]:
+        return [(str(route.dst), None if route.gateway is None else str(route.gateway))
+                for route in self.backend.list_routes(ns)]
+
+
+class _TypedMasquerader:
+    """A typed :class:`~cnicore.links.Firewall` as the engine's masquerader (address strings)."""
+
+    def __init__(self, firewall: Firewall) -> None:
+        self.firewall = firewall
+
+    def available(self) -> bool:
+        # A firewall tells through an ``available()`` method (the iptables and nftables firewalls check their
+        # binary); one without it counts as available.
+        check = getattr(self.firewall, "available", None)
+        return not callable(check) or bool(check())
+
+    def setup(self, addresses: list[str], network_name: str, container_id: str, ifname: str) -> None:
+        self.firewall.setup_masquerades([netaddr.IPNetwork(a) for a in addresses], network_name, container_id,
+                                        ifname=ifname)
+
+    def teardown(self, addresses: list[str], network_name: str, container_id: str, ifname: str) -> None:
+        self.firewall.teardown_masquerades([netaddr.IPNetwork(a) for a in addresses], network_name, container_id,
+                                           ifname=ifname)
+
+
+class _TypedNft(_TypedMasquerader):
+    firewall: NftFirewall
+
+    def setup_mac_spoof_check(self, host_ifname: str, mac: str, ref_id: str) -> None:
+        self.firewall.setup_mac_spoof_check(host_ifname, mac, ref_id)
+
+    def teardown_mac_spoof_check(self, ref_id: str) -> None:
+        self.firewall.teardown_mac_spoof_check(ref_id)
+
+
+class _TypedIpam:
+    """The :class:`IPAMDelegate` as the engine's IPAM port (ADD's result as a 1.x object)."""
+
+    def __init__(self, delegate: IPAMDelegate) -> None:
+        self.delegate = delegate
+
+    def add(self, ipam_type: str, request: PluginRequest) -> dict[str, Any]:
+        return self.delegate.add(ipam_type, request).to_object()
+
+    def delete(self, ipam_type: str, request: PluginRequest) -> None:
+        self.delegate.delete(ipam_type, request)
+
+    def check(self, ipam_type: str, request: PluginRequest) -> None:
+        self.delegate.check(ipam_type, request)
+
+    def gc(self, ipam_type: str, request: PluginRequest) -> None:
+        self.delegate.gc(ipam_type, request)
+
+    def status(self, ipam_type: str, request: PluginRequest) -> None:
+        self.delegate.status(ipam_type, request)
 
 
 class BridgePlugin:
-    """The bridge plugin over injected ports.
+    """The bridge plugin over injected ports: the typed face of the engine
+    (:class:`~cnicore.plugins._bridgecore.BridgeEngine`), which decides.
 
     Args:
         backend: links, addresses, routes and sysctls.
@@ -411,7 +359,7 @@ class BridgePlugin:
         self._nft_source = nftables
         self._nft_firewall: NftFirewall | None = None
         self._ipam = ipam if ipam is not None else IPAMDelegate()
-        self._sleep = sleep
+        self._engine = BridgeEngine(TypedLinkPort(backend), self, _TypedIpam(self._ipam), sleep)
 
     def _fw(self) -> Firewall:
         if self._firewall is None:
@@ -434,473 +382,35 @@ class BridgePlugin:
             self._nft_firewall = found
         return self._nft_firewall
 
-    def _masq_backend(self, config: BridgeConfig) -> str:
-        """``ipMasqBackend``, or the reference's default: iptables unless only nftables is available.
+    # The engine's firewall port.
 
-        A firewall tells through an ``available()`` method (the iptables and
-        nftables firewalls check their binary); one without it counts as available.
-        """
-        if config.ip_masq_backend is not None:
-            return config.ip_masq_backend
-        available = getattr(self._fw(), "available", None)
-        if not callable(available) or available():
-            return "iptables"
-        try:
-            nft = self._nft("ipMasqBackend", None)
-        except UnsupportedFieldError:
-            return "iptables"  # no nftables firewall either: iptables reports its own failure
-        nft_available = getattr(nft, "available", None)
-        return "nftables" if not callable(nft_available) or nft_available() else "iptables"
+    def iptables(self) -> _TypedMasquerader:
+        """The iptables-layout firewall as the engine's masquerader."""
+        return _TypedMasquerader(self._fw())
 
-    def _masquerader(self, config: BridgeConfig) -> Firewall:
-        """The firewall that masquerades for ``config`` (see :meth:`_masq_backend`)."""
-        if self._masq_backend(config) == "nftables":
-            return self._nft("ipMasqBackend", "nftables")
-        return self._fw()
+    def nftables(self, key: str, value: Any) -> _TypedNft:
+        """The nftables firewall as the engine's port, or code 2 naming the option that needs it."""
+        return _TypedNft(self._nft(key, value))
 
-    # -- ADD ---------------------------------------------------------------------------------------
+    # -- commands ----------------------------------------------------------------------------------
 
     def add(self, request: PluginRequest) -> Result:
         """ADD: see the module notes. Not idempotent (a second ADD finds the interface taken)."""
-        config = load_bridge_config(request.config, request.args)
-        if config.layer3 and config.disable_container_interface:
-            raise InternalError("cannot use IPAM when DisableContainerInterface flag is set")
-        if config.is_default_gateway:
-            config = attrs.evolve(config, is_gateway=True)
-        if config.hairpin_mode and config.promisc_mode:
-            raise InternalError("cannot set hairpin mode and promiscuous mode at the same time")
-        # Options that need nftables are refused before anything changes when there is no nftables firewall.
-        if config.macspoofchk:
-            self._nft("macspoofchk", True)
-        if config.layer3 and config.ip_masq:
-            self._masquerader(config)
-        undo: list[Callable[[], None]] = []
-        try:
-            result = self._add(config, request, undo)
-        except BaseException:
-            # Undo in reverse order; keep the original error (a failing undo leaves what GC/DEL reclaim).
-            for step in reversed(undo):
-                with contextlib.suppress(CNIError):
-                    step()
-            raise
-        return result
-
-    def _add(self, config: BridgeConfig, request: PluginRequest, undo: list[Callable[[], None]]) -> Result:
-        backend = self._backend
-        host = backend.host_namespace()
-        bridge = self._ensure_bridge(host, config)
-        try:
-            container_ns = backend.open_namespace(request.netns)
-        except NamespaceNotFoundError as exc:
-            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
-        pair = backend.create_veth(container_ns, request.ifname, host, mtu=config.mtu or None,
-                                   container_mac=config.mac or None)
-        undo.append(lambda: backend.delete_link(container_ns, request.ifname))
-        host_name = pair.host.name
-        self._attach_port(host, host_name, config, vlan=config.vlan, trunk=config.vlan_trunk or (),
-                          hairpin=config.hairpin_mode, isolated=config.port_isolation)
-
-        result = Result(cni_version=CURRENT_VERSION, interfaces=(
-            Interface(name=bridge.name, mac=bridge.mac),
-            Interface(name=host_name, mac=pair.host.mac),
-            Interface(name=request.ifname, mac=pair.container.mac, sandbox=request.netns),
-        ))
-        if config.macspoofchk:
-            nft = self._nft("macspoofchk", True)
-            ref_id = spoof_check_ref_id(request.container_id, request.ifname)
-            undo.append(functools.partial(nft.teardown_mac_spoof_check, ref_id))
-            nft.setup_mac_spoof_check(host_name, pair.container.mac, ref_id)
-        if config.layer3:
-            result = self._add_layer3(config, request, container_ns, bridge, result, undo)
-        elif not config.disable_container_interface:
-            backend.set_link_up(container_ns, request.ifname, True)
-
-        # The host veth as the port check last saw it (its MAC may have changed since creation).
-        host_link = (self._wait_port_up(host, host_name) if not config.disable_container_interface
-                     else backend.get_link(host, host_name))
-        bridge_link = backend.get_link(host, config.bridge)
-        interfaces = (Interface(name=bridge_link.name, mac=bridge_link.mac),
-                      Interface(name=host_name, mac=host_link.mac), *result.interfaces[2:])
-        dns = config.dns if not config.dns.is_empty else result.dns
-        return attrs.evolve(result, interfaces=interfaces, dns=dns)
-
-    def _attach_port(self, host: Namespace, host_name: str, config: BridgeConfig, *, vlan: int,
-                     trunk: tuple[int, ...], hairpin: bool, isolated: bool) -> None:
-        """The reference's ``setupVeth``, host side: up, on the bridge, hairpin, isolation, VLANs."""
-        backend = self._backend
-        backend.set_link_up(host, host_name, True)
-        self._quiet_sysctl(host, f"net/ipv6/conf/{host_name}/accept_ra", 0)
-        try:
-            backend.set_master(host, host_name, config.bridge)
-        except CNIError as exc:
-            raise InternalError(f"failed to connect {go_quote(host_name)} to bridge {config.bridge}: "
-                                f"{exc.msg}") from exc
-        try:
-            backend.set_hairpin(host, host_name, hairpin)
-        except CNIError as exc:
-            raise InternalError(f"failed to setup hairpin mode for {host_name}: {exc.msg}") from exc
-        if isolated:
-            try:
-                backend.set_port_isolation(host, host_name, True)
-            except CNIError as exc:
-                raise InternalError(f"failed to set isolation on {host_name}: {exc.msg}") from exc
-        self._setup_port_vlans(host, host_name, config, vlan, trunk)
-
-    def _setup_port_vlans(self, host: Namespace, host_name: str, config: BridgeConfig, vlan: int,
-                          trunk: tuple[int, ...]) -> None:
-        if vlan == 0 and not trunk:
-            return
-        if not config.preserve_default_vlan:
-            try:
-                self._backend.set_port_vlans(host, host_name, remove=(1,))
-            except CNIError as exc:
-                raise InternalError(f"failed to remove default vlan on interface {go_quote(host_name)}: "
-                                    f"{exc.msg}") from exc
-        # The access VLAN (PVID, untagged), or the trunk's, tagged: never both (the loader refuses it).
-        add = ((PortVlan(vid=vlan, pvid=True, untagged=True),) if vlan else ()) + tuple(
-            PortVlan(vid=vid) for vid in trunk)
-        try:
-            self._backend.set_port_vlans(host, host_name, add=add)
-        except CNIError as exc:
-            raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
-
-    def _ensure_bridge(self, host: Namespace, config: BridgeConfig) -> Link:
-        spec = BridgeSpec(name=config.bridge, mtu=config.mtu or None, promiscuous=config.promisc_mode,
-                          vlan_filtering=config.vlan != 0 or config.vlan_trunk is not None)
-        try:
-            link = self._backend.ensure_bridge(host, spec)
-        except AlreadyExistsError as exc:
-            raise AlreadyExistsError(f"failed to create bridge {go_quote(config.bridge)}: {exc.msg}") from exc
-        # The plugin owns the bridge's routes: router advertisements must not add any.
-        self._quiet_sysctl(host, f"net/ipv6/conf/{config.bridge}/accept_ra", 0)
-        return link
-
-    def _quiet_sysctl(self, ns: Namespace, key: str, value: int) -> None:
-        # The reference ignores these failures (IPv6 disabled, for instance): so do we.
-        with contextlib.suppress(NotFoundError, PermissionDeniedError, InvalidConfigError, InternalError):
-            self._backend.write_sysctl(ns, key, value)
-
-    def _add_layer3(self, config: BridgeConfig, request: PluginRequest, container_ns: Namespace, bridge: Link,
-                    result: Result, undo: list[Callable[[], None]]) -> Result:
-        backend = self._backend
-        ipam_result = self._ipam.add(config.ipam_type, request)
-        undo.append(lambda: self._ipam.delete(config.ipam_type, request))
-        result = attrs.evolve(result, ips=ipam_result.ips, routes=ipam_result.routes, dns=ipam_result.dns)
-        if not result.ips:
-            raise InternalError("IPAM plugin returned missing IP config")
-        ipam_routes = len(result.routes)
-        result, gateways = calc_gateways(result, config)
-
-        ifname = request.ifname
-        if config.enable_dad:
-            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/enhanced_dad", 1)
-            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/accept_dad", 1)
-        else:
-            self._quiet_sysctl(container_ns, f"net/ipv6/conf/{ifname}/accept_dad", 0)
-        self._quiet_sysctl(container_ns, f"net/ipv4/conf/{ifname}/arp_notify", 1)
-        self._configure_interface(container_ns, ifname, result, synthetic_from=ipam_routes)
-
-        if config.is_gateway:
-            host = backend.host_namespace()
-            vlan_link: Link | None = None
-            for version in (4, 6):
-                for gateway in gateways[version]:
-                    if config.vlan == 0:
-                        self._ensure_address(host, config.bridge, gateway, config, "failed to set bridge addr",
-                                             mac=bridge.mac)
-                        continue
-                    # The gateway of a VLAN lives on <bridge>.<vlan>, a veth whose peer is an access port.
-                    link = self._ensure_vlan_interface(host, config, bridge)
-                    if vlan_link is None:
-                        vlan_link = link
-                        result = attrs.evolve(result, interfaces=(
-                            *result.interfaces, Interface(name=link.name, mac=link.mac)))
-                    self._ensure_address(host, link.name, gateway, config,
-                                         "failed to set vlan interface for bridge with addr", mac=link.mac)
-                if gateways[version]:
-                    key = "net/ipv4/ip_forward" if version == 4 else "net/ipv6/conf/all/forwarding"
-                    try:
-                        backend.write_sysctl(host, key, 1)
-                    except CNIError as exc:
-                        raise InternalError(f"failed to enable forwarding: {exc.msg}") from exc
-        if config.ip_masq:
-            firewall = self._masquerader(config)
-            addresses = [ipc.address for ipc in result.ips]
-            undo.append(functools.partial(firewall.teardown_masquerades, addresses, config.name,
-                                          request.container_id, ifname=ifname))
-            firewall.setup_masquerades(addresses, config.name, request.container_id, ifname=ifname)
-        return result
-
-    def _ensure_vlan_interface(self, host: Namespace, config: BridgeConfig, bridge: Link) -> Link:
-        """The reference's ``ensureVlanInterface``: ``<bridge>.<vlan>``, made once and shared.
-
-        A veth pair in the host: ``<bridge>.<vlan>`` carries the gateway address, its
-        peer (``veth`` + 8 hex digits) is a bridge port in the VLAN (PVID, untagged;
-        the default VLAN goes unless ``preserveDefaultVlan``). Like the bridge, it
-        outlives the containers (DEL leaves it, and so does a failed ADD).
-        """
-        backend = self._backend
-        name = f"{config.bridge}.{config.vlan}"
-        try:
-            return backend.get_link(host, name)
-        except NotFoundError:
-            pass
-        except CNIError as exc:
-            raise InternalError(f"failed to create vlan interface: failed to find interface {go_quote(name)}: "
-                                f"{exc.msg}") from exc
-        try:
-            pair = backend.create_veth(host, name, host, mtu=bridge.mtu)
-            self._attach_port(host, pair.host.name, config, vlan=config.vlan, trunk=(), hairpin=False,
-                              isolated=False)
-            backend.set_link_up(host, name, True)
-            return backend.get_link(host, name)
-        except CNIError as exc:
-            raise InternalError(f"failed to create vlan interface: faild to create vlan gateway {go_quote(name)}: "
-                                f"{exc.msg}") from exc
-
-    def _configure_interface(self, ns: Namespace, ifname: str, result: Result, synthetic_from: int) -> None:
-        """The reference's ``ipam.ConfigureIface``: addresses, link up, DAD, routes.
-
-        Routes from index ``synthetic_from`` on are the default routes ``calc_gateways``
-        added (their Go value prints differently in error messages).
-        """
-        backend = self._backend
-        first_gateway: dict[int, netaddr.IPAddress] = {}
-        ipv6_enabled = False
-        for ipc in result.ips:
-            if ipc.interface is None:
-                continue
-            if not 0 <= ipc.interface < len(result.interfaces) or result.interfaces[ipc.interface].name != ifname:
-                raise InternalError(f"failed to add IP addr {ipc.address} to {go_quote(ifname)}: "
-                                    "invalid interface index")
-            if ipc.family == 6 and not ipv6_enabled:
-                for name in ("lo", ifname):
-                    key = f"net/ipv6/conf/{name}/disable_ipv6"
-                    with contextlib.suppress(CNIError):
-                        if backend.read_sysctl(ns, key) != "0":
-                            backend.write_sysctl(ns, key, 0)
-                ipv6_enabled = True
-            try:
-                backend.add_address(ns, ifname, Address.parse(ipc.address))
-            except CNIError as exc:
-                raise InternalError(f"failed to add IP addr {ipc.address} to {go_quote(ifname)}: {exc.msg}") from exc
-            if ipc.gateway is not None:
-                first_gateway.setdefault(ipc.gateway.version, ipc.gateway)
-        try:
-            backend.set_link_up(ns, ifname, True)
-        except CNIError as exc:
-            raise InternalError(f"failed to set {go_quote(ifname)} UP: {exc.msg}") from exc
-        if 6 in first_gateway:
-            self._settle_addresses(ns, ifname)
-        for index, route in enumerate(result.routes):
-            gateway = route.gw if route.gw is not None else first_gateway.get(route.family)
-            try:
-                backend.add_route(ns, LinkRoute(dst=route.dst, gateway=gateway, device=ifname,
-                                                metric=route.priority or None))
-            except CNIError as exc:
-                dst = _go_ipnet_value(route.dst, synthetic=index >= synthetic_from)
-                raise InternalError(f"failed to add route '{dst} via {gateway or '<nil>'} dev {ifname}': "
-                                    f"{_go_errno_text(exc)}") from exc
-
-    def _settle_addresses(self, ns: Namespace, ifname: str) -> None:
-        """The reference's ``SettleAddresses``: wait until no IPv6 address of the link is tentative.
-
-        Polled every 50 ms for 5 s (link-local addresses included); an address DAD
-        failed for ends the wait at once.
-        """
-        for attempt in range(_DAD_POLLS + 1):
-            try:
-                states = [s for s in self._backend.list_address_states(ns, ifname) if s.address.version == 6]
-            except CNIError as exc:
-                raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: could not list "
-                                    f"addresses: {exc.msg}") from exc
-            failed = next((s for s in states if s.dad_failed), None)
-            if failed is not None:
-                raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: link {ifname} has "
-                                    f"address {failed.address.ip} in DADFAILED state")
-            if not any(s.tentative for s in states):
-                return
-            if attempt < _DAD_POLLS:
-                self._sleep(_DAD_POLL_INTERVAL)
-        # The reference formats its time.Duration with %d: nanoseconds, followed by "seconds".
-        raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: link {ifname} still has "
-                            f"tentative addresses after {_DAD_TIMEOUT_NS} seconds")
-
-    def _ensure_address(self, host: Namespace, name: str, gateway: Address, config: BridgeConfig,
-                        context: str, *, mac: str) -> None:
-        """The reference's ``ensureAddr``: the gateway on ``name``, one IPv4 address there unless forced.
-
-        ``mac`` is the link's MAC as it was before this ADD attached its port (the
-        reference's link object from before), pinned at the end.
-        """
-        backend = self._backend
-        existing = backend.list_addresses(host, name)
-        for address in existing:
-            if address.version != gateway.version:
-                continue
-            if address == gateway:
-                return
-            if gateway.version == 4 or gateway.ip in address.network or address.ip in gateway.network:
-                if not config.force_address:
-                    raise InternalError(f"{context}: {go_quote(name)} already has an IP address different "
-                                        f"from {gateway}")
-                backend.delete_address(host, name, address)
-        try:
-            backend.add_address(host, name, gateway)
-        except AlreadyExistsError:
-            pass
-        except CNIError as exc:
-            raise InternalError(f"{context}: could not add IP address to {go_quote(name)}: {exc.msg}") from exc
-        # Pin the MAC: a bridge's otherwise follows the lowest port MAC and changes as ports come and go. The
-        # bridge's own (as the reference, from before this ADD's port joined), not the port's it has taken since.
-        backend.set_mac(host, name, mac)
-
-    def _wait_port_up(self, host: Namespace, name: str) -> Link:
-        """The host veth once oper-up (checked at 0, 50, 500, 1000 and 1000 ms, as the reference)."""
-        state = "unknown"
-        for wait in _PORT_UP_WAITS:
-            if wait:
-                self._sleep(wait)
-            link = self._backend.get_link(host, name)
-            state = link.oper_state
-            if state == "up":
-                return link
-        raise InternalError(f"bridge port in error state: {state}")
-
-    # -- DEL ---------------------------------------------------------------------------------------
+        added = parse_result(self._engine.add(request, CURRENT_VERSION), CURRENT_VERSION)
+        assert isinstance(added, Result)
+        return added
 
     def delete(self, request: PluginRequest) -> None:
         """DEL: release IPAM, delete the container's link, tear the spoof check and masquerade down. Idempotent."""
-        config = load_bridge_config(request.config, request.args)
-        if not request.netns:
-            self._ipam_delete(config, request)
-            return
-        addresses: tuple[Address, ...] = ()
-        try:
-            ns = self._backend.open_namespace(request.netns)
-            addresses = tuple(a for a in self._backend.list_addresses(ns, request.ifname) if _global_unicast(a))
-            self._backend.delete_link(ns, request.ifname)
-        except NamespaceNotFoundError:
-            self._ipam_delete(config, request)
-            return
-        except NotFoundError:
-            pass  # the link is gone already: DEL must be repeatable
-        self._ipam_delete(config, request)
-        if config.macspoofchk:
-            # As the reference: a failure here is reported by nobody (it only logs it).
-            with contextlib.suppress(CNIError):
-                self._nft("macspoofchk", True).teardown_mac_spoof_check(
-                    spoof_check_ref_id(request.container_id, request.ifname))
-        if config.layer3 and config.ip_masq:
-            self._teardown_masquerade(config, request, addresses)
-
-    def _teardown_masquerade(self, config: BridgeConfig, request: PluginRequest,
-                             addresses: tuple[Address, ...]) -> None:
-        """Both layouts go, whichever the configuration names (an older ADD may have used the other).
-
-        The iptables rules are found by the addresses the container's link had (none
-        if it was gone); the nftables ones by the attachment's hash. A failure of the
-        layout the configuration does not use is ignored (that tool may well be
-        missing), as the reference ignores it where that tool is unsupported; so is
-        the nftables layout when the plugin has no nftables firewall.
-        """
-        networks = [address.interface for address in addresses]
-        backend = self._masq_backend(config)
-        layouts: list[tuple[bool, Callable[[], Firewall]]] = [
-            (backend == "iptables", self._fw),
-            (backend == "nftables", lambda: self._nft("ipMasqBackend", "nftables")),
-        ]
-        for configured, firewall in layouts:
-            try:
-                chosen = firewall()
-            except UnsupportedFieldError:
-                continue  # no nftables firewall: there is nothing this plugin could have set up there
-            try:
-                chosen.teardown_masquerades(networks, config.name, request.container_id, ifname=request.ifname)
-            except CNIError:
-                if configured:
-                    raise
-
-    def _ipam_delete(self, config: BridgeConfig, request: PluginRequest) -> None:
-        if config.layer3:
-            self._ipam.delete(config.ipam_type, request)
-
-    # -- CHECK -------------------------------------------------------------------------------------
+        self._engine.delete(request)
 
     def check(self, request: PluginRequest) -> None:
         """CHECK: see the module notes. Read-only."""
-        config = load_bridge_config(request.config, request.args)
-        prev = parse_prev_result(request.config)
-        if prev is None:
-            raise InternalError("Required prevResult missing")
-        if config.layer3:
-            self._ipam.check(config.ipam_type, request)
-        converted = prev.as_version(CURRENT_VERSION)
-        assert isinstance(converted, Result)
-        result = converted
-        backend = self._backend
-        host = backend.host_namespace()
-        bridge_entry = next((i for i in result.interfaces if i.name == config.bridge), None)
-        container_entry = next((i for i in result.interfaces if i.name == request.ifname and i.sandbox), None)
-        if container_entry is not None and container_entry.sandbox != request.netns:
-            raise InternalError(f"Sandbox in prevResult {container_entry.sandbox} doesn't match configured netns: "
-                                f"{request.netns}")
-        if bridge_entry is None:
-            raise InternalError(f"CNI created bridge {config.bridge} in host namespace was not found")
-        try:
-            bridge = backend.get_link(host, config.bridge)
-        except NotFoundError as exc:
-            raise InternalError(f"CNI created bridge {config.bridge} in host namespace was not found") from exc
-        if bridge.kind != "bridge":
-            raise InternalError(f"Interface {config.bridge} does not have link type of bridge")
-        if bridge_entry.mac and bridge_entry.mac != bridge.mac:
-            raise InternalError(f"Bridge interface {config.bridge} Mac doesn't match: {bridge_entry.mac}")
-        if config.promisc_mode != bridge.promiscuous:
-            raise InternalError(f"Bridge interface {config.bridge} configured Promisc Mode "
-                                f"{_go_bool(config.promisc_mode)} doesn't match current state: "
-                                f"{_go_bool(bridge.promiscuous)} ")
-        if container_entry is None:
-            raise InternalError(f"CNI created interface in container {request.ifname} not found")
-        ns = backend.open_namespace(request.netns)
-        try:
-            container = backend.get_link(ns, request.ifname)
-        except NotFoundError as exc:
-            raise InternalError(f"CNI created interface in container {request.ifname} not found") from exc
-        if container.kind != "veth":
-            raise InternalError(f"Error: Container interface {request.ifname} not of type veth")
-        if container_entry.mac and container_entry.mac != container.mac:
-            raise InternalError(f"Interface {request.ifname} Mac {container_entry.mac} doesn't match container Mac: "
-                                f"{container.mac}")
-        host_veths = [i for i in result.interfaces if not i.sandbox and i.name != config.bridge]
-        if not any(self._is_port_of(host, entry.name, config.bridge) for entry in host_veths):
-            raise InternalError(f"CNI veth created for bridge {config.bridge} was not found")
-        self._check_addresses(ns, request.ifname, result)
-        self._check_routes(ns, request.ifname, result)
+        def prev_result() -> dict[str, Any] | None:
+            prev = parse_prev_result(request.config)
+            return None if prev is None else prev.as_version(CURRENT_VERSION).to_object()
 
-    def _is_port_of(self, host: Namespace, name: str, bridge: str) -> bool:
-        try:
-            link = self._backend.get_link(host, name)
-        except NotFoundError:
-            return False
-        return link.kind == "veth" and link.master == bridge
-
-    def _check_addresses(self, ns: Namespace, ifname: str, result: Result) -> None:
-        present = set(self._backend.list_addresses(ns, ifname))
-        for ipc in result.ips:
-            entry = result.interface_of(ipc)
-            if entry is None or entry.name != ifname:
-                continue
-            if Address.parse(ipc.address) not in present:
-                raise InternalError(f"Failed to match addr {ipc.address} on interface {ifname}")
-
-    def _check_routes(self, ns: Namespace, ifname: str, result: Result) -> None:
-        routes = self._backend.list_routes(ns)
-        for route in result.routes:
-            if not any(r.dst == route.dst and r.dst.prefixlen == route.dst.prefixlen
-                       and (route.gw is None or r.gateway == route.gw) for r in routes):
-                raise InternalError(f"Failed to match route {route.dst} via {route.gw or '<nil>'} dev {ifname}")
-
-    # -- GC ----------------------------------------------------------------------------------------
+        self._engine.check(request, prev_result)
 
     def gc(self, request: PluginRequest) -> None:
         """GC: forwarded to the IPAM plugin, which releases what no valid attachment holds. Idempotent.
@@ -909,55 +419,12 @@ class BridgePlugin:
         a plugin to forward GC to its delegates, and without it a runtime's GC could
         never reach the addresses a bridge network leaked.
         """
-        config = load_bridge_config(request.config, request.args)
-        if config.layer3:
-            self._ipam.gc(config.ipam_type, request)
-
-    # -- STATUS ------------------------------------------------------------------------------------
+        self._engine.gc(request)
 
     def status(self, request: PluginRequest) -> None:
         """STATUS: delegated to the IPAM plugin when there is one. Read-only."""
-        config = load_bridge_config(request.config, request.args)
-        if config.layer3:
-            self._ipam.status(config.ipam_type, request)
+        self._engine.status(request)
 
     def close(self) -> None:
         """Release what the IPAM delegate holds open. Idempotent."""
         self._ipam.close()
-
-
-def _go_ipnet_value(dst: netaddr.IPNetwork, *, synthetic: bool) -> str:
-    """A route destination as Go's ``%v`` prints a ``net.IPNet`` value: ``{IP hexmask}``.
-
-    A destination parsed from JSON has a 4-byte mask for IPv4; the default routes the
-    reference adds itself use the 16-byte form of ``0.0.0.0`` as their mask.
-    """
-    if synthetic and dst.version == 4:
-        return "{0.0.0.0 00000000000000000000ffff00000000}"
-    width = 8 if dst.version == 4 else 32
-    return f"{{{dst.network} {int(dst.netmask):0{width}x}}}"
-
-
-_ERRNO_TEXT = re.compile(r"\(([^()]+)\)$")
-
-
-def _go_errno_text(exc: CNIError) -> str:
-    """The kernel's refusal as Go's ``syscall.Errno`` prints it (``file exists``), when the backend gave one."""
-    found = _ERRNO_TEXT.search(exc.msg)
-    if found is None:
-        return exc.msg
-    text = found.group(1)
-    return text[:1].lower() + text[1:]
-
-
-def _go_bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _global_unicast(address: Address) -> bool:
-    # Go's IsGlobalUnicast: not unspecified, loopback, multicast, link-local or broadcast.
-    ip = address.ip
-    if ip.version == 4:
-        return not (ip in netaddr.IPNetwork("127.0.0.0/8") or ip in netaddr.IPNetwork("169.254.0.0/16")
-                    or ip in netaddr.IPNetwork("224.0.0.0/4") or int(ip) in (0, 0xFFFFFFFF))
-    return not (ip in netaddr.IPNetwork("fe80::/10") or ip in netaddr.IPNetwork("ff00::/8") or int(ip) in (0, 1))

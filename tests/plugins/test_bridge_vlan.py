@@ -101,8 +101,11 @@ def test_vlan_config_errors(extra: dict[str, Any], msg: str, key: str) -> None:
 @pytest.mark.parametrize(("trunk", "msg"), [
     ("5", "cannot unmarshal string into Go struct field NetConf.vlanTrunk of type []*main.VlanTrunk"),
     ([5], "cannot unmarshal number into Go struct field NetConf.vlanTrunk of type main.VlanTrunk"),
-    ([{"id": "5"}], "cannot unmarshal string into Go struct field NetConf.vlanTrunk.id of type int"),
-    ([{"minID": True, "maxID": 3}], "cannot unmarshal bool into Go struct field NetConf.vlanTrunk.minID of type int"),
+    # Go names the innermost struct: upstream's VlanTrunk (the reference 1.1.1 has no vlanTrunk; we follow upstream).
+    ([{"id": "5"}], "cannot unmarshal string into Go struct field VlanTrunk.vlanTrunk.id of type int"),
+    ([{"minID": True, "maxID": 3}],
+     "cannot unmarshal bool into Go struct field VlanTrunk.vlanTrunk.minID of type int"),
+    ([{"maxID": 2.5}], "cannot unmarshal number 2.5 into Go struct field VlanTrunk.vlanTrunk.maxID of type int"),
 ])
 def test_vlan_trunk_type_errors(trunk: Any, msg: str) -> None:
     with pytest.raises(InvalidConfigError, match="failed to load netconf: json: ") as caught:

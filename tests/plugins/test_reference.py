@@ -279,6 +279,21 @@ def test_bridge_check_and_default_gateway_match(reference_bin: Path, plugin_bin:
 @pytest.mark.parametrize("extra", [
     {"isGateway": "yes"},
     {"vlan": 5000},
+    # Go's decoding errors name the innermost struct type and the key path; a number that is not an int is quoted.
+    {"mtu": 1.5},
+    {"vlan": 2.5},
+    {"dns": 5},
+    {"dns": {"nameservers": "x"}},
+    {"dns": {"nameservers": [1]}},
+    {"dns": {"search": [True]}},
+    {"dns": {"domain": 5}},
+    {"args": 5},
+    {"args": {"cni": 5}},
+    {"args": {"cni": {"mac": 5}}},
+    {"runtimeConfig": 5},
+    {"runtimeConfig": {"mac": 5}},
+    {"ipam": 5},
+    {"ipam": {"type": 5}},
     {"ipam": {"type": "host-local", "subnet": "10.23.0.0/31"}},
     {"ipam": {"type": "no-such-ipam"}},
 ])

@@ -1,0 +1,139 @@
+"""The reference's masquerade layouts on strings (standard library only).
+
+For one container address the reference bridge and ptp plugins make, in table
+``nat``, a chain named ``CNI-`` + the first 24 hex digits of
+``sha512(network name + container ID)`` holding two rules (accept traffic to the
+container's own subnet, masquerade the rest except multicast), and a jump to it
+from ``POSTROUTING`` for traffic from the address. Every rule carries the comment
+``name: "<net>" id: "<cid>"``. Building the same argv as the reference makes our
+rules interoperate with its plugins: either can tear down what the other set up.
+
+The reference's nftables layout (newer plugins, ``ipMasqBackend: nftables``) is a
+table ``inet cni_plugins_masquerade`` whose ``postrouting`` chain skips multicast
+and jumps to ``masq_checks``, which holds one rule per attachment address, found
+again by the hash at the start of its comment (see :func:`nft_masquerade_comment`).
+
+The bridge engine plans with these functions directly; the link port's typed
+:class:`~cnicore.links.MasqueradePlan` and ``masquerade_plan`` adapt them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+
+from cnicore._gofmt import go_quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+__all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "MasqueradeRules", "masquerade_chain_name",
+           "masquerade_comment", "masquerade_rules", "nft_instance_hash", "nft_masquerade_comment",
+           "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
+
+_CHAIN_PREFIX: Final = "CNI-"
+# iptables chain names are at most 28 characters: the prefix plus 24 hex digits.
+_CHAIN_NAME_MAX: Final = 28
+
+
+def masquerade_chain_name(network_name: str, container_id: str, prefix: str = "") -> str:
+    """``CNI-`` + ``prefix`` + hex digits of ``sha512(network_name + container_id)``, 28 characters."""
+    digest = hashlib.sha512((network_name + container_id).encode("utf-8")).hexdigest()
+    head = _CHAIN_PREFIX + prefix
+    return head + digest[: _CHAIN_NAME_MAX - len(head)]
+
+
+def masquerade_comment(network_name: str, container_id: str) -> str:
+    """``name: "<net>" id: "<cid>"`` with Go's ``%q`` quoting."""
+    return f"name: {go_quote(network_name)} id: {go_quote(container_id)}"
+
+
+class MasqueradeRules:
+    """The iptables rules for one address: what to add (in order), and what teardown removes.
+
+    Rules are iptables rule specs without the ``-A``/``-D`` verb and chain:
+    ``chain_rules`` go into ``chain`` (table ``table``), ``jump_rule`` into
+    ``POSTROUTING``; ``legacy_jump_rule`` is the ``-s ip/prefix`` form older
+    plugins wrote, which teardown also deletes. ``version`` is 4 or 6 (iptables
+    or ip6tables).
+    """
+
+    __slots__ = ("chain", "chain_rules", "comment", "jump_rule", "legacy_jump_rule", "table", "version")
+
+    def __init__(self, *, version: int, table: str, chain: str, comment: str,
+                 chain_rules: tuple[tuple[str, ...], ...], jump_rule: tuple[str, ...],
+                 legacy_jump_rule: tuple[str, ...]) -> None:
+        self.version = version
+        self.table = table
+        self.chain = chain
+        self.comment = comment
+        self.chain_rules = chain_rules
+        self.jump_rule = jump_rule
+        self.legacy_jump_rule = legacy_jump_rule
+
+
+def masquerade_rules(address: str, network_name: str, container_id: str) -> MasqueradeRules:
+    """The reference's rules for ``address``, an interface address such as ``"10.1.2.2/24"``."""
+    interface = ipaddress.ip_interface(address)
+    chain = masquerade_chain_name(network_name, container_id)
+    comment = masquerade_comment(network_name, container_id)
+    tag = ("-m", "comment", "--comment", comment)
+    multicast = "224.0.0.0/4" if interface.version == 4 else "ff00::/8"
+    text = f"{interface.ip}/{interface.network.prefixlen}"
+    return MasqueradeRules(
+        version=interface.version,
+        table="nat",
+        chain=chain,
+        comment=comment,
+        chain_rules=(
+            ("-d", text, "-j", "ACCEPT", *tag),
+            ("!", "-d", multicast, "-j", "MASQUERADE", *tag),
+        ),
+        jump_rule=("-s", str(interface.ip), "-j", chain, *tag),
+        legacy_jump_rule=("-s", text, "-j", chain, *tag),
+    )
+
+
+#: The nftables table the reference's ``ipMasqBackend: nftables`` uses (family ``inet``).
+NFT_MASQUERADE_TABLE: Final = "cni_plugins_masquerade"
+#: Its per-attachment chain; ``postrouting`` jumps to it.
+NFT_MASQUERADE_CHAIN: Final = "masq_checks"
+# nftables keeps at most 128 bytes of a comment.
+_NFT_COMMENT_MAX: Final = 128
+
+
+def _hash16(text: str) -> str:
+    return hashlib.sha512(text.encode("utf-8")).hexdigest()[:16]
+
+
+def nft_network_hash(network_name: str) -> str:
+    """The first 16 hex digits of ``sha512(network_name)``: the prefix of a network's rule comments."""
+    return _hash16(network_name)
+
+
+def nft_instance_hash(network_name: str, ifname: str, container_id: str) -> str:
+    """``<hash16(net)>-<hash16(ifname:containerID)>``: the prefix of one attachment's rule comment."""
+    return f"{_hash16(network_name)}-{_hash16(ifname + ':' + container_id)}"
+
+
+def nft_masquerade_comment(network_name: str, ifname: str, container_id: str) -> str:
+    """The nftables rule comment: the instance hash, then a readable (quote-free, truncated) description."""
+    def clean(text: str) -> str:
+        return text.replace('"', "")
+
+    comment = (f"{nft_instance_hash(network_name, ifname, container_id)}, net: {clean(network_name)}, "
+               f"if: {clean(ifname)}, id: {clean(container_id)}")
+    return comment[:_NFT_COMMENT_MAX]
+
+
+def nft_masquerade_rule(address: str) -> str:
+    """The per-address rule in ``masq_checks``: masquerade what leaves the address's own subnet."""
+    interface = ipaddress.ip_interface(address)
+    family = "ip" if interface.version == 4 else "ip6"
+    return f"{family} saddr == {interface.ip} {family} daddr != {interface.network} masquerade"
+
+
+def spoof_check_ref_id(container_id: str, ifname: str) -> str:
+    """The MAC spoof check's attachment key: ``<containerID>-<ifname>`` (the reference's ``uniqueID``)."""
+    return f"{container_id}-{ifname}"
