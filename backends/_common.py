@@ -7,30 +7,27 @@ backends refuse bad input with the very same error.
 
 from __future__ import annotations
 
-import errno
-import os
-import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import netaddr
 
-from cnicore._errors import (
-    AlreadyExistsError,
-    CNIError,
-    InternalError,
-    InvalidConfigError,
-    NamespaceNotFoundError,
-    NotFoundError,
-    PermissionDeniedError,
-)
-from cnicore._gofmt import go_quote
+from cnicore._errors import InvalidConfigError
 from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
+from ._kernel import (
+    PEER_NAME_ATTEMPTS,
+    VETH_TXQUEUELEN,
+    error_from_errno,
+    namespace_gone,
+    not_a_bridge,
+    random_peer_name,
+    run_tool,
+    veth_exists,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
-
     from cnicore.links import Firewall
 
 __all__ = [
@@ -63,13 +60,6 @@ __all__ = [
 # The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
 MIN_MTU = 68
 MAX_MTU = 65535
-# The reference draws a new peer name up to 10 times before giving up.
-PEER_NAME_ATTEMPTS = 10
-# The transmit queue length of both ends of a veth pair. The reference's netlink library sends its
-# zero-valued LinkAttrs.TxQLen (0) when it makes the pair; the kernel's default would be 1000. A veth
-# has no qdisc queue anyway (noqueue), so this only keeps the state identical.
-VETH_TXQUEUELEN = 0
-
 _LINK_LOCAL_V6 = netaddr.IPNetwork("fe80::/10")
 _MULTICAST_V6 = netaddr.IPNetwork("ff00::/8")
 
@@ -110,42 +100,6 @@ def check_link_options(txqueuelen: int | None, alias: str | None) -> None:
                               or len(alias.encode("utf-8", "surrogateescape")) > MAX_ALIAS_BYTES):
         raise InvalidConfigError(f"invalid interface alias {alias!r} (at most {MAX_ALIAS_BYTES} bytes, no NUL)",
                                  key="alias", value=alias)
-
-
-def random_peer_name() -> str:
-    """``veth`` + 8 random lowercase hex digits, as the reference names host ends."""
-    return "veth" + secrets.token_hex(4)
-
-
-def veth_exists(name: str, peer: str) -> AlreadyExistsError:
-    """The reference's error when the container end's name is taken."""
-    return AlreadyExistsError(f"container veth name ({go_quote(name)}) peer provided ({go_quote(peer)}) already exists")
-
-
-def not_a_bridge(name: str) -> AlreadyExistsError:
-    """The reference's error when a non-bridge link holds the bridge's name."""
-    return AlreadyExistsError(f"{go_quote(name)} already exists but is not a bridge")
-
-
-def error_from_errno(code: int | None, what: str) -> CNIError:
-    """The cnicore error for a kernel errno while doing ``what`` (caller raises it ``from`` exc)."""
-    detail = f"{what}: {errno.errorcode.get(code or 0, str(code))} ({_strerror(code)})"
-    if code == errno.EEXIST:
-        return AlreadyExistsError(detail)
-    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENXIO):
-        return NotFoundError(detail)
-    if code in (errno.EPERM, errno.EACCES):
-        return PermissionDeniedError(detail)
-    return InternalError(detail)
-
-
-def namespace_gone(path: str) -> NamespaceNotFoundError:
-    """The error for a namespace path that does not exist (any more)."""
-    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
-
-
-def _strerror(code: int | None) -> str:
-    return os.strerror(code) if code else "unknown error"
 
 
 def is_reported_address(address: Address) -> bool:
@@ -252,28 +206,3 @@ class OneAddressMasquerade:
                             ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerade`."""
         self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
-
-
-def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
-             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
-
-    ``namespace_path`` None means the caller's own namespace. Raises
-    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
-    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
-    when it does not finish within ``timeout`` seconds; a non-zero exit is the
-    caller's to judge.
-    """
-    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
-
-    argv = list(argv)
-    if namespace_path is not None:
-        if not os.path.exists(namespace_path):
-            raise namespace_gone(namespace_path)
-        argv = [nsenter, f"--net={namespace_path}", "--", *argv]
-    try:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-    except OSError as exc:
-        raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc

@@ -8,15 +8,13 @@ namespace is an error, never created by accident.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from cnicore._errors import CNIError, InternalError
 from cnicore.links import HOST_NAMESPACE, Namespace, check_net_sysctl_path, check_sysctl_key, check_sysctl_value
 
-from ._common import error_from_errno
+from ._kernel import read_sysctl_path, sysctl_error, write_sysctl_path
 from ._setns import open_netns, run_in_netns
 
 __all__ = ["KernelNamespaces", "open_namespace_fd", "read_net_sysctl", "read_sysctl", "run_in_namespace",
@@ -42,37 +40,15 @@ def run_in_namespace(ns: Namespace, func: Callable[[], _T]) -> _T:
     return run_in_netns(ns.path, func)
 
 
-def _sysctl_path(key: str) -> str:
-    return "/proc/sys/" + check_sysctl_key(key).path
-
-
 def read_sysctl(ns: Namespace, key: str) -> str:
     """Read a plugin sysctl from ``/proc/sys`` as seen from ``ns``."""
-    path = _sysctl_path(key)
-
-    def read() -> str:
-        try:
-            with open(path, encoding="ascii") as handle:
-                return handle.read().strip()
-        except OSError as exc:
-            raise _sysctl_error(exc, path) from exc
-
-    return run_in_namespace(ns, read)
+    return read_sysctl_path(ns.path, check_sysctl_key(key).path)
 
 
 def write_sysctl(ns: Namespace, key: str, value: str | int) -> None:
     """Write a plugin sysctl into ``/proc/sys`` as seen from ``ns``."""
-    path = _sysctl_path(key)
-    text = check_sysctl_value(value)
-
-    def write() -> None:
-        try:
-            with open(path, "w", encoding="ascii") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise _sysctl_error(exc, path) from exc
-
-    run_in_namespace(ns, write)
+    path = check_sysctl_key(key).path
+    write_sysctl_path(ns.path, path, check_sysctl_value(value))
 
 
 def read_net_sysctl(ns: Namespace, key: str) -> str:
@@ -84,7 +60,7 @@ def read_net_sysctl(ns: Namespace, key: str) -> str:
             with open(path, encoding="utf-8", errors="surrogateescape") as handle:
                 text = handle.read()
         except OSError as exc:
-            raise _sysctl_error(exc, path) from exc
+            raise sysctl_error(exc, path) from exc
         return text[:-1] if text.endswith("\n") else text
 
     return run_in_namespace(ns, read)
@@ -104,15 +80,9 @@ def write_net_sysctl(ns: Namespace, key: str, value: str) -> None:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise _sysctl_error(exc, path) from exc
+            raise sysctl_error(exc, path) from exc
 
     run_in_namespace(ns, write)
-
-
-def _sysctl_error(exc: OSError, path: str) -> CNIError:
-    if exc.errno == errno.EINVAL:
-        return InternalError(f"sysctl {path}: invalid value")
-    return error_from_errno(exc.errno, f"sysctl {path}")
 
 
 class KernelNamespaces:

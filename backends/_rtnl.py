@@ -114,7 +114,7 @@ def _is_reported(version: int, ip: int) -> bool:
 
 
 def _error(code: int | None, what: str) -> CNIError:
-    from ._common import error_from_errno
+    from ._kernel import error_from_errno
 
     return error_from_errno(code, what)
 

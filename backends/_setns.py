@@ -63,11 +63,11 @@ def open_netns(path: str | None) -> int:
     try:
         return os.open(target, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
-        from ._common import namespace_gone
+        from ._kernel import namespace_gone
 
         raise namespace_gone(target) from exc
     except OSError as exc:
-        from ._common import error_from_errno
+        from ._kernel import error_from_errno
 
         raise error_from_errno(exc.errno, f"open netns {target}") from exc
 
@@ -95,7 +95,7 @@ def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:
             try:
                 setns(fd)
             except OSError as exc:
-                from ._common import error_from_errno
+                from ._kernel import error_from_errno
 
                 failed.append(error_from_errno(exc.errno, f"setns {path}"))
                 return

@@ -1,0 +1,142 @@
+"""What the kernel backends share, on plain values and the standard library.
+
+Errno translation, the reference's link errors, veth peer names, running a
+command-line tool in a namespace and reading or writing a plugin sysctl: the
+typed backends (through :mod:`._common` and :mod:`._nsenter`) and the executed
+bridge's plain link port (:mod:`._linkops`) call these same functions. Nothing
+here imports attrs, netaddr, ``typing`` or :mod:`cnicore.links`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    CNIError,
+    InternalError,
+    NamespaceNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from cnicore._gofmt import go_quote
+
+from ._setns import run_in_netns
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Sequence
+
+__all__ = ["PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "error_from_errno", "namespace_gone", "not_a_bridge",
+           "random_peer_name", "read_sysctl_path", "run_tool", "sysctl_error", "veth_exists", "write_sysctl_path"]
+
+# The reference draws a new peer name up to 10 times before giving up.
+PEER_NAME_ATTEMPTS = 10
+# The transmit queue length of both ends of a veth pair. The reference's netlink library sends its
+# zero-valued LinkAttrs.TxQLen (0) when it makes the pair; the kernel's default would be 1000. A veth
+# has no qdisc queue anyway (noqueue), so this only keeps the state identical.
+VETH_TXQUEUELEN = 0
+
+
+def random_peer_name() -> str:
+    """``veth`` + 8 random lowercase hex digits, as the reference names host ends."""
+    return "veth" + os.urandom(4).hex()  # (os.urandom: the secrets module costs an exec'd plugin its import)
+
+
+def veth_exists(name: str, peer: str) -> AlreadyExistsError:
+    """The reference's error when the container end's name is taken."""
+    return AlreadyExistsError(f"container veth name ({go_quote(name)}) peer provided ({go_quote(peer)}) already exists")
+
+
+def not_a_bridge(name: str) -> AlreadyExistsError:
+    """The reference's error when a non-bridge link holds the bridge's name."""
+    return AlreadyExistsError(f"{go_quote(name)} already exists but is not a bridge")
+
+
+def error_from_errno(code: int | None, what: str) -> CNIError:
+    """The cnicore error for a kernel errno while doing ``what`` (caller raises it ``from`` exc)."""
+    detail = f"{what}: {errno.errorcode.get(code or 0, str(code))} ({_strerror(code)})"
+    if code == errno.EEXIST:
+        return AlreadyExistsError(detail)
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENXIO):
+        return NotFoundError(detail)
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDeniedError(detail)
+    return InternalError(detail)
+
+
+def namespace_gone(path: str) -> NamespaceNotFoundError:
+    """The error for a namespace path that does not exist (any more)."""
+    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
+
+
+def _strerror(code: int | None) -> str:
+    return os.strerror(code) if code else "unknown error"
+
+
+def sysctl_error(exc: OSError, path: str) -> CNIError:
+    """The cnicore error for a sysctl file's ``OSError`` (EINVAL: the kernel refused the value)."""
+    if exc.errno == errno.EINVAL:
+        return InternalError(f"sysctl {path}: invalid value")
+    return error_from_errno(exc.errno, f"sysctl {path}")
+
+
+def read_sysctl_path(ns_path: str | None, path: str) -> str:
+    """The value of ``/proc/sys/<path>`` (stripped) as seen from the namespace at ``ns_path`` (None: ours).
+
+    ``path`` must have been checked (:func:`cnicore._sysctlkey.sysctl_key_parts`).
+    """
+    full = "/proc/sys/" + path
+
+    def read() -> str:
+        try:
+            with open(full, encoding="ascii") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            raise sysctl_error(exc, full) from exc
+
+    return run_in_netns(ns_path, read)
+
+
+def write_sysctl_path(ns_path: str | None, path: str, text: str) -> None:
+    """Write ``text`` into ``/proc/sys/<path>`` as seen from the namespace at ``ns_path`` (None: ours).
+
+    ``path`` and ``text`` must have been checked (:mod:`cnicore._sysctlkey`).
+    """
+    full = "/proc/sys/" + path
+
+    def write() -> None:
+        try:
+            with open(full, "w", encoding="ascii") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise sysctl_error(exc, full) from exc
+
+    run_in_netns(ns_path, write)
+
+
+def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
+
+    ``namespace_path`` None means the caller's own namespace. Raises
+    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
+    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
+    when it does not finish within ``timeout`` seconds; a non-zero exit is the
+    caller's to judge.
+    """
+    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
+
+    argv = list(argv)
+    if namespace_path is not None:
+        if not os.path.exists(namespace_path):
+            raise namespace_gone(namespace_path)
+        argv = [nsenter, f"--net={namespace_path}", "--", *argv]
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    except OSError as exc:
+        raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc
