@@ -16,8 +16,11 @@ from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, no
 from cnicore.spec._validate import validate_interface_name
 
 from ._kernel import (
+    MAX_MTU,
+    MIN_MTU,
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
+    check_mtu,
     error_from_errno,
     namespace_gone,
     not_a_bridge,
@@ -57,9 +60,6 @@ __all__ = [
     "veth_exists",
 ]
 
-# The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
-MIN_MTU = 68
-MAX_MTU = 65535
 _LINK_LOCAL_V6 = netaddr.IPNetwork("fe80::/10")
 _MULTICAST_V6 = netaddr.IPNetwork("ff00::/8")
 
@@ -68,14 +68,6 @@ def check_name(name: str) -> str:
     """Refuse an interface name the kernel would refuse, with the CNI rules' error."""
     validate_interface_name(name)
     return name
-
-
-def check_mtu(mtu: int) -> int:
-    """Refuse an MTU outside what veths and bridges accept."""
-    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
-        raise InvalidConfigError(f"invalid MTU {mtu!r} (must be between {MIN_MTU} and {MAX_MTU})", key="mtu",
-                                 value=mtu)
-    return mtu
 
 
 def check_mac(mac: str) -> str:

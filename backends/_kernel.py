@@ -16,6 +16,7 @@ from cnicore._errors import (
     AlreadyExistsError,
     CNIError,
     InternalError,
+    InvalidConfigError,
     NamespaceNotFoundError,
     NotFoundError,
     PermissionDeniedError,
@@ -29,15 +30,27 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Sequence
 
-__all__ = ["PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "error_from_errno", "namespace_gone", "not_a_bridge",
-           "random_peer_name", "read_sysctl_path", "run_tool", "sysctl_error", "veth_exists", "write_sysctl_path"]
+__all__ = ["MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "check_mtu", "error_from_errno",
+           "namespace_gone", "not_a_bridge", "random_peer_name", "read_sysctl_path", "run_tool", "sysctl_error",
+           "veth_exists", "write_sysctl_path"]
 
+# The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
+MIN_MTU = 68
+MAX_MTU = 65535
 # The reference draws a new peer name up to 10 times before giving up.
 PEER_NAME_ATTEMPTS = 10
 # The transmit queue length of both ends of a veth pair. The reference's netlink library sends its
 # zero-valued LinkAttrs.TxQLen (0) when it makes the pair; the kernel's default would be 1000. A veth
 # has no qdisc queue anyway (noqueue), so this only keeps the state identical.
 VETH_TXQUEUELEN = 0
+
+
+def check_mtu(mtu: int) -> int:
+    """Refuse an MTU outside what veths and bridges accept."""
+    if isinstance(mtu, bool) or not isinstance(mtu, int) or not MIN_MTU <= mtu <= MAX_MTU:
+        raise InvalidConfigError(f"invalid MTU {mtu!r} (must be between {MIN_MTU} and {MAX_MTU})", key="mtu",
+                                 value=mtu)
+    return mtu
 
 
 def random_peer_name() -> str:

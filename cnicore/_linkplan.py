@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Final
 
-__all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "MasqueradeRules", "iptables_rule_text",
+__all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "MasqueradeRules", "iptables_rule_text",
            "masquerade_chain_name", "masquerade_comment", "masquerade_rules", "nft_instance_hash",
            "nft_masquerade_comment", "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
@@ -208,3 +208,22 @@ def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
             i += 1
     ordered = [part for option in _BASIC_OPTIONS if option in basic for part in basic[option]]
     return " ".join(["-A", chain, *ordered, *(w for match in matches for w in match), *target])
+
+
+class LinkInfo:
+    """A link as the bridge engine reads it: name, kind (``bridge``, ``veth``...), MAC, MTU, master's name, state.
+
+    What a plain link port (:class:`~cnicore.plugins._bridgecore.LinkPort`) answers.
+    """
+
+    __slots__ = ("kind", "mac", "master", "mtu", "name", "oper_state", "promiscuous")
+
+    def __init__(self, *, name: str, kind: str, mac: str, mtu: int, master: str | None, oper_state: str,
+                 promiscuous: bool) -> None:
+        self.name = name
+        self.kind = kind
+        self.mac = mac
+        self.mtu = mtu
+        self.master = master
+        self.oper_state = oper_state
+        self.promiscuous = promiscuous

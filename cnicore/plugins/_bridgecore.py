@@ -19,7 +19,7 @@ import ipaddress
 
 from cnicore._errors import InvalidConfigError
 from cnicore._gofmt import go_quote
-from cnicore._linkplan import spoof_check_ref_id
+from cnicore._linkplan import LinkInfo, spoof_check_ref_id
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
 from cnicore.spec._resultobj import dns_object, interface_object, ip_object_100, result_object_100, route_object
@@ -326,22 +326,6 @@ _DAD_POLLS: Final = 100
 _DAD_TIMEOUT_NS: Final = 5_000_000_000
 #: The index of the container's interface in the result (every IPAM address is tied to it).
 CONTAINER_INDEX: Final = 2
-
-
-class LinkInfo:
-    """A link as the engine reads it: name, kind (``bridge``, ``veth``...), MAC, MTU, master's name, state."""
-
-    __slots__ = ("kind", "mac", "master", "mtu", "name", "oper_state", "promiscuous")
-
-    def __init__(self, *, name: str, kind: str, mac: str, mtu: int, master: str | None, oper_state: str,
-                 promiscuous: bool) -> None:
-        self.name = name
-        self.kind = kind
-        self.mac = mac
-        self.mtu = mtu
-        self.master = master
-        self.oper_state = oper_state
-        self.promiscuous = promiscuous
 
 
 if TYPE_CHECKING:

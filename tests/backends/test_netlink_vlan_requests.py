@@ -15,7 +15,7 @@ import pytest
 from backends_support import Namespaces, bridge_port
 
 from cnicore._errors import NotFoundError
-from cnicore.backends import NetlinkLinkBackend, _netlink
+from cnicore.backends import NetlinkLinkBackend, _linkops, _netlink
 from cnicore.links import PortVlan
 
 pytestmark = pytest.mark.root
@@ -28,9 +28,9 @@ _VLAN_INFO = 2
 
 def _vlan_message(index: int, entries: list[tuple[int, int]] | None) -> bytes:
     """An RTM_NEWLINK of the AF_BRIDGE dump: the port and its VLAN entries (flags, vid)."""
-    body = _netlink._ifinfomsg(family=_AF_BRIDGE, index=index)
+    body = _linkops.ifinfomsg(family=_AF_BRIDGE, index=index)
     if entries is not None:
-        body += _netlink._nested(_IFLA_AF_SPEC, *(_netlink._attr(_VLAN_INFO, struct.pack("=HH", flags, vid))
+        body += _linkops.nested(_IFLA_AF_SPEC, *(_linkops.attr_bytes(_VLAN_INFO, struct.pack("=HH", flags, vid))
                                                   for flags, vid in entries))
     return body
 
@@ -38,8 +38,8 @@ def _vlan_message(index: int, entries: list[tuple[int, int]] | None) -> bytes:
 def _decode_vlan(body: bytes) -> tuple[int, int, list[tuple[int, int]]]:
     """(family, index, [(flags, vid)]) of a VLAN request."""
     family, _type, index, _flags, _change = struct.unpack_from("=BxHiII", body)
-    spec = _netlink._parse_attrs(body, 16)[_IFLA_AF_SPEC]
-    return family, index, [struct.unpack("=HH", info) for kind, info in _netlink._iter_attrs(spec)
+    spec = _linkops._parse_attrs(body, 16)[_IFLA_AF_SPEC]
+    return family, index, [struct.unpack("=HH", info) for kind, info in _linkops._iter_attrs(spec)
                            if kind == _VLAN_INFO]
 
 
@@ -62,7 +62,7 @@ def test_vlan_requests(port: tuple[NetlinkLinkBackend, Any, str], monkeypatch: p
 
     def request(self: Any, kind: int, body: bytes, *, flags: int = 0) -> list[tuple[int, bytes]]:
         family = body[0]
-        if family == _AF_BRIDGE and kind in (_RTM_SETLINK, _RTM_DELLINK) and _IFLA_AF_SPEC in _netlink._parse_attrs(
+        if family == _AF_BRIDGE and kind in (_RTM_SETLINK, _RTM_DELLINK) and _IFLA_AF_SPEC in _linkops._parse_attrs(
                 body, 16):
             sent.append((kind, body, flags))
             return []
@@ -107,7 +107,7 @@ def test_port_flags_go_in_a_nested_protinfo(port: tuple[NetlinkLinkBackend, Any,
     # Without NLA_F_NESTED the kernel would read IFLA_PROTINFO as the old one-byte port state.
     length, kind = struct.unpack_from("=HH", seen[0], 16)
     assert kind == _IFLA_PROTINFO | 0x8000 and length == 4 + 8
-    assert [_netlink._parse_attrs(body[20:]) for body in seen] == [{4: b"\x01"}, {33: b"\x01"}]
+    assert [_linkops._parse_attrs(body[20:]) for body in seen] == [{4: b"\x01"}, {33: b"\x01"}]
     backend.set_hairpin(host, name, False)
     backend.set_port_isolation(host, name, False)
     link = backend.get_link(host, name)

@@ -15,7 +15,7 @@ import pytest
 from backends_support import Namespaces, bridge_port
 
 from cnicore._errors import NotFoundError
-from cnicore.backends import Pyroute2LinkBackend, _netlink
+from cnicore.backends import Pyroute2LinkBackend, _linkops
 from cnicore.links import PortVlan
 
 pytestmark = pytest.mark.root
@@ -31,8 +31,8 @@ def _decoded_vlan_message(index: int, entries: list[tuple[int, int]]) -> Any:
     """An RTM_NEWLINK of the AF_BRIDGE dump with VLAN entries (flags, vid), as pyroute2 hands it over."""
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
-    body = _netlink._ifinfomsg(family=_AF_BRIDGE, index=index) + _netlink._nested(
-        _IFLA_AF_SPEC, *(_netlink._attr(_VLAN_INFO, struct.pack("=HH", flags, vid)) for flags, vid in entries))
+    body = _linkops.ifinfomsg(family=_AF_BRIDGE, index=index) + _linkops.nested(
+        _IFLA_AF_SPEC, *(_linkops.attr_bytes(_VLAN_INFO, struct.pack("=HH", flags, vid)) for flags, vid in entries))
     msg = ifinfmsg(struct.pack("=IHHII", 16 + len(body), _RTM_NEWLINK, 2, 1, 0) + body)
     msg.decode()
     return msg
@@ -95,6 +95,6 @@ def test_vlan_requests(port: tuple[Pyroute2LinkBackend, Any, str]) -> None:
     assert [(command, kwargs["vlan_info"]) for command, kwargs in sent] == [
         ("del", {"vid": 1}), ("add", {"vid": 5, "flags": 6}), ("add", {"vid": 10, "flags": 0})]
     assert all(kwargs["index"] == index for _command, kwargs in sent)
-    expected = [_netlink._vlan_request(index, 1, 0), _netlink._vlan_request(index, 5, 6),
-                _netlink._vlan_request(index, 10, 0)]
+    expected = [_linkops._vlan_request(index, 1, 0), _linkops._vlan_request(index, 5, 6),
+                _linkops._vlan_request(index, 10, 0)]
     assert [_encoded(command, kwargs) for command, kwargs in sent] == [_without_nested_flag(b) for b in expected]
