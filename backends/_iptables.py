@@ -1,23 +1,16 @@
 """Masquerading with iptables (and ip6tables), laid out exactly as the reference plugins do.
 
-The rules come from :func:`cnicore.links.masquerade_plan`, so a container set up
-by the reference bridge plugin can be torn down by us and the other way round.
-
-Each setup or teardown reads the ``nat`` table once (``iptables-save -t nat``)
-and applies what is missing (or present, for teardown) in one
-``iptables-restore --noflush`` transaction: two processes per address family
-instead of a check and an append per rule. The restore script adds rules
-without flushing anything: an existing chain is never re-declared (which would
-flush it), so rules of other addresses in a shared chain stay. Commands are
-argv lists, run with ``-w`` (wait for the xtables lock rather than fail when
-another process holds it); the script goes to the process's stdin.
-``namespace`` runs them in another network namespace through ``nsenter``,
-which is how the tests keep rules out of the host's tables.
+The typed face of :mod:`._iptmasq`, which holds the one implementation (the
+executed bridge runs it on strings): the rules are the reference's, so a
+container set up by the reference bridge plugin can be torn down by us and the
+other way round. Each setup or teardown is one ``iptables-save`` and one
+``iptables-restore --noflush`` per address family; ``namespace`` runs them in
+another network namespace through ``nsenter``, which is how the tests keep
+rules out of the host's tables.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -25,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import netaddr
 
-from cnicore._errors import InternalError, PermissionDeniedError
-from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, RuleEdit, masquerade_plan
+from cnicore._errors import InternalError
+from cnicore.links import HOST_NAMESPACE, Namespace, RuleEdit
 
-from ._common import OneAddressMasquerade, apply_rule_edit, iptables_rule_text, run_tool
+from ._common import OneAddressMasquerade, apply_rule_edit
+from ._iptmasq import IptablesTool, TableState, setup_masquerades, teardown_masquerades
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
@@ -36,23 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["IptablesFirewall"]
 
 _TABLE = "nat"
-
-
-class _TableState:
-    """The chains and rules of one table, as ``iptables-save`` printed them."""
-
-    def __init__(self, text: str) -> None:
-        self.chains: set[str] = set()
-        self.rules: list[str] = []
-        self.by_chain: dict[str, list[str]] = {}
-        for line in text.splitlines():
-            if line.startswith(":"):
-                chain = line[1:].split(" ", 1)[0]
-                self.chains.add(chain)
-                self.by_chain.setdefault(chain, [])
-            elif line.startswith("-A "):
-                self.rules.append(line)
-                self.by_chain.setdefault(line.split(" ", 2)[1], []).append(line)
 
 
 class IptablesFirewall(OneAddressMasquerade):
@@ -70,11 +47,10 @@ class IptablesFirewall(OneAddressMasquerade):
     def __init__(self, *, namespace: Namespace = HOST_NAMESPACE, iptables: str | None = None,
                  ip6tables: str | None = None, nsenter: str | None = None, timeout: float = 60.0) -> None:
         self._namespace = namespace
-        self._binaries = {
-            4: iptables or shutil.which("iptables") or "/usr/sbin/iptables",
-            6: ip6tables or shutil.which("ip6tables") or "/usr/sbin/ip6tables",
-        }
-        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
+        self._tool = IptablesTool(namespace_path=namespace.path, iptables=iptables, ip6tables=ip6tables,
+                                  nsenter=nsenter or shutil.which("nsenter") or "/usr/bin/nsenter", timeout=timeout)
+        self._binaries = self._tool.binaries
+        self._nsenter = self._tool.nsenter
         self._timeout = timeout
 
     def available(self) -> bool:
@@ -82,7 +58,7 @@ class IptablesFirewall(OneAddressMasquerade):
 
         The bridge plugin's default ``ipMasqBackend`` is iptables unless only nftables is available.
         """
-        return os.access(self._binaries[4], os.X_OK)
+        return self._tool.available()
 
     def nftables(self) -> NftablesFirewall:
         """The nftables firewall for the same namespace (``macspoofchk``, ``ipMasqBackend: nftables``)."""
@@ -90,82 +66,26 @@ class IptablesFirewall(OneAddressMasquerade):
 
         return NftablesFirewall(namespace=self._namespace, nsenter=self._nsenter, timeout=self._timeout)
 
-    # -- running the tools -----------------------------------------------------------------------
-
     def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_tool(argv, namespace_path=self._namespace.path, nsenter=self._nsenter, timeout=self._timeout,
-                        stdin=stdin)
+        return self._tool.run(argv, stdin)
 
-    @staticmethod
-    def _failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:
-        message = done.stderr.strip() or f"exit status {done.returncode}"
-        if "Permission denied" in message or "you must be root" in message:
-            return PermissionDeniedError(f"{what}: {message}")
-        return InternalError(f"{what}: {message}")
-
-    def _save(self, version: int, table: str = _TABLE) -> _TableState:
-        tool = self._binaries[version] + "-save"
-        done = self._run([tool, "-t", table])
-        if done.returncode != 0:
-            raise self._failed(f"{os.path.basename(tool)} -t {table}", done)
-        return _TableState(done.stdout)
+    def _save(self, version: int, table: str = _TABLE) -> TableState:
+        return self._tool.save(version, table)
 
     def _restore(self, version: int, lines: list[str], table: str = _TABLE) -> None:
-        tool = self._binaries[version] + "-restore"
-        script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
-        done = self._run([tool, "--noflush", "-w"], script)
-        if done.returncode != 0:
-            raise self._failed(f"{os.path.basename(tool)} --noflush", done)
+        self._tool.restore(version, lines, table)
 
     # -- the port ----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _plans(addresses: Sequence[netaddr.IPNetwork], network_name: str,
-               container_id: str) -> dict[int, list[MasqueradePlan]]:
-        plans: dict[int, list[MasqueradePlan]] = {}
-        for address in addresses:
-            plan = masquerade_plan(address, network_name, container_id)
-            plans.setdefault(plan.version, []).append(plan)
-        return plans
 
     def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
                           ifname: str = "") -> None:
         """See :meth:`Firewall.setup_masquerades`."""
-        for version, plans in self._plans(addresses, network_name, container_id).items():
-            state = self._save(version)
-            present = set(state.rules)
-            lines: list[str] = []
-            for plan in plans:
-                if plan.chain not in state.chains:
-                    lines.append(f":{plan.chain} - [0:0]")
-                    state.chains.add(plan.chain)
-                wanted = [*((plan.chain, rule) for rule in plan.chain_rules), ("POSTROUTING", plan.jump_rule)]
-                for chain, rule in wanted:
-                    text = iptables_rule_text(chain, rule)
-                    if text not in present:
-                        lines.append(text)
-                        present.add(text)
-            if lines:
-                self._restore(version, lines)
+        setup_masquerades(self._tool, [str(address) for address in addresses], network_name, container_id)
 
     def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
                              *, ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerades`."""
-        for version, plans in self._plans(addresses, network_name, container_id).items():
-            state = self._save(version)
-            lines: list[str] = []
-            for plan in plans:
-                for rule in (plan.jump_rule, plan.legacy_jump_rule):
-                    # Every copy goes (each -D removes one).
-                    text = iptables_rule_text("POSTROUTING", rule)
-                    copies = state.rules.count(text)
-                    lines += ["-D" + text[2:]] * copies
-                    state.rules = [line for line in state.rules if line != text]
-            for chain in dict.fromkeys(plan.chain for plan in plans):
-                if chain in state.chains:
-                    lines += [f"-F {chain}", f"-X {chain}"]
-            if lines:
-                self._restore(version, lines)
+        teardown_masquerades(self._tool, [str(address) for address in addresses], network_name, container_id)
 
     # -- the meta plugins' tables (RuleTables) -----------------------------------------------------
 
