@@ -27,35 +27,18 @@ Successful results are parsed and converted to 1.1.0.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from typing import Final
 
-from cnicore._errors import CNIError, DecodingError
-from cnicore._invoke import exec_environment, exec_plugin
+from cnicore._errors import DecodingError
 from cnicore._json import marshal
-from cnicore._readfile import read_regular
 from cnicore.plugins._api import PluginRequest
 from cnicore.plugins._hostlocal import HostLocalPlugin
+from cnicore.plugins._ipamexec import PLUGIN_MARKER, exec_ipam, host_local_in_process, is_cnicore_plugin
 from cnicore.plugins._skel import mark_delegated
 from cnicore.spec._result import Result, parse_result
 from cnicore.spec._version import CURRENT_VERSION
 
 __all__ = ["PLUGIN_MARKER", "IPAMDelegate", "is_cnicore_plugin"]
-
-#: A line every entry point written by :func:`~cnicore.plugins.install_plugins` contains.
-PLUGIN_MARKER: Final = "# cnicore-plugin-entry-point"
-_HOST_LOCAL = "host-local"
-_MARKER_BYTES = PLUGIN_MARKER.encode()
-
-
-def is_cnicore_plugin(path: str) -> bool:
-    """True when the file at ``path`` is one of our installed entry points (read-only)."""
-    try:
-        return _MARKER_BYTES in read_regular(path, 1024, whole=False)  # (a FIFO on CNI_PATH must not hang)
-    except OSError:
-        return False
-
 
 class IPAMDelegate:
     """Runs the IPAM part of a main plugin's request.
@@ -76,25 +59,14 @@ class IPAMDelegate:
         self._environ = environ
 
     def _in_process(self, ipam_type: str, request: PluginRequest) -> HostLocalPlugin | None:
-        if ipam_type != _HOST_LOCAL or self._prefer_exec:
-            return None
-        try:
-            found = self._find(ipam_type, request)
-        except CNIError:
-            return self._local()  # nothing better on the path: ours serves
-        return self._local() if is_cnicore_plugin(found) else None
+        if host_local_in_process(ipam_type, request.path, prefer_exec=self._prefer_exec):
+            return self._local()
+        return None
 
     def _local(self) -> HostLocalPlugin:
         if self._host_local is None:
             self._host_local = HostLocalPlugin()
         return self._host_local
-
-    @staticmethod
-    def _find(ipam_type: str, request: PluginRequest) -> str:
-        # Imported here: only delegation by exec needs the lookup.
-        from cnicore.config._lookup import find_in_path
-
-        return find_in_path(ipam_type, request.path)
 
     def add(self, ipam_type: str, request: PluginRequest) -> Result:
         """IPAM ADD; the result as 1.1.0. Not idempotent (it reserves addresses)."""
@@ -150,13 +122,7 @@ class IPAMDelegate:
         if self._host_local is not None:
             self._host_local.close()
 
-    def _environment(self, command: str, request: PluginRequest) -> dict[str, str]:
-        base = os.environ if self._environ is None else self._environ
-        return exec_environment(base, command=command, container_id=request.container_id, netns=request.netns,
-                                ifname=request.ifname, args=request.args, path=request.path)
-
     def _exec(self, ipam_type: str, command: str, request: PluginRequest) -> bytes:
-        path = self._find(ipam_type, request)
-        stdin = request.config_bytes or marshal(dict(request.config)).encode()
-        return exec_plugin(path, stdin, self._environment(command, request), timeout=self._timeout,
-                           label="IPAM plugin", command=command, mark=mark_delegated)
+        return exec_ipam(ipam_type, command, stdin=request.config_bytes or marshal(dict(request.config)).encode(),
+                         container_id=request.container_id, netns=request.netns, ifname=request.ifname,
+                         args=request.args, path=request.path, environ=self._environ, timeout=self._timeout)
