@@ -30,30 +30,22 @@ from typing import Any
 
 import netaddr
 
-from cnicore._errors import CNIError, InternalError, PermissionDeniedError
+from cnicore._errors import CNIError
 from cnicore.links import (
     HOST_NAMESPACE,
-    NFT_MASQUERADE_CHAIN,
     NFT_MASQUERADE_TABLE,
     SPOOFCHECK_BASE_CHAIN,
     SPOOFCHECK_FAMILY,
     SPOOFCHECK_PRIORITY,
     SPOOFCHECK_TABLE,
     Namespace,
-    nft_instance_hash,
-    nft_masquerade_comment,
-    nft_masquerade_rule,
     spoof_check_plan,
 )
 
-from ._common import OneAddressMasquerade, run_tool
+from ._common import OneAddressMasquerade
+from ._nftmasq import NftTool, setup_masquerades, teardown_masquerades
 
 __all__ = ["NftablesFirewall"]
-
-_TABLE = f"inet {NFT_MASQUERADE_TABLE}"
-_TABLE_COMMENT = "Masquerading for plugins from github.com/containernetworking/plugins"
-_CHAIN_COMMENT = "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
-_MISSING = ("No such file or directory", "does not exist")
 
 
 class NftablesFirewall(OneAddressMasquerade):
@@ -69,8 +61,10 @@ class NftablesFirewall(OneAddressMasquerade):
     def __init__(self, *, namespace: Namespace = HOST_NAMESPACE, nft: str | None = None,
                  nsenter: str | None = None, timeout: float = 60.0) -> None:
         self._namespace = namespace
-        self._nft = nft or shutil.which("nft") or "/usr/sbin/nft"
-        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
+        self._tool = NftTool(namespace_path=namespace.path, nft=nft,
+                             nsenter=nsenter or shutil.which("nsenter") or "/usr/bin/nsenter", timeout=timeout)
+        self._nft = self._tool.nft
+        self._nsenter = self._tool.nsenter
         self._timeout = timeout
 
     def available(self) -> bool:
@@ -105,70 +99,30 @@ class NftablesFirewall(OneAddressMasquerade):
         return self._list(*what)
 
     def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_tool([self._nft, *args], namespace_path=self._namespace.path, nsenter=self._nsenter,
-                        timeout=self._timeout, stdin=script)
+        return self._tool.run(args, script)
 
     def _apply(self, script: str, *, json_input: bool = False) -> None:
-        done = self._run(["-j", "-f", "-"] if json_input else ["-f", "-"], script)
-        if done.returncode != 0:
-            message = done.stderr.strip()
-            if "Operation not permitted" in message:
-                raise PermissionDeniedError(f"nft: {message}")
-            raise InternalError(f"nft: {message or done.returncode}")
+        self._tool.apply(script, json_input=json_input)
 
     def _list(self, *what: str) -> list[dict[str, Any]]:
         """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
-        done = self._run(["-j", "list", *what])
-        if done.returncode != 0:
-            if any(text in done.stderr for text in _MISSING):
-                return []
-            raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
-        try:
-            items = json.loads(done.stdout).get("nftables", [])
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise InternalError("nft -j printed something that is not its JSON") from exc
-        return [item for item in items if isinstance(item, dict)]
+        return self._tool.list_objects(*what)
 
     # -- masquerade --------------------------------------------------------------------------------
-
-    def _rules(self) -> list[dict[str, Any]]:
-        """The rules of ``masq_checks`` as nft's JSON objects (none if the chain does not exist)."""
-        return [item["rule"] for item in self._list("chain", "inet", NFT_MASQUERADE_TABLE, NFT_MASQUERADE_CHAIN)
-                if "rule" in item]
-
-    def _handles(self, prefix: str) -> list[int]:
-        return [int(rule["handle"]) for rule in self._rules() if str(rule.get("comment", "")).startswith(prefix)]
 
     def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
                           ifname: str = "") -> None:
         """See :meth:`Firewall.setup_masquerades`."""
-        stale = self._handles(nft_instance_hash(network_name, ifname, container_id))
-        comment = nft_masquerade_comment(network_name, ifname, container_id)
-        lines = [
-            f'add table {_TABLE} {{ comment "{_TABLE_COMMENT}" ; }}',
-            f'add chain {_TABLE} {NFT_MASQUERADE_CHAIN} {{ comment "{_CHAIN_COMMENT}" ; }}',
-            f"add chain {_TABLE} postrouting {{ type nat hook postrouting priority 100 ; }}",
-            # Rewritten every time so that a damaged postrouting chain heals.
-            f"flush chain {_TABLE} postrouting",
-            f"add rule {_TABLE} postrouting ip daddr == 224.0.0.0/4 return",
-            f"add rule {_TABLE} postrouting ip6 daddr == ff00::/8 return",
-            f"add rule {_TABLE} postrouting goto {NFT_MASQUERADE_CHAIN}",
-            *(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {handle}" for handle in stale),
-            *(f'add rule {_TABLE} {NFT_MASQUERADE_CHAIN} {nft_masquerade_rule(address)} comment "{comment}"'
-              for address in addresses),
-        ]
-        self._apply("\n".join(lines) + "\n")
+        setup_masquerades(self._tool, [str(address) for address in addresses], network_name, container_id, ifname)
 
     def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
                              *, ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerades`. The rules go by the attachment's hash, whatever their address."""
-        handles = self._handles(nft_instance_hash(network_name, ifname, container_id))
-        if handles:
-            self._apply("".join(f"delete rule {_TABLE} {NFT_MASQUERADE_CHAIN} handle {h}\n" for h in handles))
+        teardown_masquerades(self._tool, network_name, container_id, ifname)
 
     def list_rules(self) -> tuple[str, ...]:
         """``masq_checks``'s rule comments, in order, for inspection and tests. Idempotent (read-only)."""
-        return tuple(str(rule.get("comment", "")) for rule in self._rules())
+        return tuple(str(rule.get("comment", "")) for rule in self._tool.masquerade_rules())
 
     def list_table(self) -> str:
         """``nft list table inet cni_plugins_masquerade`` ('' if there is none). Idempotent (read-only)."""

@@ -27,8 +27,14 @@ command. So nothing is imported before it is needed:
   ``prevResult`` or an unusual address needs them; otherwise it is
   :class:`~cnicore.plugins.LoopbackPlugin` on what
   :func:`cnicore.backends.select_backend` picks;
-* ``bridge`` with ``auto`` takes :func:`select_backend`'s choice (it does many
-  operations);
+* ``bridge`` with ``CNICORE_BACKEND`` unset or ``auto``, when the process may
+  administer the network, runs as
+  :class:`~cnicore.plugins._bridgeexec.BridgeExecHandler`: the bridge engine
+  over plain ports (the netlink backend's own operations, the iptables
+  firewall's own masquerade, host-local's exec handler in process), none of
+  attrs, netaddr, ``typing`` or the link port imported on the default path;
+  otherwise it is :class:`~cnicore.plugins.BridgePlugin` on what
+  :func:`select_backend` picks;
 * the backend itself is built on first use (VERSION, a DEL with no namespace or
   a bad configuration never build one), and ``cnicore.backends`` is imported
   with :mod:`importlib` at that moment: the core never imports it statically.
@@ -68,8 +74,8 @@ if TYPE_CHECKING:
     from cnicore.plugins._skel import ExecHandler
     from cnicore.spec._environ import CNIEnvironment
 
-__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "exec_main",
-           "loopback_exec_handler", "main"]
+__all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "bridge_exec_handler",
+           "exec_main", "loopback_exec_handler", "main"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
@@ -278,6 +284,25 @@ def loopback_exec_handler(environ: Mapping[str, str]) -> ExecHandler | None:
     return LoopbackExecHandler(route_socket.open)
 
 
+def bridge_exec_handler(environ: Mapping[str, str]) -> ExecHandler | None:
+    """The exec'd bridge's handler on plain ports (the netlink backend's operations), when the environment allows it.
+
+    That is with ``CNICORE_BACKEND`` unset or ``auto`` and CAP_NET_ADMIN (where
+    :func:`~cnicore.backends.select_backend` would pick the netlink backend);
+    else None, and bridge runs as :class:`~cnicore.plugins.BridgePlugin` on the
+    chosen backend.
+    """
+    if (environ.get(BACKEND_ENV, "").strip().lower() or "auto") != "auto":
+        return None
+    if not _backends().has_net_admin():
+        return None
+    import importlib
+
+    from cnicore.plugins._bridgeexec import BridgeExecHandler
+
+    return BridgeExecHandler(importlib.import_module, environ)
+
+
 def _fake_state(environ: Mapping[str, str]) -> FakeState | None:
     path = environ.get(FAKE_STATE_ENV, "")
     if environ.get(BACKEND_ENV, "").strip().lower() != "fake" or not path:
@@ -354,6 +379,8 @@ def _exec_handler(name: str, environ: Mapping[str, str]) -> ExecHandler | None:
         return HostLocalExecHandler()
     if name == "loopback":
         return loopback_exec_handler(environ)
+    if name == "bridge":
+        return bridge_exec_handler(environ)
     return None
 
 

@@ -38,7 +38,21 @@ from cnicore.plugins._skel import mark_delegated
 from cnicore.spec._result import Result, parse_result
 from cnicore.spec._version import CURRENT_VERSION
 
-__all__ = ["PLUGIN_MARKER", "IPAMDelegate", "is_cnicore_plugin"]
+__all__ = ["PLUGIN_MARKER", "IPAMDelegate", "exec_result", "is_cnicore_plugin"]
+
+def exec_result(out: bytes, cni_version: str) -> Result:
+    """An executed IPAM plugin's ADD output (in ``cni_version``), parsed and converted to 1.1.0.
+
+    A result that cannot be read is the plugin's failure (marked as delegated).
+    """
+    try:
+        result = parse_result(out, cni_version or "0.1.0")
+    except DecodingError as exc:
+        raise mark_delegated(exc) from None
+    converted = result.as_version(CURRENT_VERSION)
+    assert isinstance(converted, Result)
+    return converted
+
 
 class IPAMDelegate:
     """Runs the IPAM part of a main plugin's request.
@@ -73,14 +87,7 @@ class IPAMDelegate:
         local = self._in_process(ipam_type, request)
         if local is not None:
             return local.add(request)
-        out = self._exec(ipam_type, "ADD", request)
-        try:
-            result = parse_result(out, request.cni_version or "0.1.0")
-        except DecodingError as exc:
-            raise mark_delegated(exc) from None
-        converted = result.as_version(CURRENT_VERSION)
-        assert isinstance(converted, Result)
-        return converted
+        return exec_result(self._exec(ipam_type, "ADD", request), request.cni_version)
 
     def delete(self, ipam_type: str, request: PluginRequest) -> None:
         """IPAM DEL. Idempotent (as IPAM plugins' DEL must be)."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["dns_object", "go_float_int", "interface_object", "ip_object_020", "ip_object_040", "ip_object_100",
-           "result_object_020", "result_object_040", "result_object_100", "route_object"]
+           "result_object_020", "result_object_040", "result_object_100", "result_object_as", "route_object"]
 
 _EXACT_FLOAT = 2**53
 
@@ -167,3 +167,30 @@ def result_object_020(cni_version: str, ip4: dict[str, Any] | None = None, ip6: 
         obj["ip6"] = ip6
     obj["dns"] = dns if dns is not None else {}
     return obj
+
+
+def result_object_as(result: dict[str, Any], cni_version: str) -> dict[str, Any] | None:
+    """A 1.x result object written by this module (:func:`result_object_100`), written for ``cni_version``.
+
+    1.0.0/1.1.0: the same object, stamped ``cni_version``. 0.3.x/0.4.0: the
+    0.4.0 object (each address's ``version`` from its family; interfaces keep
+    name, MAC and sandbox; routes and DNS in struct order). 0.1.0/0.2.0, whose
+    conversion picks addresses and may fail with the reference's message, and
+    any other version: None (the result types convert those; see
+    :mod:`cnicore.spec._convert`).
+    """
+    if cni_version in ("1.0.0", "1.1.0"):
+        return {**result, "cniVersion": cni_version}
+    if cni_version not in ("0.3.0", "0.3.1", "0.4.0"):
+        return None
+    interfaces = [interface_object(i["name"], i.get("mac", ""), sandbox=i.get("sandbox", ""), current=False)
+                  for i in result.get("interfaces") or ()]
+    ips = [ip_object_040("6" if ":" in ip["address"] else "4", ip["address"], ip.get("gateway"), ip.get("interface"))
+           for ip in result.get("ips") or ()]
+    routes = [route_object(r["dst"], r.get("gw"), mtu=r.get("mtu", 0), advmss=r.get("advmss", 0),
+                           priority=r.get("priority", 0), table=r.get("table"), scope=r.get("scope"), sort=False)
+              for r in result.get("routes") or ()]
+    dns = result.get("dns") or {}
+    return result_object_040(cni_version, interfaces, ips, routes,
+                             dns_object(dns.get("nameservers", ()), dns.get("domain", ""), dns.get("search", ()),
+                                        dns.get("options", ()), sort=False))

@@ -349,9 +349,18 @@ NEVER_FOR_BRIDGE = ("pyroute2", "importlib.metadata", "cnicore.backends._pyroute
                     # Finding its IPAM plugin on CNI_PATH needs the lookup alone, not the configuration parser.
                     "cnicore.config._parse", "cnicore.config._directory", "cnicore.config._request",
                     "cnicore.config._model")
-# Commands that touch no namespace build no link backend.
-LINK_BACKEND = ("cnicore.backends._netlink", "cnicore.backends._rtnl", "cnicore.backends._nsenter",
+# Commands that touch no namespace build no link backend. With CAP_NET_ADMIN and no backend named, the exec'd bridge
+# runs the engine on the plain link port: the netlink backend's own operations, on the one rtnetlink loop and setns
+# helper.
+LINK_BACKEND = ("cnicore.backends._linkops", "cnicore.backends._rtnl", "cnicore.backends._kernel",
                 "cnicore.backends._setns")
+# The exec'd bridge's budget on the default path (ADD and DEL of the seed network, 0.4.0 or 1.1.0): none of the typed
+# world (attrs values, netaddr addresses, the link port, the result types, the typed plugin, its IPAM delegate and
+# the typed backends), and no typing.
+NOT_FOR_EXEC_BRIDGE = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cnicore.spec._result",
+                       "cnicore.spec._convert", "cnicore.plugins._bridge", "cnicore.plugins._api",
+                       "cnicore.plugins._delegate", "cnicore.backends._netlink", "cnicore.backends._nsenter",
+                       "cnicore.backends._common", "cnicore.backends._iptables", "cnicore.backends._nftables")
 
 
 def test_exec_bridge_modules_per_command(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
@@ -370,13 +379,32 @@ def test_exec_bridge_modules_per_command(plugin_bin: Path, netns: Namespaces, tm
                                                inside=host)
     for command, modules in runs.items():
         assert _hits(modules, NEVER_FOR_BRIDGE) == [], command
+    for command in ("ADD", "DEL", "STATUS", "GC", "DEL without a namespace", "VERSION"):
+        assert _hits(runs[command], NOT_FOR_EXEC_BRIDGE) == [], command
+    # CHECK reads its prevResult with the result types (and so loads them).
+    assert "cnicore.spec._result" in runs["CHECK"]
     for command in ("ADD", "CHECK", "DEL"):
         # The auto backend with CAP_NET_ADMIN: netlink, on the one rtnetlink loop and setns helper.
         assert _hits(runs[command], LINK_BACKEND) == sorted(LINK_BACKEND), command
     for command in ("STATUS", "GC", "DEL without a namespace"):
-        assert _hits(runs[command], (*LINK_BACKEND, "cnicore.backends._iptables", "subprocess")) == [], command
+        assert _hits(runs[command], (*LINK_BACKEND, "cnicore.backends._iptmasq", "subprocess")) == [], command
     assert {m for m in runs["VERSION"] if m.startswith("cnicore")} <= SKELETON
     assert _hits(runs["VERSION"], (*NOT_FOR_SKELETON, "json")) == []
+
+
+def test_exec_bridge_0_4_0_add_del_within_the_budget(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # podman's configurations say 0.4.0: the result is written for it by the one result writer, without the types.
+    host, container = netns.add("host-bim4"), netns.add("bim4")
+    config = json.loads(_bridge_config(tmp_path))
+    config = json.dumps({**config, "cniVersion": "0.4.0", "bridge": "cnt-bim4"}).encode()
+    env = {"CNI_NETNS": f"/var/run/netns/{container}"}
+    added, out = reporting_run(plugin_bin / "bridge", "ADD", config, env, tmp_path, inside=host)
+    result = json.loads(out)
+    assert result["cniVersion"] == "0.4.0" and [ip["version"] for ip in result["ips"]] == ["4"]
+    deleted = imported(plugin_bin / "bridge", "DEL", config, env, tmp_path, inside=host)
+    for command, modules in (("ADD", added), ("DEL", deleted)):
+        assert _hits(modules, (*NEVER_FOR_BRIDGE, *NOT_FOR_EXEC_BRIDGE)) == [], command
+        assert _hits(modules, LINK_BACKEND) == sorted(LINK_BACKEND), command
 
 
 @pytest.mark.parametrize("command", ["GC", "STATUS", "VERSION"])
