@@ -21,20 +21,36 @@ with these functions directly; the link port's typed
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 
 from cnicore._gofmt import go_quote
 
+
+def _sha512_module() -> Any:
+    # The C module alone: hashlib loads OpenSSL's bindings, milliseconds of an exec'd bridge's start.
+    import importlib
+
+    for name in ("_sha512", "_sha2", "hashlib"):  # 3.11, 3.12+, an interpreter built without them
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("no SHA-512 implementation")  # pragma: no cover
+
+
+def _sha512_hex(data: bytes) -> str:
+    return str(_SHA512.sha512(data).hexdigest())
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import Final
+    from typing import Any, Final
 
 __all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "MasqueradeRules", "iptables_rule_text",
            "masquerade_chain_name", "masquerade_comment", "masquerade_rules", "nft_instance_hash",
            "nft_masquerade_comment", "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
+_SHA512: Any = _sha512_module()
 _CHAIN_PREFIX: Final = "CNI-"
 # iptables chain names are at most 28 characters: the prefix plus 24 hex digits.
 _CHAIN_NAME_MAX: Final = 28
@@ -42,7 +58,7 @@ _CHAIN_NAME_MAX: Final = 28
 
 def masquerade_chain_name(network_name: str, container_id: str, prefix: str = "") -> str:
     """``CNI-`` + ``prefix`` + hex digits of ``sha512(network_name + container_id)``, 28 characters."""
-    digest = hashlib.sha512((network_name + container_id).encode("utf-8")).hexdigest()
+    digest = _sha512_hex((network_name + container_id).encode("utf-8"))
     head = _CHAIN_PREFIX + prefix
     return head + digest[: _CHAIN_NAME_MAX - len(head)]
 
@@ -107,7 +123,7 @@ _NFT_COMMENT_MAX: Final = 128
 
 
 def _hash16(text: str) -> str:
-    return hashlib.sha512(text.encode("utf-8")).hexdigest()[:16]
+    return _sha512_hex(text.encode("utf-8"))[:16]
 
 
 def nft_network_hash(network_name: str) -> str:
