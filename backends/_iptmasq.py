@@ -20,12 +20,11 @@ bridge's :class:`IptablesMasquerader` (the engine's ``Masquerader``) both run
 from __future__ import annotations
 
 import os
-import shutil
 
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore._linkplan import iptables_rule_text, masquerade_rules
 
-from ._kernel import run_tool
+from ._kernel import find_program, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -70,11 +69,11 @@ class IptablesTool:
                  ip6tables: str | None = None, nsenter: str | None = None, timeout: float = 60.0) -> None:
         self.namespace_path = namespace_path
         self.binaries = {
-            4: iptables or shutil.which("iptables") or "/usr/sbin/iptables",
-            6: ip6tables or shutil.which("ip6tables") or "/usr/sbin/ip6tables",
+            4: iptables or find_program("iptables") or "/usr/sbin/iptables",
+            6: ip6tables or find_program("ip6tables") or "/usr/sbin/ip6tables",
         }
         # nsenter is looked for only when a namespace needs it.
-        found = nsenter or (shutil.which("nsenter") if namespace_path is not None else None)
+        found = nsenter or (find_program("nsenter") if namespace_path is not None else None)
         self.nsenter = found or "/usr/bin/nsenter"
         self.timeout = timeout
 

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "check_mtu", "error_from_errno",
-           "namespace_gone", "not_a_bridge", "random_peer_name", "read_sysctl_path", "run_tool", "sysctl_error",
-           "veth_exists", "write_sysctl_path"]
+           "find_program", "namespace_gone", "not_a_bridge", "random_peer_name", "read_sysctl_path", "run_tool",
+           "sysctl_error", "veth_exists", "write_sysctl_path"]
 
 # The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
 MIN_MTU = 68
@@ -51,6 +51,18 @@ def check_mtu(mtu: int) -> int:
         raise InvalidConfigError(f"invalid MTU {mtu!r} (must be between {MIN_MTU} and {MAX_MTU})", key="mtu",
                                  value=mtu)
     return mtu
+
+
+def find_program(name: str) -> str | None:
+    """The first executable ``name`` on ``PATH``, as ``shutil.which`` finds it.
+
+    (shutil's import costs an executed plugin bz2 and lzma.)
+    """
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(folder or ".", name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def random_peer_name() -> str:

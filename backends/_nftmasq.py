@@ -14,7 +14,6 @@ operation reads what it needs first (one ``nft -j list``). The typed
 from __future__ import annotations
 
 import os
-import shutil
 
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore._linkplan import (
@@ -25,7 +24,7 @@ from cnicore._linkplan import (
     nft_masquerade_rule,
 )
 
-from ._kernel import run_tool
+from ._kernel import find_program, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,8 +46,8 @@ class NftTool:
     def __init__(self, *, namespace_path: str | None = None, nft: str | None = None, nsenter: str | None = None,
                  timeout: float = 60.0) -> None:
         self.namespace_path = namespace_path
-        self.nft = nft or shutil.which("nft") or "/usr/sbin/nft"
-        found = nsenter or (shutil.which("nsenter") if namespace_path is not None else None)
+        self.nft = nft or find_program("nft") or "/usr/sbin/nft"
+        found = nsenter or (find_program("nsenter") if namespace_path is not None else None)
         self.nsenter = found or "/usr/bin/nsenter"
         self.timeout = timeout
 
