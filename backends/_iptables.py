@@ -12,7 +12,6 @@ rules out of the host's tables.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from cnicore.links import HOST_NAMESPACE, Namespace, RuleEdit
 
 from ._common import OneAddressMasquerade, apply_rule_edit
 from ._iptmasq import IptablesTool, TableState, setup_masquerades, teardown_masquerades
+from ._kernel import ToolRun
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
@@ -66,7 +66,7 @@ class IptablesFirewall(OneAddressMasquerade):
 
         return NftablesFirewall(namespace=self._namespace, nsenter=self._nsenter, timeout=self._timeout)
 
-    def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, argv: Sequence[str], stdin: str | None = None) -> ToolRun:
         return self._tool.run(argv, stdin)
 
     def _save(self, version: int, table: str = _TABLE) -> TableState:

@@ -24,11 +24,10 @@ import os
 from cnicore._errors import InternalError, PermissionDeniedError
 from cnicore._linkplan import iptables_rule_text, masquerade_rules
 
-from ._kernel import find_program, run_tool
+from ._kernel import ToolRun, find_program, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Sequence
 
     from cnicore._linkplan import MasqueradeRules
@@ -81,13 +80,13 @@ class IptablesTool:
         """Whether ``iptables`` can be run here (the binary exists and is executable)."""
         return os.access(self.binaries[4], os.X_OK)
 
-    def run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, argv: Sequence[str], stdin: str | None = None) -> ToolRun:
         """Run one tool in the namespace; its completed process (see :func:`._kernel.run_tool`)."""
         return run_tool(argv, namespace_path=self.namespace_path, nsenter=self.nsenter, timeout=self.timeout,
                         stdin=stdin)
 
     @staticmethod
-    def failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:
+    def failed(what: str, done: ToolRun) -> InternalError:
         """The error for a tool that exited non-zero (permission problems apart)."""
         message = done.stderr.strip() or f"exit status {done.returncode}"
         if "Permission denied" in message or "you must be root" in message:

@@ -27,10 +27,9 @@ from ._setns import run_in_netns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Sequence
 
-__all__ = ["MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "check_mtu", "error_from_errno",
+__all__ = ["MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "ToolRun", "check_mtu", "error_from_errno",
            "find_program", "namespace_gone", "not_a_bridge", "random_peer_name", "read_sysctl_path", "run_tool",
            "sysctl_error", "veth_exists", "write_sysctl_path"]
 
@@ -142,26 +141,112 @@ def write_sysctl_path(ns_path: str | None, path: str, text: str) -> None:
     run_in_netns(ns_path, write)
 
 
+class ToolRun:
+    """What a tool run by :func:`run_tool` did: its ``args``, ``returncode``, ``stdout`` and ``stderr`` (text)."""
+
+    __slots__ = ("args", "returncode", "stderr", "stdout")
+
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.args = args
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
 def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
-             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
+             stdin: str | None = None) -> ToolRun:
+    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; what it did.
 
-    ``namespace_path`` None means the caller's own namespace. Raises
-    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
-    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
-    when it does not finish within ``timeout`` seconds; a non-zero exit is the
-    caller's to judge.
+    ``namespace_path`` None means the caller's own namespace. The tool gets
+    ``stdin`` (nothing when None) and this process's environment; its output is
+    read as text. Raises :class:`~cnicore.NamespaceNotFoundError` when the
+    namespace is gone, the errno's error when the tool cannot be started, and
+    :class:`~cnicore.InternalError` when it does not finish within ``timeout``
+    seconds (it is killed); a non-zero exit is the caller's to judge.
+
+    Spawned with ``os.posix_spawnp`` and read with ``select.poll``: the
+    ``subprocess`` module's import (locale, threading, selectors...) would cost
+    an executed plugin milliseconds per run.
     """
-    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
-
     argv = list(argv)
     if namespace_path is not None:
         if not os.path.exists(namespace_path):
             raise namespace_gone(namespace_path)
         argv = [nsenter, f"--net={namespace_path}", "--", *argv]
     try:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        return _spawn(argv, (stdin or "").encode(), timeout)
     except OSError as exc:
         raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc
+
+
+def _text(data: bytes) -> str:
+    # As subprocess's text mode: UTF-8 here, universal newlines.
+    return data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _spawn(argv: list[str], data: bytes, timeout: float) -> ToolRun:
+    import select
+    import time
+
+    stdin_r, stdin_w = os.pipe()  # (non-inheritable: only the dup2'd ends reach the tool)
+    stdout_r, stdout_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, stdout_w, 1), (os.POSIX_SPAWN_DUP2, stderr_w, 2)])
+    except BaseException:
+        for fd in (stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w):
+            os.close(fd)
+        raise
+    for fd in (stdin_r, stdout_w, stderr_w):
+        os.close(fd)
+    chunks: dict[int, list[bytes]] = {stdout_r: [], stderr_r: []}
+    open_fds = {stdout_r, stderr_r}
+    poller = select.poll()
+    for fd in open_fds:
+        poller.register(fd, select.POLLIN)
+    pending = memoryview(data)
+    if pending:
+        os.set_blocking(stdin_w, False)
+        poller.register(stdin_w, select.POLLOUT)
+    else:
+        os.close(stdin_w)
+        stdin_w = -1
+    deadline = time.monotonic() + timeout
+    try:
+        while open_fds or stdin_w >= 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                from cnicore._errors import InternalError as _Timeout
+
+                raise _Timeout(f"{argv[0]} did not finish in {timeout}s")
+            for fd, _event in poller.poll(left * 1000):
+                if fd == stdin_w:
+                    try:
+                        written = os.write(stdin_w, pending[:65536])
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:
+                        written = len(pending)  # the tool stopped reading: as subprocess, not an error
+                    pending = pending[written:]
+                    if not pending:
+                        poller.unregister(stdin_w)
+                        os.close(stdin_w)
+                        stdin_w = -1
+                    continue
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    chunks[fd].append(chunk)
+                else:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                    os.close(fd)
+        _pid, status = os.waitpid(pid, 0)
+    finally:
+        for fd in (*open_fds, stdin_w):
+            if fd >= 0:
+                os.close(fd)
+    return ToolRun(argv, os.waitstatus_to_exitcode(status), _text(b"".join(chunks[stdout_r])),
+                   _text(b"".join(chunks[stderr_r])))

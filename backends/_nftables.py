@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from cnicore.links import (
 )
 
 from ._common import OneAddressMasquerade
+from ._kernel import ToolRun
 from ._nftmasq import NftTool, setup_masquerades, teardown_masquerades
 
 __all__ = ["NftablesFirewall"]
@@ -98,7 +98,7 @@ class NftablesFirewall(OneAddressMasquerade):
         """``nft -j list <what>``'s objects (``{"rule": {...}}`` and so on); none if the table or chain is missing."""
         return self._list(*what)
 
-    def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(self, args: Sequence[str], script: str | None = None) -> ToolRun:
         return self._tool.run(args, script)
 
     def _apply(self, script: str, *, json_input: bool = False) -> None:

@@ -24,11 +24,10 @@ from cnicore._linkplan import (
     nft_masquerade_rule,
 )
 
-from ._kernel import find_program, run_tool
+from ._kernel import ToolRun, find_program, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Sequence
     from typing import Any
 
@@ -55,7 +54,7 @@ class NftTool:
         """Whether ``nft`` can be run here (the binary exists and is executable)."""
         return os.access(self.nft, os.X_OK)
 
-    def run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, args: Sequence[str], script: str | None = None) -> ToolRun:
         """Run ``nft args`` in the namespace, ``script`` on stdin."""
         return run_tool([self.nft, *args], namespace_path=self.namespace_path, nsenter=self.nsenter,
                         timeout=self.timeout, stdin=script)
