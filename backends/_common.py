@@ -7,29 +7,24 @@ backends refuse bad input with the very same error.
 
 from __future__ import annotations
 
-import errno
-import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import netaddr
 
 from cnicore._errors import (
     AlreadyExistsError,
-    CNIError,
-    InternalError,
     InvalidConfigError,
-    NamespaceNotFoundError,
-    NotFoundError,
-    PermissionDeniedError,
 )
 from cnicore._gofmt import go_quote
+from cnicore._ruleplan import edit_lines
 from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
+from ._tools import error_from_errno, namespace_gone, run_tool
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import subprocess
 
     from cnicore.links import Firewall
 
@@ -127,27 +122,6 @@ def not_a_bridge(name: str) -> AlreadyExistsError:
     return AlreadyExistsError(f"{go_quote(name)} already exists but is not a bridge")
 
 
-def error_from_errno(code: int | None, what: str) -> CNIError:
-    """The cnicore error for a kernel errno while doing ``what`` (caller raises it ``from`` exc)."""
-    detail = f"{what}: {errno.errorcode.get(code or 0, str(code))} ({_strerror(code)})"
-    if code == errno.EEXIST:
-        return AlreadyExistsError(detail)
-    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENXIO):
-        return NotFoundError(detail)
-    if code in (errno.EPERM, errno.EACCES):
-        return PermissionDeniedError(detail)
-    return InternalError(detail)
-
-
-def namespace_gone(path: str) -> NamespaceNotFoundError:
-    """The error for a namespace path that does not exist (any more)."""
-    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
-
-
-def _strerror(code: int | None) -> str:
-    return os.strerror(code) if code else "unknown error"
-
-
 def is_reported_address(address: Address) -> bool:
     """Addresses the port reports: all but the IPv6 link-local ones the kernel makes itself."""
     return not (address.version == 6 and address.ip in _LINK_LOCAL_V6)
@@ -197,43 +171,8 @@ def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
 
 
 def apply_rule_edit(chains: dict[str, list[str]], edit: RuleEdit) -> list[str]:
-    """Carry ``edit`` out on a model of one table (chain -> rule lines, as ``iptables-save`` prints them).
-
-    Returns the ``iptables-restore --noflush`` lines that do the same to the
-    kernel's table (the caller adds the ``*table`` and ``COMMIT`` lines). The one
-    implementation of an edit's rules (see :class:`~cnicore.links.RuleEdit`): the
-    fake firewall keeps the model, the iptables one sends the lines.
-    """
-    lines: list[str] = []
-    for gone in edit.drop_chains:
-        if gone not in chains:
-            continue
-        for rules in chains.values():
-            for text in [r for r in rules if r.endswith(" -j " + gone)]:
-                rules.remove(text)
-                lines.append("-D" + text[2:])
-        del chains[gone]
-        lines += [f"-F {gone}", f"-X {gone}"]
-    for chain in edit.chains:
-        if chain not in chains:
-            chains[chain] = []
-            lines.append(f":{chain} - [0:0]")
-    for step in edit.ops:
-        text = iptables_rule_text(step.chain, step.rule)
-        rules = chains.setdefault(step.chain, [])
-        body = text[len("-A " + step.chain):]
-        if step.op == "delete":
-            if text in rules:
-                rules.remove(text)
-                lines.append(f"-D {step.chain}{body}")
-        elif text not in rules:
-            if step.op == "insert":
-                rules.insert(0, text)
-                lines.append(f"-I {step.chain} 1{body}")
-            else:
-                rules.append(text)
-                lines.append(text)
-    return lines
+    """Carry ``edit`` out on a model of one table: see :func:`cnicore._ruleplan.edit_lines` (the one implementation)."""
+    return edit_lines(chains, edit)
 
 
 class OneAddressMasquerade:
@@ -254,26 +193,3 @@ class OneAddressMasquerade:
         self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
 
 
-def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
-             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
-
-    ``namespace_path`` None means the caller's own namespace. Raises
-    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
-    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
-    when it does not finish within ``timeout`` seconds; a non-zero exit is the
-    caller's to judge.
-    """
-    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
-
-    argv = list(argv)
-    if namespace_path is not None:
-        if not os.path.exists(namespace_path):
-            raise namespace_gone(namespace_path)
-        argv = [nsenter, f"--net={namespace_path}", "--", *argv]
-    try:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-    except OSError as exc:
-        raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc

@@ -17,45 +17,26 @@ which is how the tests keep rules out of the host's tables.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import netaddr
 
-from cnicore._errors import InternalError, PermissionDeniedError
-from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, RuleEdit, masquerade_plan
+from cnicore._errors import InternalError
+from cnicore._ruleplan import iptables_rule_text
+from cnicore.links import HOST_NAMESPACE, MasqueradePlan, Namespace, masquerade_plan
 
-from ._common import OneAddressMasquerade, apply_rule_edit, iptables_rule_text, run_tool
+from ._common import OneAddressMasquerade
+from ._tools import IptablesTables
 
 if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
 
 __all__ = ["IptablesFirewall"]
 
-_TABLE = "nat"
 
 
-class _TableState:
-    """The chains and rules of one table, as ``iptables-save`` printed them."""
-
-    def __init__(self, text: str) -> None:
-        self.chains: set[str] = set()
-        self.rules: list[str] = []
-        self.by_chain: dict[str, list[str]] = {}
-        for line in text.splitlines():
-            if line.startswith(":"):
-                chain = line[1:].split(" ", 1)[0]
-                self.chains.add(chain)
-                self.by_chain.setdefault(chain, [])
-            elif line.startswith("-A "):
-                self.rules.append(line)
-                self.by_chain.setdefault(line.split(" ", 2)[1], []).append(line)
-
-
-class IptablesFirewall(OneAddressMasquerade):
+class IptablesFirewall(IptablesTables, OneAddressMasquerade):
     """:class:`~cnicore.links.Firewall` over ``iptables``/``ip6tables`` (their save and restore commands).
 
     Args:
@@ -69,53 +50,22 @@ class IptablesFirewall(OneAddressMasquerade):
 
     def __init__(self, *, namespace: Namespace = HOST_NAMESPACE, iptables: str | None = None,
                  ip6tables: str | None = None, nsenter: str | None = None, timeout: float = 60.0) -> None:
+        super().__init__(namespace_path=namespace.path, iptables=iptables, ip6tables=ip6tables, nsenter=nsenter,
+                         timeout=timeout)
         self._namespace = namespace
-        self._binaries = {
-            4: iptables or shutil.which("iptables") or "/usr/sbin/iptables",
-            6: ip6tables or shutil.which("ip6tables") or "/usr/sbin/ip6tables",
-        }
-        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
-        self._timeout = timeout
 
     def available(self) -> bool:
         """Whether ``iptables`` can be run here (the binary exists and is executable).
 
         The bridge plugin's default ``ipMasqBackend`` is iptables unless only nftables is available.
         """
-        return os.access(self._binaries[4], os.X_OK)
+        return super().available()
 
     def nftables(self) -> NftablesFirewall:
         """The nftables firewall for the same namespace (``macspoofchk``, ``ipMasqBackend: nftables``)."""
         from ._nftables import NftablesFirewall
 
         return NftablesFirewall(namespace=self._namespace, nsenter=self._nsenter, timeout=self._timeout)
-
-    # -- running the tools -----------------------------------------------------------------------
-
-    def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_tool(argv, namespace_path=self._namespace.path, nsenter=self._nsenter, timeout=self._timeout,
-                        stdin=stdin)
-
-    @staticmethod
-    def _failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:
-        message = done.stderr.strip() or f"exit status {done.returncode}"
-        if "Permission denied" in message or "you must be root" in message:
-            return PermissionDeniedError(f"{what}: {message}")
-        return InternalError(f"{what}: {message}")
-
-    def _save(self, version: int, table: str = _TABLE) -> _TableState:
-        tool = self._binaries[version] + "-save"
-        done = self._run([tool, "-t", table])
-        if done.returncode != 0:
-            raise self._failed(f"{os.path.basename(tool)} -t {table}", done)
-        return _TableState(done.stdout)
-
-    def _restore(self, version: int, lines: list[str], table: str = _TABLE) -> None:
-        tool = self._binaries[version] + "-restore"
-        script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
-        done = self._run([tool, "--noflush", "-w"], script)
-        if done.returncode != 0:
-            raise self._failed(f"{os.path.basename(tool)} --noflush", done)
 
     # -- the port ----------------------------------------------------------------------------------
 
@@ -167,22 +117,7 @@ class IptablesFirewall(OneAddressMasquerade):
             if lines:
                 self._restore(version, lines)
 
-    # -- the meta plugins' tables (RuleTables) -----------------------------------------------------
-
-    def edit_rules(self, edits: Sequence[RuleEdit]) -> None:
-        """See :meth:`RuleTables.edit_rules`: one save and one restore per table and family."""
-        grouped: dict[tuple[int, str], list[RuleEdit]] = {}
-        for edit in edits:
-            grouped.setdefault((edit.version, edit.table), []).append(edit)
-        for (version, table), group in grouped.items():
-            model = self._save(version, table).by_chain
-            lines = [line for edit in group for line in apply_rule_edit(model, edit)]
-            if lines:
-                self._restore(version, lines, table)
-
-    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
-        """See :meth:`RuleTables.table_rules`."""
-        return {chain: tuple(rules) for chain, rules in self._save(version, table).by_chain.items()}
+    # -- the meta plugins' tables (RuleTables): IptablesTables.edit_rules and table_rules
 
     def list_rules(self, version: int = 4, table: str = "nat") -> tuple[str, ...]:
         """``iptables -t TABLE -S`` lines, for inspection and tests. Idempotent (read-only)."""

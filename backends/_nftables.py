@@ -22,15 +22,11 @@ are fed on stdin to argv-list commands, never through a shell.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
 import netaddr
 
-from cnicore._errors import CNIError, InternalError, PermissionDeniedError
 from cnicore.links import (
     HOST_NAMESPACE,
     NFT_MASQUERADE_CHAIN,
@@ -46,17 +42,17 @@ from cnicore.links import (
     spoof_check_plan,
 )
 
-from ._common import OneAddressMasquerade, run_tool
+from ._common import OneAddressMasquerade
+from ._tools import NftTool
 
 __all__ = ["NftablesFirewall"]
 
 _TABLE = f"inet {NFT_MASQUERADE_TABLE}"
 _TABLE_COMMENT = "Masquerading for plugins from github.com/containernetworking/plugins"
 _CHAIN_COMMENT = "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet"
-_MISSING = ("No such file or directory", "does not exist")
 
 
-class NftablesFirewall(OneAddressMasquerade):
+class NftablesFirewall(NftTool, OneAddressMasquerade):
     """:class:`~cnicore.links.NftFirewall` over the ``nft`` command.
 
     Args:
@@ -68,66 +64,12 @@ class NftablesFirewall(OneAddressMasquerade):
 
     def __init__(self, *, namespace: Namespace = HOST_NAMESPACE, nft: str | None = None,
                  nsenter: str | None = None, timeout: float = 60.0) -> None:
+        super().__init__(namespace_path=namespace.path, nft=nft, nsenter=nsenter, timeout=timeout)
         self._namespace = namespace
-        self._nft = nft or shutil.which("nft") or "/usr/sbin/nft"
-        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
-        self._timeout = timeout
-
-    def available(self) -> bool:
-        """Whether ``nft`` can be run here (the binary exists and is executable)."""
-        return os.access(self._nft, os.X_OK)
 
     def nftables(self) -> NftablesFirewall:
         """This firewall itself (it is the nftables one)."""
         return self
-
-    # -- running nft -------------------------------------------------------------------------------
-
-    def usable(self) -> bool:
-        """Whether nftables can be used here: ``nft`` runs and would accept a new table (``nft --check``).
-
-        As upstream's ``SupportsNFTables``; nothing is changed.
-        """
-        if not self.available():
-            return False
-        try:
-            done = self._run(["--check", "add", "table", "ip", "supports_nftables_test"])
-        except CNIError:
-            return False
-        return done.returncode == 0
-
-    def apply_script(self, script: str) -> None:
-        """Run ``script`` with ``nft -f -``: one transaction (all of it or nothing). Errors: the ``nft`` message."""
-        self._apply(script)
-
-    def list_objects(self, *what: str) -> list[dict[str, Any]]:
-        """``nft -j list <what>``'s objects (``{"rule": {...}}`` and so on); none if the table or chain is missing."""
-        return self._list(*what)
-
-    def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_tool([self._nft, *args], namespace_path=self._namespace.path, nsenter=self._nsenter,
-                        timeout=self._timeout, stdin=script)
-
-    def _apply(self, script: str, *, json_input: bool = False) -> None:
-        done = self._run(["-j", "-f", "-"] if json_input else ["-f", "-"], script)
-        if done.returncode != 0:
-            message = done.stderr.strip()
-            if "Operation not permitted" in message:
-                raise PermissionDeniedError(f"nft: {message}")
-            raise InternalError(f"nft: {message or done.returncode}")
-
-    def _list(self, *what: str) -> list[dict[str, Any]]:
-        """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
-        done = self._run(["-j", "list", *what])
-        if done.returncode != 0:
-            if any(text in done.stderr for text in _MISSING):
-                return []
-            raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
-        try:
-            items = json.loads(done.stdout).get("nftables", [])
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise InternalError("nft -j printed something that is not its JSON") from exc
-        return [item for item in items if isinstance(item, dict)]
 
     # -- masquerade --------------------------------------------------------------------------------
 

@@ -209,16 +209,14 @@ def test_one_attachment_with_several_addresses_shares_its_chain(firewall_ns: Nam
 @pytest.mark.root
 def test_setup_and_teardown_run_two_processes_per_family(firewall_ns: Namespace,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnicore.backends import _iptables
-
-    real_run = _iptables.subprocess.run
+    real_run = subprocess.run
     ran: list[str] = []
 
     def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         ran.append(os.path.basename(argv[3]))  # nsenter --net=PATH -- TOOL ...
         return real_run(argv, **kwargs)  # type: ignore[call-overload, no-any-return]
 
-    monkeypatch.setattr(_iptables.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     fw = IptablesFirewall(namespace=firewall_ns)
     address = netaddr.IPNetwork("10.1.2.2/24")
     fw.setup_masquerades([address], "mynet", "c1")

@@ -1,0 +1,241 @@
+"""Running iptables and nft on plain values: the tool runner and the rule tables every firewall uses.
+
+:class:`IptablesTables` edits and lists iptables tables (one ``iptables-save``
+and one ``iptables-restore --noflush`` per table and family);
+:class:`NftTool` runs ``nft`` scripts and lists its objects. The typed
+firewalls (:class:`~backends.IptablesFirewall`, :class:`~backends.NftablesFirewall`)
+are these plus the masquerade and spoof-check layouts; an executed meta plugin
+uses them as they are, with the rule plans of :mod:`cnicore._ruleplan`, so it
+loads neither attrs nor netaddr. Commands are argv lists (never a shell), run
+in another network namespace through ``nsenter`` when one is given.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+
+from cnicore._errors import (
+    AlreadyExistsError,
+    CNIError,
+    InternalError,
+    NamespaceNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from cnicore._gofmt import go_quote
+from cnicore._ruleplan import edit_lines
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Sequence
+    from typing import Any
+
+__all__ = ["IptablesTables", "NftTool", "error_from_errno", "namespace_gone", "run_tool"]
+
+
+def error_from_errno(code: int | None, what: str) -> CNIError:
+    """The cnicore error for a kernel errno while doing ``what`` (caller raises it ``from`` exc)."""
+    detail = f"{what}: {errno.errorcode.get(code or 0, str(code))} ({_strerror(code)})"
+    if code == errno.EEXIST:
+        return AlreadyExistsError(detail)
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH, errno.EADDRNOTAVAIL, errno.ENXIO):
+        return NotFoundError(detail)
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDeniedError(detail)
+    return InternalError(detail)
+
+
+def _strerror(code: int | None) -> str:
+    return os.strerror(code) if code else "unknown error"
+
+
+def namespace_gone(path: str) -> NamespaceNotFoundError:
+    """The error for a namespace path that does not exist (any more)."""
+    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
+
+
+def run_tool(argv: Sequence[str], *, namespace_path: str | None, nsenter: str, timeout: float,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool (iptables, nft) in a namespace through ``nsenter``; its completed process.
+
+    ``namespace_path`` None means the caller's own namespace. Raises
+    :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone, the
+    errno's error when the tool cannot be started, and :class:`~cnicore.InternalError`
+    when it does not finish within ``timeout`` seconds; a non-zero exit is the
+    caller's to judge.
+    """
+    import subprocess  # here: the fake kernel's users (an exec'd loopback in tests) never start tools
+
+    argv = list(argv)
+    if namespace_path is not None:
+        if not os.path.exists(namespace_path):
+            raise namespace_gone(namespace_path)
+        argv = [nsenter, f"--net={namespace_path}", "--", *argv]
+    try:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    except OSError as exc:
+        raise error_from_errno(exc.errno, f"cannot run {argv[0]}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise InternalError(f"{argv[0]} did not finish in {timeout}s") from exc
+
+
+_NAT = "nat"
+_MISSING = ("No such file or directory", "does not exist")
+
+
+class TableState:
+    """The chains and rules of one table, as ``iptables-save`` printed them."""
+
+    def __init__(self, text: str) -> None:
+        self.chains: set[str] = set()
+        self.rules: list[str] = []
+        self.by_chain: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            if line.startswith(":"):
+                chain = line[1:].split(" ", 1)[0]
+                self.chains.add(chain)
+                self.by_chain.setdefault(chain, [])
+            elif line.startswith("-A "):
+                self.rules.append(line)
+                self.by_chain.setdefault(line.split(" ", 2)[1], []).append(line)
+
+
+class IptablesTables:
+    """iptables tables (``iptables``/``ip6tables`` save and restore), edited and listed on plain values.
+
+    Args:
+        namespace_path: the network namespace the rules go in (None: the calling process's).
+        iptables, ip6tables: paths of the binaries (default: found on ``PATH``);
+            ``<path>-save`` and ``<path>-restore`` beside them are used.
+        nsenter: path of ``nsenter`` for ``namespace_path``.
+    """
+
+    def __init__(self, *, namespace_path: str | None = None, iptables: str | None = None,
+                 ip6tables: str | None = None, nsenter: str | None = None, timeout: float = 60.0) -> None:
+        self._namespace_path = namespace_path
+        self._binaries = {
+            4: iptables or shutil.which("iptables") or "/usr/sbin/iptables",
+            6: ip6tables or shutil.which("ip6tables") or "/usr/sbin/ip6tables",
+        }
+        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
+        self._timeout = timeout
+
+    def available(self) -> bool:
+        """Whether ``iptables`` can be run here (the binary exists and is executable)."""
+        return os.access(self._binaries[4], os.X_OK)
+
+    def nftables(self) -> NftTool:
+        """``nft`` in the same namespace."""
+        return NftTool(namespace_path=self._namespace_path, nsenter=self._nsenter, timeout=self._timeout)
+
+    def _run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_tool(argv, namespace_path=self._namespace_path, nsenter=self._nsenter, timeout=self._timeout,
+                        stdin=stdin)
+
+    @staticmethod
+    def _failed(what: str, done: subprocess.CompletedProcess[str]) -> InternalError:
+        message = done.stderr.strip() or f"exit status {done.returncode}"
+        if "Permission denied" in message or "you must be root" in message:
+            return PermissionDeniedError(f"{what}: {message}")
+        return InternalError(f"{what}: {message}")
+
+    def _save(self, version: int, table: str = _NAT) -> TableState:
+        tool = self._binaries[version] + "-save"
+        done = self._run([tool, "-t", table])
+        if done.returncode != 0:
+            raise self._failed(f"{os.path.basename(tool)} -t {table}", done)
+        return TableState(done.stdout)
+
+    def _restore(self, version: int, lines: list[str], table: str = _NAT) -> None:
+        tool = self._binaries[version] + "-restore"
+        script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
+        done = self._run([tool, "--noflush", "-w"], script)
+        if done.returncode != 0:
+            raise self._failed(f"{os.path.basename(tool)} --noflush", done)
+
+    def edit_rules(self, edits: Sequence[Any]) -> None:
+        """Carry out edits (:class:`cnicore._ruleplan.TableEdit` or ``RuleEdit``): one save and one restore per
+        table and family."""
+        grouped: dict[tuple[int, str], list[Any]] = {}
+        for edit in edits:
+            grouped.setdefault((edit.version, edit.table), []).append(edit)
+        for (version, table), group in grouped.items():
+            model = self._save(version, table).by_chain
+            lines = [line for edit in group for line in edit_lines(model, edit)]
+            if lines:
+                self._restore(version, lines, table)
+
+    def table_rules(self, version: int, table: str) -> dict[str, tuple[str, ...]]:
+        """A table's chains and their rules, as ``iptables-save`` prints them."""
+        return {chain: tuple(rules) for chain, rules in self._save(version, table).by_chain.items()}
+
+
+class NftTool:
+    """The ``nft`` command: scripts applied as one transaction, objects listed as its JSON.
+
+    Args:
+        namespace_path: the network namespace (None: the calling process's).
+        nft, nsenter: binary paths (default: found on ``PATH``).
+    """
+
+    def __init__(self, *, namespace_path: str | None = None, nft: str | None = None, nsenter: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self._namespace_path = namespace_path
+        self._nft = nft or shutil.which("nft") or "/usr/sbin/nft"
+        self._nsenter = nsenter or shutil.which("nsenter") or "/usr/bin/nsenter"
+        self._timeout = timeout
+
+    def available(self) -> bool:
+        """Whether ``nft`` can be run here (the binary exists and is executable)."""
+        return os.access(self._nft, os.X_OK)
+
+    def usable(self) -> bool:
+        """Whether nftables can be used here: ``nft`` runs and would accept a new table (``nft --check``).
+
+        As upstream's ``SupportsNFTables``; nothing is changed.
+        """
+        if not self.available():
+            return False
+        try:
+            done = self._run(["--check", "add", "table", "ip", "supports_nftables_test"])
+        except CNIError:
+            return False
+        return done.returncode == 0
+
+    def apply_script(self, script: str) -> None:
+        """Run ``script`` with ``nft -f -``: one transaction (all of it or nothing). Errors: the ``nft`` message."""
+        self._apply(script)
+
+    def list_objects(self, *what: str) -> list[dict[str, Any]]:
+        """``nft -j list <what>``'s objects (``{"rule": {...}}`` and so on); none if the table or chain is missing."""
+        return self._list(*what)
+
+    def _run(self, args: Sequence[str], script: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_tool([self._nft, *args], namespace_path=self._namespace_path, nsenter=self._nsenter,
+                        timeout=self._timeout, stdin=script)
+
+    def _apply(self, script: str, *, json_input: bool = False) -> None:
+        done = self._run(["-j", "-f", "-"] if json_input else ["-f", "-"], script)
+        if done.returncode != 0:
+            message = done.stderr.strip()
+            if "Operation not permitted" in message:
+                raise PermissionDeniedError(f"nft: {message}")
+            raise InternalError(f"nft: {message or done.returncode}")
+
+    def _list(self, *what: str) -> list[dict[str, Any]]:
+        """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
+        import json
+
+        done = self._run(["-j", "list", *what])
+        if done.returncode != 0:
+            if any(text in done.stderr for text in _MISSING):
+                return []
+            raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
+        try:
+            items = json.loads(done.stdout).get("nftables", [])
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise InternalError("nft -j printed something that is not its JSON") from exc
+        return [item for item in items if isinstance(item, dict)]
