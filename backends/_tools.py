@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["IptablesTables", "NftTool", "error_from_errno", "namespace_gone", "run_tool"]
+__all__ = ["IptablesTables", "NftTool", "ProcHost", "error_from_errno", "namespace_gone", "run_tool"]
 
 
 def error_from_errno(code: int | None, what: str) -> CNIError:
@@ -239,3 +239,40 @@ class NftTool:
         except (json.JSONDecodeError, AttributeError) as exc:
             raise InternalError("nft -j printed something that is not its JSON") from exc
         return [item for item in items if isinstance(item, dict)]
+
+
+class ProcHost:
+    """The calling process's network namespace as ``/proc`` shows it: its IPv4 routes and its sysctls.
+
+    What the executed portmap needs of the host (``route_localnet``) without a link backend.
+    """
+
+    def __init__(self, proc: str = "/proc") -> None:
+        self._proc = proc
+
+    def ipv4_routes(self) -> list[tuple[str, str]]:
+        """The main table's IPv4 routes as ``(destination CIDR, device)`` (``/proc/net/route``)."""
+        routes: list[tuple[str, str]] = []
+        try:
+            with open(f"{self._proc}/net/route", encoding="ascii") as lines:
+                next(lines, None)  # the header
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) < 8:
+                        continue
+                    # Destination and mask in the kernel's (little-endian here) byte order, as hex.
+                    dst = int.from_bytes(bytes.fromhex(fields[1]), "little")
+                    mask = int.from_bytes(bytes.fromhex(fields[7]), "little")
+                    dotted = ".".join(str(dst >> shift & 255) for shift in (24, 16, 8, 0))
+                    routes.append((f"{dotted}/{bin(mask).count('1')}", fields[0]))
+        except OSError as exc:
+            raise error_from_errno(exc.errno, f"cannot read {self._proc}/net/route") from exc
+        return routes
+
+    def write_sysctl(self, key: str, value: int) -> None:
+        """Write ``value`` to ``/proc/sys/<key>`` (``net/ipv4/conf/eth0/route_localnet``)."""
+        try:
+            with open(f"{self._proc}/sys/{key}", "w", encoding="ascii") as handle:
+                handle.write(str(value))
+        except OSError as exc:
+            raise error_from_errno(exc.errno, f"cannot write sysctl {key}") from exc

@@ -255,7 +255,13 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
     if name == "portmap":
         from cnicore.plugins._portmap import PortMapPlugin
 
-        return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
+        if fake is not None:
+            return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
+        # Executed: the plain iptables/nft runners and /proc, without the typed link world.
+        import importlib  # never a static import of the backends (see _backends)
+
+        tools = importlib.import_module("cnicore.backends._tools")
+        return PortMapPlugin(lambda: tools.IptablesTables(), host=tools.ProcHost())
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 

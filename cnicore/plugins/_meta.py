@@ -93,6 +93,10 @@ class MetaExecHandler:
             self.plugin = self._build()
         request = PlainRequest(env, config, config_bytes, cni_version)
         if command == "ADD":
+            output = getattr(self.plugin, "add_output", None)
+            if output is not None:
+                # The plugin prints its result on plain values (no result types).
+                return output(request)  # type: ignore[no-any-return]
             return self.plugin.add(request).as_version(cni_version).to_json()
         if command == "DEL":
             self.plugin.delete(request)

@@ -99,6 +99,7 @@ __all__ = [
     "go_parse_ip",
     "parse_prev_result",
     "parse_result",
+    "result_from_plain",
 ]
 
 
@@ -468,11 +469,12 @@ def _ip_object_020(ip: IPConfig020) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _typed_route(route: dict[str, Any]) -> Route:
+def _typed_route(route: Mapping[str, Any]) -> Route:
     return Route(**route)
 
 
-def _typed(plain: dict[str, Any]) -> AnyResult:
+def result_from_plain(plain: Mapping[str, Any]) -> AnyResult:
+    """The result types of a result read on plain values (:mod:`cnicore.spec._resultread`)."""
     dns = DNS(**plain["dns"])
     if plain["family"] == "100":
         return Result(cni_version=plain["cni_version"], interfaces=[Interface(**i) for i in plain["interfaces"]],
@@ -508,7 +510,7 @@ def parse_result(data: str | bytes | bytearray | Mapping[str, Any], version: str
         DecodingError: (code 6) invalid JSON; ``unsupported CNI result version "x"``;
             a value of the wrong type or an unparsable address, naming the key path.
     """
-    return _typed(_reader.read_result(data, version))
+    return result_from_plain(_reader.read_result(data, version))
 
 
 def parse_prev_result(config: Mapping[str, Any]) -> AnyResult | None:
@@ -530,4 +532,4 @@ def parse_prev_result(config: Mapping[str, Any]) -> AnyResult | None:
             CNIVersion is "0.2.0"``; or a configuration whose ``cniVersion`` is not a string.
     """
     plain = _reader.read_prev_result(config)
-    return None if plain is None else _typed(plain)
+    return None if plain is None else result_from_plain(plain)
