@@ -253,6 +253,26 @@ def _int_keeping_negative_zero(text: str) -> int | float:
     return -0.0 if text == "-0" else int(text)
 
 
+class OutOfRangeNumber(float):
+    """A number literal beyond float64's range (``1e999``): infinite, with the document's spelling kept in
+    :attr:`text`, as Go's decoder names it (``cannot unmarshal number 1e999 into ...``)."""
+
+    __slots__ = ("text",)
+    text: str
+
+
+def _float_keeping_text(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        big = OutOfRangeNumber(value)
+        big.text = text
+        return big
+    return value
+
+
+_INF = float("inf")
+
+
 def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int = MAX_DOCUMENT_BYTES,
            keep_negative_zero: bool = False) -> Any:
     """Decode one JSON document strictly.
@@ -280,7 +300,7 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
     else:
         text = data
     try:
-        value = json.loads(text, parse_constant=_reject_constant,
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_float_keeping_text,
                            parse_int=_int_keeping_negative_zero if keep_negative_zero else None)
     except json.JSONDecodeError as exc:
         raise DecodingError(go_error_text(exc)) from exc

@@ -65,7 +65,8 @@ class GoStruct:
         value = self.raw(name, pointer=pointer)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        # A float must be integral (is_integer() is False for infinity and NaN, which a document's 1e999 gives).
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             raise self.error(value, name, go_type)
         return int(value)
 
@@ -111,6 +112,9 @@ class GoStruct:
 
 
 def _go_number(value: Any) -> str:
-    if isinstance(value, float) and value == int(value) and abs(value) < 1e21:
+    text = getattr(value, "text", None)  # a literal beyond float64's range, as the document spells it
+    if isinstance(text, str):
+        return text
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return str(int(value))
     return str(value)

@@ -92,8 +92,9 @@ def _int(obj: Mapping[str, Any], name: str, path: str, default: int, low: int, h
         return default
     value = obj[name]
     # JSON true is a Python int too; it is not a prefix length.
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) \
-            or not low <= int(value) <= high:
+    # The range is compared first: infinity and NaN fall outside it (int() of them would raise).
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high \
+            or value != int(value):
         raise _fail(f"{path}.{name} must be an integer from {low} to {high}", f"{path}.{name}", value)
     return int(value)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cnicore._errors import InvalidConfigError
@@ -96,6 +96,9 @@ json_values = st.recursive(
 @given(st.dictionaries(st.sampled_from(["type", "endpoints", "prefix", "host", "blockSize", "blockSize6",
                                         "blockAffinity", "timeout", "caFile", "certFile", "keyFile", "x"]),
                        json_values, max_size=6))
+@example({"blockSize": float("inf")})
+@example({"blockSize6": float("-inf")})
+@example({"blockSize": float("nan")})
 def test_etcd_config_any_json_is_accepted_or_code_7(value: dict[str, Any]) -> None:
     try:
         config = parse_etcd_store_config({**BASE, **value})

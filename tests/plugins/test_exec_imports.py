@@ -222,6 +222,9 @@ HOST_LOCAL_BUDGET = frozenset({
     "__future__", "_stat", "errno", "fcntl", "genericpath", "os", "os.path", "posixpath", "stat",
     # the file store's persisted index (see cnicore.stores._indexfile)
     "_bisect", "_struct", "array", "bisect", "collections.abc", "struct", "zlib",
+    # a store without a watch compares the directory's entries before an owner lookup, reading each IPv4 file
+    # name with inet_pton (cnicore.stores._filecore._key_from_name), loaded on the first name it reads
+    "_socket",
     # cnicore: the skeleton, the engine, the file store's core, the one result writer
     "cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
     "cnicore._readfile", "cnicore.ipam", "cnicore.ipam._engine", "cnicore.plugins", "cnicore.plugins._hostlocal",

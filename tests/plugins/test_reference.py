@@ -415,3 +415,22 @@ def test_one_container_on_three_networks_matches_reference(reference_bin: Path, 
     a, b = ref.run("bridge", "DEL", configs[1], ifname="eth1"), ours.run("bridge", "DEL", configs[1], ifname="eth1")
     _same(ref, ours, a, b)
     assert _kernel_state(ours, bridges, ("eth0", "eth2")) == _kernel_state(ref, bridges, ("eth0", "eth2"))
+
+
+# A literal beyond float64's range decodes (in Python's json) as infinity, which int() cannot convert: each plugin
+# must refuse it as Go's decoder does, naming the literal as the document spells it.
+@pytest.mark.parametrize(("plugin", "document"), [
+    ("bridge", b'{"cniVersion":"1.0.0","name":"n","type":"bridge","bridge":"cnt-br3","mtu":1e999}'),
+    ("bridge", b'{"cniVersion":"1.0.0","name":"n","type":"bridge","bridge":"cnt-br3","vlan":-1E+400}'),
+    ("tuning", b'{"cniVersion":"1.0.0","name":"n","type":"tuning","mtu":1e999,"prevResult":{"cniVersion":"1.0.0"}}'),
+    ("portmap", b'{"cniVersion":"1.0.0","name":"n","type":"portmap","prevResult":{"cniVersion":"1.0.0"},'
+                b'"runtimeConfig":{"portMappings":[{"hostPort":1e999,"containerPort":80,"protocol":"tcp"}]}}'),
+])
+def test_out_of_range_numbers_refused_as_the_reference(plugin: str, document: bytes, reference_bin: Path,
+                                                       plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    ref = Side("ref", reference_bin, netns, tmp_path)
+    ours = Side("ours", plugin_bin, netns, tmp_path)
+    a, b = ref.run(plugin, "ADD", document), ours.run(plugin, "ADD", document)
+    assert a.returncode == b.returncode == 1
+    assert "1e999" in a.json["msg"] or "1E+400" in a.json["msg"]
+    assert (b.json["code"], b.json["msg"]) == (a.json["code"], a.json["msg"])
