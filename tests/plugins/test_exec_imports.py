@@ -410,6 +410,13 @@ NEVER_FOR_META = ("pyroute2", "importlib.metadata", "hypothesis", "cnicore.backe
                   "cnicore.runtime", "cnicore.cli", "cnicore.stores", "cnicore.ipam", "cnicore.config",
                   "cnicore.testing", "cnicore.plugins._bridge", "cnicore.plugins._hostlocal",
                   "cnicore.plugins._loopback", "cnicore.plugins._mesos_portmapper", "cnicore.plugins._delegate")
+# The meta plugins whose ADD, DEL and CHECK run on plain values when executed, and what they never load: the typed
+# value libraries, ``typing``, the typed link world and result types, the typed firewalls and link backends.
+LEAN_META = ("portmap",)
+NOT_FOR_LEAN_META = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cnicore.spec._result",
+                     "cnicore.spec._convert", "cnicore.spec._goaddr", "cnicore.backends._common",
+                     "cnicore.backends._iptables", "cnicore.backends._nftables", "cnicore.backends._netlink",
+                     "cnicore.backends._rtnl", "cnicore.plugins._api")
 _META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
                 "tuning": "cnicore.plugins._tuning"}
 
@@ -464,10 +471,17 @@ def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespac
         else:
             assert _META_MODULE[name] in modules, (name, command)
     # Rules go through iptables (a process), link settings through the netlink backend: no other backend.
-    for name in ("portmap", "firewall"):
+    for name in ("firewall",):
         for command in ("ADD", "CHECK", "DEL"):
             assert "cnicore.backends._iptables" in runs[name, command], (name, command)
-            assert _hits(runs[name, command], ("cnicore.backends._netlink",)) == [] or name == "portmap"
+            assert _hits(runs[name, command], ("cnicore.backends._netlink",)) == []
+    for name in LEAN_META:
+        for command in ("ADD", "CHECK", "DEL", "DEL without a namespace"):
+            # The lean plugins: prevResult, rules and settings on plain values, through the plain tool runners.
+            assert _hits(runs[name, command], NOT_FOR_LEAN_META) == [], (name, command)
+        for command in ("ADD", "CHECK", "DEL"):
+            assert "cnicore.backends._tools" in runs[name, command], (name, command)
+            assert "cnicore.spec._resultread" in runs[name, command], (name, command)
     assert "cnicore.backends._netlink" in runs["tuning", "ADD"]
     # Without a namespace, tuning's DEL has nothing to restore: no backend at all.
     assert _hits(runs["tuning", "DEL without a namespace"], ("cnicore.backends", "attrs", "netaddr")) == []
