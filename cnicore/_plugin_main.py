@@ -208,6 +208,13 @@ def _lazy(build: Callable[[], Any]) -> Any:
     return _Lazy(build)
 
 
+def _tools() -> Any:
+    # The plain tool runners (iptables, nft, /proc) of the executed meta plugins; never a static import either.
+    import importlib
+
+    return importlib.import_module("cnicore.backends._tools")
+
+
 def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
     chosen: LinkBackend = _backends().select_backend(None, environ)
     return chosen
@@ -251,6 +258,9 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
     if name == "firewall":
         from cnicore.plugins._firewall import FirewallPlugin
 
+        if fake is None:
+            # Executed: the plain iptables runner, without the typed link world.
+            return FirewallPlugin(lambda: _tools().IptablesTables())
         return FirewallPlugin(firewall)  # type: ignore[arg-type]  # iptables and fake firewalls edit tables too
     if name == "portmap":
         from cnicore.plugins._portmap import PortMapPlugin
@@ -258,10 +268,7 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
         if fake is not None:
             return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
         # Executed: the plain iptables/nft runners and /proc, without the typed link world.
-        import importlib  # never a static import of the backends (see _backends)
-
-        tools = importlib.import_module("cnicore.backends._tools")
-        return PortMapPlugin(lambda: tools.IptablesTables(), host=tools.ProcHost())
+        return PortMapPlugin(lambda: _tools().IptablesTables(), host=_tools().ProcHost())
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 

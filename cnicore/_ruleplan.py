@@ -1,10 +1,11 @@
-"""iptables edits and the portmap plugin's rule layouts on strings (standard library only).
+"""iptables edits and the firewall and portmap plugins' rule layouts on strings (standard library only).
 
 The one implementation of an edit of an iptables table (:class:`TableEdit`,
 carried out on a model of the table by :func:`edit_lines`), of a rule's text as
-``iptables-save`` prints it (:func:`iptables_rule_text`), and of the portmap
-plugin's iptables and nftables layouts (described in
-:mod:`cnicore.links._portmap`, whose typed functions adapt these). An executed
+``iptables-save`` prints it (:func:`iptables_rule_text`), of the firewall
+plugin's layout in ``filter`` (described in :mod:`cnicore.links._rules`) and of
+the portmap plugin's iptables and nftables layouts (described in
+:mod:`cnicore.links._portmap`); the typed functions there adapt these. An executed
 plugin plans and applies its rules with this module and the tool runners of
 ``backends/_tools.py``, without attrs or netaddr.
 
@@ -23,8 +24,11 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
-__all__ = ["NFT_PORTMAP_CHAINS", "NFT_PORTMAP_TABLE", "PORTMAP_DNAT_CHAIN", "PORTMAP_MASQ_CHAIN",
-           "PORTMAP_SETMARK_CHAIN", "RuleStep", "TableEdit", "edit_lines", "iptables_rule_text", "portmap_add_edit",
+__all__ = ["FIREWALL_ADMIN_CHAIN", "FIREWALL_FORWARD_CHAIN", "ISOLATION_STAGE1_CHAIN", "ISOLATION_STAGE2_CHAIN",
+           "NFT_PORTMAP_CHAINS", "NFT_PORTMAP_TABLE", "PORTMAP_DNAT_CHAIN", "PORTMAP_MASQ_CHAIN",
+           "PORTMAP_SETMARK_CHAIN", "RuleStep", "TableEdit", "edit_lines", "firewall_add_edits",
+           "firewall_address_rules", "firewall_admin_rule", "firewall_del_edits", "firewall_forward_rule",
+           "iptables_rule_text", "isolation_edits", "portmap_add_edit",
            "portmap_chain_name", "portmap_del_edit", "portmap_dnat_rules", "portmap_nft_add_script",
            "portmap_nft_delete_script", "portmap_nft_expected_rules"]
 
@@ -170,6 +174,73 @@ def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
             i += 1
     ordered = [part for option in _BASIC_OPTIONS if option in basic for part in basic[option]]
     return " ".join(["-A", chain, *ordered, *(w for match in matches for w in match), *target])
+
+
+# ----------------------------------------------------------------------------- the firewall plugin (filter)
+
+#: The firewall plugin's chain in ``filter``, jumped to from ``FORWARD``.
+FIREWALL_FORWARD_CHAIN = "CNI-FORWARD"
+#: Its default admin override chain.
+FIREWALL_ADMIN_CHAIN = "CNI-ADMIN"
+#: The same-bridge ingress policy's chains.
+ISOLATION_STAGE1_CHAIN = "CNI-ISOLATION-STAGE-1"
+ISOLATION_STAGE2_CHAIN = "CNI-ISOLATION-STAGE-2"
+
+_ISOLATION_COMMENT = "CNI firewall plugin rules (ingressPolicy: same-bridge)"
+
+
+def firewall_forward_rule() -> tuple[str, ...]:
+    """The rule in ``FORWARD`` that jumps to ``CNI-FORWARD``."""
+    return ("-m", "comment", "--comment", "CNI firewall plugin rules", "-j", FIREWALL_FORWARD_CHAIN)
+
+
+def firewall_admin_rule(admin_chain: str) -> tuple[str, ...]:
+    """The first rule of ``CNI-FORWARD``: jump to the admin chain."""
+    return ("-m", "comment", "--comment", "CNI firewall plugin admin overrides", "-j", admin_chain)
+
+
+def firewall_address_rules(address: str) -> tuple[tuple[str, ...], ...]:
+    """The two rules of one container address (``10.1.2.3/32`` or ``2001:db8::3/128``)."""
+    return (("-d", address, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
+            ("-s", address, "-j", "ACCEPT"))
+
+
+def firewall_add_edits(addresses: Mapping[int, list[str]], admin_chain: str) -> list[TableEdit]:
+    """What the firewall plugin's ADD does, per address family with addresses (``{4: ["10.1.2.3/32"]}``)."""
+    edits = []
+    for version in (4, 6):
+        if not addresses.get(version):
+            continue
+        ops = [RuleStep("insert", "FORWARD", firewall_forward_rule()),
+               RuleStep("insert", FIREWALL_FORWARD_CHAIN, firewall_admin_rule(admin_chain))]
+        ops += [RuleStep("append", FIREWALL_FORWARD_CHAIN, rule)
+                for address in addresses[version] for rule in firewall_address_rules(address)]
+        edits.append(TableEdit(version=version, table="filter", chains=(FIREWALL_FORWARD_CHAIN, admin_chain),
+                              ops=tuple(ops)))
+    return edits
+
+
+def firewall_del_edits(addresses: Mapping[int, list[str]]) -> list[TableEdit]:
+    """What the firewall plugin's DEL does: the address rules go; the chains and jumps stay."""
+    return [TableEdit(version=version, table="filter",
+                     ops=tuple(RuleStep("delete", FIREWALL_FORWARD_CHAIN, rule)
+                               for address in addresses[version] for rule in firewall_address_rules(address)))
+            for version in (4, 6) if addresses.get(version)]
+
+
+def isolation_edits(bridge: str, versions: list[int]) -> list[TableEdit]:
+    """The same-bridge ingress policy for ``bridge`` (per family; never removed: other containers share it)."""
+    def tagged(*rule: str) -> tuple[str, ...]:
+        return (*rule, "-m", "comment", "--comment", _ISOLATION_COMMENT)
+
+    ops = (RuleStep("insert", "FORWARD", tagged("-j", ISOLATION_STAGE1_CHAIN)),
+           RuleStep("insert", ISOLATION_STAGE1_CHAIN, tagged("-i", bridge, "!", "-o", bridge, "-j",
+                                                           ISOLATION_STAGE2_CHAIN)),
+           RuleStep("append", ISOLATION_STAGE1_CHAIN, tagged("-j", "RETURN")),
+           RuleStep("insert", ISOLATION_STAGE2_CHAIN, tagged("-o", bridge, "-j", "DROP")),
+           RuleStep("append", ISOLATION_STAGE2_CHAIN, tagged("-j", "RETURN")))
+    return [TableEdit(version=version, table="filter", chains=(ISOLATION_STAGE1_CHAIN, ISOLATION_STAGE2_CHAIN),
+                     ops=ops) for version in dict.fromkeys(versions)]
 
 
 # ----------------------------------------------------------------------------- portmap, iptables

@@ -59,7 +59,7 @@ import netaddr
 
 from cnicore import _ruleplan as _plan
 
-from ._rules import RuleEdit, RuleOp
+from ._rules import RuleEdit, typed_edit
 
 __all__ = [
     "NFT_PORTMAP_CHAINS",
@@ -104,11 +104,6 @@ def _plain(mappings: list[PortMapping]) -> list[dict[str, object]]:
              "hostIP": m.host_ip} for m in mappings]
 
 
-def _typed(edit: _plan.TableEdit) -> RuleEdit:
-    return RuleEdit(version=edit.version, table=edit.table, chains=edit.chains, drop_chains=edit.drop_chains,
-                    ops=tuple(RuleOp(step.op, step.chain, step.rule) for step in edit.ops))  # type: ignore[arg-type]
-
-
 def portmap_dnat_rules(mappings: list[PortMapping], container: netaddr.IPNetwork, *, network_name: str,
                        container_id: str, snat: bool, masq_all: bool, set_mark_chain: str,
                        conditions: list[str]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
@@ -122,14 +117,14 @@ def portmap_add_edit(mappings: list[PortMapping], container: netaddr.IPNetwork, 
                      container_id: str, snat: bool = True, masq_all: bool = False, mark_bit: int = 13,
                      external_set_mark_chain: str | None = None, conditions: list[str] | None = None) -> RuleEdit:
     """What ADD does for one container address (``container`` keeps its prefix: ``10.1.2.3/24``)."""
-    return _typed(_plan.portmap_add_edit(_plain(mappings), str(container), network_name=network_name,
+    return typed_edit(_plan.portmap_add_edit(_plain(mappings), str(container), network_name=network_name,
                                          container_id=container_id, snat=snat, masq_all=masq_all, mark_bit=mark_bit,
                                          external_set_mark_chain=external_set_mark_chain, conditions=conditions))
 
 
 def portmap_del_edit(version: int, network_name: str, container_id: str) -> RuleEdit:
     """What DEL does in one family: the container's chain and the jumps to it go (and an old ``CNI-SN-`` chain)."""
-    return _typed(_plan.portmap_del_edit(version, network_name, container_id))
+    return typed_edit(_plan.portmap_del_edit(version, network_name, container_id))
 
 
 def portmap_nft_add_script(mappings: list[PortMapping], container: netaddr.IPNetwork, *, container_id: str,
