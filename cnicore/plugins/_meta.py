@@ -6,7 +6,9 @@ does :class:`PlainRequest`, a slotted standard-library class. The exec entry
 point runs them through :class:`MetaExecHandler`, so a command that needs
 neither a link backend nor a result (VERSION, a DEL with nothing to undo)
 imports neither attrs nor netaddr, and GC and STATUS (which they answer with
-nothing) not even the plugin's module.
+nothing) not even the plugin's module. A plugin with an ``add_output`` method
+(portmap, firewall) prints its ADD result itself, on plain values; the others'
+``add`` returns the result types.
 """
 
 from __future__ import annotations
