@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sys
 
 from cnicore._errors import (
     AlreadyExistsError,
@@ -260,9 +261,9 @@ class ProcHost:
                     fields = line.split()
                     if len(fields) < 8:
                         continue
-                    # Destination and mask in the kernel's (little-endian here) byte order, as hex.
-                    dst = int.from_bytes(bytes.fromhex(fields[1]), "little")
-                    mask = int.from_bytes(bytes.fromhex(fields[7]), "little")
+                    # Destination and mask: the network-order bytes printed as a host-order number, in hex.
+                    dst = int.from_bytes(bytes.fromhex(fields[1]), sys.byteorder)
+                    mask = int.from_bytes(bytes.fromhex(fields[7]), sys.byteorder)
                     dotted = ".".join(str(dst >> shift & 255) for shift in (24, 16, 8, 0))
                     routes.append((f"{dotted}/{bin(mask).count('1')}", fields[0]))
         except OSError as exc:
