@@ -12,20 +12,17 @@ from collections.abc import Iterable
 
 import netaddr
 
-from cnicore._errors import (
-    AlreadyExistsError,
-    InvalidConfigError,
-)
+from cnicore._errors import AlreadyExistsError, InvalidConfigError
 from cnicore._gofmt import go_quote
 from cnicore._ruleplan import edit_lines
 from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
+# The tool runner and errno translation live with the plain runners (their users need no typed value).
 from ._tools import error_from_errno, namespace_gone, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-
     from cnicore.links import Firewall
 
 __all__ = [

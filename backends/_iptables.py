@@ -12,7 +12,9 @@ flush it), so rules of other addresses in a shared chain stay. Commands are
 argv lists, run with ``-w`` (wait for the xtables lock rather than fail when
 another process holds it); the script goes to the process's stdin.
 ``namespace`` runs them in another network namespace through ``nsenter``,
-which is how the tests keep rules out of the host's tables.
+which is how the tests keep rules out of the host's tables. Running the tools,
+editing a table (the meta plugins' ``edit_rules``) and listing it are
+:class:`~backends._tools.IptablesTables`', which this firewall extends.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     from ._nftables import NftablesFirewall
 
 __all__ = ["IptablesFirewall"]
-
 
 
 class IptablesFirewall(IptablesTables, OneAddressMasquerade):
