@@ -15,7 +15,9 @@ and interpreter importing json), compiles no regular expression beyond json's
 and never runs the cycle collector. The meta plugins (portmap, firewall,
 tuning), executed as podman's default chain: VERSION, GC, STATUS and every
 refusal of the skeleton load none of their modules, and no command loads another
-plugin's module, the stores, IPAM, the runtime or another backend. The Mesos
+plugin's module, the stores, IPAM, the runtime or another backend; portmap's and
+firewall's ADD, CHECK and DEL load none of attrs, netaddr, ``typing``, the typed
+link world (``cnicore.links``), the result types or the typed firewalls. The Mesos
 port mapper refuses a missing variable before its module loads.
 """
 
