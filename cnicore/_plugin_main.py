@@ -413,7 +413,8 @@ def _mesos_front(environ: Mapping[str, str]) -> int:
 
     fake = _fake_state(environ)
     if fake is None:
-        return mesos_main(environ, data, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+        # The plain iptables runner: rules and the delegate's result on plain values, without the typed world.
+        return mesos_main(environ, data, sys.stdout.buffer, lambda: _tools().IptablesTables())
     kernel = fake
     return _on_fake(kernel, lambda: mesos_main(environ, data, sys.stdout.buffer, kernel.firewall))
 

@@ -533,3 +533,31 @@ def _mesos_run(plugin_bin: Path, stdin: bytes, env: dict[str, str], tmp_path: Pa
                           capture_output=True, check=False)
     assert done.returncode == 1, (done.stdout, done.stderr)
     return set(done.stderr.decode().rsplit("MODULES ", 1)[1].split()), done.stdout
+
+
+def test_exec_mesos_port_mapper_add_del_stay_lean(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # ADD and DEL with our bridge as the delegate, executed in a namespace playing the host: the delegate's result
+    # read and the DNAT rules applied on plain values, through the plain iptables runner.
+    host, container = netns.add("host-mpm"), netns.add("mpm")
+    config = json.dumps({
+        "name": "mesos-cnt", "type": "mesos-cni-port-mapper", "chain": "CNT-MPM", "excludeDevices": ["cnt-mpmbr0"],
+        "delegate": {"type": "bridge", "bridge": "cnt-mpmbr0", "isGateway": True,
+                     "ipam": {"type": "host-local", "subnet": "10.98.9.0/24", "dataDir": str(tmp_path / "ipam")}},
+        "args": {"org.apache.mesos": {"network_info": {"name": "mesos-cnt", "port_mappings": [
+            {"host_port": 8091, "container_port": 80}]}}}}).encode()
+    copy = _reporting_copy(plugin_bin / "mesos-cni-port-mapper", tmp_path, _REPORT)
+    runs: dict[str, set[str]] = {}
+    for command, namespace in (("ADD", f"/var/run/netns/{container}"), ("DEL", "")):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "cnt-t1",
+               "CNI_IFNAME": "eth0", "CNI_NETNS": namespace, "CNI_PATH": str(plugin_bin)}
+        done = subprocess.run(["ip", "netns", "exec", host, str(copy)], input=config, env=env, capture_output=True,
+                              check=False)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        runs[command] = _report(done.stderr)[0]
+    rules = subprocess.run(["ip", "netns", "exec", host, "iptables-save", "-t", "nat"], capture_output=True,
+                           text=True, check=True).stdout
+    assert "--dport 8091" not in rules and ":CNT-MPM" in rules  # ADD made the chain and rule; DEL took the rule
+    for command, modules in runs.items():
+        assert _hits(modules, NOT_FOR_LEAN_META) == [], command
+        assert "cnicore.backends._tools" in modules, command
+    assert "cnicore.spec._resultread" in runs["ADD"]
