@@ -12,22 +12,22 @@ from collections.abc import Iterable
 import netaddr
 
 from cnicore._errors import InvalidConfigError
+from cnicore._ruleplan import edit_lines
 from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
+# The tool runner and errno translation live with the plain runners (their users need no typed value).
 from ._kernel import (
     MAX_MTU,
     MIN_MTU,
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
     check_mtu,
-    error_from_errno,
-    namespace_gone,
     not_a_bridge,
     random_peer_name,
-    run_tool,
     veth_exists,
 )
+from ._tools import error_from_errno, namespace_gone, run_tool
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ __all__ = [
     "sorted_routes",
     "veth_exists",
 ]
+
 
 _LINK_LOCAL_V6 = netaddr.IPNetwork("fe80::/10")
 _MULTICAST_V6 = netaddr.IPNetwork("ff00::/8")
@@ -143,43 +144,8 @@ def links_by_index(links: Iterable[Link]) -> tuple[Link, ...]:
 
 
 def apply_rule_edit(chains: dict[str, list[str]], edit: RuleEdit) -> list[str]:
-    """Carry ``edit`` out on a model of one table (chain -> rule lines, as ``iptables-save`` prints them).
-
-    Returns the ``iptables-restore --noflush`` lines that do the same to the
-    kernel's table (the caller adds the ``*table`` and ``COMMIT`` lines). The one
-    implementation of an edit's rules (see :class:`~cnicore.links.RuleEdit`): the
-    fake firewall keeps the model, the iptables one sends the lines.
-    """
-    lines: list[str] = []
-    for gone in edit.drop_chains:
-        if gone not in chains:
-            continue
-        for rules in chains.values():
-            for text in [r for r in rules if r.endswith(" -j " + gone)]:
-                rules.remove(text)
-                lines.append("-D" + text[2:])
-        del chains[gone]
-        lines += [f"-F {gone}", f"-X {gone}"]
-    for chain in edit.chains:
-        if chain not in chains:
-            chains[chain] = []
-            lines.append(f":{chain} - [0:0]")
-    for step in edit.ops:
-        text = iptables_rule_text(step.chain, step.rule)
-        rules = chains.setdefault(step.chain, [])
-        body = text[len("-A " + step.chain):]
-        if step.op == "delete":
-            if text in rules:
-                rules.remove(text)
-                lines.append(f"-D {step.chain}{body}")
-        elif text not in rules:
-            if step.op == "insert":
-                rules.insert(0, text)
-                lines.append(f"-I {step.chain} 1{body}")
-            else:
-                rules.append(text)
-                lines.append(text)
-    return lines
+    """Carry ``edit`` out on a model of one table: see :func:`cnicore._ruleplan.edit_lines` (the one implementation)."""
+    return edit_lines(chains, edit)
 
 
 class OneAddressMasquerade:
@@ -198,3 +164,5 @@ class OneAddressMasquerade:
                             ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerade`."""
         self.teardown_masquerades([address], network_name, container_id, ifname=ifname)
+
+

@@ -13,18 +13,16 @@ to the process's stdin; a namespace path runs them there through ``nsenter``.
 
 :class:`~cnicore.backends.IptablesFirewall` (typed addresses) and the executed
 bridge's :class:`IptablesMasquerader` (the engine's ``Masquerader``) both run
-:func:`setup_masquerades` and :func:`teardown_masquerades` on an
-:class:`IptablesTool`; nothing here imports attrs, netaddr or :mod:`cnicore.links`.
+:func:`setup_masquerades` and :func:`teardown_masquerades` on the plain
+:class:`._tools.IptablesTables`; nothing here imports attrs, netaddr or :mod:`cnicore.links`.
 """
 
 from __future__ import annotations
 
-import os
+from cnicore._linkplan import masquerade_rules
+from cnicore._ruleplan import iptables_rule_text
 
-from cnicore._errors import InternalError, PermissionDeniedError
-from cnicore._linkplan import iptables_rule_text, masquerade_rules
-
-from ._kernel import ToolRun, find_program, run_tool
+from ._tools import IptablesTables
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,82 +30,7 @@ if TYPE_CHECKING:
 
     from cnicore._linkplan import MasqueradeRules
 
-__all__ = ["IptablesMasquerader", "IptablesTool", "TableState", "setup_masquerades", "teardown_masquerades"]
-
-_TABLE = "nat"
-
-
-class TableState:
-    """The chains and rules of one table, as ``iptables-save`` printed them."""
-
-    def __init__(self, text: str) -> None:
-        self.chains: set[str] = set()
-        self.rules: list[str] = []
-        self.by_chain: dict[str, list[str]] = {}
-        for line in text.splitlines():
-            if line.startswith(":"):
-                chain = line[1:].split(" ", 1)[0]
-                self.chains.add(chain)
-                self.by_chain.setdefault(chain, [])
-            elif line.startswith("-A "):
-                self.rules.append(line)
-                self.by_chain.setdefault(line.split(" ", 2)[1], []).append(line)
-
-
-class IptablesTool:
-    """``iptables-save`` and ``iptables-restore`` (and the ip6tables ones) in one namespace.
-
-    Args:
-        namespace_path: where the rules go (None: the calling process's namespace).
-        iptables, ip6tables: paths of the binaries (default: found on ``PATH``);
-            ``<path>-save`` and ``<path>-restore`` beside them are used.
-        nsenter: path of ``nsenter`` for ``namespace_path``.
-    """
-
-    def __init__(self, *, namespace_path: str | None = None, iptables: str | None = None,
-                 ip6tables: str | None = None, nsenter: str | None = None, timeout: float = 60.0) -> None:
-        self.namespace_path = namespace_path
-        self.binaries = {
-            4: iptables or find_program("iptables") or "/usr/sbin/iptables",
-            6: ip6tables or find_program("ip6tables") or "/usr/sbin/ip6tables",
-        }
-        # nsenter is looked for only when a namespace needs it.
-        found = nsenter or (find_program("nsenter") if namespace_path is not None else None)
-        self.nsenter = found or "/usr/bin/nsenter"
-        self.timeout = timeout
-
-    def available(self) -> bool:
-        """Whether ``iptables`` can be run here (the binary exists and is executable)."""
-        return os.access(self.binaries[4], os.X_OK)
-
-    def run(self, argv: Sequence[str], stdin: str | None = None) -> ToolRun:
-        """Run one tool in the namespace; its completed process (see :func:`._kernel.run_tool`)."""
-        return run_tool(argv, namespace_path=self.namespace_path, nsenter=self.nsenter, timeout=self.timeout,
-                        stdin=stdin)
-
-    @staticmethod
-    def failed(what: str, done: ToolRun) -> InternalError:
-        """The error for a tool that exited non-zero (permission problems apart)."""
-        message = done.stderr.strip() or f"exit status {done.returncode}"
-        if "Permission denied" in message or "you must be root" in message:
-            return PermissionDeniedError(f"{what}: {message}")
-        return InternalError(f"{what}: {message}")
-
-    def save(self, version: int, table: str = _TABLE) -> TableState:
-        """The table as ``iptables-save -t`` prints it."""
-        tool = self.binaries[version] + "-save"
-        done = self.run([tool, "-t", table])
-        if done.returncode != 0:
-            raise self.failed(f"{os.path.basename(tool)} -t {table}", done)
-        return TableState(done.stdout)
-
-    def restore(self, version: int, lines: list[str], table: str = _TABLE) -> None:
-        """Apply ``lines`` to the table in one ``iptables-restore --noflush`` transaction."""
-        tool = self.binaries[version] + "-restore"
-        script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
-        done = self.run([tool, "--noflush", "-w"], script)
-        if done.returncode != 0:
-            raise self.failed(f"{os.path.basename(tool)} --noflush", done)
+__all__ = ["IptablesMasquerader", "setup_masquerades", "teardown_masquerades"]
 
 
 def _plans(addresses: Sequence[str], network_name: str, container_id: str) -> dict[int, list[MasqueradeRules]]:
@@ -118,10 +41,10 @@ def _plans(addresses: Sequence[str], network_name: str, container_id: str) -> di
     return plans
 
 
-def setup_masquerades(tool: IptablesTool, addresses: Sequence[str], network_name: str, container_id: str) -> None:
+def setup_masquerades(tool: IptablesTables, addresses: Sequence[str], network_name: str, container_id: str) -> None:
     """Masquerade the attachment's ``addresses`` (``"ip/prefixlen"``): what is missing is added. Idempotent."""
     for version, plans in _plans(addresses, network_name, container_id).items():
-        state = tool.save(version)
+        state = tool._save(version)  # (the tables' own save and restore, from their package)
         present = set(state.rules)
         lines: list[str] = []
         for plan in plans:
@@ -135,13 +58,13 @@ def setup_masquerades(tool: IptablesTool, addresses: Sequence[str], network_name
                     lines.append(text)
                     present.add(text)
         if lines:
-            tool.restore(version, lines)
+            tool._restore(version, lines)
 
 
-def teardown_masquerades(tool: IptablesTool, addresses: Sequence[str], network_name: str, container_id: str) -> None:
+def teardown_masquerades(tool: IptablesTables, addresses: Sequence[str], network_name: str, container_id: str) -> None:
     """Remove the attachment's jumps (every copy, legacy form too) and chains. Idempotent."""
     for version, plans in _plans(addresses, network_name, container_id).items():
-        state = tool.save(version)
+        state = tool._save(version)  # (the tables' own save and restore, from their package)
         lines: list[str] = []
         for plan in plans:
             for rule in (plan.jump_rule, plan.legacy_jump_rule):
@@ -154,14 +77,14 @@ def teardown_masquerades(tool: IptablesTool, addresses: Sequence[str], network_n
             if chain in state.chains:
                 lines += [f"-F {chain}", f"-X {chain}"]
         if lines:
-            tool.restore(version, lines)
+            tool._restore(version, lines)
 
 
 class IptablesMasquerader:
     """The bridge engine's iptables ``Masquerader`` on address strings (this process's namespace by default)."""
 
-    def __init__(self, tool: IptablesTool | None = None) -> None:
-        self.tool = tool if tool is not None else IptablesTool()
+    def __init__(self, tool: IptablesTables | None = None) -> None:
+        self.tool = tool if tool is not None else IptablesTables()
 
     def available(self) -> bool:
         """Whether ``iptables`` can be run here."""

@@ -22,16 +22,14 @@ are fed on stdin to argv-list commands, never through a shell.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Sequence
 from typing import Any
 
 import netaddr
 
-from cnicore._errors import CNIError
 from cnicore.links import (
     HOST_NAMESPACE,
+    NFT_MASQUERADE_CHAIN,
     NFT_MASQUERADE_TABLE,
     SPOOFCHECK_BASE_CHAIN,
     SPOOFCHECK_FAMILY,
@@ -42,13 +40,14 @@ from cnicore.links import (
 )
 
 from ._common import OneAddressMasquerade
-from ._kernel import ToolRun
-from ._nftmasq import NftTool, setup_masquerades, teardown_masquerades
+from ._nftmasq import setup_masquerades, teardown_masquerades
+from ._tools import NftTool
 
 __all__ = ["NftablesFirewall"]
 
 
-class NftablesFirewall(OneAddressMasquerade):
+
+class NftablesFirewall(NftTool, OneAddressMasquerade):
     """:class:`~cnicore.links.NftFirewall` over the ``nft`` command.
 
     Args:
@@ -60,69 +59,33 @@ class NftablesFirewall(OneAddressMasquerade):
 
     def __init__(self, *, namespace: Namespace = HOST_NAMESPACE, nft: str | None = None,
                  nsenter: str | None = None, timeout: float = 60.0) -> None:
+        super().__init__(namespace_path=namespace.path, nft=nft, nsenter=nsenter, timeout=timeout)
         self._namespace = namespace
-        self._tool = NftTool(namespace_path=namespace.path, nft=nft,
-                             nsenter=nsenter or shutil.which("nsenter") or "/usr/bin/nsenter", timeout=timeout)
-        self._nft = self._tool.nft
-        self._nsenter = self._tool.nsenter
-        self._timeout = timeout
-
-    def available(self) -> bool:
-        """Whether ``nft`` can be run here (the binary exists and is executable)."""
-        return os.access(self._nft, os.X_OK)
 
     def nftables(self) -> NftablesFirewall:
         """This firewall itself (it is the nftables one)."""
         return self
 
-    # -- running nft -------------------------------------------------------------------------------
-
-    def usable(self) -> bool:
-        """Whether nftables can be used here: ``nft`` runs and would accept a new table (``nft --check``).
-
-        As upstream's ``SupportsNFTables``; nothing is changed.
-        """
-        if not self.available():
-            return False
-        try:
-            done = self._run(["--check", "add", "table", "ip", "supports_nftables_test"])
-        except CNIError:
-            return False
-        return done.returncode == 0
-
-    def apply_script(self, script: str) -> None:
-        """Run ``script`` with ``nft -f -``: one transaction (all of it or nothing). Errors: the ``nft`` message."""
-        self._apply(script)
-
-    def list_objects(self, *what: str) -> list[dict[str, Any]]:
-        """``nft -j list <what>``'s objects (``{"rule": {...}}`` and so on); none if the table or chain is missing."""
-        return self._list(*what)
-
-    def _run(self, args: Sequence[str], script: str | None = None) -> ToolRun:
-        return self._tool.run(args, script)
-
-    def _apply(self, script: str, *, json_input: bool = False) -> None:
-        self._tool.apply(script, json_input=json_input)
-
-    def _list(self, *what: str) -> list[dict[str, Any]]:
-        """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
-        return self._tool.list_objects(*what)
-
     # -- masquerade --------------------------------------------------------------------------------
+
+    def _rules(self) -> list[dict[str, Any]]:
+        """The rules of ``masq_checks`` as nft's JSON objects (none if the chain does not exist)."""
+        return [item["rule"] for item in self._list("chain", "inet", NFT_MASQUERADE_TABLE, NFT_MASQUERADE_CHAIN)
+                if "rule" in item]
 
     def setup_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str, *,
                           ifname: str = "") -> None:
-        """See :meth:`Firewall.setup_masquerades`."""
-        setup_masquerades(self._tool, [str(address) for address in addresses], network_name, container_id, ifname)
+        """See :meth:`Firewall.setup_masquerades` (:func:`._nftmasq.setup_masquerades` on the address texts)."""
+        setup_masquerades(self, [str(address) for address in addresses], network_name, container_id, ifname)
 
     def teardown_masquerades(self, addresses: Sequence[netaddr.IPNetwork], network_name: str, container_id: str,
                              *, ifname: str = "") -> None:
         """See :meth:`Firewall.teardown_masquerades`. The rules go by the attachment's hash, whatever their address."""
-        teardown_masquerades(self._tool, network_name, container_id, ifname)
+        teardown_masquerades(self, network_name, container_id, ifname)
 
     def list_rules(self) -> tuple[str, ...]:
         """``masq_checks``'s rule comments, in order, for inspection and tests. Idempotent (read-only)."""
-        return tuple(str(rule.get("comment", "")) for rule in self._tool.masquerade_rules())
+        return tuple(str(rule.get("comment", "")) for rule in self._rules())
 
     def list_table(self) -> str:
         """``nft list table inet cni_plugins_masquerade`` ('' if there is none). Idempotent (read-only)."""

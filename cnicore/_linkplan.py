@@ -13,9 +13,7 @@ table ``inet cni_plugins_masquerade`` whose ``postrouting`` chain skips multicas
 and jumps to ``masq_checks``, which holds one rule per attachment address, found
 again by the hash at the start of its comment (see :func:`nft_masquerade_comment`).
 
-:func:`iptables_rule_text` is how ``iptables-save`` prints a rule: the firewalls
-compare what is there with what they want in that form. The bridge engine plans
-with these functions directly; the link port's typed
+The bridge engine plans with these functions directly; the link port's typed
 :class:`~cnicore.links.MasqueradePlan` and ``masquerade_plan`` adapt them.
 """
 
@@ -43,10 +41,9 @@ def _sha512_hex(data: bytes) -> str:
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
     from typing import Any, Final
 
-__all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "MasqueradeRules", "iptables_rule_text",
+__all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "MasqueradeRules",
            "masquerade_chain_name", "masquerade_comment", "masquerade_rules", "nft_instance_hash",
            "nft_masquerade_comment", "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
@@ -156,74 +153,6 @@ def nft_masquerade_rule(address: str) -> str:
 def spoof_check_ref_id(container_id: str, ifname: str) -> str:
     """The MAC spoof check's attachment key: ``<containerID>-<ifname>`` (the reference's ``uniqueID``)."""
     return f"{container_id}-{ifname}"
-
-
-# The options iptables prints before the matches, in this order (iptables-save's order, whatever the argv's).
-_BASIC_OPTIONS: Final = ("-s", "-d", "-i", "-o", "-p")
-# Long options iptables prints under another name.
-_OPTION_ALIASES: Final = {"--destination-ports": "--dports", "--source-ports": "--sports",
-                          "--destination-port": "--dport", "--source-port": "--sport"}
-
-
-def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:
-    """One rule as ``iptables -S`` (and ``iptables-save``) prints it; ``iptables-restore`` reads it back.
-
-    The basic options first (``-s``, ``-d``, ``-i``, ``-o``, ``-p``, each with
-    its ``!``), then the ``-m`` matches in the order given, then the target
-    with its options; addresses as networks, a comment double-quoted with
-    backslash escapes.
-    """
-    words = list(rule)
-    basic: dict[str, list[str]] = {}
-    matches: list[list[str]] = []
-    target: list[str] = []
-    current: list[str] | None = None
-    negate = False
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word == "!":
-            negate = True
-            i += 1
-            continue
-        prefix = ["!"] if negate else []
-        negate = False
-        if word in _BASIC_OPTIONS:
-            # (An open match stays open: "-m multiport -p tcp --dports 80" keeps --dports in multiport.)
-            value = words[i + 1]
-            i += 2
-            if word in ("-d", "-s"):
-                net = ipaddress.ip_network(value, strict=False)
-                if net.prefixlen == 0 and not prefix:
-                    continue  # matches everything: iptables does not keep it
-                value = str(net)
-            elif word == "-p":
-                value = value.lower()
-            basic[word] = [*prefix, word, value]
-        elif word == "-j":
-            target = ["-j", words[i + 1]]
-            current = target
-            i += 2
-        elif word == "-m":
-            current = ["-m", words[i + 1]]
-            matches.append(current)
-            i += 2
-        elif word == "--comment" and current is not None and current[:2] == ["-m", "comment"]:
-            # iptables -S escapes backslashes and double quotes inside the quoted comment.
-            text = words[i + 1].replace("\\", "\\\\").replace('"', '\\"')
-            current += [*prefix, word, f'"{text}"']
-            i += 2
-        else:
-            if current is None:
-                # An option of the protocol's implicit match (``-p tcp --dport 80``): iptables loads
-                # ``-m tcp`` by itself and prints it.
-                protocol = basic.get("-p", ["", ""])[-1]
-                current = ["-m", protocol] if protocol else []
-                matches.append(current)
-            current += [*prefix, _OPTION_ALIASES.get(word, word)]
-            i += 1
-    ordered = [part for option in _BASIC_OPTIONS if option in basic for part in basic[option]]
-    return " ".join(["-A", chain, *ordered, *(w for match in matches for w in match), *target])
 
 
 class LinkInfo:

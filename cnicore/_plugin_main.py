@@ -214,6 +214,13 @@ def _lazy(build: Callable[[], Any]) -> Any:
     return _Lazy(build)
 
 
+def _tools() -> Any:
+    # The plain tool runners (iptables, nft, /proc) of the executed meta plugins; never a static import either.
+    import importlib
+
+    return importlib.import_module("cnicore.backends._tools")
+
+
 def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
     chosen: LinkBackend = _backends().select_backend(None, environ)
     return chosen
@@ -257,11 +264,17 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
     if name == "firewall":
         from cnicore.plugins._firewall import FirewallPlugin
 
+        if fake is None:
+            # Executed: the plain iptables runner, without the typed link world.
+            return FirewallPlugin(lambda: _tools().IptablesTables())
         return FirewallPlugin(firewall)  # type: ignore[arg-type]  # iptables and fake firewalls edit tables too
     if name == "portmap":
         from cnicore.plugins._portmap import PortMapPlugin
 
-        return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
+        if fake is not None:
+            return PortMapPlugin(firewall, backend)  # type: ignore[arg-type]
+        # Executed: the plain iptables/nft runners and /proc, without the typed link world.
+        return PortMapPlugin(lambda: _tools().IptablesTables(), host=_tools().ProcHost())
     raise InvalidConfigError(f"unknown plugin {name!r}: this entry point serves {', '.join(PLUGIN_NAMES)}",
                              key="argv[0]", value=name)
 
@@ -427,7 +440,8 @@ def _mesos_front(environ: Mapping[str, str]) -> int:
 
     fake = _fake_state(environ)
     if fake is None:
-        return mesos_main(environ, data, sys.stdout.buffer, _iptables)  # type: ignore[arg-type]
+        # The plain iptables runner: rules and the delegate's result on plain values, without the typed world.
+        return mesos_main(environ, data, sys.stdout.buffer, lambda: _tools().IptablesTables())
     kernel = fake
     return _on_fake(kernel, lambda: mesos_main(environ, data, sys.stdout.buffer, kernel.firewall))
 

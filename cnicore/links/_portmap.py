@@ -57,8 +57,9 @@ from typing import Final
 import attrs
 import netaddr
 
-from ._masquerade import masquerade_chain_name
-from ._rules import RuleEdit, RuleOp
+from cnicore import _ruleplan as _plan
+
+from ._rules import RuleEdit, typed_edit
 
 __all__ = [
     "NFT_PORTMAP_CHAINS",
@@ -76,17 +77,16 @@ __all__ = [
     "portmap_nft_expected_rules",
 ]
 
-PORTMAP_DNAT_CHAIN: Final = "CNI-HOSTPORT-DNAT"
-PORTMAP_SETMARK_CHAIN: Final = "CNI-HOSTPORT-SETMARK"
-PORTMAP_MASQ_CHAIN: Final = "CNI-HOSTPORT-MASQ"
+# The layouts are cnicore._ruleplan's, on strings; these functions adapt them to the typed values.
+PORTMAP_DNAT_CHAIN: Final = _plan.PORTMAP_DNAT_CHAIN
+PORTMAP_SETMARK_CHAIN: Final = _plan.PORTMAP_SETMARK_CHAIN
+PORTMAP_MASQ_CHAIN: Final = _plan.PORTMAP_MASQ_CHAIN
 #: The nftables table of upstream's portmap (in family ``ip`` and ``ip6``).
-NFT_PORTMAP_TABLE: Final = "cni_hostport"
-_NFT_HOSTPORTS, _NFT_HOSTIP_HOSTPORTS, _NFT_MASQUERADING = "hostports", "hostip_hostports", "masquerading"
+NFT_PORTMAP_TABLE: Final = _plan.NFT_PORTMAP_TABLE
 #: The chains holding per-container rules (comment: the container ID), as DEL looks at them.
-NFT_PORTMAP_CHAINS: Final = (_NFT_HOSTPORTS, _NFT_HOSTIP_HOSTPORTS, _NFT_MASQUERADING)
-_NFT_TABLE_COMMENT = "CNI portmap plugin"
-_MULTIPORT_MAX = 15
-_COMMENT_MAX = 255
+NFT_PORTMAP_CHAINS: Final = _plan.NFT_PORTMAP_CHAINS
+portmap_chain_name = _plan.portmap_chain_name
+portmap_nft_delete_script = _plan.portmap_nft_delete_script
 
 
 @attrs.frozen(kw_only=True)
@@ -99,180 +99,42 @@ class PortMapping:
     host_ip: str = ""
 
 
-def portmap_chain_name(network_name: str, container_id: str) -> str:
-    """``CNI-DN-`` + hex digits: the container's chain."""
-    return masquerade_chain_name(network_name, container_id, "DN-")
-
-
-def _mark(bit: int) -> str:
-    value = 1 << bit
-    return f"{value:#x}/{value:#x}"
-
-
-def _ip_port(ip: netaddr.IPAddress, port: int) -> str:
-    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+def _plain(mappings: list[PortMapping]) -> list[dict[str, object]]:
+    return [{"hostPort": m.host_port, "containerPort": m.container_port, "protocol": m.protocol,
+             "hostIP": m.host_ip} for m in mappings]
 
 
 def portmap_dnat_rules(mappings: list[PortMapping], container: netaddr.IPNetwork, *, network_name: str,
                        container_id: str, snat: bool, masq_all: bool, set_mark_chain: str,
                        conditions: list[str]) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
     """The container chain's entry rules (without ``-j``) and rules, in the reference's order."""
-    v6 = container.version == 6
-    comment = f'dnat name: "{network_name}" id: "{container_id}"'
-    if len(comment.encode()) > _COMMENT_MAX:
-        comment = comment.encode()[:253].decode("utf-8", "ignore") + "..."
-    by_protocol: dict[str, list[int]] = {}
-    for mapping in mappings:
-        by_protocol.setdefault(mapping.protocol, []).append(mapping.host_port)
-    entry_rules: list[tuple[str, ...]] = []
-    for protocol in sorted(by_protocol):
-        ports = [str(p) for p in by_protocol[protocol]]
-        for start in range(0, len(ports), _MULTIPORT_MAX):
-            entry_rules.append(("-m", "comment", "--comment", comment, "-m", "multiport", "-p", protocol,
-                                "--destination-ports", ",".join(ports[start:start + _MULTIPORT_MAX]),
-                                *conditions))
-    rules: list[tuple[str, ...]] = []
-    for mapping in mappings:
-        base: tuple[str, ...] = ("-p", mapping.protocol, "--dport", str(mapping.host_port))
-        destination = _host_destination(mapping, v6)
-        if destination is None:
-            continue
-        if destination:
-            base += ("-d", mapping.host_ip)
-        if snat:
-            source = ("::/0" if v6 else "0.0.0.0/0") if masq_all else str(container)
-            rules.append((*base, "-s", source, "-j", set_mark_chain))
-            if not v6 and not masq_all:
-                rules.append((*base, "-s", "127.0.0.1", "-j", set_mark_chain))
-        rules.append((*base, "-j", "DNAT", "--to-destination", _ip_port(container.ip, mapping.container_port)))
-    return entry_rules, rules
-
-
-def _host_destination(mapping: PortMapping, v6: bool) -> bool | None:
-    """Whether the mapping's rules match its ``hostIP`` as destination; None: not in this family at all.
-
-    As Go's ``net.ParseIP`` judges it: a ``hostIP`` of the other family is skipped, an
-    unspecified one (``0.0.0.0``, ``::``) maps every local address.
-    """
-    if not mapping.host_ip:
-        return False
-    host = _go_parse_ip(mapping.host_ip)
-    if (host is None or host.version == 6) != v6:
-        return None
-    return host is not None and int(host) != 0
-
-
-def _go_parse_ip(text: str) -> netaddr.IPAddress | None:
-    try:
-        ip = netaddr.IPAddress(text, flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError):
-        return None
-    # Go treats an IPv4-mapped IPv6 address as IPv4.
-    return ip.ipv4() if ip.version == 6 and ip.is_ipv4_mapped() else ip
+    return _plan.portmap_dnat_rules(_plain(mappings), str(container), network_name=network_name,
+                                    container_id=container_id, snat=snat, masq_all=masq_all,
+                                    set_mark_chain=set_mark_chain, conditions=conditions)
 
 
 def portmap_add_edit(mappings: list[PortMapping], container: netaddr.IPNetwork, *, network_name: str,
                      container_id: str, snat: bool = True, masq_all: bool = False, mark_bit: int = 13,
                      external_set_mark_chain: str | None = None, conditions: list[str] | None = None) -> RuleEdit:
     """What ADD does for one container address (``container`` keeps its prefix: ``10.1.2.3/24``)."""
-    chain = portmap_chain_name(network_name, container_id)
-    ops: list[RuleOp] = []
-    chains: list[str] = []
-    if snat and external_set_mark_chain is None:
-        chains += [PORTMAP_SETMARK_CHAIN, PORTMAP_MASQ_CHAIN]
-        ops += [RuleOp("append", PORTMAP_SETMARK_CHAIN, ("-m", "comment", "--comment", "CNI portfwd masquerade mark",
-                                                         "-j", "MARK", "--set-xmark", _mark(mark_bit))),
-                RuleOp("append", PORTMAP_MASQ_CHAIN, ("-m", "mark", "--mark", _mark(mark_bit), "-j", "MASQUERADE")),
-                RuleOp("insert", "POSTROUTING", ("-m", "comment", "--comment", "CNI portfwd requiring masquerade",
-                                                 "-j", PORTMAP_MASQ_CHAIN))]
-    chains.append(PORTMAP_DNAT_CHAIN)
-    ops += [RuleOp("append", entry, ("-m", "addrtype", "--dst-type", "LOCAL", "-j", PORTMAP_DNAT_CHAIN))
-            for entry in ("PREROUTING", "OUTPUT")]
-    entry_rules, rules = portmap_dnat_rules(
-        mappings, container, network_name=network_name, container_id=container_id, snat=snat, masq_all=masq_all,
-        set_mark_chain=external_set_mark_chain or PORTMAP_SETMARK_CHAIN, conditions=conditions or [])
-    chains.append(chain)
-    ops += [RuleOp("append", chain, rule) for rule in rules]
-    ops += [RuleOp("insert", PORTMAP_DNAT_CHAIN, (*rule, "-j", chain)) for rule in entry_rules]
-    return RuleEdit(version=int(container.version), table="nat", chains=tuple(chains), ops=tuple(ops))
+    return typed_edit(_plan.portmap_add_edit(_plain(mappings), str(container), network_name=network_name,
+                                         container_id=container_id, snat=snat, masq_all=masq_all, mark_bit=mark_bit,
+                                         external_set_mark_chain=external_set_mark_chain, conditions=conditions))
 
 
 def portmap_del_edit(version: int, network_name: str, container_id: str) -> RuleEdit:
     """What DEL does in one family: the container's chain and the jumps to it go (and an old ``CNI-SN-`` chain)."""
-    old_snat = masquerade_chain_name(network_name, container_id, "SN-")
-    return RuleEdit(version=version, table="nat", drop_chains=(portmap_chain_name(network_name, container_id),
-                                                                old_snat))
-
-
-# ----------------------------------------------------------------------------- nftables (upstream's current plugin)
-
-
-def _nft_family(version: int) -> str:
-    return "ip6" if version == 6 else "ip"
-
-
-def _nft_mapping_rules(mappings: list[PortMapping], container: netaddr.IPNetwork,
-                       snat: bool) -> list[tuple[str, str]]:
-    # (chain, rule without its comment) per container rule, in the order ADD adds them.
-    v6 = container.version == 6
-    family = _nft_family(int(container.version))
-    ip = str(container.ip)
-    rules: list[tuple[str, str]] = []
-    # The shape upstream's tests document ("tcp dport 8080 dnat to 10.0.0.2:80"). A later upstream variant
-    # ("ip protocol tcp th dport 8080 dnat ip addr . port to ...") writes "ip6 protocol" for IPv6, which nft
-    # refuses (1.0.6 here): not followed. Rules are found by their comment, so either shape is removed by either.
-    target = f"[{ip}]" if v6 else ip
-    for mapping in mappings:
-        destination = _host_destination(mapping, v6)
-        if destination is None:
-            continue
-        dnat = f"{mapping.protocol} dport {mapping.host_port} dnat to {target}:{mapping.container_port}"
-        if destination:
-            rules.append((_NFT_HOSTIP_HOSTPORTS, f"{family} daddr {mapping.host_ip} {dnat}"))
-        else:
-            rules.append((_NFT_HOSTPORTS, dnat))
-    if snat:
-        rules.append((_NFT_MASQUERADING, f"{family} saddr {ip} {family} daddr {ip} masquerade"))
-        if not v6:
-            rules.append((_NFT_MASQUERADING, f"{family} saddr 127.0.0.1 {family} daddr {ip} masquerade"))
-    return rules
+    return typed_edit(_plan.portmap_del_edit(version, network_name, container_id))
 
 
 def portmap_nft_add_script(mappings: list[PortMapping], container: netaddr.IPNetwork, *, container_id: str,
                            snat: bool = True, conditions: list[str] | None = None) -> str:
     """What ADD does for one container address, as one ``nft -f -`` transaction."""
-    table = f"{_nft_family(int(container.version))} {NFT_PORTMAP_TABLE}"
-    guard = " ".join(conditions or ())
-    guard = f"{guard} " if guard else ""
-    lines = [f'add table {table} {{ comment "{_NFT_TABLE_COMMENT}" ; }}',
-             f"add chain {table} {_NFT_HOSTPORTS}",
-             f"add chain {table} {_NFT_HOSTIP_HOSTPORTS}",
-             f"add chain {table} prerouting {{ type nat hook prerouting priority dstnat ; }}",
-             f"flush chain {table} prerouting",
-             f"add rule {table} prerouting {guard}jump {_NFT_HOSTIP_HOSTPORTS}",
-             f"add rule {table} prerouting {guard}jump {_NFT_HOSTPORTS}",
-             # dstnat is not a priority nft accepts on the output hook: its number.
-             f"add chain {table} output {{ type nat hook output priority -100 ; }}",
-             f"flush chain {table} output",
-             f"add rule {table} output {guard}jump {_NFT_HOSTIP_HOSTPORTS}",
-             f"add rule {table} output {guard}fib daddr type local jump {_NFT_HOSTPORTS}"]
-    if snat:
-        lines.append(f"add chain {table} {_NFT_MASQUERADING} {{ type nat hook postrouting priority srcnat ; }}")
-    lines += [f'add rule {table} {chain} {rule} comment "{container_id}"'
-              for chain, rule in _nft_mapping_rules(mappings, container, snat)]
-    return "\n".join(lines) + "\n"
+    return _plan.portmap_nft_add_script(_plain(mappings), str(container), container_id=container_id, snat=snat,
+                                        conditions=conditions)
 
 
 def portmap_nft_expected_rules(mappings: list[PortMapping], container: netaddr.IPNetwork, *,
                                snat: bool = True) -> dict[str, int]:
     """How many rules with the container's comment ADD put in each chain of the address's family (CHECK)."""
-    counts: dict[str, int] = {}
-    for chain, _rule in _nft_mapping_rules(mappings, container, snat):
-        counts[chain] = counts.get(chain, 0) + 1
-    return counts
-
-
-def portmap_nft_delete_script(version: int, handles: list[tuple[str, int]]) -> str:
-    """Delete the rules ``(chain, handle)`` of the family's table, as one transaction ('' when there are none)."""
-    table = f"{_nft_family(version)} {NFT_PORTMAP_TABLE}"
-    return "".join(f"delete rule {table} {chain} handle {handle}\n" for chain, handle in handles)
+    return _plan.portmap_nft_expected_rules(_plain(mappings), str(container), snat=snat)

@@ -25,7 +25,8 @@ from typing import Final, Literal
 
 import attrs
 
-from cnicore._linkplan import iptables_rule_text
+from cnicore import _ruleplan as _plan
+from cnicore._ruleplan import iptables_rule_text
 
 __all__ = [
     "FIREWALL_ADMIN_CHAIN",
@@ -43,15 +44,17 @@ __all__ = [
     "isolation_edits",
 ]
 
+# The layout is cnicore._ruleplan's, on strings; the edits are adapted to the typed RuleEdit here.
 #: The firewall plugin's chain in ``filter``, jumped to from ``FORWARD``.
-FIREWALL_FORWARD_CHAIN: Final = "CNI-FORWARD"
+FIREWALL_FORWARD_CHAIN: Final = _plan.FIREWALL_FORWARD_CHAIN
 #: Its default admin override chain.
-FIREWALL_ADMIN_CHAIN: Final = "CNI-ADMIN"
+FIREWALL_ADMIN_CHAIN: Final = _plan.FIREWALL_ADMIN_CHAIN
 #: The same-bridge ingress policy's chains.
-ISOLATION_STAGE1_CHAIN: Final = "CNI-ISOLATION-STAGE-1"
-ISOLATION_STAGE2_CHAIN: Final = "CNI-ISOLATION-STAGE-2"
-
-_ISOLATION_COMMENT = "CNI firewall plugin rules (ingressPolicy: same-bridge)"
+ISOLATION_STAGE1_CHAIN: Final = _plan.ISOLATION_STAGE1_CHAIN
+ISOLATION_STAGE2_CHAIN: Final = _plan.ISOLATION_STAGE2_CHAIN
+firewall_forward_rule = _plan.firewall_forward_rule
+firewall_admin_rule = _plan.firewall_admin_rule
+firewall_address_rules = _plan.firewall_address_rules
 
 
 @attrs.frozen
@@ -82,58 +85,22 @@ class RuleEdit:
     drop_chains: tuple[str, ...] = ()
 
 
-def firewall_forward_rule() -> tuple[str, ...]:
-    """The rule in ``FORWARD`` that jumps to ``CNI-FORWARD``."""
-    return ("-m", "comment", "--comment", "CNI firewall plugin rules", "-j", FIREWALL_FORWARD_CHAIN)
-
-
-def firewall_admin_rule(admin_chain: str) -> tuple[str, ...]:
-    """The first rule of ``CNI-FORWARD``: jump to the admin chain."""
-    return ("-m", "comment", "--comment", "CNI firewall plugin admin overrides", "-j", admin_chain)
-
-
-def firewall_address_rules(address: str) -> tuple[tuple[str, ...], ...]:
-    """The two rules of one container address (``10.1.2.3/32`` or ``2001:db8::3/128``)."""
-    return (("-d", address, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"),
-            ("-s", address, "-j", "ACCEPT"))
+def typed_edit(edit: _plan.TableEdit) -> RuleEdit:
+    """A plain :class:`cnicore._ruleplan.TableEdit` as a :class:`RuleEdit`."""
+    return RuleEdit(version=edit.version, table=edit.table, chains=edit.chains, drop_chains=edit.drop_chains,
+                    ops=tuple(RuleOp(step.op, step.chain, step.rule) for step in edit.ops))  # type: ignore[arg-type]
 
 
 def firewall_add_edits(addresses: dict[int, list[str]], admin_chain: str) -> list[RuleEdit]:
     """What the firewall plugin's ADD does, per address family with addresses (``{4: ["10.1.2.3/32"]}``)."""
-    edits = []
-    for version in (4, 6):
-        if not addresses.get(version):
-            continue
-        ops = [RuleOp("insert", "FORWARD", firewall_forward_rule()),
-               RuleOp("insert", FIREWALL_FORWARD_CHAIN, firewall_admin_rule(admin_chain))]
-        ops += [RuleOp("append", FIREWALL_FORWARD_CHAIN, rule)
-                for address in addresses[version] for rule in firewall_address_rules(address)]
-        edits.append(RuleEdit(version=version, table="filter", chains=(FIREWALL_FORWARD_CHAIN, admin_chain),
-                              ops=tuple(ops)))
-    return edits
+    return [typed_edit(edit) for edit in _plan.firewall_add_edits(addresses, admin_chain)]
 
 
 def firewall_del_edits(addresses: dict[int, list[str]]) -> list[RuleEdit]:
     """What the firewall plugin's DEL does: the address rules go; the chains and jumps stay."""
-    return [RuleEdit(version=version, table="filter",
-                     ops=tuple(RuleOp("delete", FIREWALL_FORWARD_CHAIN, rule)
-                               for address in addresses[version] for rule in firewall_address_rules(address)))
-            for version in (4, 6) if addresses.get(version)]
+    return [typed_edit(edit) for edit in _plan.firewall_del_edits(addresses)]
 
 
 def isolation_edits(bridge: str, versions: list[int]) -> list[RuleEdit]:
     """The same-bridge ingress policy for ``bridge`` (per family; never removed: other containers share it)."""
-    def tagged(*rule: str) -> tuple[str, ...]:
-        return (*rule, "-m", "comment", "--comment", _ISOLATION_COMMENT)
-
-    ops = (RuleOp("insert", "FORWARD", tagged("-j", ISOLATION_STAGE1_CHAIN)),
-           RuleOp("insert", ISOLATION_STAGE1_CHAIN, tagged("-i", bridge, "!", "-o", bridge, "-j",
-                                                           ISOLATION_STAGE2_CHAIN)),
-           RuleOp("append", ISOLATION_STAGE1_CHAIN, tagged("-j", "RETURN")),
-           RuleOp("insert", ISOLATION_STAGE2_CHAIN, tagged("-o", bridge, "-j", "DROP")),
-           RuleOp("append", ISOLATION_STAGE2_CHAIN, tagged("-j", "RETURN")))
-    return [RuleEdit(version=version, table="filter", chains=(ISOLATION_STAGE1_CHAIN, ISOLATION_STAGE2_CHAIN),
-                     ops=ops) for version in dict.fromkeys(versions)]
-
-
-
+    return [typed_edit(edit) for edit in _plan.isolation_edits(bridge, versions)]

@@ -19,9 +19,11 @@ host's D-Bus (or when asked); cnicore always uses iptables and refuses
 ``backend: firewalld``. Versions: 0.4.0 and later (upstream's current plugin;
 Debian's 1.1.1 stops at 1.0.0).
 
-This module is the engine on plain values (standard library only); the typed
-result is loaded only to read ``prevResult`` and print it, the firewall on first
-use.
+This module is the engine on plain values (standard library only): ``prevResult``
+is read by :mod:`cnicore.spec._resultread`, the rules are planned by
+:mod:`cnicore._ruleplan`, the firewall is built on first use. The output is
+written on plain values for a 1.x configuration; an older one (whose output the
+reference converts to the current shape and back) goes through the result types.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 
     from cnicore.links import RuleTables
     from cnicore.plugins._meta import MetaRequest
-    from cnicore.spec._result import AnyResult, Result
+    from cnicore.spec._result import AnyResult
 
 __all__ = ["FirewallConfig", "FirewallPlugin", "load_firewall_config"]
 
@@ -68,34 +70,52 @@ def load_firewall_config(config: Mapping[str, Any]) -> FirewallConfig:
                           ingress_policy=policy or "")
 
 
-def _current_prev_result(config: Mapping[str, Any]) -> Result | None:
-    from cnicore.spec._convert import convert_result
-    from cnicore.spec._result import Result, parse_prev_result
+def _prev_result(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    from cnicore.spec._resultread import read_prev_result
 
     try:
-        prev = parse_prev_result(config)
+        return read_prev_result(config)
     except CNIError as exc:
         # The reference wraps the library's own "could not parse prevResult: ..." once more.
         raise InternalError(f"could not parse prevResult: {exc.msg}") from exc
-    if prev is None:
-        return None
-    try:
-        current = convert_result(prev, "1.0.0")
-    except CNIError as exc:
-        raise InternalError(f"could not convert result to current version: {exc.msg}") from exc
-    assert isinstance(current, Result)
-    return current
 
 
-def _addresses(result: Result | None) -> tuple[dict[int, list[str]], list[int]]:
-    # Per family, each address as a host route (/32, /128); and each address's family in order.
+def _addresses(result: Mapping[str, Any] | None) -> tuple[dict[int, list[str]], list[int]]:
+    # Per family, each address as a host route (/32, /128); and each address's family in order (the current
+    # shape's ips: a 0.1.0/0.2.0 result's ip4, then ip6).
+    from cnicore.spec._resultread import result_addresses
+
     by_version: dict[int, list[str]] = {}
     versions: list[int] = []
-    for ip in result.ips if result is not None else ():
-        version = int(ip.address.version)
-        by_version.setdefault(version, []).append(f"{ip.address.ip}/{32 if version == 4 else 128}")
+    for address, _index in result_addresses(result) if result is not None else ():
+        ip = address.partition("/")[0]
+        version = 6 if ":" in ip else 4
+        by_version.setdefault(version, []).append(f"{ip}/{32 if version == 4 else 128}")
         versions.append(version)
     return by_version, versions
+
+
+def _output(result: Mapping[str, Any], version: str) -> str:
+    # The reference prints prevResult converted to the current version, then to the configuration's: for a 1.x
+    # result that changes the version alone (plain); an older one goes through the result types' conversions.
+    from cnicore._json import marshal_indent
+    from cnicore.spec._resultread import plain_result_object
+    from cnicore.spec._version import result_family
+
+    if result["family"] == "100" and result_family(version or "0.1.0") == "100":
+        return marshal_indent(plain_result_object(result, version))
+    return _typed(result, version).to_json()
+
+
+def _typed(result: Mapping[str, Any], version: str) -> AnyResult:
+    from cnicore.spec._convert import convert_result
+    from cnicore.spec._result import result_from_plain
+
+    try:
+        current = convert_result(result_from_plain(result), "1.0.0")
+    except CNIError as exc:
+        raise InternalError(f"could not convert result to current version: {exc.msg}") from exc
+    return current.as_version(version)
 
 
 def _go_list(rule: tuple[str, ...]) -> str:
@@ -124,45 +144,53 @@ class FirewallPlugin:
 
     def add(self, request: MetaRequest) -> AnyResult:
         """ADD: the accept rules for ``prevResult``'s addresses, then the ingress policy."""
-        from cnicore.links import firewall_add_edits, isolation_edits
+        return _typed(self._add(request), request.cni_version)
+
+    def add_output(self, request: MetaRequest) -> str:
+        """ADD as an executed plugin prints it (see :func:`_output`)."""
+        return _output(self._add(request), request.cni_version)
+
+    def _add(self, request: MetaRequest) -> dict[str, Any]:
+        from cnicore._ruleplan import firewall_add_edits, isolation_edits
 
         conf = load_firewall_config(request.config)
-        result = _current_prev_result(request.config)
+        result = _prev_result(request.config)
         if result is None:
             raise InternalError("missing prevResult from earlier plugin")
         tables = self._tables(conf)
         by_version, versions = _addresses(result)
-        tables.edit_rules(firewall_add_edits(by_version, conf.admin_chain))
+        tables.edit_rules(firewall_add_edits(by_version, conf.admin_chain))  # type: ignore[arg-type]
         if conf.ingress_policy == "same-bridge":
-            if not result.interfaces:
+            interfaces = result.get("interfaces") or ()
+            if not interfaces:
                 raise InternalError(f"interface needs to be set for ingress policy {go_quote(conf.ingress_policy)}, "
                                     'make sure to chain "firewall" plugin with "bridge"')
-            bridge = result.interfaces[0].name
+            bridge = interfaces[0]["name"]
             if not bridge:
                 raise InternalError("got empty bridge name")
-            tables.edit_rules(isolation_edits(bridge, versions))
+            tables.edit_rules(isolation_edits(bridge, versions))  # type: ignore[arg-type]
         elif conf.ingress_policy not in ("", "open"):
             raise InternalError(f"unknown ingress policy: {go_quote(conf.ingress_policy)}")
-        return result.as_version(request.cni_version)
+        return result
 
     def delete(self, request: MetaRequest) -> None:
         """DEL: the address rules go (chains and the bridge's isolation stay); idempotent."""
-        from cnicore.links import firewall_del_edits
+        from cnicore._ruleplan import firewall_del_edits
 
         conf = load_firewall_config(request.config)
-        result = _current_prev_result(request.config)
+        result = _prev_result(request.config)
         tables = self._tables(conf)
         by_version, _versions = _addresses(result)
-        tables.edit_rules(firewall_del_edits(by_version))
+        tables.edit_rules(firewall_del_edits(by_version))  # type: ignore[arg-type]
         if conf.ingress_policy not in ("", "open", "same-bridge"):
             raise InternalError(f"unknown ingress policy: {go_quote(conf.ingress_policy)}")
 
     def check(self, request: MetaRequest) -> None:
         """CHECK: the jumps and every address rule are in place (the chains are created if missing, as the
         reference's CHECK does)."""
-        from cnicore.links import (
+        from cnicore._ruleplan import (
             FIREWALL_FORWARD_CHAIN,
-            RuleEdit,
+            TableEdit,
             firewall_address_rules,
             firewall_admin_rule,
             firewall_forward_rule,
@@ -170,7 +198,7 @@ class FirewallPlugin:
         )
 
         conf = load_firewall_config(request.config)
-        result = _current_prev_result(request.config)
+        result = _prev_result(request.config)
         if result is None:
             raise InternalError("missing prevResult from earlier plugin")
         tables = self._tables(conf)
@@ -178,8 +206,8 @@ class FirewallPlugin:
         for version in (4, 6):
             if not by_version.get(version):
                 continue
-            tables.edit_rules([RuleEdit(version=version, table="filter",
-                                        chains=(FIREWALL_FORWARD_CHAIN, conf.admin_chain))])
+            tables.edit_rules([TableEdit(version=version, table="filter",  # type: ignore[list-item]
+                                         chains=(FIREWALL_FORWARD_CHAIN, conf.admin_chain))])
             present = tables.table_rules(version, "filter")
             expected = [("FORWARD", firewall_forward_rule(), "expected FORWARD rule {rule} not found"),
                         (FIREWALL_FORWARD_CHAIN, firewall_admin_rule(conf.admin_chain),

@@ -154,20 +154,20 @@ class MesosPortMapper:
     def add(self) -> str:
         """ADD: the delegate's ADD, then one DNAT rule per mapping; the delegate's result."""
         output = self._delegate("ADD")
-        from cnicore.spec._result import parse_result
+        from cnicore.spec._resultread import read_result
 
         try:
-            result = parse_result(output)
+            result = read_result(output)
         except CNIError as exc:
             raise _error(f"Could not execute the delegate plugin '{self.delegate_plugin}' for ADD command: Failed "
                          f"to parse the output of the delegate CNI plugin '{self.delegate_plugin}': {exc.msg}",
                          ERROR_DELEGATE_FAILURE) from exc
-        ip4 = getattr(result, "ip4", None)
+        ip4 = result.get("ip4")  # a 0.1.0/0.2.0 result's; Mesos speaks no other
         if ip4 is None:
             raise _error(f"Delegate CNI plugin '{self.delegate_plugin}' did not return an IPv4 address",
                          ERROR_DELEGATE_FAILURE)
         try:
-            self._add_rules(str(ip4.ip.ip))
+            self._add_rules(ip4["ip"].partition("/")[0])
         except CNIError as exc:
             raise _error(f"Failed to add DNAT rule with tag: {exc.msg}", ERROR_PORTMAP_FAILURE) from exc
         return output.decode("utf-8", "replace")
@@ -201,32 +201,33 @@ class MesosPortMapper:
                 "--to-destination", f"{ip}:{mapping['container_port']}", "-m", "comment", "--comment", self.tag())
 
     def _add_rules(self, ip: str) -> None:
-        from cnicore.links import RuleEdit, RuleOp
+        from cnicore._ruleplan import RuleStep, TableEdit
 
         if not self.mappings:
             return
         tables = self._tables()
-        ops: list[RuleOp] = []
+        ops: list[RuleStep] = []
         if self.chain not in tables.table_rules(4, "nat"):
-            ops += [RuleOp("append", "PREROUTING", ("-m", "addrtype", "--dst-type", "LOCAL", "-j", self.chain)),
-                    RuleOp("append", "OUTPUT", ("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL",
-                                                "-j", self.chain))]
-        ops += [RuleOp("append", self.chain, self.rule(ip, mapping)) for mapping in self.mappings]
-        tables.edit_rules([RuleEdit(version=4, table="nat", chains=(self.chain,), ops=tuple(ops))])
+            ops += [RuleStep("append", "PREROUTING", ("-m", "addrtype", "--dst-type", "LOCAL", "-j", self.chain)),
+                    RuleStep("append", "OUTPUT", ("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL",
+                                                  "-j", self.chain))]
+        ops += [RuleStep("append", self.chain, self.rule(ip, mapping)) for mapping in self.mappings]
+        edit = TableEdit(version=4, table="nat", chains=(self.chain,), ops=tuple(ops))
+        tables.edit_rules([edit])  # type: ignore[list-item]  # a TableEdit has RuleEdit's fields
 
     def _delete_rules(self) -> None:
         import shlex
 
-        from cnicore.links import RuleEdit, RuleOp
+        from cnicore._ruleplan import RuleStep, TableEdit
 
         tables = self._tables()
         doomed = []
         for line in tables.table_rules(4, "nat").get(self.chain, ()):
             words = shlex.split(line)
             if "--comment" in words and words[words.index("--comment") + 1] == self.tag():
-                doomed.append(RuleOp("delete", self.chain, tuple(words[2:])))
+                doomed.append(RuleStep("delete", self.chain, tuple(words[2:])))
         if doomed:
-            tables.edit_rules([RuleEdit(version=4, table="nat", ops=tuple(doomed))])
+            tables.edit_rules([TableEdit(version=4, table="nat", ops=tuple(doomed))])  # type: ignore[list-item]
 
     # -- the delegate -----------------------------------------------------------------------------
 

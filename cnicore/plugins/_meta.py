@@ -6,7 +6,9 @@ does :class:`PlainRequest`, a slotted standard-library class. The exec entry
 point runs them through :class:`MetaExecHandler`, so a command that needs
 neither a link backend nor a result (VERSION, a DEL with nothing to undo)
 imports neither attrs nor netaddr, and GC and STATUS (which they answer with
-nothing) not even the plugin's module.
+nothing) not even the plugin's module. A plugin with an ``add_output`` method
+(portmap, firewall) prints its ADD result itself, on plain values; the others'
+``add`` returns the result types.
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ class MetaExecHandler:
             self.plugin = self._build()
         request = PlainRequest(env, config, config_bytes, cni_version)
         if command == "ADD":
+            output = getattr(self.plugin, "add_output", None)
+            if output is not None:
+                # The plugin prints its result on plain values (no result types).
+                return output(request)  # type: ignore[no-any-return]
             return self.plugin.add(request).as_version(cni_version).to_json()
         if command == "DEL":
             self.plugin.delete(request)

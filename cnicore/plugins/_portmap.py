@@ -36,8 +36,12 @@ so its CHECK fails right after its own ADD there: we count what ADD adds.
 Not done: the deletion of stale UDP conntrack entries after ADD, which the
 reference does on a best-effort basis.
 
-This module is the engine on plain values (standard library only); the typed
-result and the rule layout are loaded on use.
+This module is the engine on plain values (standard library only): ``prevResult``
+is read and written back by :mod:`cnicore.spec._resultread`, the rules are
+planned by :mod:`cnicore._ruleplan`, and the interface for ``route_localnet`` is
+found on the host's routes as plain pairs. The typed result is built only for
+callers in process (:meth:`PortMapPlugin.add`) or for a conversion to another
+result family.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-    from cnicore.links import LinkBackend, PortMapping, RuleTables
+    from cnicore._ruleplan import TableEdit
+    from cnicore.links import LinkBackend, RuleTables
     from cnicore.plugins._meta import MetaRequest
-    from cnicore.spec._result import AnyResult, Result
+    from cnicore.spec._result import AnyResult
 
 __all__ = ["PortMapConfig", "PortMapPlugin", "load_portmap_config"]
 
@@ -159,38 +164,84 @@ def _check_backend(conf: PortMapConfig, default_backend: Callable[[], str]) -> N
         raise InternalError(f"unrecognized backend {go_quote(conf.backend)}")
 
 
-def _prev_result(config: Mapping[str, Any]) -> tuple[AnyResult | None, Result | None]:
-    from cnicore.spec._convert import convert_result
-    from cnicore.spec._result import Result, parse_prev_result
+def _prev_result(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    from cnicore.spec._resultread import read_prev_result
 
     try:
-        prev = parse_prev_result(config)
+        return read_prev_result(config)
     except CNIError as exc:
         raise InternalError(f"could not parse prevResult: {exc.msg}") from exc
-    if prev is None:
-        return None, None
-    try:
-        current = convert_result(prev, "1.0.0")
-    except CNIError as exc:
-        raise InternalError(f"could not convert result to current version: {exc.msg}") from exc
-    assert isinstance(current, Result)
-    return prev, current
 
 
-def _container_addresses(result: Result, ifname: str) -> list[Any]:
-    # The first IPv4 and the first IPv6 address not known to belong elsewhere (reference's parseConfig).
-    found: dict[int, Any] = {}
-    for ip in result.ips:
-        version = int(ip.address.version)
+def _container_addresses(result: Mapping[str, Any], ifname: str) -> list[str]:
+    # The first IPv4 and the first IPv6 address not known to belong elsewhere (reference's parseConfig), as
+    # CIDR text keeping the host part.
+    from cnicore.spec._resultread import result_addresses
+
+    interfaces = result.get("interfaces", ())
+    found: dict[int, str] = {}
+    for address, index in result_addresses(result):
+        version = 6 if ":" in address.partition("/")[0] else 4
         if version in found:
             continue
-        index = ip.interface
-        if index is not None and 0 <= index < len(result.interfaces):
-            interface = result.interfaces[index]
-            if interface.name != ifname or not interface.sandbox:
+        if index is not None and 0 <= index < len(interfaces):
+            interface = interfaces[index]
+            if interface["name"] != ifname or not interface["sandbox"]:
                 continue
-        found[version] = ip.address
+        found[version] = address
     return [found[v] for v in (4, 6) if v in found]
+
+
+def result_output(result: Mapping[str, Any], version: str) -> str:
+    """A read ``prevResult`` printed at ``version`` as a reference plugin prints its result.
+
+    Within the result's family with the standard library; to another family (a
+    caller whose version differs from the configuration's) through the result types.
+    """
+    from cnicore._json import marshal_indent
+    from cnicore.spec._resultread import plain_result_object
+    from cnicore.spec._version import result_family
+
+    if result_family(version or "0.1.0") == result["family"]:
+        return marshal_indent(plain_result_object(result, version))
+    return typed_result(result, version).to_json()
+
+
+def typed_result(result: Mapping[str, Any], version: str) -> AnyResult:
+    """A read ``prevResult`` as the result types, converted to ``version``."""
+    from cnicore.spec._result import result_from_plain
+
+    return result_from_plain(result).as_version(version)
+
+
+def route_device(routes: list[tuple[str, str]], address: str) -> str | None:
+    """The device of the most specific IPv4 route (``(destination CIDR, device)``) containing ``address``'s IP."""
+    from cnicore.spec._goint import parse_cidr_value, parse_ip_value
+
+    ip = parse_ip_value(address.partition("/")[0])
+    best: tuple[int, str] | None = None
+    for dst, device in routes:
+        net = parse_cidr_value(dst)
+        if ip is None or net is None or net[0] != ip[0] or not device:
+            continue
+        shift = (32 if ip[0] == 4 else 128) - net[2]
+        if ip[1] >> shift == net[1] >> shift and (best is None or net[2] > best[0]):
+            best = (net[2], device)
+    return None if best is None else best[1]
+
+
+class _BackendHost:
+    """The host's IPv4 routes and sysctls through a link backend (in process, the fake kernel)."""
+
+    def __init__(self, backend: LinkBackend) -> None:
+        self._backend = backend
+
+    def ipv4_routes(self) -> list[tuple[str, str]]:
+        host = self._backend.host_namespace()
+        return [(str(r.dst), r.device) for r in self._backend.list_routes(host, version=4) if r.device is not None]
+
+    def write_sysctl(self, key: str, value: int) -> None:
+        self._backend.write_sysctl(self._backend.host_namespace(), key, value)
 
 
 class PortMapPlugin:
@@ -202,12 +253,15 @@ class PortMapPlugin:
 
     name = "portmap"
 
-    def __init__(self, firewall: RuleTables | Callable[[], RuleTables], backend: LinkBackend | None = None) -> None:
+    def __init__(self, firewall: RuleTables | Callable[[], RuleTables], backend: LinkBackend | None = None, *,
+                 host: Any = None) -> None:
         from cnicore.spec._version import ALL_VERSIONS
 
         self.supported_versions: tuple[str, ...] = ALL_VERSIONS
         self._firewall = firewall
-        self._backend = backend
+        #: The host's routes and sysctls (``ipv4_routes()``, ``write_sysctl(key, value)``): ``host``, or the
+        #: link backend's.
+        self._host = host if host is not None else None if backend is None else _BackendHost(backend)
         self._default_backend: str | None = None
 
     def default_backend(self) -> str:
@@ -234,27 +288,26 @@ class PortMapPlugin:
     def _load(self, config: Mapping[str, Any]) -> PortMapConfig:
         return load_portmap_config(config, self.default_backend)
 
-    def _route_localnet(self, addresses: list[Any]) -> None:
+    def _route_localnet(self, addresses: list[str]) -> None:
         """Let 127/8 cross into the container: ``route_localnet=1`` on the host interface routing to it (SNAT only).
 
         As the reference's ADD (``getRoutableHostIF`` + ``enableLocalnetRouting``): without it a port
         published on ``127.0.0.1`` is DNATed but the kernel drops the packet (a loopback source cannot be
         routed out of another interface). The reference never turns it off again, nor does this.
         """
-        if self._backend is None:
+        if self._host is None:
             return
-        backend = self._backend
-        host = backend.host_namespace()
+        routes: list[tuple[str, str]] | None = None
         for address in addresses:
-            if address.version != 4:
+            if ":" in address:
                 continue
-            routes = [r for r in backend.list_routes(host, version=4)
-                      if r.device is not None and address.ip in r.dst]
-            if not routes:
+            if routes is None:
+                routes = self._host.ipv4_routes()
+            device = route_device(routes, address)
+            if device is None:
                 continue
-            device = max(routes, key=lambda r: r.dst.prefixlen).device
             try:
-                backend.write_sysctl(host, f"net/ipv4/conf/{device}/route_localnet", 1)
+                self._host.write_sysctl(f"net/ipv4/conf/{device}/route_localnet", 1)
             except CNIError as exc:
                 raise InternalError(f"unable to enable route_localnet: {exc.msg}") from exc
 
@@ -276,52 +329,52 @@ class PortMapPlugin:
         return nftables
 
     def _nft_rules(self, nftables: Any, version: int) -> list[dict[str, Any]]:
-        from cnicore.links import NFT_PORTMAP_CHAINS, NFT_PORTMAP_TABLE
+        from cnicore._ruleplan import NFT_PORTMAP_CHAINS, NFT_PORTMAP_TABLE
 
         objects = nftables.list_objects("table", "ip6" if version == 6 else "ip", NFT_PORTMAP_TABLE)
         return [item["rule"] for item in objects
                 if isinstance(item.get("rule"), dict) and item["rule"].get("chain") in NFT_PORTMAP_CHAINS]
 
-    def _mappings(self, conf: PortMapConfig) -> list[PortMapping]:
-        from cnicore.links import PortMapping
+    def _edits(self, conf: PortMapConfig, request: MetaRequest, addresses: list[str]) -> list[TableEdit]:
+        from cnicore._ruleplan import portmap_add_edit
 
-        return [PortMapping(host_port=m["hostPort"], container_port=m["containerPort"], protocol=m["protocol"],
-                            host_ip=m["hostIP"]) for m in conf.mappings]
-
-    def _edits(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> list[Any]:
-        from cnicore.links import portmap_add_edit
-
-        mappings = self._mappings(conf)
-        return [portmap_add_edit(mappings, address, network_name=_network(request), container_id=request.container_id,
-                                 snat=conf.snat, masq_all=conf.masq_all, mark_bit=conf.mark_bit,
-                                 external_set_mark_chain=conf.external_set_mark_chain,
-                                 conditions=conf.conditions_v6 if address.version == 6 else conf.conditions_v4)
+        return [portmap_add_edit(conf.mappings, address, network_name=_network(request),
+                                 container_id=request.container_id, snat=conf.snat, masq_all=conf.masq_all,
+                                 mark_bit=conf.mark_bit, external_set_mark_chain=conf.external_set_mark_chain,
+                                 conditions=conf.conditions_v6 if ":" in address else conf.conditions_v4)
                 for address in addresses]
 
     def add(self, request: MetaRequest) -> AnyResult:
         """ADD: publish the mappings on the container's addresses; return ``prevResult``."""
+        return typed_result(self._add(request), request.cni_version)
+
+    def add_output(self, request: MetaRequest) -> str:
+        """ADD as an executed plugin prints it: ``prevResult`` at the request's version (standard library)."""
+        return result_output(self._add(request), request.cni_version)
+
+    def _add(self, request: MetaRequest) -> dict[str, Any]:
         try:
             conf = self._load(request.config)
-            prev, current = _prev_result(request.config)
+            prev = _prev_result(request.config)
         except CNIError as exc:
             raise InternalError(f"failed to parse config: {exc.msg}") from exc
-        if prev is None or current is None:
+        if prev is None:
             raise InternalError("must be called as chained plugin")
         if conf.mappings:
-            addresses = _container_addresses(current, request.ifname)
+            addresses = _container_addresses(prev, request.ifname)
             if self.backend_for(conf) == _NFTABLES:
                 self._nft_add(conf, request, addresses)
             else:
                 tables = self._tables(conf)
                 for edit in self._edits(conf, request, addresses):
-                    tables.edit_rules([edit])
+                    tables.edit_rules([edit])  # type: ignore[list-item]  # a TableEdit has RuleEdit's fields
             if conf.snat:
                 self._route_localnet(addresses)
-        return prev.as_version(request.cni_version)
+        return prev
 
     def delete(self, request: MetaRequest) -> None:
         """DEL: the container's chain goes, in both families; idempotent."""
-        from cnicore.links import portmap_del_edit
+        from cnicore._ruleplan import portmap_del_edit
 
         try:
             conf = self._load(request.config)
@@ -337,7 +390,7 @@ class PortMapPlugin:
         failures: list[str] = []
         for version in (4, 6):
             try:
-                tables.edit_rules([portmap_del_edit(version, _network(request), request.container_id)])
+                tables.edit_rules([portmap_del_edit(version, _network(request), request.container_id)])  # type: ignore[list-item]
             except CNIError as exc:
                 # As the reference: a family whose iptables is unusable is skipped, unless both are.
                 failures.append(f"({'iptables' if version == 4 else 'ip6tables'}) {exc.msg}")
@@ -346,10 +399,10 @@ class PortMapPlugin:
 
     def check(self, request: MetaRequest) -> None:
         """CHECK: the container's chain, its rules and the jumps to it are there."""
-        from cnicore.links import PORTMAP_DNAT_CHAIN, iptables_rule_text
+        from cnicore._ruleplan import PORTMAP_DNAT_CHAIN, iptables_rule_text
 
         conf = self._load(request.config)
-        _prev, current = _prev_result(request.config)
+        current = _prev_result(request.config)
         if current is None:
             raise InternalError("Required prevResult missing")
         if not conf.mappings:
@@ -358,11 +411,9 @@ class PortMapPlugin:
             self._nft_check(conf, request, _container_addresses(current, request.ifname))
             return
         tables = self._tables(conf)
-        for address, edit in zip(_container_addresses(current, request.ifname),
-                                 self._edits(conf, request, _container_addresses(current, request.ifname)),
-                                 strict=True):
-            family = "ipv6" if address.version == 6 else "ipv4"
-            present = tables.table_rules(int(address.version), "nat")
+        for edit in self._edits(conf, request, _container_addresses(current, request.ifname)):
+            family = "ipv6" if edit.version == 6 else "ipv4"
+            present = tables.table_rules(edit.version, "nat")
             chain = edit.chains[-1]
             rules = [op.rule for op in edit.ops if op.chain == chain]
             entries = [op.rule[:-2] for op in edit.ops if op.chain == PORTMAP_DNAT_CHAIN]
@@ -381,15 +432,14 @@ class PortMapPlugin:
 
     # -- nftables -----------------------------------------------------------------------------------------------
 
-    def _nft_add(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> None:
-        from cnicore.links import portmap_nft_add_script
+    def _nft_add(self, conf: PortMapConfig, request: MetaRequest, addresses: list[str]) -> None:
+        from cnicore._ruleplan import portmap_nft_add_script
 
         nftables = self._nftables()
-        mappings = self._mappings(conf)
         for address in addresses:
             script = portmap_nft_add_script(
-                mappings, address, container_id=request.container_id, snat=conf.snat,
-                conditions=conf.conditions_v6 if address.version == 6 else conf.conditions_v4)
+                conf.mappings, address, container_id=request.container_id, snat=conf.snat,
+                conditions=conf.conditions_v6 if ":" in address else conf.conditions_v4)
             try:
                 nftables.apply_script(script)
             except CNIError as exc:
@@ -397,7 +447,7 @@ class PortMapPlugin:
 
     def _nft_delete(self, request: MetaRequest) -> None:
         # Both families, always; nothing there (no nft, no table) is nothing to do.
-        from cnicore.links import NFT_PORTMAP_TABLE, portmap_nft_delete_script
+        from cnicore._ruleplan import NFT_PORTMAP_TABLE, portmap_nft_delete_script
 
         try:
             nftables = self._nftables()
@@ -419,17 +469,16 @@ class PortMapPlugin:
             except CNIError as exc:
                 raise InternalError(f"error deleting nftables rules: {exc.msg}") from exc
 
-    def _nft_check(self, conf: PortMapConfig, request: MetaRequest, addresses: list[Any]) -> None:
-        from cnicore.links import portmap_nft_expected_rules
+    def _nft_check(self, conf: PortMapConfig, request: MetaRequest, addresses: list[str]) -> None:
+        from cnicore._ruleplan import portmap_nft_expected_rules
 
         nftables = self._nftables()
-        mappings = self._mappings(conf)
         for address in addresses:
             found: dict[str, int] = {}
-            for rule in self._nft_rules(nftables, int(address.version)):
+            for rule in self._nft_rules(nftables, 6 if ":" in address else 4):
                 if rule.get("comment") == request.container_id:
                     found[str(rule["chain"])] = found.get(str(rule["chain"]), 0) + 1
-            for chain, wanted in portmap_nft_expected_rules(mappings, address, snat=conf.snat).items():
+            for chain, wanted in portmap_nft_expected_rules(conf.mappings, address, snat=conf.snat).items():
                 if found.get(chain, 0) < wanted:
                     raise InternalError(f'missing hostport rules in "{chain}" chain')
 

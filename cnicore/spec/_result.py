@@ -53,7 +53,6 @@ going down from 1.x to 0.1.0/0.2.0 through 0.4.0, and up from 0.1.0/0.2.0 to
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias, cast
 
@@ -61,9 +60,9 @@ import attrs
 from netaddr import IPAddress, IPNetwork  # type: ignore[import-untyped, unused-ignore]
 
 from cnicore._errors import DecodingError
-from cnicore._gofmt import go_fold, go_quote, go_type_name
-from cnicore._json import decode, marshal_indent
+from cnicore._json import marshal_indent
 from cnicore.spec import _resultobj as _writer
+from cnicore.spec import _resultread as _reader
 from cnicore.spec._goaddr import (
     canonical_ip as _canonical_ip,
 )
@@ -76,7 +75,10 @@ from cnicore.spec._goaddr import (
     go_parse_cidr,
     go_parse_ip,
 )
-from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION, ResultFamily, decode_config_version, result_family
+from cnicore.spec._resultread import INT_MAX as _INT_MAX
+from cnicore.spec._resultread import INT_MIN as _INT_MIN
+from cnicore.spec._resultread import RESULT_VERSIONS
+from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION, ResultFamily
 
 __all__ = [
     "DNS",
@@ -97,25 +99,9 @@ __all__ = [
     "go_parse_ip",
     "parse_prev_result",
     "parse_result",
+    "result_from_plain",
 ]
 
-#: The result versions each family's creator accepts (as the reference's ``supportedVersions``).
-RESULT_VERSIONS: dict[ResultFamily, tuple[str, ...]] = {
-    "020": ("0.1.0", "0.2.0"),
-    "040": ("0.3.0", "0.3.1", "0.4.0"),
-    "100": ("1.0.0", "1.1.0"),
-}
-
-# How the reference's creators print their version list in "result type supports %v ...".
-_SUPPORTED_TEXT: dict[ResultFamily, str] = {
-    "020": "[ 0.1.0 0.2.0]",  # Go's list starts with "" (an empty version), hence the leading space
-    "040": "[0.3.0 0.3.1 0.4.0]",
-    "100": "[1.0.0 1.1.0]",
-}
-
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # --------------------------------------------------------------------------------------------------
 # Converters and validators for the value classes
@@ -479,269 +465,30 @@ def _ip_object_020(ip: IPConfig020) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Parsing
+# Parsing: the plain reader (cnicore.spec._resultread) reads; the types are built from what it read.
 # --------------------------------------------------------------------------------------------------
 
-_ABSENT: Any = object()
+
+def _typed_route(route: Mapping[str, Any]) -> Route:
+    return Route(**route)
 
 
-# Go matches JSON keys to struct fields with Unicode simple case folding; for the ASCII field names of results
-# only the Kelvin sign and the long s fold onto ASCII letters.
-_fold = go_fold
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
-
-
-class _Reader:
-    """Reads the fields of one JSON object the way Go's decoder fills a struct."""
-
-    def __init__(self, obj: Mapping[str, Any], path: str, struct: str) -> None:
-        self.path = path
-        self.struct = struct
-        # Per field, the last value and the last non-null value: Go's decoder lets the last match
-        # win, except that null leaves a string, number or struct field as it was.
-        self.fields: dict[str, Any] = {}
-        self.non_null: dict[str, Any] = {}
-        for key, value in obj.items():
-            folded = _fold(key) if isinstance(key, str) else None
-            if folded is not None:
-                self.fields[folded] = value
-                if value is not None:
-                    self.non_null[folded] = value
-
-    def raw(self, name: str, *, null_resets: bool = True) -> Any:
-        """The value for field ``name``; ``null_resets`` for pointer and slice fields, which a null clears."""
-        source = self.fields if null_resets else self.non_null
-        return source.get(name.lower(), _ABSENT)
-
-    def key(self, name: str) -> str:
-        return _join(self.path, name)
-
-    def type_error(self, name: str, value: Any, go_type: str) -> DecodingError:
-        shown = go_type_name(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            shown = f"number {value}"
-        return DecodingError(
-            f"json: cannot unmarshal {shown} into Go struct field {self.struct}.{name} of type {go_type}",
-            key=self.key(name), value=value)
-
-    def string(self, name: str) -> str:
-        value = self.raw(name, null_resets=False)
-        if value is _ABSENT or value is None:
-            return ""
-        if not isinstance(value, str):
-            raise self.type_error(name, value, "string")
-        return _clean(value)
-
-    def integer(self, name: str, *, pointer: bool = False) -> int | None:
-        value = self.raw(name, null_resets=pointer)
-        if value is _ABSENT or value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.type_error(name, value, "int")
-        # Go reads an int field with ParseInt: "1.0", "1e3" and out-of-range numbers all fail.
-        if isinstance(value, float) or not _INT_MIN <= value <= _INT_MAX:
-            raise self.type_error(name, value, "int")
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.raw(name)
-        if value is _ABSENT or value is None:
-            return ()
-        if not isinstance(value, list):
-            raise self.type_error(name, value, "[]string")
-        out: list[str] = []
-        for index, item in enumerate(value):
-            if item is None:
-                out.append("")
-            elif isinstance(item, str):
-                out.append(_clean(item))
-            else:
-                raise DecodingError(
-                    f"json: cannot unmarshal {go_type_name(item)} into Go struct field {self.struct}.{name} "
-                    "of type string", key=f"{self.key(name)}[{index}]", value=item)
-        return tuple(out)
-
-    def network(self, name: str) -> IPNetwork:
-        value = self.raw(name)
-        if value is _ABSENT or value is None:
-            value = ""
-        if not isinstance(value, str):
-            # types.IPNet decodes into a plain string first.
-            raise DecodingError(f"json: cannot unmarshal {go_type_name(value)} into Go value of type string",
-                                key=self.key(name), value=value)
-        parsed = go_parse_cidr(value)
-        if parsed is None:
-            raise DecodingError(f"invalid CIDR address: {value}", key=self.key(name), value=value)
-        return parsed
-
-    def address(self, name: str) -> IPAddress | None:
-        value = self.raw(name)
-        if value is _ABSENT or value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise self.type_error(name, value, "net.IP")
-        parsed = go_parse_ip(value)
-        if parsed is None:
-            raise DecodingError(f"invalid IP address: {value}", key=self.key(name), value=value)
-        return parsed
-
-    def objects(self, name: str, go_type: str) -> list[tuple[Mapping[str, Any], str]]:
-        value = self.raw(name)
-        if value is _ABSENT or value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.type_error(name, value, f"[]{go_type}")
-        out: list[tuple[Mapping[str, Any], str]] = []
-        for index, item in enumerate(value):
-            path = f"{self.key(name)}[{index}]"
-            if not isinstance(item, Mapping):
-                if item is None:
-                    raise DecodingError(f"a null entry in {name} is not a valid {go_type.lstrip('*')}", key=path,
-                                        value=item)
-                raise DecodingError(f"json: cannot unmarshal {go_type_name(item)} into Go struct field "
-                                    f"{self.struct}.{name} of type {go_type.lstrip('*')}", key=path, value=item)
-            out.append((item, path))
-        return out
-
-    def object(self, name: str, go_type: str, *, pointer: bool) -> Mapping[str, Any] | None:
-        value = self.raw(name, null_resets=pointer)
-        if value is _ABSENT or value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise self.type_error(name, value, go_type)
-        return value
-
-
-def _clean(text: str) -> str:
-    # Go's decoder turns unpaired surrogate escapes into U+FFFD.
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
-
-
-def _read_dns(reader: _Reader) -> DNS:
-    obj = reader.object("dns", "types.DNS", pointer=False)
-    if obj is None:
-        return DNS()
-    sub = _Reader(obj, reader.key("dns"), f"{reader.struct}.dns")
-    return DNS(nameservers=sub.strings("nameservers"), domain=sub.string("domain"), search=sub.strings("search"),
-               options=sub.strings("options"))
-
-
-def _read_route(obj: Mapping[str, Any], path: str) -> Route:
-    reader = _Reader(obj, path, "route")
-    return Route(
-        dst=reader.network("dst"),
-        gw=reader.address("gw"),
-        mtu=reader.integer("mtu") or 0,
-        advmss=reader.integer("advmss") or 0,
-        priority=reader.integer("priority") or 0,
-        table=reader.integer("table", pointer=True),
-        scope=reader.integer("scope", pointer=True),
-    )
-
-
-def _read_100(reader: _Reader, version: str) -> Result:
-    interfaces = []
-    for obj, path in reader.objects("interfaces", "*types100.Interface"):
-        sub = _Reader(obj, path, f"{reader.struct}.interfaces")
-        interfaces.append(Interface(name=sub.string("name"), mac=sub.string("mac"), mtu=sub.integer("mtu") or 0,
-                                    sandbox=sub.string("sandbox"), socket_path=sub.string("socketPath"),
-                                    pci_id=sub.string("pciID")))
-    ips = []
-    for obj, path in reader.objects("ips", "*types100.IPConfig"):
-        sub = _Reader(obj, path, "ipConfig")
-        # Checked in struct order (interface, address, gateway) so the first error matches the reference.
-        index = sub.integer("interface", pointer=True)
-        ips.append(IPConfig(interface=index, address=sub.network("address"), gateway=sub.address("gateway")))
-    routes = [_read_route(obj, path) for obj, path in reader.objects("routes", "*types.Route")]
-    return Result(cni_version=version, interfaces=interfaces, ips=ips, routes=routes, dns=_read_dns(reader))
-
-
-def _read_040(reader: _Reader, version: str) -> Result040:
-    interfaces = []
-    for obj, path in reader.objects("interfaces", "*types040.Interface"):
-        sub = _Reader(obj, path, f"{reader.struct}.interfaces")
-        interfaces.append(Interface040(name=sub.string("name"), mac=sub.string("mac"), sandbox=sub.string("sandbox")))
-    ips = []
-    for obj, path in reader.objects("ips", "*types040.IPConfig"):
-        sub = _Reader(obj, path, "ipConfig")
-        ip_version = sub.string("version")
-        index = sub.integer("interface", pointer=True)
-        ips.append(IPConfig040(version=ip_version, interface=index, address=sub.network("address"),
-                               gateway=sub.address("gateway")))
-    routes = [_read_route(obj, path) for obj, path in reader.objects("routes", "*types.Route")]
-    return Result040(cni_version=version, interfaces=interfaces, ips=ips, routes=routes, dns=_read_dns(reader))
-
-
-def _read_020(reader: _Reader, version: str) -> Result020:
-    configs: dict[str, IPConfig020 | None] = {}
-    for name in ("ip4", "ip6"):
-        obj = reader.object(name, "types020.IPConfig", pointer=True)
-        if obj is None:
-            configs[name] = None
-            continue
-        sub = _Reader(obj, reader.key(name), "ipConfig")
-        routes = [_read_route(r, path) for r, path in sub.objects("routes", "types.Route")]
-        configs[name] = IPConfig020(ip=sub.network("ip"), gateway=sub.address("gateway"), routes=routes)
-    return Result020(cni_version=version or "0.1.0", ip4=configs["ip4"], ip6=configs["ip6"], dns=_read_dns(reader))
-
-
-def _create(version: str, doc: Any, path: str) -> AnyResult:
-    """The reference's ``Create(version, bytes)``: the family's creator, then its version check."""
-    family = result_family(version or "0.1.0")
-    go_type = {"020": "types020.Result", "040": "types040.Result", "100": "types100.Result"}[family]
-    if not isinstance(doc, Mapping):
-        raise DecodingError(f"json: cannot unmarshal {go_type_name(doc)} into Go value of type {go_type}",
-                            key=path or None, value=doc)
-    reader = _Reader(doc, path, "Result")
-    embedded = reader.string("cniVersion")
-    accepted = RESULT_VERSIONS[family] + (("",) if family == "020" else ())
-    if embedded not in accepted:
-        raise DecodingError(
-            f"result type supports {_SUPPORTED_TEXT[family]} but unmarshalled CNIVersion is {go_quote(embedded)}",
-            key=reader.key("cniVersion"), value=embedded)
-    if family == "100":
-        return _read_100(reader, embedded)
-    if family == "040":
-        return _read_040(reader, embedded)
-    return _read_020(reader, embedded)
-
-
-def _through_float64(value: Any) -> Any:
-    """A decoded document after the reference's round trip through ``map[string]interface{}``.
-
-    Go reads every JSON number of such a map as a float64 and writes it back as
-    the shortest decimal: integers beyond 2**53 are rounded, and integral
-    floats (``1.0``, ``1e3``) come back as plain integers.
-    """
-    if isinstance(value, Mapping):
-        return {k: _through_float64(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_through_float64(v) for v in value]
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return _writer.go_float_int(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        from decimal import Decimal
-
-        return int(Decimal(repr(value)))
-    return value
-
-
-def _remarshalled(doc: Mapping[str, Any]) -> dict[str, Any]:
-    try:
-        return _through_float64(doc)  # type: ignore[no-any-return]
-    except RecursionError:
-        raise DecodingError("exceeded max depth") from None
-
-
-def _load(data: str | bytes | bytearray | Mapping[str, Any] | None, what: str) -> Any:
-    if isinstance(data, str | bytes | bytearray):
-        return decode(data, what=what)
-    return data
+def result_from_plain(plain: Mapping[str, Any]) -> AnyResult:
+    """The result types of a result read on plain values (:mod:`cnicore.spec._resultread`)."""
+    dns = DNS(**plain["dns"])
+    if plain["family"] == "100":
+        return Result(cni_version=plain["cni_version"], interfaces=[Interface(**i) for i in plain["interfaces"]],
+                      ips=[IPConfig(**ip) for ip in plain["ips"]], routes=[_typed_route(r) for r in plain["routes"]],
+                      dns=dns)
+    if plain["family"] == "040":
+        return Result040(cni_version=plain["cni_version"],
+                         interfaces=[Interface040(**i) for i in plain["interfaces"]],
+                         ips=[IPConfig040(**ip) for ip in plain["ips"]],
+                         routes=[_typed_route(r) for r in plain["routes"]], dns=dns)
+    configs = {name: None if plain[name] is None else
+               IPConfig020(ip=plain[name]["ip"], gateway=plain[name]["gateway"],
+                           routes=[_typed_route(r) for r in plain[name]["routes"]]) for name in ("ip4", "ip6")}
+    return Result020(cni_version=plain["cni_version"], ip4=configs["ip4"], ip6=configs["ip6"], dns=dns)
 
 
 def parse_result(data: str | bytes | bytearray | Mapping[str, Any], version: str | None = None) -> AnyResult:
@@ -763,21 +510,7 @@ def parse_result(data: str | bytes | bytearray | Mapping[str, Any], version: str
         DecodingError: (code 6) invalid JSON; ``unsupported CNI result version "x"``;
             a value of the wrong type or an unparsable address, naming the key path.
     """
-    doc = _load(data, "result")
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, Mapping):
-        raise DecodingError("failed to unmarshal raw result: json: cannot unmarshal "
-                            f"{go_type_name(doc)} into Go value of type map[string]interface {{}}", value=doc)
-    embedded = doc.get("cniVersion")
-    if isinstance(embedded, str) and embedded:
-        return _create(embedded, doc, "")
-    assumed = version or "0.1.0"
-    # Every spelling of the key goes: the injected version is the one the decoder must see.
-    # The reference re-marshals the document to inject the version (numbers pass through float64).
-    fixed = _remarshalled({k: v for k, v in doc.items() if not (isinstance(k, str) and _fold(k) == "cniversion")})
-    fixed["cniVersion"] = assumed
-    return _create(assumed, fixed, "")
+    return result_from_plain(_reader.read_result(data, version))
 
 
 def parse_prev_result(config: Mapping[str, Any]) -> AnyResult | None:
@@ -798,23 +531,5 @@ def parse_prev_result(config: Mapping[str, Any]) -> AnyResult | None:
             ``could not parse prevResult: result type supports [1.0.0 1.1.0] but unmarshalled
             CNIVersion is "0.2.0"``; or a configuration whose ``cniVersion`` is not a string.
     """
-    if not isinstance(config, Mapping):
-        raise DecodingError("network config is not a JSON object", value=repr(config))
-    raw = _Reader(config, "", "NetConf").raw("prevResult")
-    if raw is _ABSENT or raw is None:
-        return None
-    if not isinstance(raw, Mapping):
-        raise DecodingError(f"json: cannot unmarshal {go_type_name(raw)} into Go struct field NetConf.prevResult "
-                            "of type map[string]interface {}", key="prevResult", value=raw)
-    config_version = decode_config_version(dict(config))
-    prev = {key: value for key, value in raw.items() if isinstance(key, str)}
-    if prev.get("CNIVersion", "") == "":
-        prev["CNIVersion"] = config_version
-    # The reference re-marshals the map (keys sorted, numbers through float64) before decoding
-    # it, so of several spellings of "cniVersion" the last in sorted order is the one that counts.
-    ordered = _remarshalled({key: prev[key] for key in sorted(prev)})
-    try:
-        return _create(config_version, ordered, "prevResult")
-    except DecodingError as exc:
-        raise DecodingError(f"could not parse prevResult: {exc.msg}", key=exc.key,
-                            value=exc.value if exc.has_value else None) from exc
+    plain = _reader.read_prev_result(config)
+    return None if plain is None else result_from_plain(plain)

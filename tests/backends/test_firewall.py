@@ -209,16 +209,16 @@ def test_one_attachment_with_several_addresses_shares_its_chain(firewall_ns: Nam
 @pytest.mark.root
 def test_setup_and_teardown_run_two_processes_per_family(firewall_ns: Namespace,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from cnicore.backends import _kernel
+    from cnicore.backends import _tools
 
-    real_spawn = _kernel._spawn
+    real_spawn = _tools._spawn
     ran: list[str] = []
 
-    def spawn(argv: list[str], data: bytes, timeout: float) -> _kernel.ToolRun:
+    def spawn(argv: list[str], data: bytes, timeout: float) -> _tools.ToolRun:
         ran.append(os.path.basename(argv[3]))  # nsenter --net=PATH -- TOOL ...
         return real_spawn(argv, data, timeout)
 
-    monkeypatch.setattr(_kernel, "_spawn", spawn)
+    monkeypatch.setattr(_tools, "_spawn", spawn)
     fw = IptablesFirewall(namespace=firewall_ns)
     address = netaddr.IPNetwork("10.1.2.2/24")
     fw.setup_masquerades([address], "mynet", "c1")

@@ -15,7 +15,9 @@ and interpreter importing json), compiles no regular expression beyond json's
 and never runs the cycle collector. The meta plugins (portmap, firewall,
 tuning), executed as podman's default chain: VERSION, GC, STATUS and every
 refusal of the skeleton load none of their modules, and no command loads another
-plugin's module, the stores, IPAM, the runtime or another backend. The Mesos
+plugin's module, the stores, IPAM, the runtime or another backend; portmap's and
+firewall's ADD, CHECK and DEL load none of attrs, netaddr, ``typing``, the typed
+link world (``cnicore.links``), the result types or the typed firewalls. The Mesos
 port mapper refuses a missing variable before its module loads.
 """
 
@@ -438,6 +440,13 @@ NEVER_FOR_META = ("pyroute2", "importlib.metadata", "hypothesis", "cnicore.backe
                   "cnicore.runtime", "cnicore.cli", "cnicore.stores", "cnicore.ipam", "cnicore.config",
                   "cnicore.testing", "cnicore.plugins._bridge", "cnicore.plugins._hostlocal",
                   "cnicore.plugins._loopback", "cnicore.plugins._mesos_portmapper", "cnicore.plugins._delegate")
+# The meta plugins whose ADD, DEL and CHECK run on plain values when executed, and what they never load: the typed
+# value libraries, ``typing``, the typed link world and result types, the typed firewalls and link backends.
+LEAN_META = ("portmap", "firewall")
+NOT_FOR_LEAN_META = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cnicore.spec._result",
+                     "cnicore.spec._convert", "cnicore.spec._goaddr", "cnicore.backends._common",
+                     "cnicore.backends._iptables", "cnicore.backends._nftables", "cnicore.backends._netlink",
+                     "cnicore.backends._rtnl", "cnicore.plugins._api")
 _META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
                 "tuning": "cnicore.plugins._tuning"}
 
@@ -492,10 +501,13 @@ def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespac
         else:
             assert _META_MODULE[name] in modules, (name, command)
     # Rules go through iptables (a process), link settings through the netlink backend: no other backend.
-    for name in ("portmap", "firewall"):
+    for name in LEAN_META:
+        for command in ("ADD", "CHECK", "DEL", "DEL without a namespace"):
+            # The lean plugins: prevResult, rules and settings on plain values, through the plain tool runners.
+            assert _hits(runs[name, command], NOT_FOR_LEAN_META) == [], (name, command)
         for command in ("ADD", "CHECK", "DEL"):
-            assert "cnicore.backends._iptables" in runs[name, command], (name, command)
-            assert _hits(runs[name, command], ("cnicore.backends._netlink",)) == [] or name == "portmap"
+            assert "cnicore.backends._tools" in runs[name, command], (name, command)
+            assert "cnicore.spec._resultread" in runs[name, command], (name, command)
     assert "cnicore.backends._netlink" in runs["tuning", "ADD"]
     # Without a namespace, tuning's DEL has nothing to restore: no backend at all.
     assert _hits(runs["tuning", "DEL without a namespace"], ("cnicore.backends", "attrs", "netaddr")) == []
@@ -549,3 +561,31 @@ def _mesos_run(plugin_bin: Path, stdin: bytes, env: dict[str, str], tmp_path: Pa
                           capture_output=True, check=False)
     assert done.returncode == 1, (done.stdout, done.stderr)
     return set(done.stderr.decode().rsplit("MODULES ", 1)[1].split()), done.stdout
+
+
+def test_exec_mesos_port_mapper_add_del_stay_lean(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
+    # ADD and DEL with our bridge as the delegate, executed in a namespace playing the host: the delegate's result
+    # read and the DNAT rules applied on plain values, through the plain iptables runner.
+    host, container = netns.add("host-mpm"), netns.add("mpm")
+    config = json.dumps({
+        "name": "mesos-cnt", "type": "mesos-cni-port-mapper", "chain": "CNT-MPM", "excludeDevices": ["cnt-mpmbr0"],
+        "delegate": {"type": "bridge", "bridge": "cnt-mpmbr0", "isGateway": True,
+                     "ipam": {"type": "host-local", "subnet": "10.98.9.0/24", "dataDir": str(tmp_path / "ipam")}},
+        "args": {"org.apache.mesos": {"network_info": {"name": "mesos-cnt", "port_mappings": [
+            {"host_port": 8091, "container_port": 80}]}}}}).encode()
+    copy = _reporting_copy(plugin_bin / "mesos-cni-port-mapper", tmp_path, _REPORT)
+    runs: dict[str, set[str]] = {}
+    for command, namespace in (("ADD", f"/var/run/netns/{container}"), ("DEL", "")):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "cnt-t1",
+               "CNI_IFNAME": "eth0", "CNI_NETNS": namespace, "CNI_PATH": str(plugin_bin)}
+        done = subprocess.run(["ip", "netns", "exec", host, str(copy)], input=config, env=env, capture_output=True,
+                              check=False)
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        runs[command] = _report(done.stderr)[0]
+    rules = subprocess.run(["ip", "netns", "exec", host, "iptables-save", "-t", "nat"], capture_output=True,
+                           text=True, check=True).stdout
+    assert "--dport 8091" not in rules and ":CNT-MPM" in rules  # ADD made the chain and rule; DEL took the rule
+    for command, modules in runs.items():
+        assert _hits(modules, NOT_FOR_LEAN_META) == [], command
+        assert "cnicore.backends._tools" in modules, command
+    assert "cnicore.spec._resultread" in runs["ADD"]
