@@ -1,10 +1,11 @@
-"""What the kernel backends share, on plain values and the standard library.
+"""What the kernel backends share about links, on plain values and the standard library.
 
-Errno translation, the reference's link errors, veth peer names, running a
-command-line tool in a namespace and reading or writing a plugin sysctl: the
-typed backends (through :mod:`._common` and :mod:`._nsenter`) and the executed
-bridge's plain link port (:mod:`._linkops`) call these same functions. Nothing
-here imports attrs, netaddr, ``typing`` or :mod:`cnicore.links`.
+MTU bounds, the reference's link errors, veth peer names and reading or
+writing a plugin sysctl (errno translation and the tool runner live in
+:mod:`._tools`, and are re-exported here): the typed backends (through
+:mod:`._common` and :mod:`._nsenter`) and the executed bridge's plain link port
+(:mod:`._linkops`) call these same functions. Nothing here imports attrs,
+netaddr, ``typing`` or :mod:`cnicore.links`.
 """
 
 from __future__ import annotations
