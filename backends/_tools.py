@@ -365,6 +365,13 @@ class ProcHost:
             raise error_from_errno(exc.errno, f"cannot read {self._proc}/net/route") from exc
         return routes
 
+    def delete_conntrack_entries(self, version: int, protocol: int, dst_ports: Sequence[int]) -> int:
+        """Delete the tracked flows of this namespace with ``protocol`` to one of ``dst_ports``
+        (:func:`backends._conntrack.delete_entries`); how many. ``OSError`` when the kernel refuses."""
+        from ._conntrack import delete_entries
+
+        return delete_entries(version, protocol, dst_ports)
+
     def write_sysctl(self, key: str, value: int) -> None:
         """Write ``value`` to ``/proc/sys/<key>`` (``net/ipv4/conf/eth0/route_localnet``)."""
         try:

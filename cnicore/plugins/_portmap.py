@@ -33,8 +33,9 @@ ADD adds for the address (one per mapping in ``hostports`` or
 than its ADD adds with ``snat`` on IPv6 or with three mappings or more on IPv4,
 so its CHECK fails right after its own ADD there: we count what ADD adds.
 
-Not done: the deletion of stale UDP conntrack entries after ADD, which the
-reference does on a best-effort basis.
+After the rules of an ADD are in place, the host's tracked UDP flows to the
+published UDP host ports are deleted (per family of the container's addresses),
+as the reference does: a failure is reported on stderr and does not fail ADD.
 
 This module is the engine on plain values (standard library only): ``prevResult``
 is read and written back by :mod:`cnicore.spec._resultread`, the rules are
@@ -46,13 +47,15 @@ result family.
 
 from __future__ import annotations
 
+import sys
+
 from cnicore._errors import CNIError, InternalError
 from cnicore._gofmt import go_quote
 from cnicore.plugins._netconf import GoStruct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     from cnicore._ruleplan import TableEdit
@@ -65,6 +68,7 @@ __all__ = ["PortMapConfig", "PortMapPlugin", "load_portmap_config"]
 _PREFIX = "failed to parse network configuration: "
 DEFAULT_MARK_BIT = 13
 _IPTABLES, _NFTABLES = "iptables", "nftables"
+_IPPROTO_UDP = 17
 
 
 class PortMapConfig:
@@ -243,6 +247,15 @@ class _BackendHost:
     def write_sysctl(self, key: str, value: int) -> None:
         self._backend.write_sysctl(self._backend.host_namespace(), key, value)
 
+    def delete_conntrack_entries(self, version: int, protocol: int, dst_ports: Sequence[int]) -> int:
+        from backends._nsenter import KernelNamespaces
+
+        if not isinstance(self._backend, KernelNamespaces):
+            return 0  # the fake kernel tracks no flows
+        from backends._conntrack import delete_entries
+
+        return delete_entries(version, protocol, dst_ports)  # the host: this process's namespace
+
 
 class PortMapPlugin:
     """The ``portmap`` plugin in process (see the module docstring).
@@ -370,7 +383,28 @@ class PortMapPlugin:
                     tables.edit_rules([edit])  # type: ignore[list-item]  # a TableEdit has RuleEdit's fields
             if conf.snat:
                 self._route_localnet(addresses)
+            self._delete_stale_udp_flows(conf, addresses)
         return prev
+
+    def _delete_stale_udp_flows(self, conf: PortMapConfig, addresses: list[str]) -> None:
+        """Forget the host's tracked UDP flows to the published UDP ports, once the rules are in place.
+
+        As the reference's ADD: a flow tracked before the DNAT rule existed keeps its old (absent)
+        translation while its packets keep coming, so the port would stay a black hole for that peer.
+        Per family of the container's addresses; a failure is reported on stderr and never fails ADD,
+        as the reference only logs it.
+        """
+        clear = getattr(self._host, "delete_conntrack_entries", None)
+        ports = sorted({mapping["hostPort"] for mapping in conf.mappings if mapping["protocol"].lower() == "udp"})
+        if clear is None or not ports:
+            return
+        for version in sorted({6 if ":" in address else 4 for address in addresses}):
+            try:
+                clear(version, _IPPROTO_UDP, ports)
+            except (OSError, CNIError) as exc:
+                address = next(a for a in addresses if (":" in a) == (version == 6))
+                sys.stderr.write(f"failed to delete stale UDP conntrack entries for {address.split('/')[0]}: "
+                                 f"{exc}\n")
 
     def delete(self, request: MetaRequest) -> None:
         """DEL: the container's chain goes, in both families; idempotent."""

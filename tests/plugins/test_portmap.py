@@ -82,6 +82,40 @@ def test_masq_all_marks_every_source() -> None:
         f"-A {chain} -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.2.3:80")
 
 
+class _Host:
+    """A host whose conntrack table refuses (or records) deletions."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+        self.asked: list[tuple[int, int, list[int]]] = []
+
+    def ipv4_routes(self) -> list[tuple[str, str]]:
+        return []
+
+    def write_sysctl(self, key: str, value: int) -> None:
+        pass
+
+    def delete_conntrack_entries(self, version: int, protocol: int, dst_ports: list[int]) -> int:
+        self.asked.append((version, protocol, list(dst_ports)))
+        if self.refuse:
+            raise PermissionError(1, "Operation not permitted")
+        return 0
+
+
+def test_stale_udp_flows_asked_per_family_and_a_refusal_only_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    host = _Host(refuse=False)
+    PortMapPlugin(FakeFirewall(), host=host).add(request("ADD", conf()))
+    assert host.asked == [(4, 17, [5353]), (6, 17, [5353])]
+    host = _Host(refuse=True)
+    PortMapPlugin(FakeFirewall(), host=host).add(request("ADD", conf()))  # ADD still succeeds
+    assert capsys.readouterr().err.splitlines() == [
+        "failed to delete stale UDP conntrack entries for 10.1.2.3: [Errno 1] Operation not permitted",
+        "failed to delete stale UDP conntrack entries for 2001:db8::3: [Errno 1] Operation not permitted"]
+    host = _Host(refuse=False)
+    PortMapPlugin(FakeFirewall(), host=host).add(request("ADD", conf(mappings=MAPPINGS[:2])))
+    assert host.asked == []  # no UDP mapping: nothing to forget
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     ({"markMasqBit": 32}, "failed to parse config: MasqMarkBit must be between 0 and 31"),
     ({"markMasqBit": 3, "externalSetMarkChain": "X"},
@@ -221,6 +255,45 @@ def test_each_removes_and_checks_what_the_other_added(sides: tuple[Side, Side]) 
             assert side.run("CHECK", conf("NETNS")).returncode == 0  # (the installed reference's CHECK: see above)
         assert side.run("DEL", conf("NETNS")).returncode == 0
         assert all(portmap_chain_name("pmnet", CID) not in line for lines in side.nat().values() for line in lines)
+
+
+_FLOWS = """
+import socket
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    for port in (5353, 5354):
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.sendto(b"x", (host, port))
+    with socket.socket(family, socket.SOCK_STREAM) as server, socket.socket(family, socket.SOCK_STREAM) as client:
+        server.bind((host, 5353))
+        server.listen()
+        client.connect((host, 5353))
+        server.accept()[0].close()
+"""
+
+
+@pytest.mark.root
+@pytest.mark.reference
+@pytest.mark.parametrize("protocol", ["udp", "UDP", "tcp"])
+def test_stale_udp_flows_deleted_as_the_reference(sides: tuple[Side, Side], protocol: str) -> None:
+    # Flows the host tracked before the port was published (a UDP one would bypass the new DNAT rule): ADD
+    # deletes the UDP ones to the published port, in both families, and nothing else.
+    from backends._conntrack import list_entries
+
+    mappings = [{"hostPort": 5353, "containerPort": 53, "protocol": protocol}]
+    observed = []
+    for side in sides:
+        for tool in ("iptables", "ip6tables"):  # track the host's own packets from the start
+            subprocess.run(["ip", "netns", "exec", side.host, tool, "-w", "-A", "OUTPUT", "-m", "conntrack",
+                            "--ctstate", "NEW", "-j", "ACCEPT"], check=True)
+        subprocess.run(["ip", "netns", "exec", side.host, "python3", "-c", _FLOWS], check=True)
+        before = {v: sorted(f[0::4] for f in list_entries(v, netns=f"/run/netns/{side.host}")) for v in (4, 6)}
+        assert before[4] == before[6] == [(6, 5353), (17, 5353), (17, 5354)]
+        add = side.run("ADD", conf("NETNS", mappings=mappings))
+        after = {v: sorted(f[0::4] for f in list_entries(v, netns=f"/run/netns/{side.host}")) for v in (4, 6)}
+        observed.append((add.returncode, after))
+    assert observed[0] == observed[1]
+    kept = [(6, 5353), (17, 5354)] if protocol != "tcp" else [(6, 5353), (17, 5353), (17, 5354)]
+    assert observed[1] == (0, {4: kept, 6: kept})
 
 
 def test_exec_version_loads_neither_attrs_nor_netaddr(plugin_bin: Path, tmp_path: Path) -> None:
