@@ -11,18 +11,20 @@ from collections.abc import Iterable
 
 import netaddr
 
-from cnicore._errors import InvalidConfigError
 from cnicore._ruleplan import edit_lines
 from cnicore.links import Address, Link, Route, RuleEdit, iptables_rule_text, normalize_mac
 from cnicore.spec._validate import validate_interface_name
 
 # The tool runner and errno translation live with the plain runners (their users need no typed value).
 from ._kernel import (
+    MAX_ALIAS_BYTES,
     MAX_MTU,
     MIN_MTU,
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
+    check_link_options,
     check_mtu,
+    check_unicast_mac,
     not_a_bridge,
     random_peer_name,
     veth_exists,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from cnicore.links import Firewall
 
 __all__ = [
+    "MAX_ALIAS_BYTES",
     "MAX_MTU",
     "MIN_MTU",
     "PEER_NAME_ATTEMPTS",
@@ -73,26 +76,7 @@ def check_name(name: str) -> str:
 
 def check_mac(mac: str) -> str:
     """The MAC normalised; refuse multicast and all-zero ones (the kernel would)."""
-    text = normalize_mac(mac)
-    first_octet = int(text[:2], 16)
-    if first_octet & 1 or text == "00:00:00:00:00:00":
-        raise InvalidConfigError(f"invalid MAC address {mac!r}: not a unicast address", key="mac", value=mac)
-    return text
-
-
-#: The kernel keeps at most this many bytes of an interface alias (IFALIASZ - 1).
-MAX_ALIAS_BYTES = 255
-
-
-def check_link_options(txqueuelen: int | None, alias: str | None) -> None:
-    """Refuse a transmit queue length or alias the kernel would refuse (:meth:`LinkBackend.set_link_options`)."""
-    if txqueuelen is not None and (isinstance(txqueuelen, bool) or not isinstance(txqueuelen, int)
-                                   or not 0 <= txqueuelen <= 0xFFFFFFFF):
-        raise InvalidConfigError(f"invalid transmit queue length {txqueuelen!r}", key="txqueuelen", value=txqueuelen)
-    if alias is not None and (not isinstance(alias, str) or "\0" in alias
-                              or len(alias.encode("utf-8", "surrogateescape")) > MAX_ALIAS_BYTES):
-        raise InvalidConfigError(f"invalid interface alias {alias!r} (at most {MAX_ALIAS_BYTES} bytes, no NUL)",
-                                 key="alias", value=alias)
+    return check_unicast_mac(normalize_mac(mac), mac)
 
 
 def is_reported_address(address: Address) -> bool:

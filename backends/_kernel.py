@@ -19,9 +19,10 @@ from cnicore._gofmt import go_quote
 from ._setns import run_in_netns
 from ._tools import ToolRun, error_from_errno, find_program, namespace_gone, run_tool
 
-__all__ = ["MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "ToolRun", "check_mtu", "error_from_errno",
-           "find_program", "namespace_gone", "not_a_bridge", "random_peer_name", "read_sysctl_path", "run_tool",
-           "sysctl_error", "veth_exists", "write_sysctl_path"]
+__all__ = ["MAX_ALIAS_BYTES", "MAX_MTU", "MIN_MTU", "PEER_NAME_ATTEMPTS", "VETH_TXQUEUELEN", "ToolRun",
+           "check_link_options", "check_mtu", "check_unicast_mac", "error_from_errno", "find_program", "namespace_gone",
+           "not_a_bridge", "random_peer_name", "read_net_sysctl_path", "read_sysctl_path", "run_tool", "sysctl_error",
+           "veth_exists", "write_net_sysctl_path", "write_sysctl_path"]
 
 # The kernel's bounds for veth and bridge MTUs (ETH_MIN_MTU .. ETH_MAX_MTU).
 MIN_MTU = 68
@@ -40,6 +41,28 @@ def check_mtu(mtu: int) -> int:
         raise InvalidConfigError(f"invalid MTU {mtu!r} (must be between {MIN_MTU} and {MAX_MTU})", key="mtu",
                                  value=mtu)
     return mtu
+
+
+#: The kernel keeps at most this many bytes of an interface alias (IFALIASZ - 1).
+MAX_ALIAS_BYTES = 255
+
+
+def check_link_options(txqueuelen: int | None, alias: str | None) -> None:
+    """Refuse a transmit queue length or alias the kernel would refuse (:meth:`LinkBackend.set_link_options`)."""
+    if txqueuelen is not None and (isinstance(txqueuelen, bool) or not isinstance(txqueuelen, int)
+                                   or not 0 <= txqueuelen <= 0xFFFFFFFF):
+        raise InvalidConfigError(f"invalid transmit queue length {txqueuelen!r}", key="txqueuelen", value=txqueuelen)
+    if alias is not None and (not isinstance(alias, str) or "\0" in alias
+                              or len(alias.encode("utf-8", "surrogateescape")) > MAX_ALIAS_BYTES):
+        raise InvalidConfigError(f"invalid interface alias {alias!r} (at most {MAX_ALIAS_BYTES} bytes, no NUL)",
+                                 key="alias", value=alias)
+
+
+def check_unicast_mac(text: str, given: str) -> str:
+    """``text`` (a MAC as six lowercase colon-separated octets, read from ``given``) unless multicast or all zero."""
+    if int(text[:2], 16) & 1 or text == "00:00:00:00:00:00":
+        raise InvalidConfigError(f"invalid MAC address {given!r}: not a unicast address", key="mac", value=given)
+    return text
 
 
 def random_peer_name() -> str:
@@ -94,5 +117,46 @@ def write_sysctl_path(ns_path: str | None, path: str, text: str) -> None:
                 handle.write(text)
         except OSError as exc:
             raise sysctl_error(exc, full) from exc
+
+    run_in_netns(ns_path, write)
+
+
+def read_net_sysctl_path(ns_path: str | None, key: str) -> str:
+    """Any network sysctl (``key`` below ``/proc/sys``, see :func:`cnicore._sysctlkey.check_net_sysctl_path`).
+
+    Read as seen from the namespace at ``ns_path`` (None: ours), without its final newline.
+    """
+    from cnicore._sysctlkey import check_net_sysctl_path
+
+    path = "/proc/sys/" + check_net_sysctl_path(key)
+
+    def read() -> str:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise sysctl_error(exc, path) from exc
+        return text[:-1] if text.endswith("\n") else text
+
+    return run_in_netns(ns_path, read)
+
+
+def write_net_sysctl_path(ns_path: str | None, key: str, value: str) -> None:
+    """Write ``value`` as it is into any network sysctl as seen from the namespace at ``ns_path`` (None: ours)."""
+    from cnicore._sysctlkey import check_net_sysctl_path
+
+    path = "/proc/sys/" + check_net_sysctl_path(key)
+    data = value.encode("utf-8", "surrogateescape")
+
+    def write() -> None:
+        try:
+            # One write(2) of the whole value, as Go's os.WriteFile does (the kernel parses each write).
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise sysctl_error(exc, path) from exc
 
     run_in_netns(ns_path, write)

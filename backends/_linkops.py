@@ -35,12 +35,16 @@ from cnicore._linkplan import LinkInfo
 from ._kernel import (
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
+    check_link_options,
     check_mtu,
+    check_unicast_mac,
     error_from_errno,
     not_a_bridge,
     random_peer_name,
+    read_net_sysctl_path,
     read_sysctl_path,
     veth_exists,
+    write_net_sysctl_path,
     write_sysctl_path,
 )
 from ._rtnl import _ADDRESS, _LINK, NetlinkError, NetlinkProtocolError, Rtnl
@@ -54,9 +58,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Final
 
-__all__ = ["LinkMessage", "PlainLinkPort", "Session", "add_veth", "address_dump", "change_address", "delete_link",
-           "ensure_bridge", "get_index", "get_link", "link_dump", "link_info", "port_vlans", "route_dump",
-           "route_request", "set_link", "set_master", "set_port_flag", "set_port_vlans"]
+__all__ = ["LinkMessage", "PlainLinkPort", "PlainTuningPort", "Session", "add_veth", "address_dump",
+           "change_address", "delete_link", "ensure_bridge", "get_index", "get_link", "link_dump", "link_info",
+           "port_vlans", "route_dump", "route_request", "set_link", "set_link_options", "set_master", "set_mtu",
+           "set_port_flag", "set_port_vlans"]
 
 NLM_F_ACK: Final = 0x4
 NLM_F_DUMP: Final = 0x300
@@ -276,6 +281,26 @@ class LinkMessage:
     def mtu(self) -> int:
         """The MTU."""
         return u32_of(self.attrs.get(IFLA_MTU))
+
+    @property
+    def promiscuous(self) -> bool:
+        """Whether the link is in promiscuous mode (IFF_PROMISC)."""
+        return bool(self.flags & IFF_PROMISC)
+
+    @property
+    def allmulti(self) -> bool:
+        """Whether the link receives all multicast (IFF_ALLMULTI)."""
+        return bool(self.flags & IFF_ALLMULTI)
+
+    @property
+    def txqueuelen(self) -> int:
+        """The transmit queue length."""
+        return u32_of(self.attrs.get(IFLA_TXQLEN))
+
+    @property
+    def alias(self) -> str:
+        """The alias ("" for none)."""
+        return text_of(self.attrs.get(IFLA_IFALIAS) or b"")
 
     @property
     def oper_state(self) -> str:
@@ -568,6 +593,34 @@ def set_link(sock: Rtnl, name: str, *, flags: int = 0, change: int = 0, attrs: b
         raise
 
 
+def set_link_options(sock: Rtnl, name: str, *, promiscuous: bool | None = None, allmulti: bool | None = None,
+                     txqueuelen: int | None = None, alias: str | None = None) -> None:
+    """One RTM_SETLINK for every option given (checked: :func:`._kernel.check_link_options`) of link ``name``.
+
+    With none given, the link must still exist (:class:`~cnicore.NotFoundError` otherwise).
+    """
+    flags = change = 0
+    for wanted, bit in ((promiscuous, IFF_PROMISC), (allmulti, IFF_ALLMULTI)):
+        if wanted is not None:
+            change |= bit
+            flags |= bit if wanted else 0
+    attrs = b""
+    if txqueuelen is not None:
+        attrs += attr_u32(IFLA_TXQLEN, txqueuelen)
+    if alias is not None:
+        # An empty alias (no NUL) is how the kernel is told to drop it.
+        attrs += attr_bytes(IFLA_IFALIAS, alias.encode("utf-8", "surrogateescape"))
+    if change or attrs:
+        set_link(sock, name, flags=flags, change=change, attrs=attrs)
+    else:
+        get_link(sock, name)
+
+
+def set_mtu(sock: Rtnl, name: str, mtu: int) -> None:
+    """Set the MTU of link ``name`` (checked: :func:`._kernel.check_mtu`)."""
+    set_link(sock, name, attrs=attr_u32(IFLA_MTU, check_mtu(mtu)))
+
+
 def mac_attr(mac: str) -> bytes:
     """The IFLA_ADDRESS attribute of a (checked) MAC."""
     return _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
@@ -825,3 +878,53 @@ class PlainLinkPort:
                     for _v, dst, dst_len, gateway, _oif, _metric, table, _scope, _source in route_dump(sock, version)
                     if table == MAIN_TABLE]
 
+
+class PlainTuningPort:
+    """The tuning plugin's link port (:class:`~cnicore.plugins._tuning.TuningPort`) on rtnetlink, plain values.
+
+    Namespace handles are paths. Each method is the very function
+    :class:`~cnicore.backends.NetlinkLinkBackend` calls for the same operation, with
+    the same checks; links are read as :class:`LinkMessage` (no address dump).
+    """
+
+    def open_namespace(self, path: str) -> str:
+        """``path``, once it is known to be a namespace (:class:`~cnicore.NamespaceNotFoundError` if gone)."""
+        os.close(open_netns(path))
+        return path
+
+    def get_link(self, ns: str, name: str) -> LinkMessage:
+        """The link called ``name`` (:class:`~cnicore.NotFoundError` if there is none)."""
+        with Session(ns, f"get link {name}") as sock:
+            return get_link(sock, name)
+
+    def set_mac(self, ns: str, name: str, mac: str) -> None:
+        """See :meth:`~cnicore.links.LinkBackend.set_mac` (a unicast MAC of six octets, as every backend checks)."""
+        if len(mac) == 17:
+            checked = check_unicast_mac(mac.lower(), mac)
+        else:
+            from ._common import check_mac  # rare (not six octets): the typed check refuses it, as every backend
+
+            checked = check_mac(mac)
+        with Session(ns, f"set MAC of {name}") as sock:
+            set_link(sock, name, attrs=mac_attr(checked))
+
+    def set_mtu(self, ns: str, name: str, mtu: int) -> None:
+        """See :meth:`~cnicore.links.LinkBackend.set_mtu`."""
+        with Session(ns, f"set MTU of {name}") as sock:
+            set_mtu(sock, name, mtu)
+
+    def set_link_options(self, ns: str, name: str, *, promiscuous: bool | None = None, allmulti: bool | None = None,
+                         txqueuelen: int | None = None, alias: str | None = None) -> None:
+        """See :meth:`~cnicore.links.LinkBackend.set_link_options`."""
+        check_link_options(txqueuelen, alias)
+        with Session(ns, f"set options of {name}") as sock:
+            set_link_options(sock, name, promiscuous=promiscuous, allmulti=allmulti, txqueuelen=txqueuelen,
+                             alias=alias)
+
+    def read_net_sysctl(self, ns: str, path: str) -> str:
+        """See :meth:`~cnicore.links.LinkBackend.read_net_sysctl`."""
+        return read_net_sysctl_path(ns, path)
+
+    def write_net_sysctl(self, ns: str, path: str, value: str) -> None:
+        """See :meth:`~cnicore.links.LinkBackend.write_net_sysctl`."""
+        write_net_sysctl_path(ns, path, value)

@@ -220,28 +220,19 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
 
     def set_mtu(self, ns: Namespace, name: str, mtu: int) -> None:
         """See :meth:`LinkBackend.set_mtu`."""
-        self._set(ns, name, "set MTU of", attrs=ops.attr_u32(ops.IFLA_MTU, check_mtu(mtu)))
+        check_name(name)
+        with self._socket(ns, f"set MTU of {name}") as sock:
+            ops.set_mtu(sock, name, mtu)
 
     def set_link_options(self, ns: Namespace, name: str, *, promiscuous: bool | None = None,
                          allmulti: bool | None = None, txqueuelen: int | None = None,
                          alias: str | None = None) -> None:
         """See :meth:`LinkBackend.set_link_options` (one RTM_SETLINK for everything given)."""
         check_link_options(txqueuelen, alias)
-        flags = change = 0
-        for wanted, bit in ((promiscuous, ops.IFF_PROMISC), (allmulti, ops.IFF_ALLMULTI)):
-            if wanted is not None:
-                change |= bit
-                flags |= bit if wanted else 0
-        attrs = b""
-        if txqueuelen is not None:
-            attrs += ops.attr_u32(ops.IFLA_TXQLEN, txqueuelen)
-        if alias is not None:
-            # An empty alias (no NUL) is how the kernel is told to drop it.
-            attrs += ops.attr_bytes(ops.IFLA_IFALIAS, alias.encode("utf-8", "surrogateescape"))
-        if change or attrs:
-            self._set(ns, name, "set options of", flags=flags, change=change, attrs=attrs)
-        else:
-            self.get_link(ns, name)  # nothing to change, but a missing link is still an error
+        check_name(name)
+        with self._socket(ns, f"set options of {name}") as sock:
+            ops.set_link_options(sock, name, promiscuous=promiscuous, allmulti=allmulti, txqueuelen=txqueuelen,
+                                 alias=alias)
 
     # -- addresses and routes -----------------------------------------------------------------------
 
@@ -292,10 +283,10 @@ def _link_of(msg: LinkMessage, master: str | None, addresses: list[Address]) -> 
         carrier=bool(msg.flags & ops.IFF_LOWER_UP),
         oper_state=msg.oper_state,
         master=master,
-        promiscuous=bool(msg.flags & ops.IFF_PROMISC),
-        allmulti=bool(msg.flags & ops.IFF_ALLMULTI),
-        txqueuelen=ops.u32_of(msg.attrs.get(ops.IFLA_TXQLEN)),
-        alias=ops.text_of(msg.attrs.get(ops.IFLA_IFALIAS) or b""),
+        promiscuous=msg.promiscuous,
+        allmulti=msg.allmulti,
+        txqueuelen=msg.txqueuelen,
+        alias=msg.alias,
         vlan_filtering=kind == "bridge" and bool(ops.u8_of(data.get(ops.IFLA_BR_VLAN_FILTERING))),
         hairpin=bool(ops.u8_of(slave.get(ops.IFLA_BRPORT_MODE))),
         isolated=bool(ops.u8_of(slave.get(ops.IFLA_BRPORT_ISOLATED))),

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from cnicore.links import HOST_NAMESPACE, Namespace, check_net_sysctl_path, check_sysctl_key, check_sysctl_value
+from cnicore.links import HOST_NAMESPACE, Namespace, check_sysctl_key, check_sysctl_value
 
-from ._kernel import read_sysctl_path, sysctl_error, write_sysctl_path
+from ._kernel import read_net_sysctl_path, read_sysctl_path, write_net_sysctl_path, write_sysctl_path
 from ._setns import open_netns, run_in_netns
 
 __all__ = ["KernelNamespaces", "open_namespace_fd", "read_net_sysctl", "read_sysctl", "run_in_namespace",
@@ -53,36 +53,12 @@ def write_sysctl(ns: Namespace, key: str, value: str | int) -> None:
 
 def read_net_sysctl(ns: Namespace, key: str) -> str:
     """Read any network sysctl (see :func:`check_net_sysctl_path`) as seen from ``ns``."""
-    path = "/proc/sys/" + check_net_sysctl_path(key)
-
-    def read() -> str:
-        try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise sysctl_error(exc, path) from exc
-        return text[:-1] if text.endswith("\n") else text
-
-    return run_in_namespace(ns, read)
+    return read_net_sysctl_path(ns.path, key)
 
 
 def write_net_sysctl(ns: Namespace, key: str, value: str) -> None:
     """Write ``value`` as it is into any network sysctl as seen from ``ns``."""
-    path = "/proc/sys/" + check_net_sysctl_path(key)
-    data = value.encode("utf-8", "surrogateescape")
-
-    def write() -> None:
-        try:
-            # One write(2) of the whole value, as Go's os.WriteFile does (the kernel parses each write).
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise sysctl_error(exc, path) from exc
-
-    run_in_namespace(ns, write)
+    write_net_sysctl_path(ns.path, key, value)
 
 
 class KernelNamespaces:

@@ -226,6 +226,15 @@ def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
     return chosen
 
 
+def _tuning_port(environ: Mapping[str, str]) -> Any:
+    # The netlink backend's plain operations when it is the one select_backend would pick, else the chosen backend.
+    if (environ.get(BACKEND_ENV, "").strip().lower() or "auto") == "auto" and _backends().has_net_admin():
+        import importlib
+
+        return importlib.import_module("cnicore.backends._linkops").PlainTuningPort()
+    return _choose_backend(environ)
+
+
 def _iptables() -> Firewall:
     firewall: Firewall = _backends().IptablesFirewall()
     return firewall
@@ -260,6 +269,9 @@ def build_plugin(name: str, environ: Mapping[str, str], fake: FakeState | None =
     if name == "tuning":
         from cnicore.plugins._tuning import TuningPlugin
 
+        if fake is None:
+            # Executed: the plain netlink port where the netlink backend would be chosen; built on first use.
+            return TuningPlugin(_lazy(lambda: _tuning_port(environ)))
         return TuningPlugin(backend)
     if name == "firewall":
         from cnicore.plugins._firewall import FirewallPlugin

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
-__all__ = ["IPV4_CONF_SETTINGS", "IPV6_CONF_SETTINGS", "sysctl_key_parts", "sysctl_value_text"]
+__all__ = ["IPV4_CONF_SETTINGS", "IPV6_CONF_SETTINGS", "check_net_sysctl_path", "sysctl_key_parts", "sysctl_value_text"]
 
 #: Per-interface IPv6 settings (``net/ipv6/conf/<if>/<setting>``).
 IPV6_CONF_SETTINGS: Final = frozenset(
@@ -61,3 +61,20 @@ def sysctl_value_text(value: str | int) -> str:
     if isinstance(value, bool) or not digits or not set(digits) <= _DIGITS:
         raise InvalidConfigError(f"sysctl value {value!r} is not an integer", key="sysctl", value=str(value))
     return str(int(text))
+
+
+def check_net_sysctl_path(path: str) -> str:
+    """``path`` (below ``/proc/sys``, slashes) cleaned as Go's ``filepath.Clean`` would; it must lie under ``net/``.
+
+    What the tuning plugin may write: any sysctl of the network subsystem, which
+    is per network namespace. :class:`InvalidConfigError` otherwise, worded as
+    the reference's ``invalid net sysctl key: %q``.
+    """
+    import posixpath
+
+    cleaned = posixpath.normpath("/proc/sys/" + path)
+    if not cleaned.startswith("/proc/sys/net/") or "\x00" in path:
+        from cnicore._gofmt import go_quote
+
+        raise InvalidConfigError(f"invalid net sysctl key: {go_quote(path)}", key="sysctl", value=path)
+    return cleaned[len("/proc/sys/"):]

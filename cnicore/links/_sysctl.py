@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import attrs
 
-from cnicore._errors import InvalidConfigError
-from cnicore._sysctlkey import IPV4_CONF_SETTINGS, IPV6_CONF_SETTINGS, sysctl_key_parts, sysctl_value_text
+from cnicore._sysctlkey import (
+    IPV4_CONF_SETTINGS,
+    IPV6_CONF_SETTINGS,
+    check_net_sysctl_path,
+    sysctl_key_parts,
+    sysctl_value_text,
+)
 
 __all__ = ["IPV4_CONF_SETTINGS", "IPV6_CONF_SETTINGS", "SysctlKey", "check_net_sysctl_path", "check_sysctl_key",
            "check_sysctl_value"]
@@ -44,20 +49,3 @@ def check_sysctl_key(key: str) -> SysctlKey:
 def check_sysctl_value(value: str | int) -> str:
     """The value as the kernel reads it; :class:`InvalidConfigError` unless an integer."""
     return sysctl_value_text(value)
-
-
-def check_net_sysctl_path(path: str) -> str:
-    """``path`` (below ``/proc/sys``, slashes) cleaned as Go's ``filepath.Clean`` would; it must lie under ``net/``.
-
-    What the tuning plugin may write: any sysctl of the network subsystem, which
-    is per network namespace. :class:`InvalidConfigError` otherwise, worded as
-    the reference's ``invalid net sysctl key: %q``.
-    """
-    import posixpath
-
-    cleaned = posixpath.normpath("/proc/sys/" + path)
-    if not cleaned.startswith("/proc/sys/net/") or "\x00" in path:
-        from cnicore._gofmt import go_quote
-
-        raise InvalidConfigError(f"invalid net sysctl key: {go_quote(path)}", key="sysctl", value=path)
-    return cleaned[len("/proc/sys/"):]

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
         def delete(self, request: MetaRequest) -> None: ...
         def check(self, request: MetaRequest) -> None: ...
 
-__all__ = ["MetaExecHandler", "PlainRequest"]
+__all__ = ["MetaExecHandler", "PlainRequest", "result_output", "typed_result"]
 
 
 class PlainRequest:
@@ -105,3 +105,25 @@ class MetaExecHandler:
         elif command == "CHECK":
             self.plugin.check(request)
         return None
+
+
+def result_output(result: Mapping[str, Any], version: str) -> str:
+    """A read ``prevResult`` printed at ``version`` as a reference plugin prints its result.
+
+    Within the result's family with the standard library; to another family (a
+    caller whose version differs from the configuration's) through the result types.
+    """
+    from cnicore._json import marshal_indent
+    from cnicore.spec._resultread import plain_result_object
+    from cnicore.spec._version import result_family
+
+    if result_family(version or "0.1.0") == result["family"]:
+        return marshal_indent(plain_result_object(result, version))
+    return typed_result(result, version).to_json()
+
+
+def typed_result(result: Mapping[str, Any], version: str) -> AnyResult:
+    """A read ``prevResult`` as the result types, converted to ``version``."""
+    from cnicore.spec._result import result_from_plain
+
+    return result_from_plain(result).as_version(version)

@@ -51,6 +51,7 @@ import sys
 
 from cnicore._errors import CNIError, InternalError
 from cnicore._gofmt import go_quote
+from cnicore.plugins._meta import result_output, typed_result
 from cnicore.plugins._netconf import GoStruct
 
 TYPE_CHECKING = False
@@ -194,28 +195,6 @@ def _container_addresses(result: Mapping[str, Any], ifname: str) -> list[str]:
                 continue
         found[version] = address
     return [found[v] for v in (4, 6) if v in found]
-
-
-def result_output(result: Mapping[str, Any], version: str) -> str:
-    """A read ``prevResult`` printed at ``version`` as a reference plugin prints its result.
-
-    Within the result's family with the standard library; to another family (a
-    caller whose version differs from the configuration's) through the result types.
-    """
-    from cnicore._json import marshal_indent
-    from cnicore.spec._resultread import plain_result_object
-    from cnicore.spec._version import result_family
-
-    if result_family(version or "0.1.0") == result["family"]:
-        return marshal_indent(plain_result_object(result, version))
-    return typed_result(result, version).to_json()
-
-
-def typed_result(result: Mapping[str, Any], version: str) -> AnyResult:
-    """A read ``prevResult`` as the result types, converted to ``version``."""
-    from cnicore.spec._result import result_from_plain
-
-    return result_from_plain(result).as_version(version)
 
 
 def route_device(routes: list[tuple[str, str]], address: str) -> str | None:

@@ -30,8 +30,12 @@ upstream's current plugin. Messages are the reference's, except the CHECK
 message about ``allmulti``, where the reference prints a Go pointer (an address
 no two runs share) and we print the configured value.
 
-This module is the engine on plain values (standard library only); the typed
-result is loaded only to print or check ``prevResult``.
+This module is the engine on plain values (standard library only). It works
+over a :class:`TuningPort`: in process any :class:`~cnicore.links.LinkBackend`
+is one as it is; executed, :class:`cnicore.backends._linkops.PlainTuningPort`
+(the netlink backend's own operations), and ``prevResult`` is read and printed
+on plain values (:mod:`cnicore.spec._resultread`), so an executed tuning loads
+neither the typed link world nor the result types for a current result.
 """
 
 from __future__ import annotations
@@ -49,11 +53,42 @@ from cnicore.spec._args import parse_cni_args
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, Final
+    from typing import Any, Final, Protocol
 
-    from cnicore.links import Link, LinkBackend, Namespace
     from cnicore.plugins._meta import MetaRequest
     from cnicore.spec._result import AnyResult
+
+    class TunedLink(Protocol):
+        """The attributes of a link tuning reads (a :class:`~cnicore.links.Link` has them)."""
+
+        @property
+        def mac(self) -> str: ...
+        @property
+        def mtu(self) -> int: ...
+        @property
+        def promiscuous(self) -> bool: ...
+        @property
+        def allmulti(self) -> bool: ...
+        @property
+        def txqueuelen(self) -> int: ...
+        @property
+        def alias(self) -> str: ...
+
+    class TuningPort(Protocol):
+        """What tuning does to a namespace: a :class:`~cnicore.links.LinkBackend`'s methods of those names.
+
+        Namespace handles are whatever ``open_namespace`` returns; errors are the backend's.
+        """
+
+        def open_namespace(self, path: str) -> Any: ...
+        def get_link(self, ns: Any, name: str) -> TunedLink: ...
+        def set_mac(self, ns: Any, name: str, mac: str) -> None: ...
+        def set_mtu(self, ns: Any, name: str, mtu: int) -> None: ...
+        def set_link_options(self, ns: Any, name: str, *, promiscuous: bool | None = None,
+                             allmulti: bool | None = None, txqueuelen: int | None = None,
+                             alias: str | None = None) -> None: ...
+        def read_net_sysctl(self, ns: Any, path: str) -> str: ...
+        def write_net_sysctl(self, ns: Any, path: str, value: str) -> None: ...
 
 __all__ = ["DEFAULT_ALLOWLIST", "DEFAULT_TUNING_DATA_DIR", "TuningConfig", "TuningPlugin", "load_tuning_config"]
 
@@ -244,7 +279,7 @@ def _backup_file(data_dir: str, container_id: str, ifname: str) -> str:
     return os.path.join(data_dir, f"{container_id}_{ifname}.json")
 
 
-def backup_text(conf: TuningConfig, link: Link) -> str:
+def backup_text(conf: TuningConfig, link: TunedLink) -> str:
     """The backup file the reference writes (Go's ``MarshalIndent`` with one-space indent, ``omitempty``)."""
     saved: dict[str, Any] = {}
     if conf.mac:
@@ -278,13 +313,13 @@ class TuningPlugin:
     """The ``tuning`` plugin in process (see the module docstring).
 
     Args:
-        backend: the link backend (or a proxy that builds one on first use).
+        backend: the link port: any link backend, or the plain netlink port (or a proxy building one on first use).
         allowlist: the sysctl allow-list file (the reference's fixed path by default).
     """
 
     name = "tuning"
 
-    def __init__(self, backend: LinkBackend, *, allowlist: str = DEFAULT_ALLOWLIST) -> None:
+    def __init__(self, backend: TuningPort, *, allowlist: str = DEFAULT_ALLOWLIST) -> None:
         from cnicore.spec._version import ALL_VERSIONS
 
         self.supported_versions: tuple[str, ...] = ALL_VERSIONS
@@ -295,6 +330,26 @@ class TuningPlugin:
 
     def add(self, request: MetaRequest) -> AnyResult:
         """ADD: write the sysctls, save and change the link's attributes; return ``prevResult``."""
+        prev, mac = self._add(request)
+        return _typed_output(prev, request.ifname, mac, request.cni_version)
+
+    def add_output(self, request: MetaRequest) -> str:
+        """ADD as an executed plugin prints it: ``prevResult`` (with the MAC) at the request's version."""
+        prev, mac = self._add(request)
+        version = request.cni_version
+        from cnicore.spec._version import result_family
+
+        if mac and (prev["family"] != "100" or result_family(version or "0.1.0") != "100"):
+            return _typed_output(prev, request.ifname, mac, version).to_json()  # an older result: converted
+        if mac:
+            prev = {**prev, "interfaces": [{**i, "mac": mac} if i["name"] == request.ifname else i
+                                           for i in prev["interfaces"]]}
+        from cnicore.plugins._meta import result_output
+
+        return result_output(prev, version)
+
+    def _add(self, request: MetaRequest) -> tuple[dict[str, Any], str]:
+        # prevResult read on plain values, and the MAC as configured ("" for none).
         check_duplicate_sysctls(request.config_bytes)
         conf = load_tuning_config(request.config, request.args)
         check_allowlist(conf.sysctl, self._allowlist)
@@ -322,9 +377,7 @@ class TuningPlugin:
         if conf.alias:
             alias = conf.alias
             self._link_call(lambda: backend.set_link_options(ns, request.ifname, alias=alias), request.ifname)
-        if conf.mac:
-            prev = _with_mac(prev, request.ifname, conf.mac)
-        return prev.as_version(request.cni_version)
+        return prev, conf.mac
 
     @staticmethod
     def _link_call(call: Any, ifname: str) -> None:
@@ -334,13 +387,13 @@ class TuningPlugin:
             raise InternalError(f"failed to get {go_quote(ifname)}: Link not found") from exc
 
     @staticmethod
-    def _link(backend: LinkBackend, ns: Namespace, ifname: str) -> Link:
+    def _link(backend: TuningPort, ns: Any, ifname: str) -> TunedLink:
         try:
             return backend.get_link(ns, ifname)
         except NotFoundError as exc:
             raise InternalError(f"failed to get {go_quote(ifname)}: Link not found") from exc
 
-    def _save(self, backend: LinkBackend, ns: Namespace, conf: TuningConfig, request: MetaRequest) -> None:
+    def _save(self, backend: TuningPort, ns: Any, conf: TuningConfig, request: MetaRequest) -> None:
         link = self._link(backend, ns, request.ifname)
         text = backup_text(conf, link)
         try:
@@ -419,9 +472,13 @@ class TuningPlugin:
         """CHECK: every configured sysctl and attribute has the configured value."""
         check_duplicate_sysctls(request.config_bytes)
         conf = load_tuning_config(request.config, request.args)
-        from cnicore.spec._convert import convert_result
+        prev = _required_prev_result(request.config)
+        if prev["family"] != "100":
+            # As the reference, an older prevResult must convert to a current one (the result types do that).
+            from cnicore.spec._convert import convert_result
+            from cnicore.spec._result import result_from_plain
 
-        convert_result(_required_prev_result(request.config), "1.0.0")
+            convert_result(result_from_plain(prev), "1.0.0")
         backend = self._backend
         ns = backend.open_namespace(request.netns)
         for key, want in conf.sysctl.items():
@@ -460,29 +517,34 @@ def _go_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _required_prev_result(config: Mapping[str, Any]) -> AnyResult:
-    from cnicore.spec._result import parse_prev_result
+def _required_prev_result(config: Mapping[str, Any]) -> dict[str, Any]:
+    from cnicore.spec._resultread import read_prev_result
 
-    prev = parse_prev_result(config)
+    prev = read_prev_result(config)
     if prev is None:
         raise InternalError("Required prevResult missing")
     return prev
 
 
-def _with_mac(prev: AnyResult, ifname: str, mac: str) -> AnyResult:
-    # As the reference: the result becomes a current one, its interfaces of that name get the MAC as configured.
+def _typed_output(prev: Mapping[str, Any], ifname: str, mac: str, version: str) -> AnyResult:
+    # The result types of prevResult at ``version``; with a MAC, as the reference: the result becomes a current
+    # one whose interfaces named ``ifname`` get the MAC as configured.
+    from cnicore.plugins._meta import typed_result
+
+    if not mac:
+        return typed_result(prev, version)
     import attrs
 
     from cnicore.spec._convert import convert_result
-    from cnicore.spec._result import Result
+    from cnicore.spec._result import Result, result_from_plain
 
-    current = convert_result(prev, "1.0.0")
+    current = convert_result(result_from_plain(prev), "1.0.0")
     assert isinstance(current, Result)
     interfaces = tuple(attrs.evolve(i, mac=mac) if i.name == ifname else i for i in current.interfaces)
-    return attrs.evolve(current, interfaces=interfaces)
+    return attrs.evolve(current, interfaces=interfaces).as_version(version)
 
 
-def _write_sysctl(backend: LinkBackend, ns: Namespace, path: str, value: str) -> None:
+def _write_sysctl(backend: TuningPort, ns: Any, path: str, value: str) -> None:
     file_name = "/proc/sys/" + path
     try:
         backend.write_net_sysctl(ns, path, value)
@@ -496,7 +558,7 @@ def _write_sysctl(backend: LinkBackend, ns: Namespace, path: str, value: str) ->
         raise
 
 
-def _read_sysctl(backend: LinkBackend, ns: Namespace, path: str, file_name: str) -> str:
+def _read_sysctl(backend: TuningPort, ns: Any, path: str, file_name: str) -> str:
     try:
         return backend.read_net_sysctl(ns, path)
     except NotFoundError as exc:

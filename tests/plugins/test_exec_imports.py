@@ -447,6 +447,8 @@ NOT_FOR_LEAN_META = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cni
                      "cnicore.spec._convert", "cnicore.spec._goaddr", "cnicore.backends._common",
                      "cnicore.backends._iptables", "cnicore.backends._nftables", "cnicore.backends._netlink",
                      "cnicore.backends._rtnl", "cnicore.plugins._api")
+# Executed tuning: the same budget, but it speaks rtnetlink itself (the netlink backend's plain operations).
+LEAN_TUNING_NEVER = tuple(module for module in NOT_FOR_LEAN_META if module != "cnicore.backends._rtnl")
 _META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
                 "tuning": "cnicore.plugins._tuning"}
 
@@ -459,7 +461,7 @@ def _chain_config(tmp_path: Path) -> dict[str, Any]:
                         "runtimeConfig": {"portMappings": [{"hostPort": 18081, "containerPort": 80,
                                                             "protocol": "tcp"}]}},
             "firewall": {"type": "firewall"},
-            "tuning": {"type": "tuning", "mtu": 1400}}
+            "tuning": {"type": "tuning", "mtu": 1400, "mac": "c2:b0:57:49:47:f1"}}
 
 
 def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespaces, tmp_path: Path) -> None:
@@ -508,7 +510,13 @@ def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespac
         for command in ("ADD", "CHECK", "DEL"):
             assert "cnicore.backends._tools" in runs[name, command], (name, command)
             assert "cnicore.spec._resultread" in runs[name, command], (name, command)
-    assert "cnicore.backends._netlink" in runs["tuning", "ADD"]
+    for command in ("ADD", "CHECK", "DEL", "DEL without a namespace"):
+        # Tuning: prevResult (with the new MAC) and link settings on plain values, on the plain netlink port.
+        assert _hits(runs["tuning", command], LEAN_TUNING_NEVER) == [], command
+    for command in ("ADD", "CHECK", "DEL"):
+        assert "cnicore.backends._linkops" in runs["tuning", command], command
+    assert "cnicore.spec._resultread" in runs["tuning", "ADD"] and "cnicore.spec._resultread" in runs["tuning", "CHECK"]
+    assert [i["mac"] for i in prev["interfaces"] if "sandbox" in i] == ["c2:b0:57:49:47:f1"]
     # Without a namespace, tuning's DEL has nothing to restore: no backend at all.
     assert _hits(runs["tuning", "DEL without a namespace"], ("cnicore.backends", "attrs", "netaddr")) == []
 
