@@ -30,7 +30,6 @@ import struct
 
 from cnicore._errors import CNIError, InternalError, NotFoundError
 from cnicore._gofmt import go_quote
-from cnicore._linkplan import LinkInfo
 
 from ._kernel import (
     PEER_NAME_ATTEMPTS,
@@ -57,6 +56,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Final
+
+    from cnicore._linkplan import LinkInfo
 
 __all__ = ["LinkMessage", "PlainLinkPort", "PlainTuningPort", "Session", "add_veth", "address_dump",
            "change_address", "delete_link", "ensure_bridge", "get_index", "get_link", "link_dump", "link_info",
@@ -433,6 +434,8 @@ def _reported_sort_key(ip: str, version: int, prefixlen: int) -> tuple[int, int,
 
 def link_info(sock: Rtnl, msg: LinkMessage) -> LinkInfo:
     """The link as the bridge engine reads it."""
+    from cnicore._linkplan import LinkInfo  # the bridge's link plan (the tuning port needs none)
+
     return LinkInfo(name=msg.name, kind=msg.kind, mac=msg.mac, mtu=msg.mtu, master=master_name(sock, msg),
                     oper_state=msg.oper_state, promiscuous=bool(msg.flags & IFF_PROMISC))
 
