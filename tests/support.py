@@ -98,3 +98,22 @@ def skip_if_vlan_filtering_refused(bridge: str) -> Iterator[None]:
         if refusal == exc.msg or VLAN_FILTERING_REFUSED.fullmatch(refusal) is None:
             raise
         pytest.skip(f"this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): {refusal}")
+
+
+def send_tracked_flows(namespace: str, udp_ports: tuple[int, ...], tcp_port: int) -> None:
+    """From inside the namespace named ``namespace`` (``lo`` up), on 127.0.0.1 and ::1 each: one UDP datagram to
+    each of ``udp_ports`` and one TCP connection to ``tcp_port`` (tracked for minutes after it closes), so that
+    connection tracking holds one flow of each (once a conntrack rule has registered its hooks there)."""
+    script = f"""
+import socket
+for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    for port in {udp_ports!r}:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.sendto(b"x", (host, port))
+    with socket.socket(family, socket.SOCK_STREAM) as server, socket.socket(family, socket.SOCK_STREAM) as client:
+        server.bind((host, {tcp_port}))
+        server.listen()
+        client.connect((host, {tcp_port}))
+        server.accept()[0].close()
+"""
+    subprocess.run(["ip", "netns", "exec", namespace, "python3", "-c", script], check=True)

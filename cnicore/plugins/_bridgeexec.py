@@ -32,6 +32,7 @@ import time
 
 from cnicore.plugins._bridgecore import BridgeEngine
 from cnicore.plugins._ipamexec import exec_ipam, host_local_in_process
+from cnicore.plugins._meta import PlainRequest
 from cnicore.spec._version import ALL_VERSIONS, CURRENT_VERSION
 
 TYPE_CHECKING = False
@@ -43,24 +44,7 @@ if TYPE_CHECKING:
     from cnicore.plugins._hostlocal import HostLocalExecHandler
     from cnicore.spec._environ import CNIEnvironment
 
-__all__ = ["BridgeExecHandler", "ExecIpam", "ExecRequest"]
-
-
-class ExecRequest:
-    """One executed command as the engine and the IPAM port read it (the skeleton's environment and stdin)."""
-
-    __slots__ = ("args", "cni_version", "config", "config_bytes", "container_id", "env", "ifname", "netns", "path")
-
-    def __init__(self, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes, cni_version: str) -> None:
-        self.env = env
-        self.container_id = env.container_id
-        self.netns = env.netns
-        self.ifname = env.ifname
-        self.args = env.args
-        self.path = env.path
-        self.config = config
-        self.config_bytes = config_bytes
-        self.cni_version = cni_version
+__all__ = ["BridgeExecHandler", "ExecIpam"]
 
 
 class ExecIpam:
@@ -76,7 +60,7 @@ class ExecIpam:
         self._timeout = timeout
         self._host_local: HostLocalExecHandler | None = None
 
-    def _local(self, ipam_type: str, request: ExecRequest) -> HostLocalExecHandler | None:
+    def _local(self, ipam_type: str, request: PlainRequest) -> HostLocalExecHandler | None:
         if not host_local_in_process(ipam_type, request.path):
             return None
         if self._host_local is None:
@@ -85,16 +69,16 @@ class ExecIpam:
             self._host_local = HostLocalExecHandler()
         return self._host_local
 
-    def _run(self, ipam_type: str, command: str, request: ExecRequest) -> str | bytes | None:
+    def _run(self, ipam_type: str, command: str, request: PlainRequest) -> str | bytes | None:
         local = self._local(ipam_type, request)
         if local is not None:
             # The result as 1.1.0, whatever the configuration's version: the engine reads 1.x.
-            return local.handle(command, request.env, request.config, request.config_bytes, CURRENT_VERSION)
+            return local.handle(command, request.env, dict(request.config), request.config_bytes, CURRENT_VERSION)
         return exec_ipam(ipam_type, command, stdin=request.config_bytes, container_id=request.container_id,
                          netns=request.netns, ifname=request.ifname, args=request.args, path=request.path,
                          environ=self._environ, timeout=self._timeout)
 
-    def add(self, ipam_type: str, request: ExecRequest) -> dict[str, Any]:
+    def add(self, ipam_type: str, request: PlainRequest) -> dict[str, Any]:
         """IPAM ADD; the result as a 1.x object. Not idempotent."""
         import json
 
@@ -107,19 +91,19 @@ class ExecIpam:
 
         return exec_result(out or b"", request.cni_version).to_object()
 
-    def delete(self, ipam_type: str, request: ExecRequest) -> None:
+    def delete(self, ipam_type: str, request: PlainRequest) -> None:
         """IPAM DEL. Idempotent."""
         self._run(ipam_type, "DEL", request)
 
-    def check(self, ipam_type: str, request: ExecRequest) -> None:
+    def check(self, ipam_type: str, request: PlainRequest) -> None:
         """IPAM CHECK. Read-only."""
         self._run(ipam_type, "CHECK", request)
 
-    def gc(self, ipam_type: str, request: ExecRequest) -> None:
+    def gc(self, ipam_type: str, request: PlainRequest) -> None:
         """IPAM GC. Idempotent."""
         self._run(ipam_type, "GC", request)
 
-    def status(self, ipam_type: str, request: ExecRequest) -> None:
+    def status(self, ipam_type: str, request: PlainRequest) -> None:
         """IPAM STATUS (host-local has none). Read-only."""
         self._run(ipam_type, "STATUS", request)
 
@@ -185,7 +169,7 @@ class BridgeExecHandler:
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
                cni_version: str) -> str | None:
         """See :class:`~cnicore.plugins._skel.ExecHandler`."""
-        request = ExecRequest(env, config, config_bytes, cni_version)
+        request = PlainRequest(env, config, config_bytes, cni_version)
         engine = self._engine
         if command == "ADD":
             return _result_text(engine.add(request, CURRENT_VERSION), cni_version)

@@ -55,11 +55,15 @@ __all__ = ["MetaExecHandler", "PlainRequest", "result_output", "typed_result"]
 
 
 class PlainRequest:
-    """A request as plain attributes (the exec path's stand-in for ``PluginRequest``)."""
+    """A request as plain attributes (the exec path's stand-in for ``PluginRequest``, for the meta plugins and
+    the executed bridge alike): the skeleton's environment (``env``, and its fields), the configuration."""
 
-    __slots__ = ("args", "cni_version", "command", "config", "config_bytes", "container_id", "ifname", "netns")
+    __slots__ = ("args", "cni_version", "command", "config", "config_bytes", "container_id", "env", "ifname",
+                 "netns", "path")
 
     def __init__(self, env: CNIEnvironment, config: Mapping[str, Any], config_bytes: bytes, cni_version: str) -> None:
+        self.env = env
+        self.path = env.path
         self.command = env.command
         self.container_id = env.container_id
         self.netns = env.netns

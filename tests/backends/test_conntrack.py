@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 from backends_support import Namespaces
+from support import send_tracked_flows
 
 from backends._conntrack import delete_entries, list_entries
 from cnicore import NamespaceNotFoundError
@@ -25,32 +26,13 @@ def _tracking(netns: Namespaces) -> str:
     return path
 
 
-def _send(path: str, script: str) -> None:
-    name = path.rsplit("/", 1)[1]
-    subprocess.run(["ip", "netns", "exec", name, "python3", "-c", script], check=True)
-
-
-_TRAFFIC = """
-import socket
-for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-    for port in (5001, 5002):
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.sendto(b"x", (host, port))
-    with socket.socket(family, socket.SOCK_STREAM) as server, socket.socket(family, socket.SOCK_STREAM) as client:
-        server.bind((host, 5001))
-        server.listen()
-        client.connect((host, 5001))  # a TCP flow to the same port: tracked for minutes after it closes
-        server.accept()[0].close()
-"""
-
-
 def _ports(flows: list[tuple[int, str, str, int | None, int | None]]) -> list[tuple[int, str, int | None]]:
     return sorted((proto, dst, dport) for proto, _src, dst, _sport, dport in flows)
 
 
 def test_deletes_only_the_protocol_and_ports_asked_for(netns: Namespaces) -> None:
     path = _tracking(netns)
-    _send(path, _TRAFFIC)
+    send_tracked_flows(path.rsplit("/", 1)[1], (5001, 5002), 5001)
     udp, tcp = socket.IPPROTO_UDP, socket.IPPROTO_TCP
     assert _ports(list_entries(4, netns=path)) == [(tcp, "127.0.0.1", 5001), (udp, "127.0.0.1", 5001),
                                                    (udp, "127.0.0.1", 5002)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from plugin_helpers import Namespaces, Outcome, run_exec
-from support import reference_plugin
+from support import reference_plugin, send_tracked_flows
 
 from cnicore._errors import InternalError
 from cnicore.backends import FakeFirewall
@@ -257,20 +257,6 @@ def test_each_removes_and_checks_what_the_other_added(sides: tuple[Side, Side]) 
         assert all(portmap_chain_name("pmnet", CID) not in line for lines in side.nat().values() for line in lines)
 
 
-_FLOWS = """
-import socket
-for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-    for port in (5353, 5354):
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.sendto(b"x", (host, port))
-    with socket.socket(family, socket.SOCK_STREAM) as server, socket.socket(family, socket.SOCK_STREAM) as client:
-        server.bind((host, 5353))
-        server.listen()
-        client.connect((host, 5353))
-        server.accept()[0].close()
-"""
-
-
 @pytest.mark.root
 @pytest.mark.reference
 @pytest.mark.parametrize("protocol", ["udp", "UDP", "tcp"])
@@ -285,7 +271,7 @@ def test_stale_udp_flows_deleted_as_the_reference(sides: tuple[Side, Side], prot
         for tool in ("iptables", "ip6tables"):  # track the host's own packets from the start
             subprocess.run(["ip", "netns", "exec", side.host, tool, "-w", "-A", "OUTPUT", "-m", "conntrack",
                             "--ctstate", "NEW", "-j", "ACCEPT"], check=True)
-        subprocess.run(["ip", "netns", "exec", side.host, "python3", "-c", _FLOWS], check=True)
+        send_tracked_flows(side.host, (5353, 5354), 5353)
         before = {v: sorted(f[0::4] for f in list_entries(v, netns=f"/run/netns/{side.host}")) for v in (4, 6)}
         assert before[4] == before[6] == [(6, 5353), (17, 5353), (17, 5354)]
         add = side.run("ADD", conf("NETNS", mappings=mappings))
