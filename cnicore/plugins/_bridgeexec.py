@@ -203,8 +203,15 @@ def _result_text(result: dict[str, Any], cni_version: str) -> str:
 
 
 def _prev_result(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    """``prevResult`` as a 1.x object, read and converted by the result types (CHECK only)."""
-    from cnicore.spec._result import parse_prev_result
+    """``prevResult`` as a 1.x object (CHECK only): read on plain values (:mod:`cnicore.spec._resultread`); a
+    0.x one, which converts across families, goes through the result types' conversion."""
+    from cnicore.spec._resultread import plain_result_object, read_prev_result
 
-    prev = parse_prev_result(config)
-    return None if prev is None else prev.as_version(CURRENT_VERSION).to_object()
+    prev = read_prev_result(config)
+    if prev is None:
+        return None
+    if prev["family"] == "100":
+        return plain_result_object(prev, CURRENT_VERSION)
+    from cnicore.spec._result import result_from_plain
+
+    return result_from_plain(prev).as_version(CURRENT_VERSION).to_object()

@@ -384,10 +384,10 @@ def test_exec_bridge_modules_per_command(plugin_bin: Path, netns: Namespaces, tm
                                                inside=host)
     for command, modules in runs.items():
         assert _hits(modules, NEVER_FOR_BRIDGE) == [], command
-    for command in ("ADD", "DEL", "STATUS", "GC", "DEL without a namespace", "VERSION"):
+    for command in ("ADD", "CHECK", "DEL", "STATUS", "GC", "DEL without a namespace", "VERSION"):
         assert _hits(runs[command], NOT_FOR_EXEC_BRIDGE) == [], command
-    # CHECK reads its prevResult with the result types (and so loads them).
-    assert "cnicore.spec._result" in runs["CHECK"]
+    # CHECK reads its (1.x) prevResult on plain values.
+    assert "cnicore.spec._resultread" in runs["CHECK"]
     for command in ("ADD", "CHECK", "DEL"):
         # The auto backend with CAP_NET_ADMIN: netlink, on the one rtnetlink loop and setns helper.
         assert _hits(runs[command], LINK_BACKEND) == sorted(LINK_BACKEND), command
