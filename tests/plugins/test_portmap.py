@@ -282,6 +282,37 @@ def test_stale_udp_flows_deleted_as_the_reference(sides: tuple[Side, Side], prot
     assert observed[1] == (0, {4: kept, 6: kept})
 
 
+_IN_PROCESS_ADD = """
+import json, sys
+from cnicore.backends import FakeFirewall, NetlinkLinkBackend
+from cnicore.plugins import PluginRequest, PortMapPlugin
+config = json.loads(sys.argv[1])
+PortMapPlugin(FakeFirewall(), NetlinkLinkBackend()).add(PluginRequest(
+    command="ADD", container_id="cnt-pm-1", netns="/x", ifname="eth0", config=config,
+    config_bytes=sys.argv[1].encode(), cni_version="1.0.0"))
+"""
+
+
+@pytest.mark.root
+def test_in_process_on_a_kernel_backend_deletes_stale_udp_flows(netns: Namespaces) -> None:
+    # The library's portmap over a kernel link backend: the host is the calling process's namespace, here a
+    # throwaway one the whole process runs in (ip netns exec); the fake firewall keeps iptables out of it.
+    import sys
+
+    from backends._conntrack import list_entries
+
+    host = netns.add("hostpmip")
+    for tool in ("iptables", "ip6tables"):
+        subprocess.run(["ip", "netns", "exec", host, tool, "-w", "-A", "OUTPUT", "-m", "conntrack", "--ctstate",
+                        "NEW", "-j", "ACCEPT"], check=True)
+    send_tracked_flows(host, (5353, 5354), 5353)
+    config = conf(mappings=[{"hostPort": 5353, "containerPort": 53, "protocol": "udp"}])
+    subprocess.run(["ip", "netns", "exec", host, sys.executable, "-c", _IN_PROCESS_ADD, json.dumps(config)],
+                   check=True)
+    for version in (4, 6):
+        assert sorted(f[0::4] for f in list_entries(version, netns=f"/run/netns/{host}")) == [(6, 5353), (17, 5354)]
+
+
 def test_exec_version_loads_neither_attrs_nor_netaddr(plugin_bin: Path, tmp_path: Path) -> None:
     from test_exec_imports import imported
 
