@@ -517,3 +517,39 @@ def test_a_watching_store_notices_content_rewritten_in_place(tmp_path: Path) -> 
         assert store.find_owner(A) == []
         assert delete(c, store, "ctr-b", "eth0") == (IP("10.0.0.2"),)  # type: ignore[arg-type]
     assert not path.exists()
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_a_watching_store_saves_the_signatures_of_what_it_created(
+        tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch, busy: bool) -> None:
+    # A watching store takes no signature (inode, ctime) when it creates a reservation file: it takes the ones
+    # still held when it is about to save its index (busy: only when closed). The saved index holds the files'
+    # real signatures, so a store opened after another writer's change reads the changed file, not these.
+    if busy:
+        monkeypatch.setattr(core_module, "_SAVE_EVERY", 3600.0)
+    c = conf(tmp_path, "10.0.0.0/24")
+    store = FileStore(tmp_path, "net")
+    for _ in range(3):
+        store.find_owner(A)
+    assert store._handles.watch is not None
+    for i in range(6):
+        add(c, store, f"c{i}", "eth0")  # type: ignore[arg-type]
+        time.sleep(0.01)  # each one in a clock tick of its own
+    delete(c, store, "c2", "eth0")  # type: ignore[arg-type]
+    store.close()
+    net = tmp_path / "net"
+    st = os.stat(net)
+    loaded = parse_index(index_path(tmp_path).read_bytes(), (st.st_dev, st.st_ino))
+    assert loaded is not None
+    held = sorted(name for name in os.listdir(net) if name.startswith("10."))
+    assert held == ["10.0.0.2", "10.0.0.3", "10.0.0.5", "10.0.0.6", "10.0.0.7"]
+    for name in held:
+        file = os.lstat(net / name)
+        assert loaded.sigs.get(int(IP(name))) == (file.st_ino, file.st_ctime_ns), name
+    time.sleep(0.01)
+    (net / "10.0.0.9").write_bytes(b"go-1\r\neth0")  # another writer
+    reads.clear()
+    with FileStore(tmp_path, "net") as again:
+        assert len(again) == 6
+        # Entry by entry: only the new file is read (and the last one written in the tick the state was sealed).
+        assert "10.0.0.9" in reads and set(reads) <= {"10.0.0.9", "10.0.0.7"}
