@@ -323,7 +323,7 @@ class NftTool:
 
     def _list(self, *what: str) -> list[dict[str, Any]]:
         """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
-        import json
+        from cnicore._json import decode
 
         done = self._run(["-j", "list", *what])
         if done.returncode != 0:
@@ -331,8 +331,8 @@ class NftTool:
                 return []
             raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
         try:
-            items = json.loads(done.stdout).get("nftables", [])
-        except (json.JSONDecodeError, AttributeError) as exc:
+            items = decode(done.stdout, what="nft -j list").get("nftables", [])
+        except (CNIError, AttributeError) as exc:
             raise InternalError("nft -j printed something that is not its JSON") from exc
         return [item for item in items if isinstance(item, dict)]
 
