@@ -29,7 +29,7 @@ from cnicore._errors import DecodingError
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "decode", "go_error_text", "marshal", "marshal_indent"]
@@ -349,10 +349,10 @@ _INF = float("inf")
 class _ScanContext:
     """The settings the scanner reads, as ``json.loads`` would pass them (strict, NaN refused)."""
 
-    def __init__(self, parse_int: Any) -> None:
+    def __init__(self, parse_int: Any, pairs_hook: Any = None) -> None:
         self.strict = True
         self.object_hook = None
-        self.object_pairs_hook = None
+        self.object_pairs_hook = pairs_hook
         self.parse_float = _float_keeping_text
         self.parse_int = parse_int
         self.parse_constant = _reject_constant
@@ -388,7 +388,7 @@ def _loads(text: str, scan: Any) -> Any:
 
 
 def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int = MAX_DOCUMENT_BYTES,
-           keep_negative_zero: bool = False) -> Any:
+           keep_negative_zero: bool = False, pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """Decode one JSON document strictly.
 
     Args:
@@ -398,6 +398,9 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
         keep_negative_zero: decode the integer ``-0`` as ``-0.0``, as Go decodes a number
             into ``interface{}`` (so re-encoding writes ``-0`` again); leave it off where
             the values are typed (Go reads ``-0`` into an ``int`` as 0).
+        pairs_hook: called with each object's members as ``(key, value)`` pairs, in the
+            document's order and duplicates included (``json.loads``'s
+            ``object_pairs_hook``); its return value stands for the object.
 
     Raises:
         DecodingError: (code 6) for anything that is not one bounded JSON value.
@@ -414,7 +417,9 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
     else:
         text = data
     try:
-        value = _loads(text, _SCANNERS[keep_negative_zero])
+        scanner = _SCANNERS[keep_negative_zero] if pairs_hook is None else _make_scanner(
+            _ScanContext(_int_keeping_negative_zero if keep_negative_zero else int, pairs_hook))
+        value = _loads(text, scanner)
     except _SyntaxError as exc:
         raise DecodingError(go_error_text(exc.msg, exc.doc, exc.pos)) from None
     except ValueError as exc:  # NaN / Infinity, or the scanner's own syntax error (json.JSONDecodeError)

@@ -461,7 +461,9 @@ LEAN_META = ("portmap", "firewall")
 NOT_FOR_LEAN_META = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cnicore.spec._result",
                      "cnicore.spec._convert", "cnicore.spec._goaddr", "cnicore.backends._common",
                      "cnicore.backends._iptables", "cnicore.backends._nftables", "cnicore.backends._netlink",
-                     "cnicore.backends._rtnl", "cnicore.plugins._api")
+                     "cnicore.backends._rtnl", "cnicore.plugins._api",
+                     # JSON through the C accelerator alone, addresses through Go's parser on integers
+                     "json", "re", "enum", "ipaddress", "ctypes")
 # Executed tuning: the same budget, but it speaks rtnetlink itself (the netlink backend's plain operations).
 LEAN_TUNING_NEVER = tuple(module for module in NOT_FOR_LEAN_META if module != "cnicore.backends._rtnl")
 _META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
@@ -608,7 +610,10 @@ def test_exec_mesos_port_mapper_add_del_stay_lean(plugin_bin: Path, netns: Names
     rules = subprocess.run(["ip", "netns", "exec", host, "iptables-save", "-t", "nat"], capture_output=True,
                            text=True, check=True).stdout
     assert "--dport 8091" not in rules and ":CNT-MPM" in rules  # ADD made the chain and rule; DEL took the rule
+    # The Mesos port mapper reads its configuration with the json package: its refusals quote that package's own
+    # words (Mesos's agent shows them), so the package is in its budget.
+    mesos_never = tuple(module for module in NOT_FOR_LEAN_META if module not in ("json", "re", "enum"))
     for command, modules in runs.items():
-        assert _hits(modules, NOT_FOR_LEAN_META) == [], command
+        assert _hits(modules, mesos_never) == [], command
         assert "cnicore.backends._tools" in modules, command
     assert "cnicore.spec._resultread" in runs["ADD"]

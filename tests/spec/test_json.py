@@ -163,3 +163,10 @@ def test_without_the_accelerator_the_json_package_does_the_same(tmp_path: Any) -
             decode(bad)
         expected.append(caught.value.msg)
     assert done.stdout.splitlines() == expected
+
+
+@given(_VALUES.map(json.dumps))
+def test_the_pairs_hook_sees_what_json_loads_shows_it(text: str) -> None:
+    assert decode(text, pairs_hook=list) == json.loads(text, object_pairs_hook=list)
+    # Members as written, duplicates included.
+    assert decode('{"a": 1, "a": {"b": 2, "b": 3}}', pairs_hook=list) == [("a", 1), ("a", [("b", 2), ("b", 3)])]
