@@ -25,7 +25,6 @@ from cnicore._errors import (
     PermissionDeniedError,
 )
 from cnicore._gofmt import go_quote
-from cnicore._ruleplan import edit_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -260,6 +259,8 @@ class IptablesTables:
             grouped.setdefault((edit.version, edit.table), []).append(edit)
         for (version, table), group in grouped.items():
             model = self._save(version, table).by_chain
+            from cnicore._ruleplan import edit_lines  # the rule planner: not on the path of what runs no rules
+
             lines = [line for edit in group for line in edit_lines(model, edit)]
             if lines:
                 self._restore(version, lines, table)

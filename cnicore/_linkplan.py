@@ -36,6 +36,9 @@ def _sha512_module() -> Any:
 
 
 def _sha512_hex(data: bytes) -> str:
+    global _SHA512
+    if _SHA512 is None:  # loaded on first use: an exec'd tuning never hashes
+        _SHA512 = _sha512_module()
     return str(_SHA512.sha512(data).hexdigest())
 
 TYPE_CHECKING = False
@@ -46,7 +49,7 @@ __all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "Masquera
            "masquerade_chain_name", "masquerade_comment", "masquerade_rules", "nft_instance_hash",
            "nft_masquerade_comment", "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
-_SHA512: Any = _sha512_module()
+_SHA512: Any = None
 _CHAIN_PREFIX: Final = "CNI-"
 # iptables chain names are at most 28 characters: the prefix plus 24 hex digits.
 _CHAIN_NAME_MAX: Final = 28

@@ -376,7 +376,7 @@ NOT_FOR_EXEC_BRIDGE = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "c
                        "cnicore.backends._common", "cnicore.backends._iptables", "cnicore.backends._nftables",
                        # JSON through the C accelerator alone, addresses through Go's parser on integers,
                        # setns through _ctypes alone
-                       "json", "re", "enum", "ipaddress", "ctypes")
+                       "json", "re", "enum", "ipaddress", "ctypes", "contextlib")
 # Nor beyond the floor (an editable install's entry script loads it itself): modules are imported by name without it.
 NOT_FOR_EXEC_BRIDGE_BEYOND_THE_FLOOR = ("importlib", "warnings")
 
@@ -463,7 +463,7 @@ NOT_FOR_LEAN_META = ("attr", "attrs", "netaddr", "typing", "cnicore.links", "cni
                      "cnicore.backends._iptables", "cnicore.backends._nftables", "cnicore.backends._netlink",
                      "cnicore.backends._rtnl", "cnicore.plugins._api",
                      # JSON through the C accelerator alone, addresses through Go's parser on integers
-                     "json", "re", "enum", "ipaddress", "ctypes")
+                     "json", "re", "enum", "ipaddress", "ctypes", "contextlib")
 # Executed tuning: the same budget, but it speaks rtnetlink itself (the netlink backend's plain operations).
 LEAN_TUNING_NEVER = tuple(module for module in NOT_FOR_LEAN_META if module != "cnicore.backends._rtnl")
 _META_MODULE = {"portmap": "cnicore.plugins._portmap", "firewall": "cnicore.plugins._firewall",
@@ -528,8 +528,9 @@ def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespac
             assert "cnicore.backends._tools" in runs[name, command], (name, command)
             assert "cnicore.spec._resultread" in runs[name, command], (name, command)
     for command in ("ADD", "CHECK", "DEL", "DEL without a namespace"):
-        # Tuning: prevResult (with the new MAC) and link settings on plain values, on the plain netlink port.
-        assert _hits(runs["tuning", command], LEAN_TUNING_NEVER) == [], command
+        # Tuning: prevResult (with the new MAC) and link settings on plain values, on the plain netlink port; no
+        # rule planner (it runs no rules) and no collections (Mapping comes from the module os loads).
+        assert _hits(runs["tuning", command], (*LEAN_TUNING_NEVER, "cnicore._ruleplan", "collections")) == [], command
     for command in ("ADD", "CHECK", "DEL"):
         assert "cnicore.backends._linkops" in runs["tuning", command], command
     assert "cnicore.spec._resultread" in runs["tuning", "ADD"] and "cnicore.spec._resultread" in runs["tuning", "CHECK"]
@@ -612,7 +613,7 @@ def test_exec_mesos_port_mapper_add_del_stay_lean(plugin_bin: Path, netns: Names
     assert "--dport 8091" not in rules and ":CNT-MPM" in rules  # ADD made the chain and rule; DEL took the rule
     # The Mesos port mapper reads its configuration with the json package: its refusals quote that package's own
     # words (Mesos's agent shows them), so the package is in its budget.
-    mesos_never = tuple(module for module in NOT_FOR_LEAN_META if module not in ("json", "re", "enum"))
+    mesos_never = tuple(module for module in NOT_FOR_LEAN_META if module not in ("json", "re", "enum", "contextlib"))
     for command, modules in runs.items():
         assert _hits(modules, mesos_never) == [], command
         assert "cnicore.backends._tools" in modules, command
