@@ -330,22 +330,40 @@ class Session:
     and turns a kernel refusal into the errno's cnicore error about ``what``, an
     unreadable answer into :class:`~cnicore.InternalError`. Raises
     :class:`~cnicore.NamespaceNotFoundError` when the namespace is gone.
+
+    With ``pool`` (namespace path -> socket), the namespace's socket is taken
+    from it, or opened and left in it, and stays open on leaving: one socket
+    (one thread joining the namespace) per namespace rather than per operation.
+    A socket that saw an error other than a kernel refusal (or the cnicore
+    error made of one) is closed and dropped from the pool. Answers are matched
+    to requests by sequence number, so a socket serves any number of operations.
     """
 
-    def __init__(self, path: str | None, what: str) -> None:
+    def __init__(self, path: str | None, what: str, *, pool: dict[str | None, Rtnl] | None = None) -> None:
         self.what = what
-        try:
-            self.sock = Rtnl.open(path)
-        except CNIError:
-            raise
-        except OSError as exc:
-            raise error_from_errno(exc.errno, what) from exc
+        self._path = path
+        self._pool = pool
+        sock = None if pool is None else pool.get(path)
+        if sock is None:
+            try:
+                sock = Rtnl.open(path)
+            except CNIError:
+                raise
+            except OSError as exc:
+                raise error_from_errno(exc.errno, what) from exc
+            if pool is not None:
+                pool[path] = sock
+        self.sock = sock
 
     def __enter__(self) -> Rtnl:
         return self.sock
 
     def __exit__(self, kind: object, exc: BaseException | None, trace: object) -> None:
-        self.sock.close()
+        pool = self._pool
+        if pool is None or (exc is not None and not isinstance(exc, (NetlinkError, CNIError))):
+            self.sock.close()
+            if pool is not None:
+                pool.pop(self._path, None)
         if exc is None or isinstance(exc, CNIError):
             return
         if isinstance(exc, OSError):
@@ -728,6 +746,11 @@ def _split(address: str) -> tuple[str, int]:
     return canonical, int(length)
 
 
+def _close_sockets(pool: dict[str | None, Rtnl]) -> None:
+    while pool:
+        pool.popitem()[1].close()
+
+
 class PlainLinkPort:
     """The bridge engine's link port (:class:`~cnicore.plugins._bridgecore.LinkPort`) on rtnetlink, plain values.
 
@@ -735,11 +758,17 @@ class PlainLinkPort:
     the very function :class:`~cnicore.backends.NetlinkLinkBackend` calls for the
     same operation, on a socket opened for it; names and MACs come from the
     engine's checked configuration and environment. Sysctl keys are checked as
-    every backend checks them (:mod:`cnicore._sysctlkey`).
+    every backend checks them (:mod:`cnicore._sysctlkey`). One socket per
+    namespace serves every operation (see :class:`Session`): :meth:`close` closes them.
     """
 
     def __init__(self, *, peer_names: Callable[[], str] = random_peer_name) -> None:
         self._peer_names = peer_names
+        self._sockets: dict[str | None, Rtnl] = {}
+
+    def close(self) -> None:
+        """Close the sockets kept open, one per namespace used. Idempotent."""
+        _close_sockets(self._sockets)
 
     def host(self) -> str | None:
         """This process's namespace."""
@@ -755,7 +784,7 @@ class PlainLinkPort:
         """See :meth:`~cnicore.links.LinkBackend.ensure_bridge`."""
         if mtu is not None:
             check_mtu(mtu)
-        with Session(ns, f"ensure bridge {name}") as sock:
+        with Session(ns, f"ensure bridge {name}", pool=self._sockets) as sock:
             return link_info(sock, ensure_bridge(sock, name, mtu=mtu, promiscuous=promiscuous,
                                                  vlan_filtering=vlan_filtering))
 
@@ -771,7 +800,7 @@ class PlainLinkPort:
             check_mtu(mtu)
         host_fd = open_netns(host)
         try:
-            with Session(ns, f"create veth {ifname}") as sock:
+            with Session(ns, f"create veth {ifname}", pool=self._sockets) as sock:
                 peer = add_veth(sock, ifname, host_fd, mtu=mtu, mac=mac, peer_names=self._peer_names)
                 container = link_info(sock, get_link(sock, ifname))
         finally:
@@ -780,43 +809,43 @@ class PlainLinkPort:
 
     def get_link(self, ns: str | None, name: str) -> LinkInfo:
         """See :meth:`~cnicore.links.LinkBackend.get_link`."""
-        with Session(ns, f"get link {name}") as sock:
+        with Session(ns, f"get link {name}", pool=self._sockets) as sock:
             return link_info(sock, get_link(sock, name))
 
     def delete_link(self, ns: str | None, name: str) -> None:
         """See :meth:`~cnicore.links.LinkBackend.delete_link`."""
-        with Session(ns, f"delete link {name}") as sock:
+        with Session(ns, f"delete link {name}", pool=self._sockets) as sock:
             delete_link(sock, name)
 
     def set_link_up(self, ns: str | None, name: str, up: bool) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_link_up`."""
-        with Session(ns, f"{'set up' if up else 'set down'} {name}") as sock:
+        with Session(ns, f"{'set up' if up else 'set down'} {name}", pool=self._sockets) as sock:
             set_link(sock, name, flags=IFF_UP if up else 0, change=IFF_UP)
 
     def set_master(self, ns: str | None, name: str, master: str) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_master`."""
-        with Session(ns, f"set master of {name}") as sock:
+        with Session(ns, f"set master of {name}", pool=self._sockets) as sock:
             set_master(sock, name, master)
 
     def set_hairpin(self, ns: str | None, name: str, on: bool) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_hairpin`."""
-        with Session(ns, f"set hairpin on {name}") as sock:
+        with Session(ns, f"set hairpin on {name}", pool=self._sockets) as sock:
             set_port_flag(sock, name, IFLA_BRPORT_MODE, on)
 
     def set_port_isolation(self, ns: str | None, name: str, on: bool) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_port_isolation`."""
-        with Session(ns, f"set isolation on {name}") as sock:
+        with Session(ns, f"set isolation on {name}", pool=self._sockets) as sock:
             set_port_flag(sock, name, IFLA_BRPORT_ISOLATED, on)
 
     def set_port_vlans(self, ns: str | None, name: str, *, remove: tuple[int, ...] = (),
                        add: tuple[tuple[int, bool, bool], ...] = ()) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_port_vlans` (VLANs as ``(vid, pvid, untagged)``)."""
-        with Session(ns, f"set VLANs of {name}") as sock:
+        with Session(ns, f"set VLANs of {name}", pool=self._sockets) as sock:
             set_port_vlans(sock, name, remove=remove, add=add)
 
     def set_mac(self, ns: str | None, name: str, mac: str) -> None:
         """See :meth:`~cnicore.links.LinkBackend.set_mac` (``mac`` as the kernel reported it)."""
-        with Session(ns, f"set MAC of {name}") as sock:
+        with Session(ns, f"set MAC of {name}", pool=self._sockets) as sock:
             set_link(sock, name, attrs=mac_attr(mac))
 
     def read_sysctl(self, ns: str | None, key: str) -> str:
@@ -832,7 +861,7 @@ class PlainLinkPort:
         write_sysctl_path(ns, sysctl_key_parts(key)[0], sysctl_value_text(value))
 
     def _addresses(self, ns: str | None, name: str) -> list[tuple[tuple[int, int, int], str, int]]:
-        with Session(ns, f"list addresses of {name}") as sock:
+        with Session(ns, f"list addresses of {name}", pool=self._sockets) as sock:
             index = get_link(sock, name).index
             found = []
             for _link, version, ip, prefixlen, flags in address_dump(sock, index):
@@ -854,28 +883,30 @@ class PlainLinkPort:
     def add_address(self, ns: str | None, name: str, address: str) -> None:
         """See :meth:`~cnicore.links.LinkBackend.add_address`."""
         ip, prefixlen = _split(address)
-        with Session(ns, f"add address {ip}/{prefixlen} on {name}") as sock:
+        with Session(ns, f"add address {ip}/{prefixlen} on {name}", pool=self._sockets) as sock:
             change_address(sock, name, True, ip, prefixlen)
 
     def delete_address(self, ns: str | None, name: str, address: str) -> None:
         """See :meth:`~cnicore.links.LinkBackend.delete_address`."""
         ip, prefixlen = _split(address)
-        with Session(ns, f"delete address {ip}/{prefixlen} on {name}") as sock:
+        with Session(ns, f"delete address {ip}/{prefixlen} on {name}", pool=self._sockets) as sock:
             change_address(sock, name, False, ip, prefixlen)
 
     def add_route(self, ns: str | None, dst: str, gateway: str | None, device: str, metric: int | None) -> None:
         """See :meth:`~cnicore.links.LinkBackend.add_route` (main table, universe scope)."""
-        import ipaddress  # the destination's network address, as the typed Route computes it
+        from cnicore.spec._goint import ip_value_text, mask_value, parse_interface
 
-        network = ipaddress.ip_network(dst, strict=False)
-        with Session(ns, f"add route to {network}") as sock:
-            sock.request(RTM_NEWROUTE, route_request(sock, dst=str(network.network_address),
-                                                     dst_len=network.prefixlen, gateway=gateway, device=device,
+        # The destination's network address, as the typed Route computes it.
+        version, value, prefix = parse_interface(dst)
+        network = ip_value_text(version, value & mask_value(version, prefix))
+        with Session(ns, f"add route to {network}/{prefix}", pool=self._sockets) as sock:
+            sock.request(RTM_NEWROUTE, route_request(sock, dst=network,
+                                                     dst_len=prefix, gateway=gateway, device=device,
                                                      metric=metric), flags=CREATE_ROUTE)
 
     def list_routes(self, ns: str | None) -> list[tuple[str, str | None]]:
         """See :meth:`~cnicore.links.LinkBackend.list_routes`: the main table's ``(dst, gateway)``."""
-        with Session(ns, "list routes") as sock:
+        with Session(ns, "list routes", pool=self._sockets) as sock:
             return [(f"{dst}/{dst_len}", gateway)
                     for version in (4, 6)
                     for _v, dst, dst_len, gateway, _oif, _metric, table, _scope, _source in route_dump(sock, version)

@@ -11,9 +11,11 @@ accident. The worker goes back to its first namespace before it ends: a thread
 that exits inside another namespace costs the kernel noticeably more to tear
 down.
 
-Only the interpreter's built-in modules are imported (``_thread``, and
-:mod:`ctypes` for ``setns`` before Python 3.12), so the exec'd plugins that use
-it start without ``threading``; errors are cnicore errors, translated here.
+Only the interpreter's built-in modules are imported (``_thread``, and before
+Python 3.12, which has ``os.setns``, the C half of :mod:`ctypes`: ``_ctypes``
+alone calls libc's ``setns``; the ``ctypes`` package defines dozens of types on
+import, a millisecond of every exec'd bridge's start), so the exec'd plugins
+that use it start without ``threading``; errors are cnicore errors, translated here.
 """
 
 from __future__ import annotations
@@ -32,24 +34,39 @@ __all__ = ["open_netns", "run_in_netns", "setns"]
 
 _CLONE_NEWNET = 0x40000000
 _OWN = "/proc/thread-self/ns/net"
-_libc: Any = None
+_libc_setns: Any = None
+
+
+def _load_libc_setns() -> Any:
+    """libc's ``int setns(int fd, int nstype)``, as ``ctypes.CDLL(None, use_errno=True).setns`` is, on ``_ctypes``."""
+    import _ctypes
+
+    class CInt(_ctypes._SimpleCData):  # type: ignore[type-arg]  # what ctypes.c_int is
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):  # a CDLL function: C calling convention, errno saved, int result
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = CInt
+
+    class Process:  # the symbols already loaded in this process (dlopen(NULL))
+        _handle = _ctypes.dlopen(None, os.RTLD_LOCAL)  # type: ignore[arg-type]  # NULL: this process (typeshed omits it)
+
+    return Function(("setns", Process))  # type: ignore[arg-type]  # any object with _handle
 
 
 def setns(fd: int) -> None:
     """Move the calling thread into the network namespace open at ``fd`` (``OSError`` on failure)."""
-    global _libc
+    global _libc_setns
     native = getattr(os, "setns", None)  # Python 3.12+
     if native is not None:
         native(fd, _CLONE_NEWNET)
         return
-    if _libc is None:
-        import ctypes
+    if _libc_setns is None:
+        _libc_setns = _load_libc_setns()
+    if _libc_setns(fd, _CLONE_NEWNET) != 0:
+        import _ctypes
 
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, _CLONE_NEWNET) != 0:
-        import ctypes
-
-        code = ctypes.get_errno()
+        code = _ctypes.get_errno()
         raise OSError(code, os.strerror(code))
 
 

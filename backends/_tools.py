@@ -25,7 +25,6 @@ from cnicore._errors import (
     PermissionDeniedError,
 )
 from cnicore._gofmt import go_quote
-from cnicore._ruleplan import edit_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -260,6 +259,8 @@ class IptablesTables:
             grouped.setdefault((edit.version, edit.table), []).append(edit)
         for (version, table), group in grouped.items():
             model = self._save(version, table).by_chain
+            from cnicore._ruleplan import edit_lines  # the rule planner: not on the path of what runs no rules
+
             lines = [line for edit in group for line in edit_lines(model, edit)]
             if lines:
                 self._restore(version, lines, table)
@@ -323,7 +324,7 @@ class NftTool:
 
     def _list(self, *what: str) -> list[dict[str, Any]]:
         """``nft -j list <what>``'s objects; none if the table or chain does not exist."""
-        import json
+        from cnicore._json import decode
 
         done = self._run(["-j", "list", *what])
         if done.returncode != 0:
@@ -331,8 +332,8 @@ class NftTool:
                 return []
             raise InternalError(f"nft list {' '.join(what)}: {done.stderr.strip()}")
         try:
-            items = json.loads(done.stdout).get("nftables", [])
-        except (json.JSONDecodeError, AttributeError) as exc:
+            items = decode(done.stdout, what="nft -j list").get("nftables", [])
+        except (CNIError, AttributeError) as exc:
             raise InternalError("nft -j printed something that is not its JSON") from exc
         return [item for item in items if isinstance(item, dict)]
 

@@ -66,6 +66,15 @@ def json_floor(install: Install) -> list[str]:
     return [install.python, "-IS", "-c", "import json"]
 
 
+def bare_start(install: Install) -> list[str]:
+    """The install's interpreter starting isolated and doing nothing: below this no Python plugin can go.
+
+    cnicore's plugins read JSON without the ``json`` package (see :mod:`cnicore._json`), so
+    they may beat :func:`json_floor`; rows set against it say how far they are from this.
+    """
+    return [install.python, "-IS", "-c", "pass"]
+
+
 _made: dict[bool, Install] = {}
 
 

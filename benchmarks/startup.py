@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from benchmarks._harness import Row, interleave
-from benchmarks._install import InstallUnavailable, installed, json_floor
+from benchmarks._install import InstallUnavailable, bare_start, installed, json_floor
 
 __all__ = ["exec_rows", "range_rows", "run"]
 
@@ -165,9 +165,10 @@ def exec_rows(quick: bool) -> list[Row]:
                     return elapsed
                 return measure
 
-            floor = json_floor(install)
+            floor, bare = json_floor(install), bare_start(install)
             fns: dict[str, Callable[[], float]] = {
                 "json": lambda: _timed(floor, base_env),
+                "bare": lambda: _timed(bare, base_env),
                 "ours lo": plugin_add(install.plugin("loopback"), lo_conf, ours_env, "lo", bin_dir, False),
                 "ours hl": plugin_add(install.plugin("host-local"), hl_conf, ours_env, "eth0", bin_dir, True),
             }
@@ -196,6 +197,11 @@ def exec_rows(quick: bool) -> list[Row]:
                                    ("ours hl", "host-local ADD, exec", 1.25)):
             rows.append(Row(figure=label, ours=got[key], anchor=got["json"], unit="s", anchor_name=floor_name,
                             target=target, higher_is_better=False, note=install.label))
+            rows.append(Row(figure=f"{label}, vs the bare interpreter start", ours=got[key], anchor=got["bare"],
+                            unit="s", anchor_name='`python -IS -c "pass"`, same interpreter', target=None,
+                            higher_is_better=False,
+                            note=f"{install.label}; no Python plugin can go below this anchor: ours reads JSON "
+                                 "without the json package, so it can beat the json floor"))
             ref = "ref lo" if key == "ours lo" else "ref hl"
             if ref in got:
                 rows.append(Row(figure=f"{label} vs the reference, exec", ours=got[key], anchor=got[ref], unit="s",

@@ -12,17 +12,24 @@ Decoding is strict and bounded: invalid JSON, NaN/Infinity, documents that are
 too large or nested too deeply all raise :class:`~cnicore.DecodingError`
 (code 6) with a Go-like description, never a bare ``ValueError`` or
 ``RecursionError``.
+
+Both directions run on the interpreter's JSON accelerator (``_json``: the C
+scanner, string escaper and compact encoder the ``json`` package itself uses)
+rather than through the ``json`` package: the package's Python layer imports
+``re`` and ``enum`` for its fallbacks, which costs an executed plugin about 8 ms
+of its start here, nearly as much as the interpreter's own start. The results
+are the package's, byte for byte and error for error (differential tests in
+``tests/spec/test_json.py``); on an interpreter without the accelerator the
+package's own pure-Python parts are used.
 """
 
 from __future__ import annotations
-
-import json
 
 from cnicore._errors import DecodingError
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "decode", "go_error_text", "marshal", "marshal_indent"]
@@ -31,6 +38,37 @@ __all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "decode", "go_error_text", "marsha
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 #: Deepest nesting accepted by :func:`decode` (Go's decoder stops at 10000).
 MAX_DEPTH = 512
+
+
+def _accelerator() -> Any:
+    try:
+        import _json
+    except ImportError:  # an interpreter without the C accelerator
+        return None
+    return _json
+
+
+def _package_scanner(context: Any) -> Any:
+    # Without the accelerator: the json package's pure-Python scanner, with the same settings.
+    import json
+
+    decoder: Any = json.JSONDecoder(parse_float=context.parse_float, parse_int=context.parse_int,
+                                    parse_constant=context.parse_constant, strict=True)
+    return decoder.scan_once
+
+
+def _package_string_text(text: str) -> str:
+    from json.encoder import py_encode_basestring
+
+    return py_encode_basestring(text)
+
+
+_ACCELERATOR = _accelerator()
+#: ``json.dumps`` of one string (ensure_ascii=False): quoted, with JSON's escapes.
+_string_text: Any = _package_string_text if _ACCELERATOR is None else _ACCELERATOR.encode_basestring
+_make_scanner: Any = _package_scanner if _ACCELERATOR is None else _ACCELERATOR.make_scanner
+#: The C compact encoder json.dumps uses; None without the accelerator (the iterative writer then serves).
+_make_compact_encoder: Any = None if _ACCELERATOR is None else _ACCELERATOR.make_encoder
 
 _ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
@@ -96,20 +134,47 @@ def _serialisable(value: Any) -> Any:
     return root
 
 
+def _scalar_text(value: Any) -> str:
+    """A scalar (or an empty container) as ``json.dumps(value, ensure_ascii=False, allow_nan=False)`` writes it."""
+    if isinstance(value, str):
+        text: str = _string_text(value)
+        return text
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value or value in (_INF, -_INF):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        return float.__repr__(value)
+    if isinstance(value, dict | list | tuple) and not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    raise _not_serialisable(value)
+
+
+def _not_serialisable(value: Any) -> TypeError:
+    return TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _key_text(key: Any) -> str:
     # The keys json.dumps accepts, written as it writes them.
     if isinstance(key, str):
         return key
     if isinstance(key, bool) or key is None or isinstance(key, int | float):
-        return json.dumps(key, allow_nan=False)
+        return _scalar_text(key)
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
 def _dumps_iteratively(value: Any, *, indent: bool) -> str:
     """What ``json.dumps`` writes for ``value`` (indent 4 or compact), without recursion.
 
-    Used for documents nested too deeply for the C encoder, which recurses once per level.
-    Scalars and keys are written by ``json.dumps`` itself, so the two agree byte for byte.
+    The indented writer, and the compact one for documents nested too deeply for the C
+    encoder (which recurses once per level). Scalars and keys are written as the C encoder
+    writes them (its string escaper, ``int`` and ``float`` reprs), so the two agree byte for byte.
     """
     key_separator = ": " if indent else ":"
     out: list[str] = []
@@ -122,7 +187,7 @@ def _dumps_iteratively(value: Any, *, indent: bool) -> str:
             stack.append([iter(item.items()) if isinstance(item, dict) else iter(item), isinstance(item, dict),
                           level + 1, False])
         else:
-            out.append(json.dumps(item, ensure_ascii=False, allow_nan=False))
+            out.append(_scalar_text(item))
 
     begin(value, 0)
     while stack:
@@ -142,7 +207,7 @@ def _dumps_iteratively(value: Any, *, indent: bool) -> str:
             out.append("\n" + "    " * level)
         if is_object:
             key, entry = entry
-            out.append(json.dumps(_key_text(key), ensure_ascii=False) + key_separator)
+            out.append(_string_text(_key_text(key)) + key_separator)
         begin(entry, level)
     return "".join(out)
 
@@ -163,14 +228,22 @@ def _dumps(value: Any, *, indent: bool) -> str:
         clean = _serialisable_recursively(value)
     except RecursionError:  # deep (or circular: the iterative walk says so) documents
         clean = _serialisable(value)
-    try:
-        if indent:
-            text = json.dumps(clean, indent=4, ensure_ascii=False, allow_nan=False)
-        else:
-            text = json.dumps(clean, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except RecursionError:
+    if indent or _make_compact_encoder is None:
+        # json.dumps writes indented documents with its pure-Python encoder too (the C one is compact only).
         text = _dumps_iteratively(clean, indent=indent)
+    else:
+        # What json.dumps(clean, separators=(",", ":"), ensure_ascii=False, allow_nan=False) runs.
+        encoder = _make_compact_encoder({}, _not_serialisable_default, _string_text, None, ":", ",", False, False,
+                                        False)
+        try:
+            text = "".join(encoder(clean, 0))
+        except RecursionError:
+            text = _dumps_iteratively(clean, indent=False)
     return _go_escape(text)
+
+
+def _not_serialisable_default(value: Any) -> Any:
+    raise _not_serialisable(value)
 
 
 def marshal_indent(value: Any) -> str:
@@ -202,27 +275,27 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def go_error_text(exc: json.JSONDecodeError) -> str:
-    """Describe a decode error the way Go's encoding/json words it."""
-    doc, pos = exc.doc, exc.pos
-    if pos >= len(doc.rstrip()) and exc.msg != "Extra data":
+def go_error_text(msg: str, doc: str, pos: int) -> str:
+    """Describe a decode error (``json.JSONDecodeError``'s ``msg``, ``doc`` and ``pos``) the way Go's
+    encoding/json words it."""
+    if pos >= len(doc.rstrip()) and msg != "Extra data":
         return "unexpected end of JSON input"
     ch = doc[pos] if pos < len(doc) else ""
     shown = repr(ch)[1:-1] if ch not in ("'", '"') else ch
-    if exc.msg == "Extra data":
+    if msg == "Extra data":
         return f"invalid character '{shown}' after top-level value"
-    if exc.msg.startswith("Expecting property name"):
+    if msg.startswith("Expecting property name"):
         return f"invalid character '{shown}' looking for beginning of object key string"
-    if exc.msg.startswith("Expecting ':'"):
+    if msg.startswith("Expecting ':'"):
         return f"invalid character '{shown}' after object key"
-    if exc.msg.startswith("Expecting ','"):
+    if msg.startswith("Expecting ','"):
         # Python does not say whether it was inside an object or a list; look back.
         opener = _innermost_opener(doc, pos)
         where = "object key:value pair" if opener == "{" else "array element"
         return f"invalid character '{shown}' after {where}"
-    if exc.msg.startswith("Invalid control character"):
+    if msg.startswith("Invalid control character"):
         return f"invalid character '{shown}' in string literal"
-    if exc.msg.startswith("Invalid \\escape") or exc.msg.startswith("Invalid \\u"):
+    if msg.startswith("Invalid \\escape") or msg.startswith("Invalid \\u"):
         return f"invalid character '{shown}' in string escape code"
     return f"invalid character '{shown}' looking for beginning of value"
 
@@ -273,8 +346,49 @@ def _float_keeping_text(text: str) -> float:
 _INF = float("inf")
 
 
+class _ScanContext:
+    """The settings the scanner reads, as ``json.loads`` would pass them (strict, NaN refused)."""
+
+    def __init__(self, parse_int: Any, pairs_hook: Any = None) -> None:
+        self.strict = True
+        self.object_hook = None
+        self.object_pairs_hook = pairs_hook
+        self.parse_float = _float_keeping_text
+        self.parse_int = parse_int
+        self.parse_constant = _reject_constant
+        self.memo: dict[str, str] = {}
+
+
+#: One scanner per integer rule, keyed by ``keep_negative_zero``.
+_SCANNERS = {False: _make_scanner(_ScanContext(int)), True: _make_scanner(_ScanContext(_int_keeping_negative_zero))}
+_WHITESPACE = " \t\n\r"
+
+
+class _SyntaxError(Exception):
+    """A syntax error found around the scanner (what json.loads raises as JSONDecodeError)."""
+
+    def __init__(self, msg: str, doc: str, pos: int) -> None:
+        super().__init__(msg)
+        self.msg, self.doc, self.pos = msg, doc, pos
+
+
+def _loads(text: str, scan: Any) -> Any:
+    """``json.loads(text)``'s steps around the scanner: BOM refused, whitespace either side, nothing after."""
+    if text.startswith("\ufeff"):
+        raise _SyntaxError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = scan(text, start)
+    except StopIteration as stop:
+        raise _SyntaxError("Expecting value", text, stop.value) from None
+    end = len(text) - len(text[end:].lstrip(_WHITESPACE))
+    if end != len(text):
+        raise _SyntaxError("Extra data", text, end)
+    return value
+
+
 def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int = MAX_DOCUMENT_BYTES,
-           keep_negative_zero: bool = False) -> Any:
+           keep_negative_zero: bool = False, pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """Decode one JSON document strictly.
 
     Args:
@@ -284,6 +398,9 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
         keep_negative_zero: decode the integer ``-0`` as ``-0.0``, as Go decodes a number
             into ``interface{}`` (so re-encoding writes ``-0`` again); leave it off where
             the values are typed (Go reads ``-0`` into an ``int`` as 0).
+        pairs_hook: called with each object's members as ``(key, value)`` pairs, in the
+            document's order and duplicates included (``json.loads``'s
+            ``object_pairs_hook``); its return value stands for the object.
 
     Raises:
         DecodingError: (code 6) for anything that is not one bounded JSON value.
@@ -300,11 +417,15 @@ def decode(data: str | bytes | bytearray, *, what: str = "JSON", max_bytes: int 
     else:
         text = data
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_float_keeping_text,
-                           parse_int=_int_keeping_negative_zero if keep_negative_zero else None)
-    except json.JSONDecodeError as exc:
-        raise DecodingError(go_error_text(exc)) from exc
-    except ValueError as exc:  # NaN / Infinity
+        scanner = _SCANNERS[keep_negative_zero] if pairs_hook is None else _make_scanner(
+            _ScanContext(_int_keeping_negative_zero if keep_negative_zero else int, pairs_hook))
+        value = _loads(text, scanner)
+    except _SyntaxError as exc:
+        raise DecodingError(go_error_text(exc.msg, exc.doc, exc.pos)) from None
+    except ValueError as exc:  # NaN / Infinity, or the scanner's own syntax error (json.JSONDecodeError)
+        pos = getattr(exc, "pos", None)
+        if pos is not None:
+            raise DecodingError(go_error_text(exc.msg, exc.doc, pos)) from exc  # type: ignore[attr-defined]
         raise DecodingError(str(exc)) from exc
     except RecursionError as exc:
         raise DecodingError("exceeded max depth") from exc

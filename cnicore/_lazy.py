@@ -16,7 +16,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["lazy_names"]
+__all__ = ["import_module", "lazy_names"]
+
+
+def import_module(name: str) -> Any:
+    """The module named ``name`` (absolute), imported if need be: :func:`importlib.import_module` without
+    importing :mod:`importlib`, whose package loads :mod:`warnings` too (about half a millisecond of every
+    exec'd plugin's start)."""
+    import sys
+
+    module = sys.modules.get(name)
+    if module is None:
+        __import__(name)
+        module = sys.modules[name]
+    return module
 
 
 def lazy_names(namespace: dict[str, Any], where: Mapping[str, str]) -> tuple[Callable[[str], Any],
@@ -35,8 +48,6 @@ def lazy_names(namespace: dict[str, Any], where: Mapping[str, str]) -> tuple[Cal
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        from importlib import import_module
-
         value = getattr(import_module(f"{package}.{module}"), name)
         namespace[name] = value
         return value

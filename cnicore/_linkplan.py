@@ -19,24 +19,26 @@ The bridge engine plans with these functions directly; the link port's typed
 
 from __future__ import annotations
 
-import ipaddress
-
 from cnicore._gofmt import go_quote
+from cnicore.spec._goint import ip_value_text, mask_value, parse_interface
 
 
 def _sha512_module() -> Any:
     # The C module alone: hashlib loads OpenSSL's bindings, milliseconds of an exec'd bridge's start.
-    import importlib
+    from cnicore._lazy import import_module
 
     for name in ("_sha512", "_sha2", "hashlib"):  # 3.11, 3.12+, an interpreter built without them
         try:
-            return importlib.import_module(name)
+            return import_module(name)
         except ImportError:
             continue
     raise ImportError("no SHA-512 implementation")  # pragma: no cover
 
 
 def _sha512_hex(data: bytes) -> str:
+    global _SHA512
+    if _SHA512 is None:  # loaded on first use: an exec'd tuning never hashes
+        _SHA512 = _sha512_module()
     return str(_SHA512.sha512(data).hexdigest())
 
 TYPE_CHECKING = False
@@ -47,7 +49,7 @@ __all__ = ["NFT_MASQUERADE_CHAIN", "NFT_MASQUERADE_TABLE", "LinkInfo", "Masquera
            "masquerade_chain_name", "masquerade_comment", "masquerade_rules", "nft_instance_hash",
            "nft_masquerade_comment", "nft_masquerade_rule", "nft_network_hash", "spoof_check_ref_id"]
 
-_SHA512: Any = _sha512_module()
+_SHA512: Any = None
 _CHAIN_PREFIX: Final = "CNI-"
 # iptables chain names are at most 28 characters: the prefix plus 24 hex digits.
 _CHAIN_NAME_MAX: Final = 28
@@ -91,14 +93,15 @@ class MasqueradeRules:
 
 def masquerade_rules(address: str, network_name: str, container_id: str) -> MasqueradeRules:
     """The reference's rules for ``address``, an interface address such as ``"10.1.2.2/24"``."""
-    interface = ipaddress.ip_interface(address)
+    version, value, prefix = parse_interface(address)
+    ip = ip_value_text(version, value)
     chain = masquerade_chain_name(network_name, container_id)
     comment = masquerade_comment(network_name, container_id)
     tag = ("-m", "comment", "--comment", comment)
-    multicast = "224.0.0.0/4" if interface.version == 4 else "ff00::/8"
-    text = f"{interface.ip}/{interface.network.prefixlen}"
+    multicast = "224.0.0.0/4" if version == 4 else "ff00::/8"
+    text = f"{ip}/{prefix}"
     return MasqueradeRules(
-        version=interface.version,
+        version=version,
         table="nat",
         chain=chain,
         comment=comment,
@@ -106,7 +109,7 @@ def masquerade_rules(address: str, network_name: str, container_id: str) -> Masq
             ("-d", text, "-j", "ACCEPT", *tag),
             ("!", "-d", multicast, "-j", "MASQUERADE", *tag),
         ),
-        jump_rule=("-s", str(interface.ip), "-j", chain, *tag),
+        jump_rule=("-s", ip, "-j", chain, *tag),
         legacy_jump_rule=("-s", text, "-j", chain, *tag),
     )
 
@@ -145,9 +148,10 @@ def nft_masquerade_comment(network_name: str, ifname: str, container_id: str) ->
 
 def nft_masquerade_rule(address: str) -> str:
     """The per-address rule in ``masq_checks``: masquerade what leaves the address's own subnet."""
-    interface = ipaddress.ip_interface(address)
-    family = "ip" if interface.version == 4 else "ip6"
-    return f"{family} saddr == {interface.ip} {family} daddr != {interface.network} masquerade"
+    version, value, prefix = parse_interface(address)
+    family = "ip" if version == 4 else "ip6"
+    network = ip_value_text(version, value & mask_value(version, prefix))
+    return f"{family} saddr == {ip_value_text(version, value)} {family} daddr != {network}/{prefix} masquerade"
 
 
 def spoof_check_ref_id(container_id: str, ifname: str) -> str:

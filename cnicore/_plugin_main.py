@@ -37,7 +37,7 @@ command. So nothing is imported before it is needed:
   :func:`select_backend` picks;
 * the backend itself is built on first use (VERSION, a DEL with no namespace or
   a bad configuration never build one), and ``cnicore.backends`` is imported
-  with :mod:`importlib` at that moment: the core never imports it statically.
+  by name at that moment (:func:`cnicore._lazy.import_module`): the core never imports it statically.
 
 The installed executables run the interpreter isolated and without ``site``
 (see :mod:`cnicore.plugins._install`), and everything on the way here is
@@ -90,9 +90,9 @@ _META_PLUGINS: Final = ("tuning", "firewall", "portmap")
 
 def _backends() -> Any:
     # Never a static import: the core must not depend on the backends (architecture test).
-    import importlib
+    from cnicore._lazy import import_module
 
-    return importlib.import_module("cnicore.backends")
+    return import_module("cnicore.backends")
 
 
 class FakeState:
@@ -216,9 +216,9 @@ def _lazy(build: Callable[[], Any]) -> Any:
 
 def _tools() -> Any:
     # The plain tool runners (iptables, nft, /proc) of the executed meta plugins; never a static import either.
-    import importlib
+    from cnicore._lazy import import_module
 
-    return importlib.import_module("cnicore.backends._tools")
+    return import_module("cnicore.backends._tools")
 
 
 def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
@@ -229,9 +229,9 @@ def _choose_backend(environ: Mapping[str, str]) -> LinkBackend:
 def _tuning_port(environ: Mapping[str, str]) -> Any:
     # The netlink backend's plain operations when it is the one select_backend would pick, else the chosen backend.
     if (environ.get(BACKEND_ENV, "").strip().lower() or "auto") == "auto" and _backends().has_net_admin():
-        import importlib
+        from cnicore._lazy import import_module
 
-        return importlib.import_module("cnicore.backends._linkops").PlainTuningPort()
+        return import_module("cnicore.backends._linkops").PlainTuningPort()
     return _choose_backend(environ)
 
 
@@ -301,11 +301,10 @@ def loopback_exec_handler(environ: Mapping[str, str]) -> ExecHandler | None:
         return None
     if not _backends().has_net_admin():
         return None
-    import importlib
-
+    from cnicore._lazy import import_module
     from cnicore.plugins._loopback import LoopbackExecHandler
 
-    route_socket = importlib.import_module("cnicore.backends._rtnl").RouteSocket
+    route_socket = import_module("cnicore.backends._rtnl").RouteSocket
     return LoopbackExecHandler(route_socket.open)
 
 
@@ -321,11 +320,10 @@ def bridge_exec_handler(environ: Mapping[str, str]) -> ExecHandler | None:
         return None
     if not _backends().has_net_admin():
         return None
-    import importlib
-
+    from cnicore._lazy import import_module
     from cnicore.plugins._bridgeexec import BridgeExecHandler
 
-    return BridgeExecHandler(importlib.import_module, environ)
+    return BridgeExecHandler(import_module, environ)
 
 
 def _fake_state(environ: Mapping[str, str]) -> FakeState | None:

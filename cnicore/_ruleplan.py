@@ -107,13 +107,22 @@ _OPTION_ALIASES = {"--destination-ports": "--dports", "--source-ports": "--sport
 
 def _network_text(value: str) -> str:
     # As iptables prints a -s/-d value: the network (host bits cleared) with its prefix; an address alone is /32 or
-    # /128. An IPv4-mapped IPv6 address keeps its dotted tail, as ip6tables prints it.
-    import ipaddress
+    # /128. An IPv4-mapped IPv6 network keeps its dotted tail, as ip6tables prints it (inet_ntop).
+    from cnicore.spec._goint import ip_value_text, mask_value, parse_cidr_parts
 
-    net = ipaddress.ip_network(value, strict=False)
-    if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
-        return f"::ffff:{net.network_address.ipv4_mapped}/{net.prefixlen}"
-    return str(net)
+    text = value if "/" in value else value + ("/128" if ":" in value else "/32")
+    parts = parse_cidr_parts(text)
+    if parts is None:
+        raise ValueError(f"invalid address or network: {value!r}")
+    version, address, prefix, bits = parts
+    if bits == 32:
+        return f"{ip_value_text(4, address & mask_value(4, prefix))}/{prefix}"
+    if version == 4:  # written as IPv6 but IPv4-mapped: the whole 128 bits
+        address |= 0xFFFF << 32
+    network = address & mask_value(6, prefix)
+    if network >> 32 == 0xFFFF:
+        return f"::ffff:{ip_value_text(4, network & 0xFFFFFFFF)}/{prefix}"
+    return f"{ip_value_text(6, network)}/{prefix}"
 
 
 def iptables_rule_text(chain: str, rule: Sequence[str]) -> str:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Sequence
 
 from cnicore._errors import InvalidConfigError, NotFoundError
 from cnicore._gofmt import go_quote, go_value_list
+
+TYPE_CHECKING = False  # typing is left to type checkers: this module is on every exec'd plugin's path
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["find_in_path"]
 

@@ -15,13 +15,12 @@ standard library.
 
 from __future__ import annotations
 
-import ipaddress
-
 from cnicore._errors import InvalidConfigError
 from cnicore._gofmt import go_quote
 from cnicore._linkplan import LinkInfo, spoof_check_ref_id
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
+from cnicore.spec._goint import ip_value_text, mask_value, parse_interface, parse_ip_value
 from cnicore.spec._resultobj import dns_object, interface_object, ip_object_100, result_object_100, route_object
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
@@ -253,12 +252,11 @@ def plan_gateways(ips: Sequence[tuple[str, str | None]], routes: Sequence[tuple[
     bridge: dict[int, list[str]] = {4: [], 6: []}
     default_found = {4: False, 6: False}
     for address, given in ips:
-        interface = ipaddress.ip_interface(address)
-        version = interface.version
+        version, value, prefix = parse_interface(address)
         gateway = given
         if gateway is None and is_gateway:
             # calcGatewayIP: the subnet's network address plus one.
-            gateway = str(interface.network.network_address + 1)
+            gateway = ip_value_text(version, (value & mask_value(version, prefix)) + 1)
         if is_default_gateway and not default_found[version]:
             # Go compares the masked destination's text: any /0 of the family is "the default".
             default_found[version] = any(
@@ -267,14 +265,14 @@ def plan_gateways(ips: Sequence[tuple[str, str | None]], routes: Sequence[tuple[
                 defaults.append(("0.0.0.0/0" if version == 4 else "::/0", gateway))
                 default_found[version] = True
         if gateway is not None:
-            bridge[version].append(f"{gateway}/{interface.network.prefixlen}")
+            bridge[version].append(f"{gateway}/{prefix}")
         gateways.append(gateway)
     return GatewayPlan(gateways, defaults, bridge)
 
 
 def _prefix(dst: str) -> tuple[int, int]:
-    network = ipaddress.ip_network(dst, strict=False)
-    return network.version, network.prefixlen
+    version, _, prefix = parse_interface(dst)
+    return version, prefix
 
 
 # ----------------------------------------------------------------------------------------- Go's texts
@@ -286,11 +284,12 @@ def go_ipnet_value(dst: str, *, synthetic: bool) -> str:
     A destination parsed from JSON has a 4-byte mask for IPv4; the default routes the
     reference adds itself use the 16-byte form of ``0.0.0.0`` as their mask.
     """
-    network = ipaddress.ip_network(dst, strict=False)
-    if synthetic and network.version == 4:
+    version, value, prefix = parse_interface(dst)
+    if synthetic and version == 4:
         return "{0.0.0.0 00000000000000000000ffff00000000}"
-    width = 8 if network.version == 4 else 32
-    return f"{{{network.network_address} {int(network.netmask):0{width}x}}}"
+    width = 8 if version == 4 else 32
+    mask = mask_value(version, prefix)
+    return f"{{{ip_value_text(version, value & mask)} {mask:0{width}x}}}"
 
 
 def go_errno_text(msg: str) -> str:
@@ -310,10 +309,16 @@ def go_bool(value: bool) -> str:
 
 def global_unicast(ip: str) -> bool:
     """Go's ``IsGlobalUnicast``: not unspecified, loopback, multicast, link-local or (IPv4) broadcast."""
-    address = ipaddress.ip_address(ip)
-    if address.version == 4 and int(address) == 0xFFFFFFFF:
-        return False
-    return not (address.is_unspecified or address.is_loopback or address.is_multicast or address.is_link_local)
+    parsed = parse_ip_value(ip)
+    if parsed is None:
+        raise ValueError(f"invalid IP address: {ip}")
+    version, value = parsed
+    if version == 4:
+        # 0.0.0.0, 127/8, 224/4 (multicast), 169.254/16 (link-local), the broadcast address
+        return not (value == 0 or value >> 24 == 127 or value >> 28 == 0xE or value >> 16 == 0xA9FE
+                    or value == 0xFFFFFFFF)
+    # ::, ::1, ff00::/8 (multicast), fe80::/10 (link-local)
+    return not (value in (0, 1) or value >> 120 == 0xFF or value >> 118 == 0xFE80 >> 6)
 
 
 # ----------------------------------------------------------------------------------------- the plan
@@ -395,8 +400,21 @@ if TYPE_CHECKING:
         def status(self, ipam_type: str, request: Any) -> None: ...
 
 
-def _interface(address: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-    return ipaddress.ip_interface(address)
+def _interface(address: str) -> tuple[int, int, int]:
+    """``(version, value, prefix)`` of an address with its prefix, as Go parses it."""
+    return parse_interface(address)
+
+
+def _network(dst: str) -> tuple[int, int, int]:
+    """``(version, network value, prefix)``: a destination with its host bits cleared."""
+    version, value, prefix = parse_interface(dst)
+    return version, value & mask_value(version, prefix), prefix
+
+
+def _ip_text(address: str) -> str:
+    """The address part of an address with its prefix, as Go prints it."""
+    version, value, _ = parse_interface(address)
+    return ip_value_text(version, value)
 
 
 class BridgeEngine:
@@ -668,7 +686,7 @@ class BridgeEngine:
             address = ip["address"]
             if not 0 <= index < len(interfaces) or interfaces[index]["name"] != ifname:
                 raise InternalError(f"failed to add IP addr {address} to {go_quote(ifname)}: invalid interface index")
-            version = _interface(address).version
+            version = _interface(address)[0]
             if version == 6 and not ipv6_enabled:
                 for name in ("lo", ifname):
                     key = f"net/ipv6/conf/{name}/disable_ipv6"
@@ -695,7 +713,7 @@ class BridgeEngine:
             dst = route["dst"]
             gateway = route.get("gw")
             if gateway is None:
-                gateway = first_gateway.get(ipaddress.ip_network(dst, strict=False).version)
+                gateway = first_gateway.get(_interface(dst)[0])
             try:
                 links.add_route(ns, dst, gateway, ifname, route.get("priority") or None)
             except CNIError as exc:
@@ -713,14 +731,14 @@ class BridgeEngine:
 
         for attempt in range(_DAD_POLLS + 1):
             try:
-                states = [s for s in self.links.list_address_states(ns, ifname) if _interface(s[0]).version == 6]
+                states = [s for s in self.links.list_address_states(ns, ifname) if _interface(s[0])[0] == 6]
             except CNIError as exc:
                 raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: could not list "
                                     f"addresses: {exc.msg}") from exc
             failed = next((s for s in states if s[2]), None)
             if failed is not None:
                 raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: link {ifname} has "
-                                    f"address {_interface(failed[0]).ip} in DADFAILED state")
+                                    f"address {_ip_text(failed[0])} in DADFAILED state")
             if not any(s[1] for s in states):
                 return
             if attempt < _DAD_POLLS:
@@ -740,16 +758,20 @@ class BridgeEngine:
 
         links = self.links
         wanted = _interface(gateway)
+        version, wanted_value, wanted_prefix = wanted
+        wanted_mask = mask_value(version, wanted_prefix)
         for text in links.list_addresses(host, name):
             address = _interface(text)
-            if address.version != wanted.version:
+            if address[0] != version:
                 continue
             if address == wanted:
                 return
-            if wanted.version == 4 or wanted.ip in address.network or address.ip in wanted.network:
+            mask = mask_value(version, address[2])
+            if (version == 4 or wanted_value & mask == address[1] & mask
+                    or address[1] & wanted_mask == wanted_value & wanted_mask):
                 if not conf.force_address:
                     raise InternalError(f"{context}: {go_quote(name)} already has an IP address different "
-                                        f"from {wanted.ip}/{wanted.network.prefixlen}")
+                                        f"from {ip_value_text(version, wanted_value)}/{wanted_prefix}")
                 links.delete_address(host, name, text)
         try:
             links.add_address(host, name, gateway)
@@ -789,7 +811,7 @@ class BridgeEngine:
         try:
             ns = self.links.open_namespace(request.netns)
             addresses = [a for a in self.links.list_addresses(ns, request.ifname)
-                         if global_unicast(str(_interface(a).ip))]
+                         if global_unicast(_ip_text(a))]
             self.links.delete_link(ns, request.ifname)
         except NamespaceNotFoundError:
             self._ipam_delete(conf, request)
@@ -915,12 +937,12 @@ class BridgeEngine:
     def _check_routes(self, ns: Any, ifname: str, routes: list[dict[str, Any]]) -> None:
         from cnicore._errors import InternalError
 
-        present = [(ipaddress.ip_network(dst, strict=False), None if gw is None else ipaddress.ip_address(gw))
+        present = [(_network(dst), None if gw is None else parse_ip_value(gw))
                    for dst, gw in self.links.list_routes(ns)]
         for route in routes:
-            dst = ipaddress.ip_network(route["dst"], strict=False)
+            dst = _network(route["dst"])
             gw = route.get("gw")
-            wanted_gw = None if gw is None else ipaddress.ip_address(gw)
+            wanted_gw = None if gw is None else parse_ip_value(gw)
             if not any(have == dst and (wanted_gw is None or have_gw == wanted_gw) for have, have_gw in present):
                 raise InternalError(f"Failed to match route {route['dst']} via {gw or '<nil>'} dev {ifname}")
 

@@ -80,11 +80,11 @@ class ExecIpam:
 
     def add(self, ipam_type: str, request: PlainRequest) -> dict[str, Any]:
         """IPAM ADD; the result as a 1.x object. Not idempotent."""
-        import json
-
         out = self._run(ipam_type, "ADD", request)
         if isinstance(out, str):
-            found: dict[str, Any] = json.loads(out)
+            from cnicore._json import decode
+
+            found: dict[str, Any] = decode(out, what="host-local's result")
             return found
         # An executed plugin's result, in the configuration's version: read and converted by the result types.
         from cnicore.plugins._delegate import exec_result
@@ -147,6 +147,12 @@ class _LazyLinks:
             self._port = self._backends("cnicore.backends._linkops").PlainLinkPort()
         return getattr(self._port, name)
 
+    def close(self) -> None:
+        """Close the port's sockets, if it was ever made. Idempotent."""
+        port: Any = self._port  # the plain port (cnicore.backends._linkops.PlainLinkPort) has close()
+        if port is not None:
+            port.close()
+
 
 class BridgeExecHandler:
     """The bridge behind the exec skeleton (:func:`~cnicore.plugins._skel.run_exec`): the engine on plain ports.
@@ -164,7 +170,8 @@ class BridgeExecHandler:
     def __init__(self, backends: Callable[[str], Any], environ: Mapping[str, str] | None = None, *,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._ipam = ExecIpam(environ)
-        self._engine = BridgeEngine(_LazyLinks(backends), _ExecFirewalls(backends), self._ipam, sleep)
+        self._links = _LazyLinks(backends)
+        self._engine = BridgeEngine(self._links, _ExecFirewalls(backends), self._ipam, sleep)
 
     def handle(self, command: str, env: CNIEnvironment, config: dict[str, Any], config_bytes: bytes,
                cni_version: str) -> str | None:
@@ -184,8 +191,11 @@ class BridgeExecHandler:
         return None
 
     def close(self) -> None:
-        """Release what the IPAM port holds. Idempotent."""
-        self._ipam.close()
+        """Release what the IPAM and link ports hold. Idempotent."""
+        try:
+            self._ipam.close()
+        finally:
+            self._links.close()
 
 
 def _result_text(result: dict[str, Any], cni_version: str) -> str:

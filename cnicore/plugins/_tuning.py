@@ -40,13 +40,11 @@ neither the typed link world nor the result types for a current result.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
 
 from cnicore._errors import CNIError, InternalError, InvalidConfigError, NotFoundError
 from cnicore._gofmt import go_quote
+from cnicore._json import decode, marshal
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
 
@@ -98,7 +96,7 @@ DEFAULT_TUNING_DATA_DIR: Final = "/run/cni/tuning"
 DEFAULT_ALLOWLIST: Final = "/etc/cni/tuning/allowlist.conf"
 
 _PREFIX = "failed to load netconf: "
-_HEX = "[0-9a-fA-F]"
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class TuningConfig:
@@ -204,8 +202,8 @@ def check_duplicate_sysctls(config_bytes: bytes) -> None:
         return result
 
     try:
-        json.loads(config_bytes, object_pairs_hook=pairs)
-    except ValueError:
+        decode(config_bytes, pairs_hook=pairs)
+    except CNIError:
         return  # the skeleton decoded it already; anything odd here is not this check's business
     if found:
         raise InternalError("duplicated sysctl keys are not allowed")
@@ -235,6 +233,8 @@ def check_allowlist(sysctl: Mapping[str, str], path: str) -> None:
     allowlist = read_allowlist(path)
     if allowlist is None:
         return
+    import re  # only with an allow-list: re costs an exec'd plugin milliseconds of its start
+
     for key in sysctl:
         for pattern in allowlist:
             try:
@@ -247,10 +247,18 @@ def check_allowlist(sysctl: Mapping[str, str], path: str) -> None:
                                 f"[{' '.join(allowlist)}]")
 
 
-_MAC_FORMS = (
-    re.compile(rf"{_HEX}{{2}}(?:([:-]){_HEX}{{2}})(?:\1{_HEX}{{2}})*\Z"),
-    re.compile(rf"{_HEX}{{4}}(?:\.{_HEX}{{4}})+\Z"),
-)
+def _mac_digits(text: str) -> str | None:
+    """The hex digits of a MAC written as Go's ``net.ParseMAC`` accepts it (``aa:bb:...``, ``aa-bb-...`` or
+    ``aabb.ccdd...``: one separator throughout, groups of two or four hex digits), lowercase; else None."""
+    if len(text) > 2 and text[2] in ":-":
+        groups, width = text.split(text[2]), 2
+    elif len(text) > 4 and text[4] == ".":
+        groups, width = text.split("."), 4
+    else:
+        return None
+    if len(groups) < 2 or any(len(group) != width or not set(group) <= _HEX_DIGITS for group in groups):
+        return None
+    return "".join(groups).lower()
 
 
 def parse_go_mac(text: str) -> str:
@@ -259,9 +267,7 @@ def parse_go_mac(text: str) -> str:
     Raises:
         InternalError: the reference's ``invalid args <mac> for MAC addr: address <mac>: invalid MAC address``.
     """
-    digits = ""
-    if _MAC_FORMS[0].match(text) or _MAC_FORMS[1].match(text):
-        digits = re.sub(r"[:.-]", "", text).lower()
+    digits = _mac_digits(text) or ""
     if len(digits) // 2 not in (6, 8, 20):
         raise InternalError(f"invalid args {text} for MAC addr: address {text}: invalid MAC address")
     return ":".join(digits[i:i + 2] for i in range(0, len(digits), 2))
@@ -296,17 +302,9 @@ def backup_text(conf: TuningConfig, link: TunedLink) -> str:
         saved["alias"] = link.alias
     if not saved:
         return "{}"
-    # Go escapes <, > and & in strings; json.dumps escapes everything non-ASCII, which Go does not.
-    body = ",\n".join(f" {json.dumps(key)}: {_go_json(value)}" for key, value in saved.items())
+    # Go's encoding of each key and value (the one writer: <, > and & escaped, other non-ASCII text as is).
+    body = ",\n".join(f" {marshal(key)}: {marshal(value)}" for key, value in saved.items())
     return "{\n" + body + "\n}"
-
-
-def _go_json(value: Any) -> str:
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-                .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-    return json.dumps(value)
 
 
 class TuningPlugin:
@@ -419,17 +417,19 @@ class TuningPlugin:
         """DEL: restore what ADD saved; never fails once the configuration parsed."""
         conf = load_tuning_config(request.config, request.args)
         # The reference ignores every failure here (the saved file stays for a later DEL).
-        with contextlib.suppress(CNIError):
+        try:  # noqa: SIM105 (contextlib costs an exec'd plugin its import)
             self._restore(conf, request)
+        except CNIError:
+            pass
 
     def _restore(self, conf: TuningConfig, request: MetaRequest) -> None:
         # The reference enters the namespace first; reading the file first ends the same way (nothing saved,
         # or no namespace: nothing happens) without building a link backend when nothing was saved.
         path = _backup_file(conf.data_dir, request.container_id, request.ifname)
         try:
-            with open(path, encoding="utf-8") as handle:
-                saved = json.load(handle)
-        except (OSError, ValueError):
+            with open(path, "rb") as handle:
+                saved = decode(handle.read(), what=path)
+        except (OSError, CNIError):
             return
         if not isinstance(saved, dict):
             return

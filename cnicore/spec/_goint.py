@@ -14,7 +14,7 @@ more zero groups (leftmost on a tie) and prints a mapped address as IPv4.
 from __future__ import annotations
 
 __all__ = ["V6_TAG", "canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text", "key_value",
-           "parse_cidr_parts", "parse_cidr_value", "parse_ip_value", "value_key"]
+           "mask_value", "parse_cidr_parts", "parse_cidr_value", "parse_interface", "parse_ip_value", "value_key"]
 
 #: Bit set in the key of every IPv6 address (IPv6 values are below 2**128): see :func:`value_key`.
 V6_TAG = 1 << 128
@@ -147,6 +147,24 @@ def parse_cidr_value(text: str) -> tuple[int, int, int] | None:
     if bits == 128 and version == 4:
         return 4, value, max(prefix - 96, 0)
     return version, value, prefix
+
+
+def parse_interface(text: str) -> tuple[int, int, int]:
+    """An address with its prefix (``"10.1.2.3/24"``) as :func:`parse_cidr_value` reads it.
+
+    Raises:
+        ValueError: where Go's ``ParseCIDR`` fails (``invalid CIDR address: <text>``).
+    """
+    parsed = parse_cidr_value(text)
+    if parsed is None:
+        raise ValueError(f"invalid CIDR address: {text}")
+    return parsed
+
+
+def mask_value(version: int, prefix: int) -> int:
+    """The netmask of a ``/prefix`` of the family, as an integer (``value & mask`` is the network's address)."""
+    bits = 32 if version == 4 else 128
+    return ((1 << prefix) - 1) << (bits - prefix)
 
 
 def value_key(version: int, value: int) -> int:

@@ -18,7 +18,9 @@ the version). Standard library only: an executed meta plugin passes its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+# collections.abc's own Mapping, from the module os has already loaded: collections.abc would load collections
+# (a millisecond of an exec'd meta plugin's start) for nothing more.
+from _collections_abc import Mapping
 
 from cnicore._errors import DecodingError
 from cnicore._gofmt import go_fold, go_quote, go_type_name

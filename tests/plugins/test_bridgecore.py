@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cnicore import InvalidConfigError
 from cnicore.plugins._bridgecore import (
@@ -117,3 +119,32 @@ def test_masquerade_layouts_on_strings() -> None:
     assert rules.legacy_jump_rule[:2] == ("-s", "2001:db8::2/64")
     assert rules.comment == 'name: "mynet" id: "dummy"'
     assert nft_masquerade_rule("192.168.1.1/24") == "ip saddr == 192.168.1.1 ip daddr != 192.168.1.0/24 masquerade"
+
+
+_V4 = st.integers(0, 2**32 - 1)
+_V6 = st.integers(0, 2**128 - 1).filter(lambda v: v >> 32 != 0xFFFF)  # mapped addresses are Go's IPv4
+
+
+@given(st.one_of(st.tuples(st.just(4), _V4, st.integers(0, 32)), st.tuples(st.just(6), _V6, st.integers(0, 128))))
+def test_address_helpers_agree_with_the_standard_library(case: tuple[int, int, int]) -> None:
+    # The engine reads addresses with Go's parser on integers (cnicore.spec._goint); the standard library's
+    # ipaddress is the oracle here for what both read the same way (no IPv4-mapped forms, which Go reads as IPv4).
+    import ipaddress
+
+    version, value, prefix = case
+    interface = (ipaddress.IPv6Interface if version == 6 else ipaddress.IPv4Interface)((value, prefix))
+    text = f"{interface.ip}/{prefix}"
+    width = 8 if version == 4 else 32
+    assert go_ipnet_value(text, synthetic=False) == (f"{{{interface.network.network_address} "
+                                                    f"{int(interface.network.netmask):0{width}x}}}")
+    ip = interface.ip
+    expected = not (ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_link_local
+                    or (version == 4 and int(ip) == 0xFFFFFFFF))
+    assert global_unicast(str(ip)) is expected
+    plan = plan_gateways([(text, None)], [], is_gateway=True, is_default_gateway=False)
+    if int(interface.network.network_address) + 1 < 2 ** (32 if version == 4 else 128):
+        gateway = interface.network.network_address + 1
+        if version == 6 and int(gateway) >> 32 == 0xFFFF:
+            return  # Go prints such a gateway as IPv4
+        assert plan.gateways == [str(gateway)]
+        assert plan.bridge_addresses[version] == [f"{gateway}/{prefix}"]

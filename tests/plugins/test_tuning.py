@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from plugin_helpers import Namespaces, Outcome, ip_json, netns_path, run_exec
 from support import reference_plugin
 
@@ -139,6 +141,59 @@ def test_config_sources_and_errors(tmp_path: Path) -> None:
     assert parse_go_mac("c2b0.5749.47f1") == "c2:b0:57:49:47:f1"
     with pytest.raises(InternalError, match="invalid args zz for MAC addr: address zz: invalid MAC address"):
         parse_go_mac("zz")
+
+
+def _go_parse_mac(text: str) -> str | None:
+    # Go's net.ParseMAC, step by step as its source reads (the oracle for the function under test).
+    def hex_pairs(chunk: str) -> list[str] | None:
+        if len(chunk) % 2 or any(c not in "0123456789abcdefABCDEF" for c in chunk):
+            return None
+        return [chunk[i:i + 2].lower() for i in range(0, len(chunk), 2)]
+
+    if len(text) < 14:
+        return None
+    if text[2] in ":-":
+        if (len(text) + 1) % 3:
+            return None
+        n = (len(text) + 1) // 3
+        parts = [text[3 * i:3 * i + 2] for i in range(n)]
+        if any(text[3 * i + 2] != text[2] for i in range(n - 1)):
+            return None
+    elif text[4] == ".":
+        if (len(text) + 1) % 5:
+            return None
+        n = 2 * (len(text) + 1) // 5
+        parts = [text[5 * i:5 * i + 4] for i in range(n // 2)]
+        if any(text[5 * i + 4] != "." for i in range(n // 2 - 1)):
+            return None
+    else:
+        return None
+    if n not in (6, 8, 20):
+        return None
+    octets: list[str] = []
+    for part in parts:
+        pairs = hex_pairs(part)
+        if pairs is None:
+            return None
+        octets += pairs
+    return ":".join(octets)
+
+
+_OCTET = st.text(alphabet="0123456789abcdefABCDEF", min_size=2, max_size=2)
+_MACS = st.one_of(
+    st.tuples(st.lists(_OCTET, min_size=5, max_size=21), st.sampled_from(":-")).map(lambda t: t[1].join(t[0])),
+    st.lists(st.tuples(_OCTET, _OCTET).map("".join), min_size=2, max_size=11).map(".".join))
+
+
+@given(_MACS | st.lists(st.sampled_from(["c2", "B0", "5749", ":", "-", ".", "g", "0", ""]), max_size=24).map("".join)
+       | st.text(alphabet="0123456789abcdefABCDEF:-.x ", max_size=70))
+def test_mac_parsing_is_gos(text: str) -> None:
+    expected = _go_parse_mac(text)
+    if expected is None:
+        with pytest.raises(InternalError, match="invalid MAC address"):
+            parse_go_mac(text)
+    else:
+        assert parse_go_mac(text) == expected
 
 
 # -- against the reference, on real namespaces ------------------------------------------------------
