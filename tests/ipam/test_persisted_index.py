@@ -519,14 +519,17 @@ def test_a_watching_store_notices_content_rewritten_in_place(tmp_path: Path) -> 
     assert not path.exists()
 
 
-@pytest.mark.parametrize("busy", [False, True])
+@pytest.mark.parametrize(("busy", "unnamed"), [(False, True), (True, True), (False, False)])
 def test_a_watching_store_saves_the_signatures_of_what_it_created(
-        tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch, busy: bool) -> None:
-    # A watching store takes no signature (inode, ctime) when it creates a reservation file: it takes the ones
-    # still held when it is about to save its index (busy: only when closed). The saved index holds the files'
-    # real signatures, so a store opened after another writer's change reads the changed file, not these.
+        tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch, busy: bool, unnamed: bool) -> None:
+    # A watching store takes no signature (inode, ctime) when it creates a reservation file (unnamed and
+    # linked, or through a named temp file): it takes the ones still held when it is about to save its index
+    # (busy: only when closed). The saved index holds the files' real signatures, so a store opened after
+    # another writer's change reads the changed file, not these.
     if busy:
         monkeypatch.setattr(core_module, "_SAVE_EVERY", 3600.0)
+    if not unnamed:
+        monkeypatch.setattr(core_module, "_O_TMPFILE", 0)
     c = conf(tmp_path, "10.0.0.0/24")
     store = FileStore(tmp_path, "net")
     for _ in range(3):
