@@ -34,8 +34,9 @@ ENGINE_MAY_IMPORT = {"cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnic
 BRIDGE_ENGINE = {
     PACKAGE / "plugins" / "_bridgecore.py": {"cnicore._errors", "cnicore._gofmt", "cnicore._linkplan",
                                              "cnicore.plugins._netconf", "cnicore.spec._args",
-                                             "cnicore.spec._resultobj"},
-    PACKAGE / "_linkplan.py": {"cnicore._gofmt"},
+                                             "cnicore.spec._resultobj", "cnicore.spec._goint"},
+    # (cnicore._lazy: the SHA-512 module imported by name, on first use)
+    PACKAGE / "_linkplan.py": {"cnicore._gofmt", "cnicore.spec._goint", "cnicore._lazy"},
 }
 # Modules of the standard library that do I/O with other processes or the kernel's network stack.
 FORBIDDEN_IN_PURE = {"subprocess", "socket", "ctypes", "multiprocessing", "asyncio"}
