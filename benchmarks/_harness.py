@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Row", "host_namespace_refusal", "host_namespaces", "interleave", "machine_summary",
+__all__ = ["Row", "fresh_filesystem", "host_namespace_refusal", "host_namespaces", "interleave", "machine_summary",
            "median_time", "render_markdown", "run_in_namespace"]
 
 # The checkout the benchmarks run from (children started in a namespace import ``benchmarks`` from it).
@@ -80,12 +80,65 @@ def interleave(fns: dict[str, Callable[[], float]], *, rounds: int = 5) -> dict[
     """Run each measurement ``rounds`` times, interleaved, and return each one's median.
 
     Each callable runs one measurement and returns its figure (a time or a rate).
+    The order rotates each round, so that no measurement always follows the same
+    one: what one leaves behind (a filesystem that just freed a thousand inodes
+    skips them for a while when it allocates, a warm or cold cache) falls on each
+    in turn rather than on one alone.
     """
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(fn())
+    names = list(fns)
+    for round_number in range(rounds):
+        shift = round_number % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(fns[name]())
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+@contextmanager
+def fresh_filesystem(size_mib: int = 512) -> Iterator[tuple[str | None, str]]:
+    """A fresh ext4 file system (mkfs defaults: with its journal) on a sparse image, mounted for the block.
+
+    Yields ``(directory, label)``: the mount point and how a row names where it ran;
+    or ``(None, label)`` naming why not (not root, no ``mkfs.ext4``, no loop device),
+    and the rows then run in the system's temporary directory. Unmounted and removed
+    afterwards, whatever happened.
+
+    Why: creating and deleting files costs what the file system's recent history makes
+    it cost. On a shared disk (and on ext4 without a journal, which skips inodes freed in
+    the last seconds when it allocates) anyone's deletions slow everyone's creations for a
+    while, and a ratio of two such measurements swings tenfold between runs. A file
+    system of its own, as a container host's would be, leaves the figures to the code.
+    """
+    if os.geteuid() != 0:
+        yield None, "in the temporary directory (not root: no file system of its own)"
+        return
+    tools = [shutil.which(name) for name in ("mkfs.ext4", "mount", "umount")]
+    if None in tools:
+        yield None, "in the temporary directory (mkfs.ext4 or mount missing)"
+        return
+    work = tempfile.mkdtemp(prefix="cnicore-bench-fs-")
+    image, mount_point = os.path.join(work, "fs.img"), os.path.join(work, "mnt")
+    mounted = False
+    try:
+        with open(image, "wb") as handle:
+            handle.truncate(size_mib * 1024 * 1024)
+        os.mkdir(mount_point)
+        made = subprocess.run(["mkfs.ext4", "-q", "-F", image], capture_output=True, text=True, check=False)
+        if made.returncode == 0:
+            made = subprocess.run(["mount", "-o", "loop", image, mount_point], capture_output=True, text=True,
+                                  check=False)
+        if made.returncode != 0:
+            why = (made.stderr or made.stdout).strip().splitlines()[-1:] or ["failed"]
+            yield None, f"in the temporary directory (no file system of its own: {why[0]})"
+            return
+        mounted = True
+        yield mount_point, f"on a fresh ext4 ({size_mib} MiB, with journal) made for the run"
+    finally:
+        if mounted:
+            done = subprocess.run(["umount", mount_point], capture_output=True, check=False)
+            if done.returncode != 0:
+                subprocess.run(["umount", "-l", mount_point], capture_output=True, check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def host_namespace_refusal() -> str | None:

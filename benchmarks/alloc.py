@@ -57,7 +57,7 @@ from typing import Any
 from netaddr import IPAddress, IPNetwork
 
 from benchmarks._floor import FLOORS, SYSCALLS_PER_CYCLE
-from benchmarks._harness import Row, interleave
+from benchmarks._harness import Row, fresh_filesystem, interleave
 from cnicore.ipam import IPAMConfig, add, delete, load_ipam_config
 from cnicore.stores import FileStore, MemoryStore
 from cnicore.stores._file import index_path
@@ -74,9 +74,10 @@ STRETCH = 4096
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _scratch(prefix: str) -> str:
-    """A fresh data directory, alone in a temp directory that also receives the store's index beside it."""
-    data_dir = os.path.join(tempfile.mkdtemp(prefix=prefix), "networks")
+def _scratch(prefix: str, where: str | None = None) -> str:
+    """A fresh data directory, alone in a temp directory (in ``where``, else the system's) that also receives the
+    store's index beside it."""
+    data_dir = os.path.join(tempfile.mkdtemp(prefix=prefix, dir=where), "networks")
     os.mkdir(data_dir)
     return data_dir
 
@@ -135,9 +136,13 @@ def _floor_worker(floor: str) -> Callable[[str, int, str], None]:
     return work
 
 
-def _run_procs(target: Callable[[str, int, str], None], procs: int, count: int) -> float:
-    """Cycles per second of ``procs`` processes each running ``target`` for ``count`` cycles."""
-    base = _scratch("cnicore-bench-alloc-")
+def _run_procs(target: Callable[[str, int, str], None], procs: int, count: int, where: str | None = None) -> float:
+    """Cycles per second of ``procs`` processes each running ``target`` for ``count`` cycles (in ``where``)."""
+    base = _scratch("cnicore-bench-alloc-", where)
+    # Untimed: every contender starts on a filesystem with nothing dirty, so that what the previous one left
+    # (inode-table blocks dirtied by its deletions, which ext4 without a journal makes later creations avoid)
+    # is not charged to whoever runs next.
+    os.sync()
     ctx = multiprocessing.get_context("fork")
     go = ctx.Event()
 
@@ -207,26 +212,27 @@ def throughput_rows(quick: bool) -> list[Row]:
 
 def _cycle_rows(quick: bool) -> list[Row]:
     count = 100 if quick else 1200
-    rounds = 1 if quick else 5
+    rounds = 1 if quick else 7  # as many as the contenders (one process): each runs once in each position
     counts = (1, 2) if quick else PROCESS_COUNTS
     rows: list[Row] = []
     have_reference = os.access(REFERENCE_HOST_LOCAL, os.X_OK)
     for procs in counts:
         per_proc = max(10, count // procs)
-        fns: dict[str, Callable[[], float]] = {
-            "store": functools.partial(_run_procs, _store_cycles, procs, per_proc),
-            "host-local": functools.partial(_run_procs, _hostlocal_cycles, procs, per_proc),
-        }
-        for floor in FLOORS:
-            fns[floor] = functools.partial(_run_procs, _floor_worker(floor), procs, per_proc)
-        if procs == 1:
-            fns["memory"] = lambda: _memory_rate(count)
-            if have_reference:
-                fns["reference exec"] = lambda: _reference_rate(3 if quick else 20)
-        got = interleave(fns, rounds=rounds)
+        with fresh_filesystem() as (where, place):
+            fns: dict[str, Callable[[], float]] = {
+                "store": functools.partial(_run_procs, _store_cycles, procs, per_proc, where),
+                "host-local": functools.partial(_run_procs, _hostlocal_cycles, procs, per_proc, where),
+            }
+            for floor in FLOORS:
+                fns[floor] = functools.partial(_run_procs, _floor_worker(floor), procs, per_proc, where)
+            if procs == 1:
+                fns["memory"] = lambda: _memory_rate(count)
+                if have_reference:
+                    fns["reference exec"] = lambda: _reference_rate(3 if quick else 20)
+            got = interleave(fns, rounds=rounds)
         plural = "es" if procs > 1 else ""
         who = f"{procs} process{plural}"
-        note = f"{per_proc * procs} cycles, in process"
+        note = f"{per_proc * procs} cycles, in process, {place}"
         rows.append(Row(figure=f"file store allocate+release/s (key API), {who}", ours=got["store"],
                         anchor=got["crash-safe"], unit="cycles/s", anchor_name=f"crash-safe floor, {who}",
                         target=0.7, higher_is_better=True, note=note))
