@@ -1,7 +1,9 @@
 """Allocator throughput (figure 1), the system calls behind it, and the occupancy sweep (figure 2).
 
 Throughput, all in process: allocate+release cycles per second with 1 and 8
-processes sharing one network directory. Ours is the file store through its key
+processes sharing one network directory, on a file system of its own made for
+the run (:func:`benchmarks._harness.fresh_filesystem`), each contender after a
+``sync``, in an order that rotates each round. Ours is the file store through its key
 API (:class:`~cnicore.stores._filecore.FileStoreCore`: ``reserve_key`` then
 ``release_owner_keys``, the store's work for one ADD and one DEL), each process
 walking its own stretch of the range as the floors do. Its anchors, measured
