@@ -110,15 +110,6 @@ _SAVE_RETRY_AFTER = 30.0
 # waiting can time out; a waiter that sleeps long leaves a freed lock idle. (Waiting in a blocking flock in a
 # helper thread, which can time out too, measured slower here with 8 processes on 2 cores: a thread per wait.)
 _MAX_LOCK_WAIT_STEP = 0.005
-# Cursor file names kept encoded (one per range set of the configurations used; a bound all the same).
-_MAX_CURSOR_NAMES = 64
-
-_flock = fcntl.flock
-_LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
-_LOCK_UN = fcntl.LOCK_UN
-
-# What _create_unnamed returns when unnamed files cannot be made or named here.
-_NOT_HERE = (-1, -1)
 
 _fork_generation = [0]
 
@@ -426,7 +417,6 @@ class FileStoreCore:
         self._saved_at = -_SAVE_EVERY
         self._file: _IndexFile | None = None
         self._touched: set[bytes] = set()  # names this transaction changed (its own inotify events)
-        self._cursor_raw: dict[str, bytes] = {}  # range id -> its cursor file's name, as the watch reports it
         self._drained: tuple[dict[bytes, bool], bool] | None = None  # the watch's events read while taking the lock
         self._wrote = False  # this transaction added or removed directory entries
         self._made = False  # this transaction created or wrote a file (not only removed some)
@@ -500,19 +490,17 @@ class FileStoreCore:
         watch = self._handles.watch
         checked_lock = False
         if watch is not None:
-            drained = watch.drain()
-            names, rebuild = drained
+            names, rebuild = watch.drain()
             if self._drained is not None:  # (a retry after waiting for the lock: keep the earlier events)
                 earlier = self._drained[0]
                 earlier.update(names)  # (a later event of a name says more than an earlier one)
                 names = earlier
                 rebuild = rebuild or self._drained[1]
-                drained = (names, rebuild)
-            self._drained = drained
+            self._drained = (names, rebuild)
             checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
         try:
             on_disk = os.stat(self.path, follow_symlinks=False)
-            if on_disk.st_ino != self._dir_ident[1] or on_disk.st_dev != self._dir_ident[0]:
+            if (on_disk.st_dev, on_disk.st_ino) != self._dir_ident:
                 return False
             if checked_lock:
                 return True
@@ -528,7 +516,7 @@ class FileStoreCore:
         delay = 0.0005
         while True:
             try:
-                _flock(self._handles.lock_fd, _LOCK_EX_NB)
+                fcntl.flock(self._handles.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if deadline < 0:
                     deadline = float("inf") if self.lock_timeout is None else time.monotonic() + self.lock_timeout
@@ -544,7 +532,7 @@ class FileStoreCore:
             if self._same_files():
                 return
             # Someone removed or replaced the directory or the lock file: what we locked excludes nobody.
-            _flock(self._handles.lock_fd, _LOCK_UN)
+            fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
             self._open()
 
     def _timed_out(self) -> TryAgainLaterError:
@@ -579,7 +567,7 @@ class FileStoreCore:
 
     def _release_lock(self) -> None:
         try:  # noqa: SIM105 - no contextlib here
-            _flock(self._handles.lock_fd, _LOCK_UN)
+            fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
         except OSError:
             pass
 
@@ -734,10 +722,6 @@ class FileStoreCore:
                 # transaction's look at the queue. (A DEL costs one read less.)
                 self._touched.clear()
                 return
-            if self._persist and (self._flush or time.monotonic() - self._saved_at >= _SAVE_EVERY):
-                # The index may be saved below: take the signatures _create left for later now, before looking
-                # at the queue, so that any change of those files after them is among the events read next.
-                self._sign_created()
             names, rebuild = watch.drain()
             if rebuild:
                 self._stale = True
@@ -1132,22 +1116,17 @@ class FileStoreCore:
         return name
 
     def _create_unnamed(self, name: str, data: bytes) -> tuple[int, int] | None:
-        """Write ``data`` to an unnamed file and link it as ``name``; its signature (see :meth:`_create`).
-
-        Returns :data:`_NOT_HERE` (nothing created) when this cannot work here.
-        """
+        """Write ``data`` to an unnamed file and link it as ``name``; None when this cannot work here."""
         dir_fd = self._handles.dir_fd
         try:
             fd = os.open(".", _O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _FILE_MODE, dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno in _NO_TMPFILE:
                 self._tmpfile = False
-                return _NOT_HERE
+                return None
             raise
         try:
-            written = os.write(fd, data)
-            if written < len(data):
-                _write_all(fd, data[written:])
+            _write_all(fd, data)
             if self.durable:
                 os.fsync(fd)
             try:
@@ -1156,24 +1135,19 @@ class FileStoreCore:
                 if os.path.isdir(_PROC_SELF_FD):
                     raise
                 self._tmpfile = False  # no /proc: an unnamed file cannot be given a name
-                return _NOT_HERE
-            st = os.fstat(fd) if self._handles.watch is None else None
+                return None
+            st = os.fstat(fd)
         finally:
             os.close(fd)
         self._tmpfile = True
-        return None if st is None else (st.st_ino, st.st_ctime_ns)
+        return st.st_ino, st.st_ctime_ns
 
-    def _create(self, name: str, data: bytes) -> tuple[int, int] | None:
-        """Create ``name`` holding ``data``, complete or not at all. FileExistsError if taken.
-
-        Returns its signature; None for a watching store, which takes it when it is about to save its index
-        (:meth:`_sign_created`): until then nothing reads it (the watch reports any change of the file),
-        and most reservations of a busy store are gone before then.
-        """
+    def _create(self, name: str, data: bytes) -> tuple[int, int]:
+        """Create ``name`` holding ``data``, complete or not at all; its signature. FileExistsError if taken."""
         self._made = True
         if self._tmpfile is not False:
             sig = self._create_unnamed(name, data)
-            if sig is not _NOT_HERE:
+            if sig is not None:
                 return sig
         dir_fd = self._handles.dir_fd
         temp = self._write_temp(data)
@@ -1182,41 +1156,18 @@ class FileStoreCore:
         finally:
             _unlink_quietly(temp, dir_fd)
         self._touched.add(temp.encode())
-        if self._handles.watch is not None:
-            return None
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         return st.st_ino, st.st_ctime_ns
-
-    def _sign_created(self) -> None:
-        """Take the signatures :meth:`_create` left for later (before saving): those of reservations created since
-        the persisted index last caught up (each one's key is in ``_dirty`` until then) and still held.
-
-        Called before the transaction's last look at the watch's queue: a change of one of these files made
-        before the look is read then (and re-read), one made after changes the ctime the signature holds.
-        """
-        index, sigs, dir_fd = self._index, self._sigs, self._handles.dir_fd
-        for key in self._dirty:
-            if index.has_key(key) and sigs.get(key) is None:
-                try:
-                    st = os.stat(_name(key), dir_fd=dir_fd, follow_symlinks=False)
-                except OSError:
-                    continue  # (gone or unreadable: the watch reports it, or the next opener reads it)
-                sigs.set(key, (st.st_ino, st.st_ctime_ns))
 
     def _sync_dir(self) -> None:
         if self.durable:
             os.fsync(self._handles.dir_fd)
 
-    def _write_last_reserved(self, range_id: str, key: int, data: bytes) -> None:
-        """Record ``key`` (``data``: its reservation file's name) in ``last_reserved_ip.<range_id>``."""
+    def _write_last_reserved(self, range_id: str, key: int) -> None:
         self._made = True
         name = LAST_RESERVED_PREFIX + range_id
-        raw = self._cursor_raw.get(range_id)
-        if raw is None:
-            if len(self._cursor_raw) >= _MAX_CURSOR_NAMES:
-                self._cursor_raw.clear()
-            raw = self._cursor_raw[range_id] = os.fsencode(name)
-        self._touched.add(raw)
+        data = _name(key).encode()
+        self._touched.add(os.fsencode(name))
         if not self.durable:
             handles = self._handles
             # A watching store keeps the file open between transactions: the watch reports anyone else's
@@ -1304,8 +1255,7 @@ class FileStoreCore:
                 return False
             except OSError as exc:
                 raise _io_error("cannot create", os.path.join(self.path, name), exc) from exc
-            raw = name.encode()
-            self._touched.add(raw)
+            self._touched.add(name.encode())
             self._wrote = self._unsealed = True
             index.put_key(key, owner_text)
             self._sigs.set(key, sig)
@@ -1314,7 +1264,7 @@ class FileStoreCore:
                 self._verified.add(key)
             try:
                 self._sync_dir()
-                self._write_last_reserved(range_id, key, raw)
+                self._write_last_reserved(range_id, key)
             except OSError as exc:
                 # Keep the pair consistent: no reservation that the caller believes failed.
                 self._unlink(name, key, best_effort=True)

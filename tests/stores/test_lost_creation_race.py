@@ -141,3 +141,21 @@ def test_a_release_removes_the_file_itself(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / NETWORK).iterdir() if parse_ip(p.name)] == []
     with FileStore(tmp_path, NETWORK, persist_index=False) as reopened:
         assert list(reopened.reservations()) == []
+
+
+@pytest.mark.parametrize("watch", [False, True])
+def test_after_a_lost_race_the_store_knows_the_winner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      watch: bool) -> None:
+    # The loser's store learns whose the address is: the winner's DEL through that same store frees it, and the
+    # store lists the winner's reservation (its owner read from the file, not left unknown).
+    ip, ours, winner = parse_ip("10.40.0.2"), Owner.attachment("loser", "eth0"), Owner.attachment("winner", "eth0")
+    with FileStore(tmp_path, NETWORK, watch=watch) as store:
+        for _ in range(4):  # past the point where a watching store starts its watch
+            assert store.reservation(ip) is None
+        race = LosingLink(monkeypatch)
+        assert store.reserve(ip, ours, "0") is False
+        assert race.raced == ["10.40.0.2"]
+        assert [(str(r.ip), r.owner) for r in store.reservations()] == [("10.40.0.2", winner)]
+        assert [str(freed) for freed in store.release_owner(winner)] == ["10.40.0.2"]
+        assert not (tmp_path / NETWORK / "10.40.0.2").exists()
+        assert list(store.reservations()) == []
