@@ -1280,7 +1280,9 @@ class FileStoreCore:
         except OSError as exc:
             if not best_effort:
                 raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
-        self._touched.add(name.encode())
+        # (Not marked as this transaction's own change: the removal's event, read back, only says the name is
+        # gone, which changes nothing; and a writer that ignores the lock and creates the name again at once
+        # leaves an event that must be read, not taken for ours.)
         self._wrote = self._unsealed = True
         self._index.discard_key(key)
         self._sigs.set(key, None)

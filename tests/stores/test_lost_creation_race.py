@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ class LosingLink:
     """``os.link`` for the store under test: before the first link of a reservation file (a name that is an
     address), the competitor's file appears under that name. Records the names it raced for."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, settle: float = 0.0) -> None:
         self.raced: list[str] = []
         self._link = os.link
+        self._settle = settle
         monkeypatch.setattr(os, "link", self)
 
     def __call__(self, src: Any, dst: Any, **kwargs: Any) -> None:
@@ -43,6 +45,10 @@ class LosingLink:
             finally:
                 os.close(fd)
             self.raced.append(os.path.basename(name))
+            if self._settle:
+                # The winner's file is older than anything the loser records after: its ctime falls in an
+                # earlier clock tick than the loser's transaction ends in.
+                time.sleep(self._settle)
         self._link(src, dst, **kwargs)
 
 
@@ -146,16 +152,54 @@ def test_a_release_removes_the_file_itself(tmp_path: Path) -> None:
 @pytest.mark.parametrize("watch", [False, True])
 def test_after_a_lost_race_the_store_knows_the_winner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       watch: bool) -> None:
-    # The loser's store learns whose the address is: the winner's DEL through that same store frees it, and the
-    # store lists the winner's reservation (its owner read from the file, not left unknown).
+    # The loser's store learns whose the address is, from the file: the store lists the winner's reservation
+    # and the winner's DEL through that same store frees it. The winner's file is a few clock ticks older than
+    # the loser's transaction, so nothing later makes the store read it again: what it learnt is what it keeps.
     ip, ours, winner = parse_ip("10.40.0.2"), Owner.attachment("loser", "eth0"), Owner.attachment("winner", "eth0")
     with FileStore(tmp_path, NETWORK, watch=watch) as store:
         for _ in range(4):  # past the point where a watching store starts its watch
             assert store.reservation(ip) is None
-        race = LosingLink(monkeypatch)
+        race = LosingLink(monkeypatch, settle=0.05)
         assert store.reserve(ip, ours, "0") is False
         assert race.raced == ["10.40.0.2"]
         assert [(str(r.ip), r.owner) for r in store.reservations()] == [("10.40.0.2", winner)]
         assert [str(freed) for freed in store.release_owner(winner)] == ["10.40.0.2"]
         assert not (tmp_path / NETWORK / "10.40.0.2").exists()
         assert list(store.reservations()) == []
+
+
+def test_a_name_recreated_by_another_writer_after_our_removal_is_seen(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # In one transaction the store removes a reservation and creates another (so it reads its watch before it
+    # unlocks); a writer that ignores the lock creates the removed name again at once. The store's own removal
+    # must not hide that creation: the address is taken, by that writer.
+    from cnicore.stores._filecore import FileStoreCore
+
+    net_ip, gone_ip = 10 << 24 | 41 << 16 | 2, 10 << 24 | 41 << 16 | 3
+    store = FileStoreCore(tmp_path, NETWORK)
+    try:
+        assert store.reserve_key(gone_ip, "first eth0", "0")
+        for _ in range(4):  # a long-lived store: its watch is on
+            assert store.find_owner_keys("first eth0", None) == [gone_ip]
+        real_unlink = os.unlink
+
+        def unlink_then_recreate(name: Any, **kwargs: Any) -> None:
+            real_unlink(name, **kwargs)
+            if os.path.basename(os.fsdecode(name)) == "10.41.0.3":
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=kwargs.get("dir_fd"))
+                try:
+                    os.write(fd, b"intruder\r\neth0")
+                finally:
+                    os.close(fd)
+
+        monkeypatch.setattr(os, "unlink", unlink_then_recreate)
+        with store.transaction():
+            assert store.release_key(gone_ip, "first eth0")
+            assert store.reserve_key(net_ip, "second eth0", "0")
+        monkeypatch.undo()
+        assert (tmp_path / NETWORK / "10.41.0.3").read_bytes() == b"intruder\r\neth0"
+        assert store.watching
+        assert store.find_owner_keys("intruder eth0", None) == [gone_ip]
+        assert store.has_key(gone_ip)
+    finally:
+        store.close()
