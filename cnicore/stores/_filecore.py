@@ -728,8 +728,10 @@ class FileStoreCore:
             else:
                 touched = self._touched
                 for raw, gone in names.items():
-                    # "#<inode>" names the unnamed files this transaction linked.
-                    if raw not in touched and raw[:1] != b"#":
+                    # "#<inode>" names the unnamed files this transaction linked. A name this transaction made
+                    # is its own while it is still there; gone, someone removed it since (a writer that ignores
+                    # the lock), and that is read like anyone's change.
+                    if (gone or raw not in touched) and raw[:1] != b"#":
                         self._changed_name(raw, gone)
         self._touched.clear()
         if rebuild or not self._unsealed:

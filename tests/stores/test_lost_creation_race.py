@@ -203,3 +203,35 @@ def test_a_name_recreated_by_another_writer_after_our_removal_is_seen(tmp_path: 
         assert store.has_key(gone_ip)
     finally:
         store.close()
+
+
+def test_a_reservation_removed_by_another_writer_right_after_its_creation_is_seen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A writer that ignores the lock removes the file the store has just linked into place, in the same
+    # transaction. The store must not keep believing the address is held (it would stay taken until a restart):
+    # the removal's event is read like anyone's.
+    from cnicore.stores._filecore import FileStoreCore
+
+    first, key = 10 << 24 | 42 << 16 | 2, 10 << 24 | 42 << 16 | 3
+    store = FileStoreCore(tmp_path, NETWORK)
+    try:
+        assert store.reserve_key(first, "first eth0", "0")
+        for _ in range(4):  # a long-lived store: its watch is on
+            assert store.has_key(first)
+        assert store.watching
+        real_link = os.link
+
+        def link_then_lose(src: Any, dst: Any, **kwargs: Any) -> None:
+            real_link(src, dst, **kwargs)
+            if os.path.basename(os.fsdecode(dst)) == "10.42.0.3":
+                os.unlink(dst, dir_fd=kwargs.get("dst_dir_fd"))
+
+        monkeypatch.setattr(os, "link", link_then_lose)
+        assert store.reserve_key(key, "second eth0", "0")  # (the store did reserve it: the file was there)
+        monkeypatch.undo()
+        assert not (tmp_path / NETWORK / "10.42.0.3").exists()
+        assert not store.has_key(key)
+        assert store.find_owner_keys("second eth0", None) == []
+        assert store.reserve_key(key, "third eth0", "0")
+    finally:
+        store.close()
