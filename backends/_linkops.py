@@ -746,11 +746,6 @@ def _split(address: str) -> tuple[str, int]:
     return canonical, int(length)
 
 
-def _close_sockets(pool: dict[str | None, Rtnl]) -> None:
-    while pool:
-        pool.popitem()[1].close()
-
-
 class PlainLinkPort:
     """The bridge engine's link port (:class:`~cnicore.plugins._bridgecore.LinkPort`) on rtnetlink, plain values.
 
@@ -768,7 +763,9 @@ class PlainLinkPort:
 
     def close(self) -> None:
         """Close the sockets kept open, one per namespace used. Idempotent."""
-        _close_sockets(self._sockets)
+        sockets = self._sockets
+        while sockets:
+            sockets.popitem()[1].close()
 
     def host(self) -> str | None:
         """This process's namespace."""
@@ -894,11 +891,11 @@ class PlainLinkPort:
 
     def add_route(self, ns: str | None, dst: str, gateway: str | None, device: str, metric: int | None) -> None:
         """See :meth:`~cnicore.links.LinkBackend.add_route` (main table, universe scope)."""
-        from cnicore.spec._goint import ip_value_text, mask_value, parse_interface
+        from cnicore.spec._goint import ip_value_text, parse_network
 
         # The destination's network address, as the typed Route computes it.
-        version, value, prefix = parse_interface(dst)
-        network = ip_value_text(version, value & mask_value(version, prefix))
+        version, value, prefix = parse_network(dst)
+        network = ip_value_text(version, value)
         with Session(ns, f"add route to {network}/{prefix}", pool=self._sockets) as sock:
             sock.request(RTM_NEWROUTE, route_request(sock, dst=network,
                                                      dst_len=prefix, gateway=gateway, device=device,

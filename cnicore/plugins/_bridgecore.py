@@ -20,7 +20,7 @@ from cnicore._gofmt import go_quote
 from cnicore._linkplan import LinkInfo, spoof_check_ref_id
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
-from cnicore.spec._goint import ip_value_text, mask_value, parse_interface, parse_ip_value
+from cnicore.spec._goint import ip_value_text, mask_value, parse_interface, parse_ip_value, parse_network
 from cnicore.spec._resultobj import dns_object, interface_object, ip_object_100, result_object_100, route_object
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows the start of every exec
@@ -252,11 +252,11 @@ def plan_gateways(ips: Sequence[tuple[str, str | None]], routes: Sequence[tuple[
     bridge: dict[int, list[str]] = {4: [], 6: []}
     default_found = {4: False, 6: False}
     for address, given in ips:
-        version, value, prefix = parse_interface(address)
+        version, network, prefix = parse_network(address)
         gateway = given
         if gateway is None and is_gateway:
             # calcGatewayIP: the subnet's network address plus one.
-            gateway = ip_value_text(version, (value & mask_value(version, prefix)) + 1)
+            gateway = ip_value_text(version, network + 1)
         if is_default_gateway and not default_found[version]:
             # Go compares the masked destination's text: any /0 of the family is "the default".
             default_found[version] = any(
@@ -284,12 +284,11 @@ def go_ipnet_value(dst: str, *, synthetic: bool) -> str:
     A destination parsed from JSON has a 4-byte mask for IPv4; the default routes the
     reference adds itself use the 16-byte form of ``0.0.0.0`` as their mask.
     """
-    version, value, prefix = parse_interface(dst)
+    version, network, prefix = parse_network(dst)
     if synthetic and version == 4:
         return "{0.0.0.0 00000000000000000000ffff00000000}"
     width = 8 if version == 4 else 32
-    mask = mask_value(version, prefix)
-    return f"{{{ip_value_text(version, value & mask)} {mask:0{width}x}}}"
+    return f"{{{ip_value_text(version, network)} {mask_value(version, prefix):0{width}x}}}"
 
 
 def go_errno_text(msg: str) -> str:
@@ -398,17 +397,6 @@ if TYPE_CHECKING:
         def check(self, ipam_type: str, request: Any) -> None: ...
         def gc(self, ipam_type: str, request: Any) -> None: ...
         def status(self, ipam_type: str, request: Any) -> None: ...
-
-
-def _interface(address: str) -> tuple[int, int, int]:
-    """``(version, value, prefix)`` of an address with its prefix, as Go parses it."""
-    return parse_interface(address)
-
-
-def _network(dst: str) -> tuple[int, int, int]:
-    """``(version, network value, prefix)``: a destination with its host bits cleared."""
-    version, value, prefix = parse_interface(dst)
-    return version, value & mask_value(version, prefix), prefix
 
 
 def _ip_text(address: str) -> str:
@@ -686,7 +674,7 @@ class BridgeEngine:
             address = ip["address"]
             if not 0 <= index < len(interfaces) or interfaces[index]["name"] != ifname:
                 raise InternalError(f"failed to add IP addr {address} to {go_quote(ifname)}: invalid interface index")
-            version = _interface(address)[0]
+            version = parse_interface(address)[0]
             if version == 6 and not ipv6_enabled:
                 for name in ("lo", ifname):
                     key = f"net/ipv6/conf/{name}/disable_ipv6"
@@ -713,7 +701,7 @@ class BridgeEngine:
             dst = route["dst"]
             gateway = route.get("gw")
             if gateway is None:
-                gateway = first_gateway.get(_interface(dst)[0])
+                gateway = first_gateway.get(parse_interface(dst)[0])
             try:
                 links.add_route(ns, dst, gateway, ifname, route.get("priority") or None)
             except CNIError as exc:
@@ -731,7 +719,7 @@ class BridgeEngine:
 
         for attempt in range(_DAD_POLLS + 1):
             try:
-                states = [s for s in self.links.list_address_states(ns, ifname) if _interface(s[0])[0] == 6]
+                states = [s for s in self.links.list_address_states(ns, ifname) if parse_interface(s[0])[0] == 6]
             except CNIError as exc:
                 raise InternalError(f"failed to settle addresses for {go_quote(ifname)}: could not list "
                                     f"addresses: {exc.msg}") from exc
@@ -757,11 +745,11 @@ class BridgeEngine:
         from cnicore._errors import AlreadyExistsError, CNIError, InternalError
 
         links = self.links
-        wanted = _interface(gateway)
+        wanted = parse_interface(gateway)
         version, wanted_value, wanted_prefix = wanted
         wanted_mask = mask_value(version, wanted_prefix)
         for text in links.list_addresses(host, name):
-            address = _interface(text)
+            address = parse_interface(text)
             if address[0] != version:
                 continue
             if address == wanted:
@@ -926,21 +914,21 @@ class BridgeEngine:
                          ips: list[dict[str, Any]]) -> None:
         from cnicore._errors import InternalError
 
-        present = {_interface(a) for a in self.links.list_addresses(ns, ifname)}
+        present = {parse_interface(a) for a in self.links.list_addresses(ns, ifname)}
         for ip in ips:
             index = ip.get("interface")
             if index is None or not 0 <= index < len(interfaces) or interfaces[index].get("name") != ifname:
                 continue
-            if _interface(ip["address"]) not in present:
+            if parse_interface(ip["address"]) not in present:
                 raise InternalError(f"Failed to match addr {ip['address']} on interface {ifname}")
 
     def _check_routes(self, ns: Any, ifname: str, routes: list[dict[str, Any]]) -> None:
         from cnicore._errors import InternalError
 
-        present = [(_network(dst), None if gw is None else parse_ip_value(gw))
+        present = [(parse_network(dst), None if gw is None else parse_ip_value(gw))
                    for dst, gw in self.links.list_routes(ns)]
         for route in routes:
-            dst = _network(route["dst"])
+            dst = parse_network(route["dst"])
             gw = route.get("gw")
             wanted_gw = None if gw is None else parse_ip_value(gw)
             if not any(have == dst and (wanted_gw is None or have_gw == wanted_gw) for have, have_gw in present):

@@ -47,6 +47,7 @@ from cnicore._gofmt import go_quote
 from cnicore._json import decode, marshal
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
+from cnicore.spec._goint import HEX_DIGITS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,7 +97,6 @@ DEFAULT_TUNING_DATA_DIR: Final = "/run/cni/tuning"
 DEFAULT_ALLOWLIST: Final = "/etc/cni/tuning/allowlist.conf"
 
 _PREFIX = "failed to load netconf: "
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 class TuningConfig:
@@ -256,7 +256,7 @@ def _mac_digits(text: str) -> str | None:
         groups, width = text.split("."), 4
     else:
         return None
-    if len(groups) < 2 or any(len(group) != width or not set(group) <= _HEX_DIGITS for group in groups):
+    if len(groups) < 2 or any(len(group) != width or not set(group) <= HEX_DIGITS for group in groups):
         return None
     return "".join(groups).lower()
 

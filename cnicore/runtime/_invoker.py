@@ -27,8 +27,8 @@ ours reports some as 999, as the reference plugins do).
 The link backend and firewall for in-process plugins are those given to the
 runtime, else chosen on first use: :func:`cnicore.backends.select_backend` (which
 honours ``CNICORE_BACKEND``) and the iptables firewall (the fake firewall on the
-fake backend). ``cnicore.backends`` is imported with :mod:`importlib` at that
-moment: the core never imports it statically.
+fake backend). ``cnicore.backends`` is imported by name
+(:func:`cnicore._lazy.import_module`) at that moment: the core never imports it statically.
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ class PluginTarget:
 
 
 def _backends() -> Any:
-    import importlib
+    from cnicore._lazy import import_module
 
-    return importlib.import_module("cnicore.backends")
+    return import_module("cnicore.backends")
 
 
 class PluginRunner:

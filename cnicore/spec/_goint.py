@@ -13,13 +13,15 @@ more zero groups (leftmost on a tie) and prints a mapped address as IPv4.
 
 from __future__ import annotations
 
-__all__ = ["V6_TAG", "canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text", "key_value",
-           "mask_value", "parse_cidr_parts", "parse_cidr_value", "parse_interface", "parse_ip_value", "value_key"]
+__all__ = ["HEX_DIGITS", "V6_TAG", "canonical_cidr_value", "canonical_value", "cidr_value_text", "ip_value_text",
+           "key_value", "mask_value", "parse_cidr_parts", "parse_cidr_value", "parse_interface", "parse_ip_value",
+           "parse_network", "value_key"]
 
 #: Bit set in the key of every IPv6 address (IPv6 values are below 2**128): see :func:`value_key`.
 V6_TAG = 1 << 128
 
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: The characters of a hexadecimal digit, either case.
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _MAPPED_HIGH = 0xFFFF
 
 
@@ -50,7 +52,7 @@ def _parse_v6_groups(text: str, v4_tail: bool) -> list[int] | None:
             if v4 is None:
                 return None
             groups += [v4 >> 16, v4 & 0xFFFF]
-        elif 1 <= len(field) <= 4 and all(ch in _HEX_DIGITS for ch in field):
+        elif 1 <= len(field) <= 4 and all(ch in HEX_DIGITS for ch in field):
             groups.append(int(field, 16))
         else:
             return None
@@ -159,6 +161,16 @@ def parse_interface(text: str) -> tuple[int, int, int]:
     if parsed is None:
         raise ValueError(f"invalid CIDR address: {text}")
     return parsed
+
+
+def parse_network(text: str) -> tuple[int, int, int]:
+    """:func:`parse_interface` with the host bits cleared: ``(version, network address value, prefix)``.
+
+    Raises:
+        ValueError: where Go's ``ParseCIDR`` fails.
+    """
+    version, value, prefix = parse_interface(text)
+    return version, value & mask_value(version, prefix), prefix
 
 
 def mask_value(version: int, prefix: int) -> int:
