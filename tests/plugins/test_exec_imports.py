@@ -22,7 +22,10 @@ refusal of the skeleton load none of their modules, and no command loads another
 plugin's module, the stores, IPAM, the runtime or another backend; portmap's and
 firewall's ADD, CHECK and DEL load none of attrs, netaddr, ``typing``, the typed
 link world (``cnicore.links``), the result types or the typed firewalls. The Mesos
-port mapper refuses a missing variable before its module loads.
+port mapper refuses a missing variable before its module loads. VERSION, executed
+as installed, starts no interpreter at all (the script's shell part answers it):
+its runs load nothing, and the Python part's own answer is held to the
+skeleton's budget by running that part directly.
 """
 
 from __future__ import annotations
