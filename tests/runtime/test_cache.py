@@ -14,9 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cnicore import DecodingError, InvalidInputError
+from cnicore import DecodingError, InvalidInputError, IOFailureError
 from cnicore.runtime import (
     CACHE_KIND,
+    _cache,
     cache_file_path,
     decode_cache_entry,
     delete_cache_entry,
@@ -224,3 +225,139 @@ def test_negative_zero_in_capability_args_survives_a_round_trip() -> None:
     again = encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"{}",
                                capability_args=entry.capability_args)
     assert again == data
+
+
+@pytest.mark.parametrize(("label", "names"), [("network name", ("a/b", "c1", "eth0")),
+                                              ("container ID", ("net", "c\x001", "eth0")),
+                                              ("interface name", ("net", "c1", "../x"))])
+def test_a_name_that_would_leave_the_directory_is_refused_naming_it(
+        tmp_path: Path, label: str, names: tuple[str, str, str]) -> None:
+    bad = next(name for name in names if "/" in name or "\x00" in name)
+    with pytest.raises(InvalidInputError) as caught:
+        cache_file_path(tmp_path, *names)
+    quoted = json.dumps(bad).replace("\\u0000", "\\x00")  # Go's %q
+    assert caught.value.msg == f"cache file path: {label} {quoted} contains '/' or a NUL byte"
+    assert (caught.value.key, caught.value.value, caught.value.code) == (label, bad, 7)
+    with pytest.raises(InvalidInputError):
+        write_cache_entry(tmp_path, network=names[0], container_id=names[1], ifname=names[2], config=b"")
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("names", [("", "c", "eth0"), ("n", "", "eth0"), ("n", "c", "")])
+def test_each_of_the_three_names_is_required(tmp_path: Path, names: tuple[str, str, str]) -> None:
+    with pytest.raises(InvalidInputError, match="cache file path requires network name"):
+        cache_file_path(tmp_path, *names)
+
+
+def test_a_legacy_entry_takes_its_names_from_where_it_was_read(tmp_path: Path) -> None:
+    path = Path(cache_file_path(tmp_path, "net", "c1", "eth0"))
+    path.parent.mkdir()
+    path.write_text('{"cniVersion":"0.3.1","ips":[{"version":"4","address":"10.1.2.3/24"}],"dns":{}}')
+    entry = read_cache_entry(tmp_path, "net", "c1", "eth0")
+    assert entry is not None and entry.legacy
+    assert (entry.network, entry.container_id, entry.ifname, entry.path) == ("net", "c1", "eth0", str(path))
+    current = write_cache_entry(tmp_path, network="net", container_id="c1", ifname="eth1", config=b"{}")
+    assert current.path == cache_file_path(tmp_path, "net", "c1", "eth1")
+    assert current.netns == "" and b"netns" not in Path(current.path).read_bytes()
+    read = read_cache_entry(tmp_path, "net", "c1", "eth1")
+    assert read is not None and read.path == current.path and read == current
+
+
+def test_a_conversion_error_keeps_its_code_and_details(tmp_path: Path) -> None:
+    write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"{}",
+                      result=parse_result('{"cniVersion":"1.0.0","ips":[{"address":"10.1.2.3/24"}]}'))
+    with pytest.raises(Exception) as caught:
+        read_cached_result(tmp_path, "n", "c", "eth0", "9.9.9")
+    error = caught.value
+    assert getattr(error, "msg", None) == ('failed to convert cached result to config version "9.9.9": '
+                                           "no converter for CNI result version 1.0.0 to 9.9.9")
+    assert (getattr(error, "details", None), getattr(error, "code", None)) == ('key cniVersion = "9.9.9"', 999)
+
+
+def test_an_entry_that_is_no_regular_file_is_an_io_error_never_a_wait(tmp_path: Path) -> None:
+    path = Path(cache_file_path(tmp_path, "n", "c", "eth0"))
+    path.parent.mkdir()
+    os.mkfifo(path)  # reading a FIFO would wait for a writer forever
+    with pytest.raises(IOFailureError) as caught:
+        read_cache_entry(tmp_path, "n", "c", "eth0")
+    assert caught.value.msg == f"failed to read cache file {path}: not a regular file (a FIFO)"
+    with pytest.raises(IOFailureError, match="failed to read cache file"):
+        read_cached_result(tmp_path, "n", "c", "eth0")
+    write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth1", config=b"{}")
+    assert [a.ifname for a in list_cache_entries(tmp_path)] == ["eth1"]  # listing skips it
+
+
+def test_io_errors_name_the_file_and_lose_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"{}", netns="/x")
+    # Something that is no file where an entry goes: writing and removing it fail, naming it.
+    blocked = Path(cache_file_path(tmp_path, "n", "c", "eth1"))
+    (blocked / "inside").mkdir(parents=True)
+    with pytest.raises(IOFailureError) as caught:
+        write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth1", config=b"{}")
+    assert caught.value.msg == f"failed to write {blocked}: Is a directory"
+    with pytest.raises(IOFailureError) as caught:
+        delete_cache_entry(tmp_path, "n", "c", "eth1")
+    assert caught.value.msg == f"failed to remove cache file {blocked}: Is a directory"
+    assert sorted(os.listdir(tmp_path / "results")) == ["n-c-eth0", "n-c-eth1"]  # no temporary file left
+    assert read_cache_entry(tmp_path, "n", "c", "eth0") == kept
+    # A directory that cannot be listed.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results").write_text("not a directory")
+    with pytest.raises(IOFailureError) as caught:
+        list_cache_entries(other)
+    assert caught.value.msg == f"failed to list cache directory {other / 'results'}: Not a directory"
+    # Removal whose directory flush fails: the entry is gone all the same (libcni ignores the error).
+
+    def failing_flush(directory: str) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_cache, "fsync_directory", failing_flush)
+    assert delete_cache_entry(tmp_path, "n", "c", "eth0") is True
+    assert not Path(kept.path).exists()
+
+
+def test_listing_by_container_goes_by_file_name_first_as_libcni_does(tmp_path: Path) -> None:
+    # libcni lists a file for a container only if "-<id>-" occurs in its name after the first character, the
+    # first occurrence followed by something; then the entry itself must be the container's.
+    listed = write_cache_entry(tmp_path, network="n", container_id="c1", ifname="c1-", config=b"")  # "n-c1-c1-"
+    results_dir = tmp_path / "results"
+    entry = encode_cache_entry(network="n", container_id="c1", ifname="eth0", config=b"")
+    for misnamed in ("n-c1-", "-c1-eth0", "n-x-eth0"):
+        (results_dir / misnamed).write_bytes(entry)
+    assert [a.path for a in list_cache_entries(tmp_path, "c1")] == [listed.path]
+    assert len(list_cache_entries(tmp_path)) == 4  # each is an entry all the same
+
+
+def test_listing_is_in_the_byte_order_of_file_names(tmp_path: Path) -> None:
+    # Go's ReadDir sorts names as bytes: an undecodable byte (0xff) sorts after any UTF-8 character.
+    for container in ("\ue000", os.fsdecode(b"\xff"), "z"):
+        write_cache_entry(tmp_path, network="n", container_id=container, ifname="eth0", config=b"")
+    assert [os.fsencode(Path(a.path).name) for a in list_cache_entries(tmp_path)] == [
+        b"n-z-eth0", "n-\ue000-eth0".encode(), b"n-\xff-eth0"]
+
+
+def test_listing_skips_what_it_cannot_use_and_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results_dir = tmp_path / "results"
+    write_cache_entry(tmp_path, network="b", container_id="c1", ifname="eth0", config=b"")
+    results_dir.joinpath(".tmp.0123").write_bytes(encode_cache_entry(network="b", container_id="c1", ifname="eth9",
+                                                                      config=b""))
+    results_dir.joinpath("a-c1-eth1").write_text('{"cniVersion":"1.0.0"}')  # legacy
+    results_dir.joinpath("a-c1-eth2").write_bytes(encode_cache_entry(network="a", container_id="c2", ifname="eth2",
+                                                                      config=b""))  # another container's
+    results_dir.joinpath("a-c1-eth3").write_bytes(encode_cache_entry(network="x", container_id="c1", ifname="eth3",
+                                                                      config=b""))  # another network's
+    os.mkfifo(results_dir / "a-c1-eth4")  # unreadable
+    results_dir.joinpath("a-c1-eth5").write_bytes(b"")  # removed while listing (below)
+    assert [(a.network, a.ifname) for a in list_cache_entries(tmp_path, "c1")] == [("x", "eth3"), ("b", "eth0")]
+    assert [a.ifname for a in list_cache_entries(tmp_path, network="b")] == ["eth0"]
+    assert [a.ifname for a in list_cache_entries(tmp_path, "c1", network="a")] == []
+    real_listdir = os.listdir
+
+    def listdir_then_removed(path: str) -> list[str]:
+        names = real_listdir(path)
+        os.unlink(os.path.join(path, "a-c1-eth5"))  # a DEL that runs meanwhile
+        return names
+
+    monkeypatch.setattr(os, "listdir", listdir_then_removed)
+    assert [a.ifname for a in list_cache_entries(tmp_path, "c1")] == ["eth3", "eth0"]
