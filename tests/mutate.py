@@ -73,8 +73,18 @@ SCOPE = (
     "cnicore.runtime._journal.*",
 )
 
+_JOURNAL = "cnicore.runtime._journal."
+_CACHE = "cnicore.runtime._cache."
+_CODEC = "codec names are case-insensitive: the same codec"
+_FOLD = "Go's decoder matches keys whatever their case (go_field): every spelling of the name finds the same keys"
+_NO_FD = "only the sign of the descriptor is ever tested (>= 0)"
+_PACE = ("the pause between attempts to take a held lock: it changes only how soon a lock let go is noticed and "
+         "the time spent polling, never whether it is granted before the deadline or refused after it")
+
 #: Mutants no test can tell from the original: (function pattern, original line, mutated line, why). Only the
-#: bookkeeping of caches and a fast path whose slow path gives the same answer belong here.
+#: bookkeeping of caches, a fast path whose slow path gives the same answer, spellings Python takes as the same
+#: (codec names, a false value for False), polling pace, and error paths no test can reach belong here; code
+#: whose mutants cannot matter (an argument nobody reads) is simplified instead.
 EQUIVALENT = (
     (f"{_FILECORE}reserve_key__*", "if index.has_key(key):", "if index.has_key(None):",
      "a fast path: inside the transaction the index holds every reservation file, and creating a name that is "
@@ -91,6 +101,95 @@ EQUIVALENT = (
      "a removed file's signature (inode, ctime) left behind: a new file is re-read whenever its ctime is at or "
      "after the state's seal time, so the stale signature could only hide a file created before that seal "
      "with the same inode number and the same ctime to the nanosecond as the removed one"),
+    *((f"{_JOURNAL}x__encode__*", f'"{key}": base64.b64encode({value}).decode("ascii"),{tail}',
+       f'"{key}": base64.b64encode({value}).decode("ASCII"),{tail}', _CODEC)
+      for key, value, tail in (("config", "entry.config", ""),)),
+    (f"{_JOURNAL}x__encode__*", '"plugins": [base64.b64encode(p).decode("ascii") for p in entry.plugins],',
+     '"plugins": [base64.b64encode(p).decode("ASCII") for p in entry.plugins],', _CODEC),
+    *((f"{_JOURNAL}x_create_pending__*", 'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(8))', mutated,
+       "the temporary name needs only to start with a dot (listings skip dot files) and to be unique")
+      for mutated in ('tmp = os.path.join(directory, ".TMP." + secrets.token_hex(8))',
+                      'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(9))',
+                      'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(None))')),
+    (f"{_JOURNAL}x_create_pending__*", "fd = -1", "fd = -2", _NO_FD),
+    (f"{_JOURNAL}x_create_pending__*", "linked = False", "linked = None", "None is false as False is"),
+    *((f"{_JOURNAL}x_create_pending__*", "fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)",
+       mutated, "fchmod gives the file exactly 0600 before a byte is written, and nobody sees it before it is linked")
+      for mutated in ("fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, )",
+                      "fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 385)")),
+    (f"{_JOURNAL}x_create_pending__*", "fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)",
+     "fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL & os.O_CLOEXEC, 0o600)",
+     "drops O_EXCL and O_CLOEXEC: os.open makes every descriptor non-inheritable anyway (PEP 446), and the "
+     "temporary name holds 16 random hex digits, so no file of that name exists to refuse"),
+    (f"{_JOURNAL}x_create_pending__*", "with contextlib.suppress(OSError):", "with contextlib.suppress(None):",
+     "the suppress around removing the entry this call linked, after a later step failed: the call holds the "
+     "entry's lock, so no claimer can have removed it and the unlink does not fail (the other suppress of the "
+     "function, around removing the temporary file, is killed: that file is missing when open failed)"),
+    (f"{_JOURNAL}x__lock_abandoned__*", "same = False", "same = None", "None is false as False is"),
+    *((function, f'raise IOFailureError(f"failed to lock {what}: {{exc.strerror or exc}}") from exc', mutated,
+       "unreachable: flock with LOCK_NB on an open regular file fails only with EWOULDBLOCK (held elsewhere), "
+       "handled above, or ENOLCK (the kernel out of lock memory), which no test can cause")
+      for function, what in ((f"{_JOURNAL}x__lock_abandoned__*", "journal entry {path}"),
+                             (f"{_JOURNAL}xǁ_Flockǁ_wait_for__*", "{self._path}"))
+      for mutated in ("raise IOFailureError(None) from exc",
+                      f'raise IOFailureError(f"failed to lock {what}: {{exc.strerror and exc}}") from exc')),
+    *((f"{_JOURNAL}x_claim_pending__*", "data = read_open(fd, MAX_DOCUMENT_BYTES, path=path)", mutated,
+       "the path only names the file in the OSError, and only its strerror goes into the message")
+      for mutated in ("data = read_open(fd, MAX_DOCUMENT_BYTES, path=None)",
+                      "data = read_open(fd, MAX_DOCUMENT_BYTES, )")),
+    (f"{_JOURNAL}xǁPendingLockǁrelease__*", "self._fd = -1", "self._fd = -2", _NO_FD),
+    *((f"{_JOURNAL}xǁ_Flockǁ__init__*", "self._fd = -1", mutated,
+       "__exit__, the only reader, runs only after __enter__ has set the descriptor")
+      for mutated in ("self._fd = None", "self._fd = +1", "self._fd = -2")),
+    *((f"{_JOURNAL}xǁ_Flockǁ__exit__*", "self._fd = -1", mutated,
+       "__exit__ runs once per __enter__, which sets the descriptor anew")
+      for mutated in ("self._fd = None", "self._fd = +1", "self._fd = -2")),
+    (f"{_JOURNAL}xǁ_Flockǁ__enter__*", "fd, _ = open_regular(self._path, flags=os.O_RDWR, create_mode=0o600)",
+     "fd, _ = open_regular(self._path, create_mode=0o600)",
+     "flock needs no write access: a read-only descriptor takes the same lock"),
+    *((f"{_JOURNAL}xǁ_Flockǁ_wait_for__*", original, mutated, _PACE)
+      for original, mutated in (("pause = 0.001", "pause = 1.001"),
+                                ("pause = min(pause * 2, 0.05)", "pause = min(pause / 2, 0.05)"),
+                                ("pause = min(pause * 2, 0.05)", "pause = min(pause * 3, 0.05)"),
+                                ("pause = min(pause * 2, 0.05)", "pause = min(pause * 2, 1.05)"),
+                                ("if time.monotonic() >= deadline:", "if time.monotonic() > deadline:"))),
+    (f"{_JOURNAL}xǁRuntimeLocksǁattach_stripe__*",
+     'stripe = zlib.crc32(container_id.encode("utf-8", "surrogateescape")) % _STRIPES',
+     'stripe = zlib.crc32(container_id.encode("UTF-8", "surrogateescape")) % _STRIPES', _CODEC),
+    (f"{_JOURNAL}xǁRuntimeLocksǁattach_stripe__*",
+     'return _Flock(os.path.join(self._dir, f"attach-{stripe:02d}"), shared=False, timeout=self._timeout,',
+     'return _Flock(os.path.join(self._dir, f"attach-{stripe:02d}"), shared=None, timeout=self._timeout,',
+     "None is false as False is: the lock stays exclusive"),
+    *((f"{_CACHE}x_encode_cache_entry__*", line, line.replace(f'"{codec}")', f'"{codec.upper()}")'), _CODEC)
+      for line, codec in (('("config", marshal(base64.b64encode(config).decode("ascii"))),', "ascii"),
+                          ('fields.append(("capabilityArgs", go_map_marshal(rebuild(capability_args))'
+                           '.decode("utf-8")))', "utf-8"),
+                          ('fields.append(("result", go_map_marshal(rebuild(result_obj)).decode("utf-8")))', "utf-8"),
+                          ('return ("{" + ",".join(f"{marshal(name)}:{value}" for name, value in fields) + "}")'
+                           '.encode("utf-8")', "utf-8"))),
+    (f"{_CACHE}x_list_cache_entries__*",
+     'names = sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape"))',
+     'names = sorted(os.listdir(directory), key=lambda n: n.encode("UTF-8", "surrogateescape"))', _CODEC),
+    *((f"{_CACHE}x_read_cached_result__*", "exc.details, code=exc.code) from exc", mutated,
+       "the conversion errors (spec/_convert.py) all carry their class's own code, which the class gives again")
+      for mutated in ("exc.details, code=None) from exc", "exc.details, ) from exc")),
+    *((f"{_CACHE}x_{function}__*", line, line.replace(f'"{key}"', f'"{spelling}"'), _FOLD)
+      for function, line, key in (
+          ("_config_bytes", 'value = _field(doc, "config")', "config"),
+          ("_cni_args", 'value = _field(doc, "cniArgs")', "cniArgs"),
+          ("_current_entry", 'if _string(doc, "kind") != CACHE_KIND:', "kind"),
+          ("_current_entry", 'raw_result = _object(doc, "result")', "result"),
+          ("_current_entry", 'capability_args = _object(doc, "capabilityArgs")', "capabilityArgs"),
+          ("_current_entry", 'capability_args = _object(decode(data, keep_negative_zero=True), "capabilityArgs")',
+           "capabilityArgs"),
+          ("_current_entry", 'network=_string(doc, "networkName"),', "networkName"),
+          ("_current_entry", 'container_id=_string(doc, "containerId"),', "containerId"),
+          ("_current_entry", 'ifname=_string(doc, "ifName"),', "ifName"),
+          ("_current_entry", 'netns=_string(doc, "netns"),', "netns"))
+      for spelling in sorted({key.lower(), key.upper()} - {key})),
+    (f"{_CACHE}x__current_entry__*", 'if capability_args and b"-0" in data:', 'if capability_args or b"-0" in data:',
+     "a fast path: the second decode differs from the first only in keeping -0, so running it also when there is "
+     "no -0 or no capabilityArgs gives the same values"),
 )
 
 # mutmut's exit codes per mutant (restated from mutmut.stats so that the report needs no mutmut import):

@@ -203,7 +203,7 @@ def encode_cache_entry(*, network: str, container_id: str, ifname: str, config: 
 
 
 class _NotCurrent(Exception):
-    """The document is not a current (``cniCacheV1``) entry: read it as a legacy cache."""
+    """The document is not a current (``cniCacheV1``) entry: read it as a legacy cache (whatever the reason)."""
 
 
 def _field(doc: Mapping[str, Any], name: str, *, null_keeps: bool = False) -> Any:
@@ -216,7 +216,7 @@ def _string(doc: Mapping[str, Any], name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _NotCurrent(name)
+        raise _NotCurrent
     return value
 
 
@@ -225,7 +225,7 @@ def _object(doc: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _NotCurrent(name)
+        raise _NotCurrent
     return value
 
 
@@ -234,12 +234,12 @@ def _config_bytes(doc: Mapping[str, Any]) -> bytes:
     if value is None:
         return b""
     if not isinstance(value, str):
-        raise _NotCurrent("config")
+        raise _NotCurrent
     try:
         # Go's base64 decoder for []byte ignores line breaks.
         return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _NotCurrent("config") from exc
+        raise _NotCurrent from exc
 
 
 def _cni_args(doc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -247,17 +247,17 @@ def _cni_args(doc: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _NotCurrent("cniArgs")
+        raise _NotCurrent
     pairs: list[tuple[str, str]] = []
     for item in value:
         if item is None:
             pairs.append(("", ""))
             continue
         if not isinstance(item, list) or not all(isinstance(s, str) or s is None for s in item):
-            raise _NotCurrent("cniArgs")
+            raise _NotCurrent
         # A Go [2]string: missing elements stay empty, extra ones are dropped.
-        padded = [s or "" for s in item[:2]] + [""] * (2 - min(len(item), 2))
-        pairs.append((padded[0], padded[1]))
+        first, second = [*item, None, None][:2]
+        pairs.append((first or "", second or ""))
     return tuple(pairs)
 
 
@@ -270,6 +270,28 @@ def _lenient_result(raw: Mapping[str, Any] | None) -> AnyResult | None:
         return None
 
 
+def _current_entry(doc: dict[str, Any], data: bytes, path: str) -> CachedAttachment:
+    if _string(doc, "kind") != CACHE_KIND:
+        raise _NotCurrent
+    raw_result = _object(doc, "result")
+    capability_args = _object(doc, "capabilityArgs")
+    if capability_args and b"-0" in data:
+        # capabilityArgs is a Go map[string]interface{}: its -0 stays -0 (the typed result's does not).
+        capability_args = _object(decode(data, keep_negative_zero=True), "capabilityArgs")
+    return CachedAttachment(
+        network=_string(doc, "networkName"),
+        container_id=_string(doc, "containerId"),
+        ifname=_string(doc, "ifName"),
+        netns=_string(doc, "netns"),
+        cni_args=_cni_args(doc),
+        capability_args=capability_args or {},
+        result=_lenient_result(raw_result),
+        config=_config_bytes(doc),
+        path=path,
+        raw_result=raw_result or None,
+    )
+
+
 def decode_cache_entry(data: bytes, *, path: str = "", network: str = "", container_id: str = "",
                        ifname: str = "") -> CachedAttachment:
     """Decode a cache file's bytes.
@@ -278,35 +300,13 @@ def decode_cache_entry(data: bytes, *, path: str = "", network: str = "", contai
     ``kind``) gives the names passed in (from the file name) with ``legacy=True``
     and, when the bytes are a result document, that result.
     """
-    try:
-        doc = decode(data, what="cache entry")
-        if not isinstance(doc, dict) or _string(doc, "kind") != CACHE_KIND:
-            raise _NotCurrent("kind")
-        raw_result = _object(doc, "result")
-        capability_args = _object(doc, "capabilityArgs")
-        if capability_args and b"-0" in data:
-            # capabilityArgs is a Go map[string]interface{}: its -0 stays -0 (the typed result's does not).
-            again = decode(data, what="cache entry", keep_negative_zero=True)
-            capability_args = _object(again, "capabilityArgs")
-        return CachedAttachment(
-            network=_string(doc, "networkName"),
-            container_id=_string(doc, "containerId"),
-            ifname=_string(doc, "ifName"),
-            netns=_string(doc, "netns"),
-            cni_args=_cni_args(doc),
-            capability_args=capability_args or {},
-            result=_lenient_result(raw_result),
-            config=_config_bytes(doc),
-            path=path,
-            raw_result=raw_result or None,
-        )
-    except (_NotCurrent, DecodingError):
-        pass
-    try:
-        legacy_doc = decode(data, what="cached result")
-    except DecodingError:
-        legacy_doc = None
-    raw = legacy_doc if isinstance(legacy_doc, dict) else None
+    raw: dict[str, Any] | None = None
+    with contextlib.suppress(DecodingError):
+        doc = decode(data)
+        if isinstance(doc, dict):
+            with contextlib.suppress(_NotCurrent):
+                return _current_entry(doc, data, path)
+            raw = doc
     return CachedAttachment(network=network, container_id=container_id, ifname=ifname, path=path,
                             result=_lenient_result(raw), raw_result=raw, legacy=True)
 
@@ -356,7 +356,7 @@ def read_cached_result(cache_dir: str | os.PathLike[str], network: str, containe
     data = _read(path)
     if data is None:
         return None
-    entry = decode_cache_entry(data, path=path, network=network, container_id=container_id, ifname=ifname)
+    entry = decode_cache_entry(data)  # only whether it is legacy, and its result, are used
     if entry.legacy:
         result = parse_result(data)
     elif entry.raw_result is None:

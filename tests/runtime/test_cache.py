@@ -361,3 +361,85 @@ def test_listing_skips_what_it_cannot_use_and_goes_on(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(os, "listdir", listdir_then_removed)
     assert [a.ifname for a in list_cache_entries(tmp_path, "c1")] == ["eth3", "eth0"]
+
+
+def _entry_with(**fields: object) -> bytes:
+    document: dict[str, object] = {"kind": CACHE_KIND, "containerId": "c", "config": "e30=", "ifName": "eth0",
+                                   "networkName": "n"}
+    document.update(fields)
+    return json.dumps(document).encode()
+
+
+def test_fields_are_read_as_go_fills_a_struct() -> None:
+    # null leaves a field empty; cniArgs elements are [2]string: null or missing strings stay empty, extra ones
+    # are dropped; a null pair is a pair of empty strings; base64 may hold line breaks.
+    entry = decode_cache_entry(_entry_with(config="e3\r\n0=", netns=None, capabilityArgs=None, result=None,
+                                           cniArgs=[None, ["A"], [None, "B"], ["C", "D", "E"], []]))
+    assert not entry.legacy
+    assert entry.config == b"{}" and entry.netns == ""
+    assert entry.cni_args == (("", ""), ("A", ""), ("", "B"), ("C", "D"), ("", ""))
+    assert entry.capability_args == {} and entry.raw_result is None and entry.result is None
+    assert decode_cache_entry(_entry_with(config=None)).config == b""
+    assert decode_cache_entry(_entry_with(cniArgs=None)).cni_args == ()
+
+
+@pytest.mark.parametrize("fields", [
+    {"config": "e30=!"},  # not base64 (Go refuses the byte)
+    {"config": 5},
+    {"cniArgs": ["AB"]},  # a string is no [2]string
+    {"cniArgs": [[1, "x"]]},
+    {"cniArgs": {"A": "B"}},
+    {"netns": 5},
+    {"capabilityArgs": []},
+    {"result": "10.1.2.3"},
+    {"kind": None},
+])
+def test_a_field_go_cannot_decode_makes_the_file_a_legacy_cache(fields: dict[str, object]) -> None:
+    entry = decode_cache_entry(_entry_with(**fields), network="from", container_id="the", ifname="name")
+    assert entry.legacy and entry.key == ("from", "the", "name")
+
+
+def test_a_current_entry_without_a_result_has_no_cached_result(tmp_path: Path) -> None:
+    written = write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"{}")
+    assert written.raw_result is None and written.result is None
+    assert read_cached_result(tmp_path, "n", "c", "eth0") is None
+    assert read_cached_result(tmp_path, "n", "c", "eth0", "1.0.0") is None
+
+
+def test_a_repeated_key_counts_as_go_decodes_it() -> None:
+    # The last key counts, whatever its case; a null leaves a string as it was but empties a map.
+    data = (b'{"kind":"cniCacheV1","containerId":"c","config":"","ifName":"eth0","networkName":"n",'
+            b'"netns":"/x","NETNS":null,"capabilityArgs":{"a":1},"capabilityargs":null,'
+            b'"result":{"cniVersion":"1.0.0"},"RESULT":null}')
+    entry = decode_cache_entry(data)
+    assert not entry.legacy and entry.netns == "/x"
+    assert entry.capability_args == {} and entry.raw_result is None
+
+
+def test_what_is_not_a_result_document_gives_a_legacy_entry_without_result() -> None:
+    for data in (b"garbage", b"[]", b"[1]", b'"text"', b""):
+        entry = decode_cache_entry(data)
+        assert entry.legacy and entry.key == ("", "", "") and entry.path == ""
+        assert entry.raw_result is None and entry.result is None
+    legacy = decode_cache_entry(b'{"cniVersion":"0.4.0","dns":{},"x":[1]}')
+    assert legacy.legacy and legacy.raw_result == {"cniVersion": "0.4.0", "dns": {}, "x": (1,)}
+
+
+def test_an_entry_is_read_only() -> None:
+    entry = decode_cache_entry(encode_cache_entry(network="n", container_id="c", ifname="eth0", config=b"",
+                                                  capability_args={"portMappings": [{"hostPort": 80}]}))
+    with pytest.raises(TypeError):
+        entry.capability_args["x"] = 1  # type: ignore[index]
+    assert entry.capability_args["portMappings"] == ({"hostPort": 80},)
+    with pytest.raises(TypeError):
+        entry.capability_args["portMappings"][0]["hostPort"] = 81
+    copy = entry.capability_args_dict()
+    copy["portMappings"][0]["hostPort"] = 81  # a plain copy is the caller's to change
+    assert entry.capability_args["portMappings"][0]["hostPort"] == 80
+
+
+def test_a_cache_directory_that_cannot_be_made_is_an_io_error(tmp_path: Path) -> None:
+    (tmp_path / "results").write_text("not a directory")
+    with pytest.raises(IOFailureError) as caught:
+        write_cache_entry(tmp_path, network="n", container_id="c", ifname="eth0", config=b"")
+    assert caught.value.msg == f"failed to create directory {tmp_path / 'results'}: File exists"

@@ -315,8 +315,9 @@ def test_journal_files_that_cannot_be_reached_are_io_errors(tmp_path: Path) -> N
     with pytest.raises(IOFailureError, match=f"failed to remove journal entry {inside}: Not a directory"):
         PendingLock(inside, -1, None).remove()
     assert read_pending(inside) is None
-    with pytest.raises(IOFailureError, match="failed to create directory"):
+    with pytest.raises(IOFailureError) as caught:
         create_pending(tmp_path, ENTRY)
+    assert caught.value.msg == f"failed to create directory {own / 'pending'}: File exists"
     # A directory where an entry should be is no entry, and no claim.
     (own / "pending").unlink()
     directory = own / "pending" / "net-c1-eth0"
