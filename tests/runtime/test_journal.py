@@ -412,6 +412,10 @@ def test_a_lock_file_that_cannot_be_opened_is_an_io_error(tmp_path: Path) -> Non
         RuntimeLocks(tmp_path, timeout=1).gc_lock("net", exclusive=True).__enter__()
 
 
+def _failing_flush(directory: str) -> None:
+    raise OSError(5, "Input/output error")
+
+
 def _crash_in_child(crash: str, cache: Path, entry: PendingAttachment) -> None:
     """create_pending in a forked process that dies (no clean-up of any kind) when it reaches ``crash``."""
     pid = os.fork()
@@ -448,11 +452,17 @@ def test_a_writer_that_dies_after_linking_leaves_a_whole_entry_to_recover(tmp_pa
         assert _fields(claimed.entry) == _fields(ENTRY)
 
 
-def test_locks_on_descriptor_zero_are_dropped_too(tmp_path: Path) -> None:
+def test_locks_on_descriptor_zero_are_dropped_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A daemon may run with its standard input closed: then a lock gets descriptor 0.
     saved = os.dup(0)
     try:
         os.close(0)
+        with monkeypatch.context() as patched:
+            patched.setattr(_journal, "fsync_directory", _failing_flush)
+            with pytest.raises(IOFailureError):
+                create_pending(tmp_path, ENTRY)
+        with pytest.raises(OSError, match="Bad file descriptor"):
+            os.fstat(0)  # the failed write closed its descriptor
         held = create_pending(tmp_path, ENTRY)
         held.release()
         claimed = claim_pending(held.path)  # the writer's lock is gone
