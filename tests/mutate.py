@@ -133,10 +133,9 @@ EQUIVALENT = (
                              (f"{_JOURNAL}xǁ_Flockǁ_wait_for__*", "{self._path}"))
       for mutated in ("raise IOFailureError(None) from exc",
                       f'raise IOFailureError(f"failed to lock {what}: {{exc.strerror and exc}}") from exc')),
-    *((f"{_JOURNAL}x_claim_pending__*", "data = read_open(fd, MAX_DOCUMENT_BYTES, path=path)", mutated,
-       "the path only names the file in the OSError, and only its strerror goes into the message")
-      for mutated in ("data = read_open(fd, MAX_DOCUMENT_BYTES, path=None)",
-                      "data = read_open(fd, MAX_DOCUMENT_BYTES, )")),
+    (f"{_JOURNAL}x_claim_pending__*", "data = read_open(fd, MAX_DOCUMENT_BYTES, path=path)",
+     "data = read_open(fd, MAX_DOCUMENT_BYTES, )",
+     "the path only names the file in the OSError, and only its strerror goes into the message"),
     (f"{_JOURNAL}xǁPendingLockǁrelease__*", "self._fd = -1", "self._fd = -2", _NO_FD),
     *((f"{_JOURNAL}xǁ_Flockǁ__init__*", "self._fd = -1", mutated,
        "__exit__, the only reader, runs only after __enter__ has set the descriptor")

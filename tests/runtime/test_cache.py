@@ -349,9 +349,11 @@ def test_listing_skips_what_it_cannot_use_and_goes_on(tmp_path: Path, monkeypatc
                                                                       config=b""))  # another network's
     os.mkfifo(results_dir / "a-c1-eth4")  # unreadable
     results_dir.joinpath("a-c1-eth5").write_bytes(b"")  # removed while listing (below)
-    assert [(a.network, a.ifname) for a in list_cache_entries(tmp_path, "c1")] == [("x", "eth3"), ("b", "eth0")]
+    write_cache_entry(tmp_path, network="a", container_id="c1", ifname="eth6", config=b"")
+    assert [(a.network, a.ifname) for a in list_cache_entries(tmp_path, "c1")] == [
+        ("x", "eth3"), ("a", "eth6"), ("b", "eth0")]
     assert [a.ifname for a in list_cache_entries(tmp_path, network="b")] == ["eth0"]
-    assert [a.ifname for a in list_cache_entries(tmp_path, "c1", network="a")] == []
+    assert [a.ifname for a in list_cache_entries(tmp_path, "c1", network="a")] == ["eth6"]
     real_listdir = os.listdir
 
     def listdir_then_removed(path: str) -> list[str]:
@@ -360,7 +362,7 @@ def test_listing_skips_what_it_cannot_use_and_goes_on(tmp_path: Path, monkeypatc
         return names
 
     monkeypatch.setattr(os, "listdir", listdir_then_removed)
-    assert [a.ifname for a in list_cache_entries(tmp_path, "c1")] == ["eth3", "eth0"]
+    assert [a.ifname for a in list_cache_entries(tmp_path, "c1")] == ["eth3", "eth6", "eth0"]
 
 
 def _entry_with(**fields: object) -> bytes:

@@ -468,7 +468,9 @@ def test_locks_on_descriptor_zero_are_dropped_too(tmp_path: Path, monkeypatch: p
         claimed = claim_pending(held.path)  # the writer's lock is gone
         assert claimed is not None
         claimed.release()
-        assert claim_pending(held.path) is not None
+        again = claim_pending(held.path)
+        assert again is not None
+        again.release()
         locks = RuntimeLocks(tmp_path, timeout=0.05)
         with locks.gc_lock("net", exclusive=True):
             pass
