@@ -156,7 +156,8 @@ def decode_bridge_conf(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     return BridgeConf(
         name=top.get_str("name") or "",
         cni_version=top.get_str("cniVersion") or "",
-        bridge=top.get_str("bridge") or DEFAULT_BRIDGE,
+        # Go pre-sets the default and only a present string replaces it: "" stays "" (and ADD refuses it).
+        bridge=_or_default(top.get_str("bridge"), DEFAULT_BRIDGE),
         is_gateway=bool(top.get_bool("isGateway")),
         is_default_gateway=bool(top.get_bool("isDefaultGateway")),
         force_address=bool(top.get_bool("forceAddress")),
@@ -176,6 +177,10 @@ def decode_bridge_conf(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         ipam_type=ipam_type,
         dns=_dns(top),
     )
+
+
+def _or_default(value: str | None, default: str) -> str:
+    return default if value is None else value
 
 
 def _vlan_trunk(top: GoStruct) -> tuple[int, ...] | None:
@@ -549,8 +554,11 @@ class BridgeEngine:
             raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
 
     def _ensure_bridge(self, host: Any, conf: BridgeConf) -> LinkInfo:
-        from cnicore._errors import AlreadyExistsError
+        from cnicore._errors import AlreadyExistsError, InternalError
 
+        if not conf.bridge:
+            # The reference's netlink library refuses a link without a name before asking the kernel.
+            raise InternalError('failed to create bridge "": could not add "": LinkAttrs.Name cannot be empty')
         try:
             link = self.links.ensure_bridge(host, conf.bridge, mtu=conf.mtu or None, promiscuous=conf.promisc_mode,
                                             vlan_filtering=conf.vlan != 0 or conf.vlan_trunk is not None)
