@@ -478,14 +478,10 @@ class BridgeEngine:
             raise
 
     def _add(self, conf: BridgeConf, request: Any, cni_version: str, undo: list[Callable[[], None]]) -> dict[str, Any]:
-        from cnicore._errors import NamespaceNotFoundError
         links = self.links
         host = links.host()
         bridge = self._ensure_bridge(host, conf)
-        try:
-            container_ns = links.open_namespace(request.netns)
-        except NamespaceNotFoundError as exc:
-            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
+        container_ns = self._container_namespace(request)
         ifname = request.ifname
         host_end, container_end = links.create_veth(container_ns, ifname, host, mtu=conf.mtu or None,
                                                     container_mac=conf.mac or None)
@@ -552,6 +548,15 @@ class BridgeEngine:
             links.set_port_vlans(host, host_name, add=add)
         except CNIError as exc:
             raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
+
+    def _container_namespace(self, request: Any) -> Any:
+        """The container's namespace; gone, the reference's ``failed to open netns "<path>": ...``."""
+        from cnicore._errors import NamespaceNotFoundError
+
+        try:
+            return self.links.open_namespace(request.netns)
+        except NamespaceNotFoundError as exc:
+            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
 
     def _ensure_bridge(self, host: Any, conf: BridgeConf) -> LinkInfo:
         from cnicore._errors import AlreadyExistsError, InternalError
@@ -863,11 +868,13 @@ class BridgeEngine:
         from cnicore._errors import InternalError, NotFoundError
 
         conf = decode_bridge_conf(request.config, request.args)
+        # The reference's order: the namespace, IPAM's CHECK, then prevResult.
+        ns = self._container_namespace(request)
+        if conf.ipam_type:
+            self.ipam.check(conf.ipam_type, request)
         prev = prev_result()
         if prev is None:
             raise InternalError("Required prevResult missing")
-        if conf.ipam_type:
-            self.ipam.check(conf.ipam_type, request)
         links = self.links
         host = links.host()
         interfaces: list[dict[str, Any]] = list(prev.get("interfaces") or ())
@@ -893,7 +900,6 @@ class BridgeEngine:
                                 f"{go_bool(bridge.promiscuous)} ")
         if container_entry is None:
             raise InternalError(f"CNI created interface in container {request.ifname} not found")
-        ns = links.open_namespace(request.netns)
         try:
             container = links.get_link(ns, request.ifname)
         except NotFoundError as exc:
