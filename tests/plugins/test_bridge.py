@@ -400,7 +400,7 @@ def test_check_passes_after_add_and_fails_after_damage(env: Env) -> None:
     with pytest.raises(InternalError, match="Sandbox in prevResult"):
         env.plugin.check(env.request("CHECK", checked, netns="/var/run/netns/other"))
     # The namespace is opened first, as the reference opens it (before IPAM's CHECK and prevResult).
-    with pytest.raises(NamespaceNotFoundError, match='^failed to open netns "/var/run/netns/gone": failed to Statfs'):
+    with pytest.raises(NamespaceNotFoundError, match=r'^failed to open netns "/var/run/netns/gone": failed to Statfs'):
         env.plugin.check(env.request("CHECK", config, netns="/var/run/netns/gone"))
 
 

@@ -229,6 +229,7 @@ def test_same_as_reference(sides: tuple[Side, Side], version: str, extra: dict[s
     {"markMasqBit": 2, "externalSetMarkChain": "X"},
     {"runtimeConfig": {"portMappings": [{"hostPort": 1, "containerPort": 0, "protocol": "tcp"}]}},
     {"runtimeConfig": {"portMappings": [{"hostPort": "x", "containerPort": 1, "protocol": "tcp"}]}},
+    {"runtimeConfig": {"portMappings": [{"hostPort": 8080.0, "containerPort": 1, "protocol": "tcp"}]}},
     {"snat": "yes"},
 ])
 @pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])

@@ -284,6 +284,8 @@ def test_bridge_check_and_default_gateway_match(reference_bin: Path, plugin_bin:
     # Go's decoding errors name the innermost struct type and the key path; a number that is not an int is quoted.
     {"mtu": 1.5},
     {"vlan": 2.5},
+    {"mtu": 1500.0},  # an integral float is no int to Go either
+    {"vlan": 2.0},
     {"dns": 5},
     {"dns": {"nameservers": "x"}},
     {"dns": {"nameservers": [1]}},

@@ -294,6 +294,7 @@ def test_same_as_reference(sides: tuple[Side, Side], version: str, extra: dict[s
     {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"),
      "sysctl": {"net.ipv4.ip_forward": "yes"}},
     {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"), "mac": "zz"},
+    {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"), "mtu": 1400.0},
 ])
 @pytest.mark.parametrize("command", ["ADD", "CHECK"])
 def test_same_errors_as_reference(sides: tuple[Side, Side], conf: dict[str, Any], command: str) -> None:
