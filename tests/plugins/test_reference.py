@@ -132,7 +132,8 @@ def test_loopback_legacy_nameless_is_our_one_deviation(reference_bin: Path, plug
 
 
 @pytest.mark.parametrize("config", [b"garbage", b'{"name": "bad name", "cniVersion": "1.0.0"}',
-                                    b'{"name": "x", "cniVersion": "9.9.9"}', b"[1]"])
+                                    b'{"name": "x", "cniVersion": "9.9.9"}', b"[1]",
+                                    b"null"])  # (Go decodes null into a struct as nothing: no name)
 def test_loopback_errors_match(config: bytes, reference_bin: Path, plugin_bin: Path, netns: Namespaces,
                                tmp_path: Path) -> None:
     ref = Side("ref", reference_bin, netns, tmp_path, host=False)
