@@ -51,6 +51,34 @@ plugin's own writes make (the cursor rewritten with ``O_TRUNC``, as Go's
 again makes the kernel flush it at close (``auto_da_alloc``), so this is no
 floor: it carries that flush. 11 system calls per cycle, one of them costly.
 
+:func:`store_calls_cycles` - no floor: a ceiling, information only. The
+system calls the file store makes for one cycle in steady state (as ``strace``
+shows them: the benchmark counts both and prints them side by side), with its
+inotify watch on the directory, and none of its bookkeeping: the events are
+read and thrown away, the index, signatures and cursor cache are not kept, no
+name is checked. What the store's design costs in the kernel, so that the gap
+between it and the store is the store's Python. 16 system calls per cycle::
+
+    ADD  flock(lock, LOCK_EX)
+         read(inotify, ...)                             what changed since (EAGAIN when nothing did)
+         newfstatat(AT_FDCWD, "<network dir>")          the path still names the directory held open
+         openat(dir, ".", O_TMPFILE|O_WRONLY)
+         write(fd, "<id>\\r\\n<ifname>")
+         linkat(AT_FDCWD, "/proc/self/fd/<fd>", dir, "<ip>", AT_SYMLINK_FOLLOW)
+         fstat(fd)                                      the new file's signature (inode, ctime)
+         close(fd)
+         pwrite64(cursor, "<ip>", 0)                    the cursor held open between operations
+         read(inotify, ...)                             this operation's own events, taken out of the queue
+         flock(lock, LOCK_UN)
+    DEL  flock(lock, LOCK_EX)
+         read(inotify, ...)
+         newfstatat(AT_FDCWD, "<network dir>")
+         unlinkat(dir, "<ip>")
+         flock(lock, LOCK_UN)
+
+It waits for a busy lock in a blocking ``flock``, as the floors do (the store
+polls, so that its wait can time out).
+
 Why no ``O_TRUNC`` in the first two: the cursor holds an address text that a
 new one overwrites from offset 0. Why the lock and directory stay open: a
 store in steady use keeps them.
@@ -61,13 +89,14 @@ from __future__ import annotations
 import fcntl
 import os
 
-__all__ = ["FLOORS", "SYSCALLS_PER_CYCLE", "crash_safe_cycles", "minimal_cycles", "reference_cycles"]
+__all__ = ["CEILINGS", "FLOORS", "SYSCALLS_PER_CYCLE", "crash_safe_cycles", "minimal_cycles", "reference_cycles",
+           "store_calls_cycles"]
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _CURSOR = "last_reserved_ip.0"
 
 #: System calls per allocate+release cycle of each floor: (ADD, DEL), as documented above.
-SYSCALLS_PER_CYCLE = {"minimal": (8, 3), "crash-safe": (9, 3), "reference": (8, 3)}
+SYSCALLS_PER_CYCLE = {"minimal": (8, 3), "crash-safe": (9, 3), "reference": (8, 3), "store calls": (11, 5)}
 
 
 def _ip_text(value: int) -> str:
@@ -180,5 +209,60 @@ def reference_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.
         os.close(dir_fd)
 
 
+def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
+    """Run ``count`` cycles of the file store's system calls and watch, without its bookkeeping (see above)."""
+    if not _O_TMPFILE:
+        raise OSError("O_TMPFILE is not available here")
+    # The store's own watch (same events asked for), imported here: only this contender needs it.
+    from cnicore.stores._inotify import DirectoryWatch
+
+    dir_fd, lock_fd = _open_network(network_dir)
+    watch = DirectoryWatch(f"/proc/self/fd/{dir_fd}")
+    cursor = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+    flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    unnamed = _O_TMPFILE | os.O_WRONLY
+    events = watch.fileno()
+    base = _first(first_ip)
+
+    def drain() -> None:
+        try:
+            while len(os.read(events, 65536)) > 65536 - 272:  # (a full read may have left more behind)
+                pass
+        except BlockingIOError:
+            pass
+
+    try:
+        for i in range(count):
+            name = _ip_text(base + i)
+            flock(lock_fd, lock_ex)
+            drain()
+            os.stat(network_dir, follow_symlinks=False)
+            fd = os.open(".", unnamed, 0o600, dir_fd=dir_fd)
+            try:
+                os.write(fd, f"{owner}-{i}\r\neth0".encode())
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
+                os.fstat(fd)
+            except FileExistsError:
+                flock(lock_fd, lock_un)
+                continue
+            finally:
+                os.close(fd)
+            os.pwrite(cursor, name.encode(), 0)
+            drain()
+            flock(lock_fd, lock_un)
+            flock(lock_fd, lock_ex)
+            drain()
+            os.stat(network_dir, follow_symlinks=False)
+            os.unlink(name, dir_fd=dir_fd)
+            flock(lock_fd, lock_un)
+    finally:
+        watch.close()
+        os.close(cursor)
+        os.close(lock_fd)
+        os.close(dir_fd)
+
+
 #: The floors by name, as the throughput figure reports them.
 FLOORS = {"minimal": minimal_cycles, "crash-safe": crash_safe_cycles, "reference": reference_cycles}
+#: Anchors that are no floor, by name: information rows only.
+CEILINGS = {"store calls": store_calls_cycles}

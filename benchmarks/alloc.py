@@ -10,7 +10,11 @@ walking its own stretch of the range as the floors do. Its anchors, measured
 interleaved in the same run with the same process count and layout, are the
 floors of :mod:`benchmarks._floor`: the crash-safe floor (the target, since the
 store is crash-safe), the minimal layout floor, and, as information only, the
-floor mirroring the reference's writes (cursor with ``O_TRUNC``). Information
+floor mirroring the reference's writes (cursor with ``O_TRUNC``). Beside them,
+as information, the store's own system calls and inotify watch run without its
+bookkeeping (:func:`benchmarks._floor.store_calls_cycles`): the most the store's
+design can reach, against the crash-safe floor, and the store against it (what
+its Python costs). Information
 rows set against the crash-safe floor what host-local costs through the
 library's typed API (``cnicore.ipam.add``/``delete``: configuration, search for
 a free address, netaddr and attrs values on top of the store), and, for one
@@ -58,7 +62,7 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
-from benchmarks._floor import FLOORS, SYSCALLS_PER_CYCLE
+from benchmarks._floor import CEILINGS, FLOORS, SYSCALLS_PER_CYCLE
 from benchmarks._harness import Row, fresh_filesystem, interleave
 from cnicore.ipam import IPAMConfig, add, delete, load_ipam_config
 from cnicore.stores import FileStore, MemoryStore
@@ -132,7 +136,7 @@ def _hostlocal_cycles(data_dir: str, count: int, tag: str) -> None:
 def _floor_worker(floor: str) -> Callable[[str, int, str], None]:
     def work(data_dir: str, count: int, tag: str) -> None:
         first = FIRST_KEY + _worker_number(tag) * STRETCH
-        FLOORS[floor](os.path.join(data_dir, NETWORK), count,
+        {**FLOORS, **CEILINGS}[floor](os.path.join(data_dir, NETWORK), count,
                       first_ip=str(IPAddress(first, 4)), owner=tag)
     work.__name__ = f"floor_{floor}"
     return work
@@ -225,7 +229,7 @@ def _cycle_rows(quick: bool) -> list[Row]:
                 "store": functools.partial(_run_procs, _store_cycles, procs, per_proc, where),
                 "host-local": functools.partial(_run_procs, _hostlocal_cycles, procs, per_proc, where),
             }
-            for floor in FLOORS:
+            for floor in (*FLOORS, *CEILINGS):
                 fns[floor] = functools.partial(_run_procs, _floor_worker(floor), procs, per_proc, where)
             if procs == 1:
                 fns["memory"] = lambda: _memory_rate(count)
@@ -241,6 +245,13 @@ def _cycle_rows(quick: bool) -> list[Row]:
         rows.append(Row(figure=f"file store allocate+release/s (key API), {who}", ours=got["store"],
                         anchor=got["minimal"], unit="cycles/s", anchor_name=f"minimal layout floor, {who}",
                         target=None, higher_is_better=True, note=note + "; that floor is not crash-safe"))
+        rows.append(Row(figure=f"file store's system calls and watch alone (ceiling, info), {who}",
+                        ours=got["store calls"], anchor=got["crash-safe"], unit="cycles/s",
+                        anchor_name=f"crash-safe floor, {who}", target=None, higher_is_better=True,
+                        note=note + "; the store's calls without its bookkeeping: the most its design can reach"))
+        rows.append(Row(figure=f"file store allocate+release/s (key API), {who}", ours=got["store"],
+                        anchor=got["store calls"], unit="cycles/s", anchor_name=f"its system calls alone, {who}",
+                        target=None, higher_is_better=True, note=note + "; what its Python bookkeeping costs"))
         rows.append(Row(figure=f"host-local add+delete/s through the typed API, {who}", ours=got["host-local"],
                         anchor=got["crash-safe"], unit="cycles/s", anchor_name=f"crash-safe floor, {who}",
                         target=None, higher_is_better=True,
@@ -363,17 +374,22 @@ def syscall_rows(quick: bool) -> list[Row]:
                     anchor_name="absent", target=None, higher_is_better=False,
                     note="skipped: strace not installed (make sysdeps installs it)")]
     cycles = 20 if quick else 200
-    counts = {name: _strace_counts(name, cycles) for name in ("store", "host-local", *FLOORS)}
+    counts = {name: _strace_counts(name, cycles) for name in ("store", "host-local", *FLOORS, *CEILINGS)}
     floors = ", ".join(f"{name} floor {counts[name][0]:.0f} / {counts[name][1]:.0f}" for name in FLOORS)
     for name, (adds, dels) in SYSCALLS_PER_CYCLE.items():
         if (round(counts[name][0]), round(counts[name][1])) != (adds, dels):
-            raise RuntimeError(f"the {name} floor made {counts[name]} calls, not the documented {(adds, dels)}")
+            raise RuntimeError(f"{name} made {counts[name]} calls, not the documented {(adds, dels)}")
+    ceiling = counts["store calls"]
+    if (round(counts["store"][0]), round(counts["store"][1])) != SYSCALLS_PER_CYCLE["store calls"]:
+        raise RuntimeError(f"the file store now makes {counts['store']} calls per ADD and DEL: the ceiling "
+                           f"(benchmarks._floor.store_calls_cycles) makes {SYSCALLS_PER_CYCLE['store calls']}")
     rows: list[Row] = []
     for index, op in enumerate(("ADD", "DEL")):
         rows.append(Row(figure=f"system calls per {op}, file store (key API)", ours=counts["store"][index],
                         anchor=counts["crash-safe"][index], unit="syscalls", anchor_name="crash-safe floor",
                         target=None, higher_is_better=False,
-                        note=f"strace, mean of {cycles} in steady state; ADD / DEL: {floors}"))
+                        note=f"strace, mean of {cycles} in steady state; ADD / DEL: {floors}; "
+                             f"the store's calls alone (ceiling) {ceiling[0]:.0f} / {ceiling[1]:.0f}"))
         rows.append(Row(figure=f"system calls per {op}, host-local through the typed API",
                         ours=counts["host-local"][index], anchor=counts["crash-safe"][index], unit="syscalls",
                         anchor_name="crash-safe floor", target=None, higher_is_better=False,

@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from cnicore.spec._environ import CNIEnvironment
 
 __all__ = ["BACKEND_ENV", "FAKE_STATE_ENV", "PLUGIN_NAMES", "DeferredHandler", "FakeState", "bridge_exec_handler",
-           "exec_main", "loopback_exec_handler", "main"]
+           "exec_main", "loopback_exec_handler", "main", "supported_versions", "version_answer"]
 
 #: The variable naming the link backend: ``netlink``, ``iproute2``, ``fake`` or ``auto``.
 BACKEND_ENV: Final = "CNICORE_BACKEND"
@@ -86,6 +86,26 @@ PLUGIN_NAMES: Final = ("loopback", "bridge", "host-local", "tuning", "firewall",
 # The meta plugins run through MetaExecHandler: no typed request, so a DEL with nothing to undo imports neither
 # attrs nor netaddr.
 _META_PLUGINS: Final = ("tuning", "firewall", "portmap")
+
+
+def supported_versions(name: str) -> tuple[str, ...]:
+    """The spec versions the plugin called ``name`` supports: every one, but firewall's (the plugins' own)."""
+    return FIREWALL_VERSIONS if name == "firewall" else ALL_VERSIONS
+
+
+def version_answer(name: str) -> str | None:
+    """What the plugin called ``name`` prints for VERSION; None for the Mesos port mapper, which has no VERSION.
+
+    VERSION needs nothing but ``CNI_COMMAND`` (see :mod:`cnicore.plugins._skel`),
+    so this is the whole answer, whatever else the environment holds: what
+    :func:`main` prints, and what the installed executables print without
+    starting Python (:mod:`cnicore.plugins._install`).
+    """
+    if name not in PLUGIN_NAMES or name == "mesos-cni-port-mapper":
+        return None
+    from cnicore.plugins._skel import version_text
+
+    return version_text(supported_versions(name))
 
 
 def _backends() -> Any:
@@ -347,8 +367,7 @@ class DeferredHandler:
 
     def __init__(self, name: str, environ: Mapping[str, str], fake: FakeState | None = None) -> None:
         self.name = name
-        # Every plugin accepts every version but firewall (the plugins' own supported_versions are these).
-        self.supported_versions = FIREWALL_VERSIONS if name == "firewall" else ALL_VERSIONS
+        self.supported_versions = supported_versions(name)
         self._environ = environ
         self._fake = fake
         self._built: Any = None

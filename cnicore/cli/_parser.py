@@ -177,7 +177,8 @@ def _add_demo(sub: _SubParsers) -> argparse.ArgumentParser:
 
 def _add_install(sub: _SubParsers) -> argparse.ArgumentParser:
     parser = sub.add_parser("install-plugins", help="write the plugin executables into a directory",
-                            description="Write loopback, bridge and host-local into DIR (for CNI_PATH).")
+                            description="Write the plugin executables (loopback, bridge, host-local, tuning, firewall, "
+                                        "portmap, mesos-cni-port-mapper) into DIR, for CNI_PATH.")
     parser.add_argument("dir", metavar="DIR")
     return parser
 

@@ -1,17 +1,26 @@
 """Installing the plugins as executables a runtime can find on ``CNI_PATH``.
 
-:func:`install_plugins` writes ``loopback``, ``bridge`` and ``host-local`` into a
-directory: three copies of one tiny script whose shebang is the absolute path of
-the running interpreter (so the virtual environment cnicore lives in is the one
-that runs it) and which calls :func:`cnicore._plugin_main.main`; that dispatches
-on the name the script was executed under. Each script carries
-:data:`~cnicore.plugins._delegate.PLUGIN_MARKER`, by which the bridge plugin
-recognises our own host-local on ``CNI_PATH`` and runs it in process instead.
+:func:`install_plugins` writes ``loopback``, ``bridge``, ``host-local`` and the
+others into a directory: copies of one tiny script that runs the plugin named
+like the file it was executed as (:func:`cnicore._plugin_main.main` dispatches on
+that name). Each carries :data:`~cnicore.plugins._delegate.PLUGIN_MARKER`, by
+which the bridge plugin recognises our own host-local on ``CNI_PATH`` and runs it
+in process instead.
 
 A runtime executes a plugin once per container and command, so its start
-matters. The shebang runs the interpreter with ``-IS`` (one argument: a shebang
-line passes only one): isolated from ``PYTHON*`` variables, the user's
-site-packages and the current directory, and without :mod:`site`, whose
+matters; and libcni asks every plugin of a network for VERSION before each ADD
+and each DEL: with podman's default chain, eight executions per container that
+only print a fixed line. So the script is a shell script and a Python script at
+once. Run by the kernel, its shebang starts ``/bin/sh``, which answers VERSION
+itself, with the text :func:`cnicore._plugin_main.version_answer` gives, written
+in when installing (VERSION needs no variable but ``CNI_COMMAND``, so nothing
+else can change it), and for any other command replaces itself with the
+interpreter running the same file. Python reads the shell part as a string and
+runs what follows it. A shell starts in under a millisecond here, Python in over
+ten.
+
+The interpreter runs with ``-IS``: isolated from ``PYTHON*`` variables, the
+user's site-packages and the current directory, and without :mod:`site`, whose
 processing of ``.pth`` files (an editable install's import hook above all)
 costs more than many a plugin's work. The script then puts on ``sys.path``,
 after the standard library as ``site`` does, what ``site`` would have given
@@ -35,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from cnicore._errors import InvalidConfigError, IOFailureError
+from cnicore._plugin_main import version_answer
 from cnicore.plugins._delegate import PLUGIN_MARKER
 
 if TYPE_CHECKING:
@@ -135,8 +145,35 @@ def import_layout() -> ImportLayout | None:
     return ImportLayout(tuple(path), packages)
 
 
+_QUOTE = "'"
+# The line both languages read: for the shell two empty words and ``true``; for Python the opening of a string
+# that the front's last line closes.
+_BOTH = _QUOTE * 4 + "true\n"
+_CLOSE = _QUOTE * 3 + "\n"
+
+
+def _shell_front(python: str, options: str) -> str:
+    """The script's first part: shell that answers VERSION, and otherwise runs ``python options`` on the file."""
+    arms: dict[str, list[str]] = {}
+    for name in INSTALLED_PLUGINS:
+        text = version_answer(name)
+        # (A text the shell could not quote as it is, which would also end the Python string, is left to Python.)
+        if text is not None and _QUOTE not in text:
+            arms.setdefault(text.removesuffix("\n"), []).append(name)
+    lines = ["#!/bin/sh\n", f"{PLUGIN_MARKER}\n", _HEADER,
+             "# VERSION is answered by the shell, without starting Python (libcni asks every plugin before each\n",
+             "# ADD and DEL); any other command runs the Python part of this file (see cnicore.plugins._install).\n",
+             _BOTH,
+             'case "$CNI_COMMAND/${0##*/}" in\n']
+    for text, names in arms.items():
+        patterns = "|".join(f"VERSION/{name}" for name in names)
+        lines.append(f"{patterns}) printf '%s\\n' {_QUOTE}{text}{_QUOTE}; exit ;;\n")
+    lines += ["esac\n", f'exec {_QUOTE}{python}{_QUOTE}{options} -- "$0" "$@"\n', _CLOSE]
+    return "".join(lines)
+
+
 def _isolated_script(python: str, layout: ImportLayout) -> str:
-    lines = [f"#!{python} -IS\n", f"{PLUGIN_MARKER}\n", _HEADER,
+    lines = [_shell_front(python, " -IS"),
              "# Started isolated and without site (see cnicore.plugins._install); the import path is set here.\n",
              _NO_CYCLE_COLLECTOR,
              "import sys\n",
@@ -167,17 +204,16 @@ def entry_point_script(interpreter: str | None = None) -> str:
     ``site`` and sets the import path itself (see the module docstring).
     """
     python = interpreter or sys.executable
-    if not python or any(c.isspace() for c in python):
-        # A shebang line cannot quote: a path with blanks would be split by the kernel.
-        raise InvalidConfigError(f"interpreter path {python!r} cannot appear in a shebang line",
-                                 key="interpreter", value=python)
+    if not python or any(c.isspace() or c in "'\\" for c in python):
+        # Written between single quotes in the shell part, which Python reads as a string: no quote, no backslash;
+        # and no blanks, which every other place that names the interpreter would have to quote.
+        raise InvalidConfigError(f"interpreter path {python!r} cannot be written into the plugin script (blanks, "
+                                 "quotes and backslashes are refused)", key="interpreter", value=python)
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         layout = import_layout()
         if layout is not None:
             return _isolated_script(python, layout)
-    return (f"#!{python}\n"
-            f"{PLUGIN_MARKER}\n"
-            f"{_HEADER}"
+    return (f"{_shell_front(python, '')}"
             f"{_NO_CYCLE_COLLECTOR}"
             "import sys\n"
             "from cnicore._plugin_main import exec_main\n"

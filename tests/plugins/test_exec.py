@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import run_exec
 
+from cnicore._errors import InvalidConfigError
 from cnicore._plugin_main import FakeState, main
 from cnicore.cli import main as cli_main
 from cnicore.plugins import INSTALLED_PLUGINS, PLUGIN_MARKER, entry_point_script, is_cnicore_plugin
@@ -30,8 +31,10 @@ def test_install_writes_marked_executables(plugin_bin: Path) -> None:
     for name in ("loopback", "bridge", "host-local"):
         path = plugin_bin / name
         assert os.access(path, os.X_OK)
-        # The running interpreter, isolated and without site: one shebang argument.
-        assert path.read_text().startswith(f"#!{sys.executable} -IS\n")
+        # The shell first (it answers VERSION), then the running interpreter, isolated and without site.
+        text = path.read_text()
+        assert text.startswith("#!/bin/sh\n")
+        assert f"\nexec '{sys.executable}' -IS -- \"$0\" \"$@\"\n" in text
         assert is_cnicore_plugin(str(path))
     assert PLUGIN_MARKER in (plugin_bin / "bridge").read_text()
     assert not is_cnicore_plugin("/bin/sh")
@@ -40,8 +43,62 @@ def test_install_writes_marked_executables(plugin_bin: Path) -> None:
 def test_another_interpreter_keeps_site() -> None:
     # Its site-packages are unknown here: the script leaves finding cnicore to its site.
     script = entry_point_script("/opt/python/bin/python3")
-    assert script.startswith("#!/opt/python/bin/python3\n")
+    assert "\nexec '/opt/python/bin/python3' -- \"$0\" \"$@\"\n" in script
     assert "sys.path" not in script
+
+
+@pytest.mark.parametrize("path", ["/opt/my python/bin/python3", "/opt/it's/python3", "/opt/a\\b/python3"])
+def test_an_interpreter_path_the_script_cannot_hold_is_refused(path: str) -> None:
+    with pytest.raises(InvalidConfigError) as info:
+        entry_point_script(path)
+    assert (info.value.code, info.value.key, info.value.value) == (7, "interpreter", path)
+    assert repr(path) in info.value.msg
+
+
+def _exec(path: Path, env: dict[str, str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([str(path)], input=stdin, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+                          capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("name", INSTALLED_PLUGINS)
+def test_version_from_the_shell_is_what_the_plugin_prints(plugin_bin: Path, tmp_path: Path, name: str,
+                                                          capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    # The installed script answers VERSION in its shell part; the plugin's own answer comes from Python. Both,
+    # and the exit status, byte for byte, whatever else the environment holds (VERSION reads nothing else).
+    env = {"CNI_COMMAND": "VERSION", "CNI_CONTAINERID": "bad id%%", "CNI_IFNAME": "", "CNI_NETNS": "/nonexistent"}
+    status = main([name], env)
+    expected = capsysbinary.readouterr()
+    shell = _exec(plugin_bin / name, env, b"not json")
+    assert (shell.returncode, shell.stdout, shell.stderr) == (status, expected.out, expected.err)
+    # Under another name the copy runs that plugin, shell and Python alike.
+    other = tmp_path / "renamed" / ("firewall" if name != "firewall" else "bridge")
+    other.parent.mkdir(exist_ok=True)
+    other.write_bytes((plugin_bin / name).read_bytes())
+    other.chmod(0o755)
+    assert main([other.name], env) == _exec(other, env).returncode
+    assert capsysbinary.readouterr().out == _exec(other, env).stdout
+
+
+def test_version_is_answered_without_starting_python(tmp_path: Path) -> None:
+    # Installed for an interpreter that does not exist: VERSION is still answered (by the shell alone); every
+    # other command, and the Mesos port mapper whatever the command, needs the interpreter and fails to start it.
+    from cnicore._plugin_main import version_answer
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in INSTALLED_PLUGINS:
+        path = bin_dir / name
+        path.write_text(entry_point_script(str(tmp_path / "no-such-python")))
+        path.chmod(0o755)
+        out = _exec(path, {"CNI_COMMAND": "VERSION"})
+        if name == "mesos-cni-port-mapper":
+            assert version_answer(name) is None
+            assert out.returncode == 127 and b"no-such-python" in out.stderr, out
+        else:
+            assert (out.returncode, out.stdout.decode(), out.stderr) == (0, version_answer(name), b"")
+        for command in ("ADD", "version", ""):
+            out = _exec(path, {"CNI_COMMAND": command})
+            assert out.returncode == 127 and b"no-such-python" in out.stderr, (name, command, out)
 
 
 def test_isolated_entry_point_finds_cnicore_where_it_is(plugin_bin: Path, tmp_path: Path) -> None:
@@ -52,12 +109,13 @@ def test_isolated_entry_point_finds_cnicore_where_it_is(plugin_bin: Path, tmp_pa
     (decoy / "cnicore" / "__init__.py").write_text("raise SystemExit('decoy cnicore imported')\n")
     for folder in (plugin_bin, decoy):
         (folder / "json.py").write_text("raise SystemExit('decoy json imported')\n")
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(decoy), "CNI_COMMAND": "VERSION"}
+    # (No CNI_COMMAND: the about text, which Python prints; VERSION the shell answers without Python.)
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(decoy)}
     for name in ("loopback", "host-local", "bridge"):
         done = subprocess.run([str(plugin_bin / name)], env=env, cwd=decoy, capture_output=True, text=True,
                               check=False)
-        assert (done.returncode, done.stderr) == (0, ""), name
-        assert json.loads(done.stdout)["cniVersion"] == "1.1.0"
+        assert (done.returncode, done.stdout) == (0, ""), name
+        assert done.stderr.startswith(f"CNI {name} plugin cnicore "), done.stderr
     # The import path the script sets gives the installing interpreter's packages.
     layout = import_layout()
     assert layout is not None
@@ -139,14 +197,14 @@ def test_isolated_entry_point_of_a_regular_install(tmp_path: Path) -> None:
     subprocess.run([python, "-c", f"from cnicore.plugins import install_plugins; install_plugins({str(bin_dir)!r})"],
                    check=True, cwd=tmp_path)
     script = (bin_dir / "host-local").read_text()
-    assert script.startswith(f"#!{python} -IS\n")
+    assert f"\nexec '{python}' -IS -- " in script
     assert "meta_path" not in script  # found on the path as installed: no finder needed
     assert repr(os.path.realpath(site_dir)) in script
-    done = subprocess.run([str(bin_dir / "loopback")], env={"PATH": os.environ.get("PATH", ""),
-                                                             "CNI_COMMAND": "VERSION"},
+    # GC runs the Python part: the skeleton reads and decodes the configuration (a loopback has nothing to collect).
+    done = subprocess.run([str(bin_dir / "loopback")], input='{"cniVersion": "1.1.0", "name": "n", "type": "loopback"}',
+                          env={"PATH": os.environ.get("PATH", ""), "CNI_COMMAND": "GC", "CNI_PATH": str(bin_dir)},
                           capture_output=True, text=True, check=False)
-    assert (done.returncode, done.stderr) == (0, "")
-    assert json.loads(done.stdout)["cniVersion"] == "1.1.0"
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
 
 def test_version_and_about(plugin_bin: Path) -> None:

@@ -22,7 +22,10 @@ refusal of the skeleton load none of their modules, and no command loads another
 plugin's module, the stores, IPAM, the runtime or another backend; portmap's and
 firewall's ADD, CHECK and DEL load none of attrs, netaddr, ``typing``, the typed
 link world (``cnicore.links``), the result types or the typed firewalls. The Mesos
-port mapper refuses a missing variable before its module loads.
+port mapper refuses a missing variable before its module loads. VERSION, executed
+as installed, starts no interpreter at all (the script's shell part answers it):
+its runs load nothing, and the Python part's own answer is held to the
+skeleton's budget by running that part directly.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,7 +41,7 @@ from typing import Any, NamedTuple
 import pytest
 from plugin_helpers import Namespaces
 
-from cnicore._plugin_main import FakeState
+from cnicore._plugin_main import FakeState, version_answer
 
 # Never on any exec path of loopback or host-local.
 NEVER = ("pyroute2", "cnicore.backends._pyroute2", "importlib.metadata", "cnicore.plugins._bridge", "cnicore.runtime",
@@ -111,21 +115,37 @@ def _reporting_copy(plugin: Path, tmp_path: Path, tail: str) -> Path:
     return copy
 
 
+def _python_part(script: Path) -> list[str]:
+    """The command line the script's shell part runs for any command it does not answer itself."""
+    (line,) = [line for line in script.read_text().splitlines() if line.startswith("exec ")]
+    words = shlex.split(line)
+    assert words[-3:] == ["--", "$0", "$@"], words
+    return [*words[1:-2], str(script)]
+
+
 def full_run(plugin: Path, command: str, config: bytes, env: dict[str, str], tmp_path: Path, *,
-             status: int = 0, inside: str | None = None) -> Run:
+             status: int = 0, inside: str | None = None, python_part: bool = False) -> Run:
     """What ``plugin`` has loaded, compiled and printed when it is done, executed as installed.
 
     The copy that runs is the installed script, same name and shebang, with lines
     added at the end that report ``sys.modules``, re's cache and the cycle
     collector's state on stderr. ``status`` is the exit status the run must end
-    with; ``inside`` names a namespace (``ip netns``) to run it in.
+    with; ``inside`` names a namespace (``ip netns``) to run it in. A VERSION the
+    shell part answers starts no interpreter: no module at all. ``python_part``
+    runs the Python part directly, as the shell part does for other commands
+    (how the plugin itself answers VERSION).
     """
     copy = _reporting_copy(plugin, tmp_path, _REPORT)
     full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0", "CNI_PATH": str(plugin.parent), **env}
-    argv = [str(copy)] if inside is None else ["ip", "netns", "exec", inside, str(copy)]
+    argv = _python_part(copy) if python_part else [str(copy)]
+    argv = argv if inside is None else ["ip", "netns", "exec", inside, *argv]
     done = subprocess.run(argv, input=config, env=full, capture_output=True, check=False)
     assert done.returncode == status, (done.stdout, done.stderr)
+    if not python_part and command == "VERSION" and version_answer(plugin.name) is not None:
+        # Answered by the shell part: the plugin's own answer, and no Python started.
+        assert (done.stdout.decode(), done.stderr) == (version_answer(plugin.name), b"")
+        return Run(set(), [], False, done.stdout)
     modules, patterns, gc_enabled = _report(done.stderr)
     assert "cnicore._plugin_main" in modules
     return Run(modules, patterns, gc_enabled, done.stdout)
@@ -155,7 +175,8 @@ def _hits(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 
 def test_entry_point_runs_isolated_without_site(plugin_bin: Path, tmp_path: Path) -> None:
-    modules = imported(plugin_bin / "host-local", "VERSION", b"", {}, tmp_path)
+    # (A command that runs the Python part: the skeleton's refusal of a configuration without a name.)
+    modules = imported(plugin_bin / "host-local", "ADD", b'{"cniVersion": "1.0.0"}', {}, tmp_path, status=1)
     # No site: no .pth processing, no editable-install finder.
     assert _hits(modules, ("site", "sitecustomize", "_distutils_hack")) == []
     assert not [m for m in modules if m.startswith("__editable__")]
@@ -342,9 +363,13 @@ def test_skeleton_refuses_oversized_stdin_before_any_plugin_module_loads(plugin_
 
 @pytest.mark.parametrize("plugin", ["loopback", "bridge", "host-local", "portmap", "firewall", "tuning"])
 def test_version_loads_neither_json_nor_the_validators(plugin_bin: Path, tmp_path: Path, plugin: str) -> None:
-    modules = imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path)
-    assert _hits(modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
-                           "cnicore.plugins._skel")) == ["cnicore.plugins._skel"]
+    # Installed, the shell answers (full_run checks the answer): nothing is loaded, since nothing starts.
+    assert imported(plugin_bin / plugin, "VERSION", b"", {}, tmp_path) == set()
+    # The plugin's own answer (main(), and the Python part run directly) is the skeleton's, before anything else.
+    run = full_run(plugin_bin / plugin, "VERSION", b"", {}, tmp_path, python_part=True)
+    assert run.stdout.decode() == version_answer(plugin)
+    assert _hits(run.modules, ("json", "re", "cnicore._json", "cnicore.spec._environ", "cnicore.spec._validate",
+                               "cnicore.plugins._skel")) == ["cnicore.plugins._skel"]
 
 
 def _bridge_config(tmp_path: Path, **extra: object) -> bytes:
