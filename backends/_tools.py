@@ -64,8 +64,12 @@ def find_program(name: str) -> str | None:
 
 
 def namespace_gone(path: str) -> NamespaceNotFoundError:
-    """The error for a namespace path that does not exist (any more)."""
-    return NamespaceNotFoundError(f"failed to open netns {go_quote(path)}: no such namespace")
+    """The error for a namespace path that does not exist (any more), worded as the reference's ``ns.GetNS``.
+
+    Loopback and tuning print it as it is; the bridge puts ``failed to open netns "<path>": `` before it, as the
+    reference's bridge does.
+    """
+    return NamespaceNotFoundError(f"failed to Statfs {go_quote(path)}: no such file or directory")
 
 
 class ToolRun:

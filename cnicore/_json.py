@@ -25,6 +25,8 @@ package's own pure-Python parts are used.
 
 from __future__ import annotations
 
+import sys
+
 from cnicore._errors import DecodingError
 
 TYPE_CHECKING = False  # typing is left to type checkers: it slows an exec'd plugin's start
@@ -278,8 +280,8 @@ def _depth(value: Any) -> int:
 def go_error_text(msg: str, doc: str, pos: int) -> str:
     """Describe a decode error (``json.JSONDecodeError``'s ``msg``, ``doc`` and ``pos``) the way Go's
     encoding/json words it."""
-    if pos >= len(doc.rstrip()) and msg != "Extra data":
-        return "unexpected end of JSON input"
+    if (pos >= len(doc.rstrip()) and msg != "Extra data") or msg.startswith("Unterminated string"):
+        return "unexpected end of JSON input"  # (a string without its closing quote runs to the end)
     ch = doc[pos] if pos < len(doc) else ""
     shown = repr(ch)[1:-1] if ch not in ("'", '"') else ch
     if msg == "Extra data":
@@ -381,6 +383,16 @@ def _loads(text: str, scan: Any) -> Any:
         value, end = scan(text, start)
     except StopIteration as stop:
         raise _SyntaxError("Expecting value", text, stop.value) from None
+    except SystemError:
+        # Python 3.11's accelerator reports a syntax error inside a string, object or array as
+        # json.decoder.JSONDecodeError, which it looks up in sys.modules without importing it: before the json
+        # package is loaded it raises nothing, which Python turns into a SystemError. On this error path alone
+        # the package is loaded and the document scanned again, for its JSONDecodeError (a ValueError).
+        if "json.decoder" in sys.modules:
+            raise
+        import json.decoder  # noqa: F401
+
+        value, end = scan(text, start)
     end = len(text) - len(text[end:].lstrip(_WHITESPACE))
     if end != len(text):
         raise _SyntaxError("Extra data", text, end)

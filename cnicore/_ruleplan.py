@@ -288,6 +288,10 @@ def _host_destination(mapping: Mapping[str, Any], v6: bool) -> bool | None:
 
     As Go's ``net.ParseIP`` judges it: a ``hostIP`` of the other family is skipped, an
     unspecified one (``0.0.0.0``, ``::``) maps every local address; an IPv4-mapped one is IPv4.
+    One that is no address at all is of no family Go knows, so the reference takes it for IPv6:
+    skipped for an IPv4 container; for an IPv6 one its rule (``-d <hostIP>``) is refused by
+    ip6tables and the ADD fails. It fails here, before anything is written: it must never
+    become a mapping of every address.
     """
     host_ip = mapping["hostIP"]
     if not host_ip:
@@ -295,7 +299,12 @@ def _host_destination(mapping: Mapping[str, Any], v6: bool) -> bool | None:
     host = parse_ip_value(host_ip)
     if (host is None or host[0] == 6) != v6:
         return None
-    return host is not None and host[1] != 0
+    if host is None:
+        from cnicore._errors import InternalError
+        from cnicore._gofmt import go_quote
+
+        raise InternalError(f"unable to setup DNAT: hostIP {go_quote(host_ip)} is not an IP address")
+    return host[1] != 0
 
 
 def portmap_dnat_rules(mappings: Sequence[Mapping[str, Any]], container: str, *, network_name: str,

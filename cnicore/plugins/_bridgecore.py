@@ -156,7 +156,8 @@ def decode_bridge_conf(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
     return BridgeConf(
         name=top.get_str("name") or "",
         cni_version=top.get_str("cniVersion") or "",
-        bridge=top.get_str("bridge") or DEFAULT_BRIDGE,
+        # Go pre-sets the default and only a present string replaces it: "" stays "" (and ADD refuses it).
+        bridge=_or_default(top.get_str("bridge"), DEFAULT_BRIDGE),
         is_gateway=bool(top.get_bool("isGateway")),
         is_default_gateway=bool(top.get_bool("isDefaultGateway")),
         force_address=bool(top.get_bool("forceAddress")),
@@ -176,6 +177,10 @@ def decode_bridge_conf(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         ipam_type=ipam_type,
         dns=_dns(top),
     )
+
+
+def _or_default(value: str | None, default: str) -> str:
+    return default if value is None else value
 
 
 def _vlan_trunk(top: GoStruct) -> tuple[int, ...] | None:
@@ -473,14 +478,10 @@ class BridgeEngine:
             raise
 
     def _add(self, conf: BridgeConf, request: Any, cni_version: str, undo: list[Callable[[], None]]) -> dict[str, Any]:
-        from cnicore._errors import NamespaceNotFoundError
         links = self.links
         host = links.host()
         bridge = self._ensure_bridge(host, conf)
-        try:
-            container_ns = links.open_namespace(request.netns)
-        except NamespaceNotFoundError as exc:
-            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
+        container_ns = self._container_namespace(request)
         ifname = request.ifname
         host_end, container_end = links.create_veth(container_ns, ifname, host, mtu=conf.mtu or None,
                                                     container_mac=conf.mac or None)
@@ -548,9 +549,21 @@ class BridgeEngine:
         except CNIError as exc:
             raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
 
-    def _ensure_bridge(self, host: Any, conf: BridgeConf) -> LinkInfo:
-        from cnicore._errors import AlreadyExistsError
+    def _container_namespace(self, request: Any) -> Any:
+        """The container's namespace; gone, the reference's ``failed to open netns "<path>": ...``."""
+        from cnicore._errors import NamespaceNotFoundError
 
+        try:
+            return self.links.open_namespace(request.netns)
+        except NamespaceNotFoundError as exc:
+            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
+
+    def _ensure_bridge(self, host: Any, conf: BridgeConf) -> LinkInfo:
+        from cnicore._errors import AlreadyExistsError, InternalError
+
+        if not conf.bridge:
+            # The reference's netlink library refuses a link without a name before asking the kernel.
+            raise InternalError('failed to create bridge "": could not add "": LinkAttrs.Name cannot be empty')
         try:
             link = self.links.ensure_bridge(host, conf.bridge, mtu=conf.mtu or None, promiscuous=conf.promisc_mode,
                                             vlan_filtering=conf.vlan != 0 or conf.vlan_trunk is not None)
@@ -855,11 +868,13 @@ class BridgeEngine:
         from cnicore._errors import InternalError, NotFoundError
 
         conf = decode_bridge_conf(request.config, request.args)
+        # The reference's order: the namespace, IPAM's CHECK, then prevResult.
+        ns = self._container_namespace(request)
+        if conf.ipam_type:
+            self.ipam.check(conf.ipam_type, request)
         prev = prev_result()
         if prev is None:
             raise InternalError("Required prevResult missing")
-        if conf.ipam_type:
-            self.ipam.check(conf.ipam_type, request)
         links = self.links
         host = links.host()
         interfaces: list[dict[str, Any]] = list(prev.get("interfaces") or ())
@@ -885,7 +900,6 @@ class BridgeEngine:
                                 f"{go_bool(bridge.promiscuous)} ")
         if container_entry is None:
             raise InternalError(f"CNI created interface in container {request.ifname} not found")
-        ns = links.open_namespace(request.netns)
         try:
             container = links.get_link(ns, request.ifname)
         except NotFoundError as exc:

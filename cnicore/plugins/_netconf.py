@@ -65,8 +65,10 @@ class GoStruct:
         value = self.raw(name, pointer=pointer)
         if value is None:
             return None
-        # A float must be integral (is_integer() is False for infinity and NaN, which a document's 1e999 gives).
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        # Go reads an integer field only from an integer literal: "1500.0" or "1e3" is refused as 1.5 is. The
+        # one float the decoder gives for an integer literal is -0.0 (for "-0", kept for values Go writes back).
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value == 0
+                                                                      and str(value) == "-0.0")):
             raise self.error(value, name, go_type)
         return int(value)
 
@@ -116,5 +118,5 @@ def _go_number(value: Any) -> str:
     if isinstance(text, str):
         return text
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
+        return f"{int(value)}.0"  # the usual spelling of an integral float literal ("1500.0")
     return str(value)

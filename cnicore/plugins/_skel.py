@@ -170,6 +170,9 @@ def _validate_config(data: bytes, *, allow_legacy_nameless: bool) -> dict[str, A
         config = decode(data, what="network config")
     except DecodingError as exc:
         raise DecodingError(f"error unmarshall network config: {exc.msg}") from exc
+    if config is None:
+        # Go decodes a null document into a struct as nothing at all: no name (and no legacy loopback config).
+        raise InvalidConfigError("missing network name")
     if not isinstance(config, dict):
         raise DecodingError("error unmarshall network config: json: cannot unmarshal "
                             f"{go_type_name(config)} into Go value of type types.NetConf")

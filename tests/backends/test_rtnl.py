@@ -112,7 +112,7 @@ def test_errors_are_cnicore_errors(space: str) -> None:
         with pytest.raises(NotFoundError):
             links.addresses("cnt-none")
         assert not links.link_is_up("lo")  # the socket still answers after errors
-    with pytest.raises(NamespaceNotFoundError, match=r'failed to open netns ".*cnt-gone": no such namespace'):
+    with pytest.raises(NamespaceNotFoundError, match=r'failed to Statfs ".*cnt-gone": no such file or directory'):
         RouteSocket.open("/var/run/netns/cnt-gone")
     with pytest.raises(InternalError, match="setns /etc/hostname"):
         RouteSocket.open("/etc/hostname")  # a file, but no namespace

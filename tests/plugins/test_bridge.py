@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pytest
 
-from cnicore import InternalError, InvalidConfigError, UnsupportedFieldError
+from cnicore import InternalError, InvalidConfigError, NamespaceNotFoundError, UnsupportedFieldError
 from cnicore.backends import FakeFirewall, FakeLinkBackend
 from cnicore.links import Address, BridgeSpec, Firewall, nft_masquerade_comment, spoof_check_plan
 from cnicore.plugins import BridgePlugin, PluginRequest
@@ -396,8 +396,12 @@ def test_check_passes_after_add_and_fails_after_damage(env: Env) -> None:
     env.backend.delete_link(env.ns, "eth0")
     with pytest.raises(InternalError, match="CNI created interface in container eth0 not found"):
         env.plugin.check(env.request("CHECK", checked))
+    env.backend.add_namespace("/var/run/netns/other")
     with pytest.raises(InternalError, match="Sandbox in prevResult"):
         env.plugin.check(env.request("CHECK", checked, netns="/var/run/netns/other"))
+    # The namespace is opened first, as the reference opens it (before IPAM's CHECK and prevResult).
+    with pytest.raises(NamespaceNotFoundError, match=r'^failed to open netns "/var/run/netns/gone": failed to Statfs'):
+        env.plugin.check(env.request("CHECK", config, netns="/var/run/netns/gone"))
 
 
 def test_result_converts_to_every_version(env: Env) -> None:

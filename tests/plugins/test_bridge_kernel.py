@@ -251,3 +251,30 @@ def test_vlan_and_trunk_together_are_refused_by_exec(plugin_bin: Path, netns: Na
     assert (out.returncode, out.json) == (1, {"code": 999, "msg": "cannot set vlan and vlanTrunk at the same time"})
     assert [link["ifname"] for link in ip_json(["link", "show"], host)] == ["lo"]
     assert not os.path.exists(tmp_path / "ipam")
+
+
+# -- the bridge's name ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bridge", ["", None])
+def test_an_empty_bridge_name_is_refused_as_the_reference_refuses_it(bridge: str | None, plugin_bin: Path,
+                                                                      netns: Namespaces, tmp_path: Path) -> None:
+    # Go pre-sets "cni0" and a present string replaces it: "" is refused by ADD (never cni0), null keeps "cni0".
+    reference = reference_plugin("bridge")
+    reference_plugin("host-local")
+    seen = []
+    for label, binary in (("ref", reference), ("ours", plugin_bin / "bridge")):
+        host, container = netns.add("host"), netns.add("c")
+        config = _config(tmp_path / label, bridge)  # type: ignore[arg-type]
+        added = _run(binary, "ADD", config, host, container)
+        links = sorted("veth" if link["ifname"].startswith("veth") else link["ifname"]
+                       for link in ip_json(["link", "show"], host))
+        deleted = _run(binary, "DEL", config, host, container)
+        seen.append((added.returncode, added.json if added.returncode else None, links, deleted.returncode,
+                     os.path.exists(tmp_path / label / "ipam" / "knet" / "10.29.0.2")))
+    assert seen[1] == seen[0]
+    if bridge == "":
+        assert seen[0] == (1, {"code": 999, "msg": 'failed to create bridge "": could not add "": '
+                                                  "LinkAttrs.Name cannot be empty"}, ["lo"], 0, False)
+    else:
+        assert seen[0][0] == 0 and seen[0][2] == ["cni0", "lo", "veth"]  # (in the throwaway host namespace)

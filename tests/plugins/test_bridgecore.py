@@ -47,14 +47,19 @@ def test_decode_defaults_and_values() -> None:
     assert (conf.bridge, conf.mtu, conf.preserve_default_vlan, conf.vlan_trunk, conf.ipam_type) == (
         "cni0", 0, True, None, "")
     assert conf.dns == {"nameservers": (), "domain": "", "search": (), "options": ()}
-    conf = decode_bridge_conf(_conf(BRIDGE="br9", mtu=1400.0, preserveDefaultVlan=None, ipam={"type": "host-local"},
+    conf = decode_bridge_conf(_conf(BRIDGE="br9", mtu=1400, preserveDefaultVlan=None, ipam={"type": "host-local"},
                                     dns={"nameservers": ["10.0.0.53"], "domain": "d"}),
                               "IgnoreUnknown=1;MAC=0a:58:0a:00:00:07")
-    # Keys fold as Go folds them; a null leaves a pre-set bool as it was; 1400.0 is an int to Go.
+    # Keys fold as Go folds them; a null leaves a pre-set bool as it was.
     assert (conf.bridge, conf.mtu, conf.preserve_default_vlan, conf.ipam_type, conf.mac) == (
         "br9", 1400, True, "host-local", "0a:58:0a:00:00:07")
     assert conf.dns["nameservers"] == ("10.0.0.53",)
     assert decode_bridge_conf(_conf(preserveDefaultVlan=False)).preserve_default_vlan is False
+    # Go reads an int only from an integer literal: 1400.0 (json.dumps's spelling of the float) is refused.
+    with pytest.raises(InvalidConfigError) as info:
+        decode_bridge_conf(_conf(mtu=1400.0))
+    assert info.value.msg == ("failed to load netconf: json: cannot unmarshal number 1400.0 into Go struct field "
+                              "NetConf.mtu of type int")
 
 
 def test_decode_mac_precedence() -> None:

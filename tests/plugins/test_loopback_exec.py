@@ -161,7 +161,7 @@ def test_missing_namespace_agrees() -> None:
     config = {"cniVersion": "1.0.0", "name": "n"}
     got = _assert_same(["ADD", "CHECK", "DEL"], config, netns="/var/run/netns/cnt-gone")
     assert [code for code, _ in got] == [1, 1, 0]
-    assert json.loads(got[0][1])["msg"] == 'failed to open netns "/var/run/netns/cnt-gone": no such namespace'
+    assert json.loads(got[0][1])["msg"] == 'failed to Statfs "/var/run/netns/cnt-gone": no such file or directory'
     _assert_same(["DEL"], config, netns="")
 
 

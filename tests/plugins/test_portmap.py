@@ -229,6 +229,7 @@ def test_same_as_reference(sides: tuple[Side, Side], version: str, extra: dict[s
     {"markMasqBit": 2, "externalSetMarkChain": "X"},
     {"runtimeConfig": {"portMappings": [{"hostPort": 1, "containerPort": 0, "protocol": "tcp"}]}},
     {"runtimeConfig": {"portMappings": [{"hostPort": "x", "containerPort": 1, "protocol": "tcp"}]}},
+    {"runtimeConfig": {"portMappings": [{"hostPort": 8080.0, "containerPort": 1, "protocol": "tcp"}]}},
     {"snat": "yes"},
 ])
 @pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK"])
@@ -319,3 +320,31 @@ def test_exec_version_loads_neither_attrs_nor_netaddr(plugin_bin: Path, tmp_path
     modules = imported(plugin_bin / "portmap", "VERSION", b"", {}, tmp_path)
     assert sorted(m for m in modules if m.split(".")[0] in ("attr", "attrs", "netaddr")
                   or m.startswith(("cnicore.links", "cnicore.backends", "cnicore.spec._result"))) == []
+
+
+@pytest.mark.root
+@pytest.mark.reference
+@pytest.mark.parametrize("host_ip", ["x", "127.0.0.256", "::1\n-A INPUT -j ACCEPT"])
+@pytest.mark.parametrize("dual_stack", [True, False])
+def test_a_host_ip_that_is_no_address_never_maps_every_address(sides: tuple[Side, Side], host_ip: str,
+                                                                dual_stack: bool) -> None:
+    # Go's net.ParseIP gives no address, which the reference takes for IPv6: an IPv4 container's mapping is
+    # skipped; an IPv6 one's rule ("-d <hostIP>") is refused by ip6tables, so ADD (and CHECK) fail, code 999.
+    # Ours fails before writing anything (the reference leaves its shared chains and a jump behind); it never
+    # maps the port on every address.
+    config = conf("NETNS", mappings=[{"hostPort": 8481, "containerPort": 81, "protocol": "tcp", "hostIP": host_ip}])
+    if not dual_stack:
+        config["prevResult"]["ips"] = config["prevResult"]["ips"][:1]
+    seen = []
+    for side in sides:
+        steps = [side.run(command, config) for command in ("ADD", "CHECK", "DEL")]
+        seen.append([(step.returncode, json.loads(step.stdout)["code"] if step.returncode else None)
+                     for step in steps])
+        if side is sides[1]:
+            assert not any("8481" in line and "DNAT" in line for lines in side.nat().values() for line in lines)
+    if dual_stack:
+        assert seen[1] == seen[0] == [(1, 999), (1, 999), (0, None)]
+    else:
+        # (CHECK: Debian's 1.1.1 looks for the IPv4 rules in ip6tables too, see test_same_as_reference.)
+        assert seen[1] == [(0, None), (0, None), (0, None)]
+        assert [seen[0][0], seen[0][2]] == [(0, None), (0, None)]

@@ -53,10 +53,12 @@ class Side:
         self.data = tmp_path / f"data-{label}"
 
     def run(self, plugin: str, command: str, config: dict[str, Any] | bytes, *, ifname: str = "eth0",
-            args: str = "") -> Outcome:
+            args: str = "", netns: str | None = None) -> Outcome:
+        """Execute ``plugin`` (``netns``: another ``CNI_NETNS`` than this side's container namespace)."""
         if isinstance(config, dict) and "ipam" in config and isinstance(config["ipam"], dict):
             config = {**config, "ipam": {**config["ipam"], "dataDir": str(self.data)}}
-        return run_exec(self.bin_dir / plugin, command, config, netns=netns_path(self.container), ifname=ifname,
+        netns = netns_path(self.container) if netns is None else netns
+        return run_exec(self.bin_dir / plugin, command, config, netns=netns, ifname=ifname,
                         container_id=CID, path=[self.ipam_path], args=args, host_ns=self.host)
 
     def text(self, outcome: Outcome) -> str:
@@ -130,7 +132,8 @@ def test_loopback_legacy_nameless_is_our_one_deviation(reference_bin: Path, plug
 
 
 @pytest.mark.parametrize("config", [b"garbage", b'{"name": "bad name", "cniVersion": "1.0.0"}',
-                                    b'{"name": "x", "cniVersion": "9.9.9"}', b"[1]"])
+                                    b'{"name": "x", "cniVersion": "9.9.9"}', b"[1]",
+                                    b"null"])  # (Go decodes null into a struct as nothing: no name)
 def test_loopback_errors_match(config: bytes, reference_bin: Path, plugin_bin: Path, netns: Namespaces,
                                tmp_path: Path) -> None:
     ref = Side("ref", reference_bin, netns, tmp_path, host=False)
@@ -282,6 +285,8 @@ def test_bridge_check_and_default_gateway_match(reference_bin: Path, plugin_bin:
     # Go's decoding errors name the innermost struct type and the key path; a number that is not an int is quoted.
     {"mtu": 1.5},
     {"vlan": 2.5},
+    {"mtu": 1500.0},  # an integral float is no int to Go either
+    {"vlan": 2.0},
     {"dns": 5},
     {"dns": {"nameservers": "x"}},
     {"dns": {"nameservers": [1]}},
@@ -306,6 +311,32 @@ def test_bridge_errors_match(extra: dict[str, Any], reference_bin: Path, plugin_
     assert a.returncode == b.returncode == 1
     msg_a, msg_b = a.json["msg"].replace(str(ref.ipam_path), "P"), b.json["msg"].replace(str(ours.ipam_path), "P")
     assert (b.json["code"], msg_b) == (a.json["code"], msg_a)
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge"])
+@pytest.mark.parametrize("command", ["ADD", "CHECK", "DEL"])
+def test_a_missing_namespace_is_reported_as_the_reference_reports_it(plugin: str, command: str, reference_bin: Path,
+                                                                      plugin_bin: Path, netns: Namespaces,
+                                                                      tmp_path: Path) -> None:
+    # The namespace path is gone (a runtime's CHECK or DEL after the container went): same code and message
+    # (ns.GetNS's "failed to Statfs", which the bridge prefixes with "failed to open netns"), DEL succeeds.
+    gone = "/var/run/netns/cnt-diff-gone"
+    config = _bridge_config("1.0.0", "cnt-br3") if plugin == "bridge" else {"cniVersion": "1.0.0", "name": "lo-net",
+                                                                             "type": "loopback"}
+    if command == "CHECK" and plugin == "bridge":
+        config["prevResult"] = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": gone}],
+                                "ips": [{"address": "10.23.0.2/24", "interface": 0}]}
+    outcomes = []
+    for side in (Side("ref", reference_bin, netns, tmp_path), Side("ours", plugin_bin, netns, tmp_path)):
+        out = side.run(plugin, command, config, netns=gone)
+        outcomes.append((out.returncode, out.json if out.stdout else None))
+    assert outcomes[1] == outcomes[0]
+    if command == "DEL":
+        assert outcomes[0] == (0, None)
+    else:
+        msg = 'failed to Statfs "/var/run/netns/cnt-diff-gone": no such file or directory'
+        assert outcomes[0] == (1, {"code": 999, "msg": f'failed to open netns "{gone}": {msg}' if plugin == "bridge"
+                                   else msg})
 
 
 # ------------------------------------------------------------------------------------------ mixed chains

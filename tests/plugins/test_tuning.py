@@ -294,6 +294,7 @@ def test_same_as_reference(sides: tuple[Side, Side], version: str, extra: dict[s
     {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"),
      "sysctl": {"net.ipv4.ip_forward": "yes"}},
     {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"), "mac": "zz"},
+    {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS"), "mtu": 1400.0},
 ])
 @pytest.mark.parametrize("command", ["ADD", "CHECK"])
 def test_same_errors_as_reference(sides: tuple[Side, Side], conf: dict[str, Any], command: str) -> None:
@@ -325,6 +326,24 @@ def test_each_restores_what_the_other_changed(sides: tuple[Side, Side], tmp_path
         assert side.run("DEL", conf).returncode == 0
         assert side.link() == before and side.files() == {}
 
+
+
+@pytest.mark.root
+@pytest.mark.reference
+@pytest.mark.parametrize("backup", [b"{bad", b'{"mtu": 1333', b'{"mac": "c2:b0'])
+def test_a_corrupt_backup_is_left_and_del_succeeds_as_the_reference(sides: tuple[Side, Side], backup: bytes) -> None:
+    # The reference ignores a backup it cannot decode: DEL succeeds, restores nothing and leaves the file.
+    conf = {"cniVersion": "1.0.0", "name": "tuned", "type": "tuning", "prevResult": prev_result("NETNS"),
+            "mtu": 1333, "promisc": True}
+    seen = []
+    for side in sides:
+        assert side.run("ADD", conf).returncode == 0
+        (name,) = side.files()
+        (side.data / name).write_bytes(backup)
+        dels = [side.run("DEL", conf) for _ in range(2)]
+        seen.append(([(d.returncode, d.stdout) for d in dels], side.link()["mtu"], side.files()))
+    assert seen[1] == seen[0]
+    assert seen[0][0] == [(0, ""), (0, "")] and seen[0][1] == 1333
 
 def test_exec_version_and_an_empty_del_load_neither_attrs_nor_netaddr(plugin_bin: Path, tmp_path: Path) -> None:
     from test_exec_imports import imported
