@@ -213,8 +213,8 @@ def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.
     """Run ``count`` cycles of the file store's system calls and watch, without its bookkeeping (see above)."""
     if not _O_TMPFILE:
         raise OSError("O_TMPFILE is not available here")
-    # The store's own watch (same events asked for), imported here: only this contender needs it.
-    from cnicore.stores._inotify import DirectoryWatch
+    # The store's own watch (same events asked for) and read sizes, imported here: only this contender needs them.
+    from cnicore.stores._inotify import _BUFFER, _FULL, DirectoryWatch
 
     dir_fd, lock_fd = _open_network(network_dir)
     watch = DirectoryWatch(f"/proc/self/fd/{dir_fd}")
@@ -226,7 +226,7 @@ def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.
 
     def drain() -> None:
         try:
-            while len(os.read(events, 65536)) > 65536 - 272:  # (a full read may have left more behind)
+            while len(os.read(events, _BUFFER)) >= _FULL:  # (a full read may have left more behind)
                 pass
         except BlockingIOError:
             pass

@@ -75,8 +75,9 @@ def test_version_from_the_shell_is_what_the_plugin_prints(plugin_bin: Path, tmp_
     other.parent.mkdir(exist_ok=True)
     other.write_bytes((plugin_bin / name).read_bytes())
     other.chmod(0o755)
-    assert main([other.name], env) == _exec(other, env).returncode
-    assert capsysbinary.readouterr().out == _exec(other, env).stdout
+    renamed = _exec(other, env)
+    assert main([other.name], env) == renamed.returncode
+    assert capsysbinary.readouterr().out == renamed.stdout
 
 
 def test_version_is_answered_without_starting_python(tmp_path: Path) -> None:
