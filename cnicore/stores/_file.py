@@ -26,7 +26,8 @@ otherwise share the parent's lock). A busy lock is tried again after short
 sleeps (so that waiting longer than ``lock_timeout`` can raise
 :class:`~cnicore.TryAgainLaterError`, code 11); between tries, a watching store
 takes in the changes already reported by its watch, so that its own lock hold
-is shorter.
+is shorter (and then sleeps all the same: trying again at once would take the
+holder's processor where processes outnumber cores).
 
 What is atomic. A reservation file appears complete or not at all: the content is
 written to an unnamed file (``O_TMPFILE``; in durable mode fsync'ed) which is then
@@ -83,8 +84,14 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   with inotify, which reports which names changed; they are re-read under the
   lock before each operation (events are queued synchronously by the kernel, so
   everything the previous lock holder did is in the queue once we hold the lock).
-  A queue overflow or a replaced directory causes a full rescan. While watching,
-  the store also spares itself two costs per operation: the lock file's identity
+  A queue overflow or a replaced directory causes a full rescan. The store's own
+  events are not read back at the end of the operation that made them: it
+  announces them to its watch, which leaves them out of the next look at the
+  queue if they head it exactly as announced (the last of them is the close of
+  the ADD's unnamed file, ``#<inode>``, an event nobody else can make, so the
+  kernel cannot fold anyone's later event into it); otherwise every event is
+  read, the store's own included. So each operation reads the queue once. While
+  watching, the store also spares itself two costs per operation: the lock file's identity
   is checked only when an event names it (the path to the directory is still
   checked every time: renaming an ancestor leaves no event), and the cursor file
   stays open between transactions until an event says someone else wrote,

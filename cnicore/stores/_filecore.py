@@ -38,6 +38,7 @@ from cnicore.stores._indexfile import (
     follow,
     parse_index,
 )
+from cnicore.stores._inotify import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MODIFY
 from cnicore.stores._keyindex import (
     LINE_BREAK,
     MAX_OWNER_BYTES,
@@ -420,6 +421,9 @@ class FileStoreCore:
         self._drained: tuple[dict[bytes, bool], bool] | None = None  # the watch's events read while taking the lock
         self._wrote = False  # this transaction added or removed directory entries
         self._made = False  # this transaction created or wrote a file (not only removed some)
+        # The inotify events this transaction caused, in order, while it knows them all (None once it does not):
+        # announced to the watch at its end, so that the next look at the queue leaves them out.
+        self._own_events: list[tuple[int, bytes]] | None = None
         # range id -> (address key, file size, whether this store wrote the file and nobody touched it since)
         self._cursors: dict[str, tuple[int | None, int, bool]] = {}
         # Contents loaded from the persisted index are read again before they are acted on.
@@ -522,8 +526,7 @@ class FileStoreCore:
                     deadline = float("inf") if self.lock_timeout is None else time.monotonic() + self.lock_timeout
                 if time.monotonic() >= deadline:
                     raise self._timed_out() from None
-                if self._follow_while_waiting():
-                    continue  # (did the holder's share of work instead of sleeping: try again at once)
+                self._follow_while_waiting()
                 time.sleep(delay)
                 delay = min(delay * 2, _MAX_LOCK_WAIT_STEP)
                 continue
@@ -539,18 +542,19 @@ class FileStoreCore:
         return TryAgainLaterError(f"timed out after {self.lock_timeout}s waiting for the lock on "
                                   f"{os.path.join(self.path, LOCK_NAME)}")
 
-    def _follow_while_waiting(self) -> bool:
+    def _follow_while_waiting(self) -> None:
         """While another process holds the lock: take in the changes already reported, outside the lock.
 
         What others changed is learnt now instead of inside this store's next transaction, which then holds
         the lock that much shorter (with many processes on one network, the lock is what they queue for).
         Sound without the lock: each change was reported by its own event, files are created whole, and any
         later change of a name is a later event, taken in later (under the lock at the latest). A lost event
-        is kept for the transaction, which starts again from a full scan. Returns whether there was any.
+        is kept for the transaction, which starts again from a full scan. The waiter sleeps afterwards all the
+        same: trying the lock again at once, with more processes than cores, takes the holder's processor.
         """
         watch = self._handles.watch
         if watch is None or self._stale:
-            return False
+            return
         names, rebuild = watch.drain()
         if rebuild or self._drained is not None:
             if self._drained is not None:
@@ -559,11 +563,10 @@ class FileStoreCore:
                 names = earlier
                 rebuild = rebuild or self._drained[1]
             self._drained = (names, rebuild)
-            return False
+            return
         changed = self._changed_name
         for name, gone in names.items():
             changed(name, gone)
-        return bool(names)
 
     def _release_lock(self) -> None:
         try:  # noqa: SIM105 - no contextlib here
@@ -615,6 +618,7 @@ class FileStoreCore:
         """Bring the index up to date with the directory (called with the lock held)."""
         self._touched.clear()
         self._wrote = self._made = False
+        self._own_events = []  # (the queue was just drained, with the lock held)
         watch = self._handles.watch
         if self._stale:
             self._drained = None
@@ -715,11 +719,15 @@ class FileStoreCore:
         watch = self._handles.watch
         rebuild = False
         if watch is not None:
-            if (not self._made and not self._flush
+            own, self._own_events = self._own_events, None
+            if own:
+                watch.expect(own)
+            if ((own or not self._made) and not self._flush
                     and (not self._unsealed or time.monotonic() - self._saved_at < _SAVE_EVERY)):
-                # Nothing to seal or save now, and this transaction only removed files: its own events say
-                # "gone" (taking them in again changes nothing), so they and anyone else's wait for the next
-                # transaction's look at the queue. (A DEL costs one read less.)
+                # Nothing to seal or save now, and this transaction's own events are known (left out of the
+                # next look at the queue) or only removed files (they say "gone": taking them in again changes
+                # nothing): they and anyone else's wait for the next transaction's look at the queue, which
+                # has to read it anyway. (An ADD and a DEL each read it once.)
                 self._touched.clear()
                 return
             names, rebuild = watch.drain()
@@ -728,10 +736,9 @@ class FileStoreCore:
             else:
                 touched = self._touched
                 for raw, gone in names.items():
-                    # "#<inode>" names the unnamed files this transaction linked. A name this transaction made
-                    # is its own while it is still there; gone, someone removed it since (a writer that ignores
-                    # the lock), and that is read like anyone's change.
-                    if (gone or raw not in touched) and raw[:1] != b"#":
+                    # A name this transaction made is its own while it is still there; gone, someone removed it
+                    # since (a writer that ignores the lock), and that is read like anyone's change.
+                    if gone or raw not in touched:
                         self._changed_name(raw, gone)
         self._touched.clear()
         if rebuild or not self._unsealed:
@@ -974,6 +981,8 @@ class FileStoreCore:
             self._rescan(full=False)
         while True:
             found = query(self._index, exact_text, legacy_text)
+            if self._all_verified:
+                return found  # (nothing loaded from the persisted index waits to be read)
             pending = [key for key in found if self._unverified(key)]
             if not pending:
                 return found
@@ -1101,6 +1110,7 @@ class FileStoreCore:
     # ----------------------------------------------------------------- writing
 
     def _write_temp(self, data: bytes) -> str:
+        self._own_events = None  # (a named temporary file: its events are not listed)
         # os.urandom is what secrets.token_hex reads, without importing secrets (hashlib, random, base64...).
         name = f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(8).hex()}{_TEMP_SUFFIX}"
         dir_fd = self._handles.dir_fd
@@ -1117,8 +1127,9 @@ class FileStoreCore:
         os.close(fd)
         return name
 
-    def _create_unnamed(self, name: str, data: bytes) -> tuple[int, int] | None:
-        """Write ``data`` to an unnamed file and link it as ``name``; None when this cannot work here."""
+    def _create_unnamed(self, name: str, data: bytes) -> tuple[tuple[int, int], int] | None:
+        """Write ``data`` to an unnamed file and link it as ``name``: its signature and its descriptor, left open
+        for the caller to close; None when this cannot work here."""
         dir_fd = self._handles.dir_fd
         try:
             fd = os.open(".", _O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, _FILE_MODE, dir_fd=dir_fd)
@@ -1136,21 +1147,27 @@ class FileStoreCore:
             except FileNotFoundError:
                 if os.path.isdir(_PROC_SELF_FD):
                     raise
+                os.close(fd)
                 self._tmpfile = False  # no /proc: an unnamed file cannot be given a name
                 return None
             st = os.fstat(fd)
-        finally:
-            os.close(fd)
+        except BaseException:
+            _close_quietly(fd)
+            raise
         self._tmpfile = True
-        return st.st_ino, st.st_ctime_ns
+        return (st.st_ino, st.st_ctime_ns), fd
 
-    def _create(self, name: str, data: bytes) -> tuple[int, int]:
-        """Create ``name`` holding ``data``, complete or not at all; its signature. FileExistsError if taken."""
+    def _create(self, name: str, data: bytes) -> tuple[tuple[int, int], int]:
+        """Create ``name`` holding ``data``, complete or not at all. FileExistsError if taken.
+
+        Returns its signature and, when it was written unnamed and linked in, its descriptor, still open (the
+        caller closes it; -1 otherwise).
+        """
         self._made = True
         if self._tmpfile is not False:
-            sig = self._create_unnamed(name, data)
-            if sig is not None:
-                return sig
+            made = self._create_unnamed(name, data)
+            if made is not None:
+                return made
         dir_fd = self._handles.dir_fd
         temp = self._write_temp(data)
         try:
@@ -1159,17 +1176,19 @@ class FileStoreCore:
             _unlink_quietly(temp, dir_fd)
         self._touched.add(temp.encode())
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return st.st_ino, st.st_ctime_ns
+        return (st.st_ino, st.st_ctime_ns), -1
 
     def _sync_dir(self) -> None:
         if self.durable:
             os.fsync(self._handles.dir_fd)
 
-    def _write_last_reserved(self, range_id: str, key: int) -> None:
+    def _write_last_reserved(self, range_id: str, key: int, text: bytes) -> None:
+        """Record ``key`` (whose address text is ``text``) in the cursor file of ``range_id``."""
         self._made = True
         name = LAST_RESERVED_PREFIX + range_id
-        data = _name(key).encode()
-        self._touched.add(os.fsencode(name))
+        data = text
+        raw = os.fsencode(name)
+        self._touched.add(raw)
         if not self.durable:
             handles = self._handles
             # A watching store keeps the file open between transactions: the watch reports anyone else's
@@ -1194,12 +1213,19 @@ class FileStoreCore:
                     if size <= len(data) and os.pwrite(fd, data, 0) == len(data):
                         keep = handles.watch is not None
                         self._cursors[range_id] = (key, len(data), keep)
+                        own = self._own_events
+                        if own is not None:
+                            if keep:
+                                own.append((IN_MODIFY, raw))
+                            else:
+                                self._own_events = None
                         return
                 finally:
                     if keep:
                         handles.cursor_fds[range_id] = fd
                     else:
                         os.close(fd)
+        self._own_events = None
         self._replace_cursor(name, data)
         self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
 
@@ -1248,29 +1274,52 @@ class FileStoreCore:
             if index.has_key(key):
                 return False
             try:
-                sig = self._create(name, content)
+                sig, unnamed = self._create(name, content)
             except FileExistsError:
+                self._own_events = None  # (the unnamed file's write and close)
                 # Taken by a writer our index had not heard of yet: learn it, report "not free".
                 self._refresh(name, key)
                 if not index.has_key(key):
                     index.put_key(key, None)
                 return False
             except OSError as exc:
+                self._own_events = None
                 raise _io_error("cannot create", os.path.join(self.path, name), exc) from exc
-            self._touched.add(name.encode())
-            self._wrote = self._unsealed = True
-            index.put_key(key, owner_text)
-            self._sigs.set(key, sig)
-            self._dirty.add(key)
-            if not self._all_verified:
-                self._verified.add(key)
+            unnamed_raw = b""
             try:
-                self._sync_dir()
-                self._write_last_reserved(range_id, key)
-            except OSError as exc:
-                # Keep the pair consistent: no reservation that the caller believes failed.
-                self._unlink(name, key, best_effort=True)
-                raise _io_error("cannot record the last reserved address in", self.path, exc) from exc
+                raw = name.encode()
+                own = self._own_events
+                if own is not None:
+                    if unnamed >= 0:
+                        # The unnamed file's write, its link, and (below) its close, which ends what this ADD
+                        # makes the kernel report: an event for "#<inode>" of a file this store holds open is
+                        # one nobody else can make.
+                        unnamed_raw = b"#%d" % sig[0]
+                        own.append((IN_MODIFY, unnamed_raw))
+                        own.append((IN_CREATE, raw))
+                    else:
+                        self._own_events = None
+                self._touched.add(raw)
+                self._wrote = self._unsealed = True
+                index.put_key(key, owner_text)
+                self._sigs.set(key, sig)
+                self._dirty.add(key)
+                if not self._all_verified:
+                    self._verified.add(key)
+                try:
+                    self._sync_dir()
+                    self._write_last_reserved(range_id, key, raw)
+                except OSError as exc:
+                    # Keep the pair consistent: no reservation that the caller believes failed.
+                    self._own_events = None
+                    self._unlink(name, key, best_effort=True)
+                    raise _io_error("cannot record the last reserved address in", self.path, exc) from exc
+            finally:
+                if unnamed >= 0:
+                    own = self._own_events
+                    if own is not None:
+                        own.append((IN_CLOSE_WRITE, unnamed_raw))
+                    os.close(unnamed)
             return True
 
     def _unlink(self, name: str, key: int, *, best_effort: bool = False) -> None:
@@ -1280,8 +1329,13 @@ class FileStoreCore:
         except FileNotFoundError:
             pass
         except OSError as exc:
+            self._own_events = None
             if not best_effort:
                 raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
+        else:
+            own = self._own_events
+            if own is not None:
+                own.append((IN_DELETE, name.encode()))
         # (Not marked as this transaction's own change: the removal's event, read back, only says the name is
         # gone, which changes nothing; and a writer that ignores the lock and creates the name again at once
         # leaves an event that must be read, not taken for ours.)
@@ -1404,6 +1458,7 @@ class FileStoreCore:
             if not stale and pid_text.isdigit() and int(pid_text) != os.getpid():
                 stale = not _pid_alive(int(pid_text))
             if stale:
+                self._own_events = None
                 _unlink_if_present(name, dir_fd)
                 self._touched.add(os.fsencode(name))
                 self._wrote = self._unsealed = True

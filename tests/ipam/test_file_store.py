@@ -258,15 +258,17 @@ def test_a_forked_child_takes_the_lock_for_itself(tmp_path: Path) -> None:
 def test_inotify_is_set_up_only_for_a_store_in_steady_use(tmp_path: Path) -> None:
     # An executed plugin opens a store for one operation: it never loads ctypes nor makes an inotify instance
     # (whose close alone costs milliseconds); a store kept open starts watching from its third operation.
+    # (The watch's module itself is loaded, for its event masks: it imports ctypes only to make a watch.)
     code = ("import sys\n"
             "from netaddr import IPAddress\n"
             "from cnicore.stores import FileStore, Owner\n"
             f"store = FileStore({str(tmp_path)!r}, 'net')\n"
             "assert store.reserve(IPAddress('10.0.0.2'), Owner.attachment('a', 'eth0'), '0')\n"
+            "watched = store._handles.watch is not None\n"
             "store.close()\n"
-            "print(sorted(m for m in ('ctypes', 'cnicore.stores._inotify') if m in sys.modules))\n")
+            "print(sorted(m for m in ('ctypes', '_ctypes') if m in sys.modules), watched)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "[] False"
     for watch in (True, False):
         with FileStore(tmp_path, f"net-{watch}", watch=watch) as store:
             assert store._handles.watch is None
@@ -366,3 +368,84 @@ def test_a_watching_store_notices_its_directory_path_moved_away(tmp_path: Path) 
         assert sorted(p.name for p in (data / "net").iterdir()) == ["10.0.0.50", "last_reserved_ip.0", "lock"]
     finally:
         store.close()
+
+
+def test_a_watching_store_leaves_its_own_events_out_of_the_next_look(tmp_path: Path) -> None:
+    # An ADD announces the events it made (its unnamed file's write, link and close, the cursor's write) and a
+    # DEL its removals, so that the next transaction's look at the queue reads them without re-reading anything.
+    with _watching_store(tmp_path) as store:
+        watch = store._handles.watch
+        assert watch is not None
+        for i in range(3):
+            assert store.reserve(IP(f"10.0.1.{i + 2}"), A, "0")
+            assert watch.drain() == ({}, False)
+            assert store.release_owner(A) == [IP("10.0.0.7"), IP("10.0.0.8"), IP("10.0.0.9"),
+                                              IP(f"10.0.1.{i + 2}")][3 if i else 0:]
+            assert watch.drain() == ({}, False)
+        # Two reservations in one transaction (dual stack): both announced, in order.
+        with store.transaction():
+            assert store.reserve(IP("10.0.2.2"), A, "0")
+            assert store.reserve(IP("2001:db8::2"), A, "1")
+        assert watch.drain() == ({}, False)
+
+
+def test_a_watching_store_does_not_read_back_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _watching_store(tmp_path) as store:
+        read: list[str] = []
+        real_refresh = store._refresh
+
+        def refresh(name: str, key: int) -> None:
+            read.append(name)
+            real_refresh(name, key)
+
+        monkeypatch.setattr(store, "_refresh", refresh)
+        for i in range(3):
+            assert store.reserve(IP(f"10.0.1.{i + 2}"), A, "0")
+            assert store.release_owner(A)
+        assert read == []
+
+
+@pytest.mark.parametrize("change", ["cursor rewritten", "file created", "file removed", "file rewritten",
+                                    "file replaced"])
+def test_what_others_do_right_after_an_add_is_seen(tmp_path: Path, change: str) -> None:
+    # The ADD's own events wait, announced, at the head of the queue: anything anyone does next comes after them
+    # and must be read, whatever it is (including the same kind of event on the same name as the ADD's own).
+    net = tmp_path / "net"
+    with _watching_store(tmp_path) as store:
+        assert store.reserve(IP("10.0.0.20"), A, "0")
+        if change == "cursor rewritten":
+            (net / "last_reserved_ip.0").write_bytes(b"10.0.0.30")  # O_TRUNC in place, as the reference
+            assert store.last_reserved("0") == IP("10.0.0.30")
+        elif change == "file created":
+            (net / "10.0.0.21").write_bytes(b"ctr-b\r\neth0")
+            assert store.find_owner(B) == [IP("10.0.0.21")]
+        elif change == "file removed":
+            (net / "10.0.0.20").unlink()
+            assert store.reservation(IP("10.0.0.20")) is None
+        elif change == "file rewritten":
+            with open(net / "10.0.0.20", "r+b") as f:  # in place, same inode
+                f.write(b"ctr-b")
+            assert store.find_owner(B) == [IP("10.0.0.20")]
+            assert IP("10.0.0.20") not in store.find_owner(A)
+        else:
+            (net / "10.0.0.20").unlink()
+            (net / "10.0.0.20").write_bytes(b"ctr-b\r\neth0")
+            assert store.find_owner(B) == [IP("10.0.0.20")]
+
+
+def test_a_writer_ignoring_the_lock_inside_an_add_is_seen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Events of someone else among the ADD's own: the queue no longer starts with exactly what was announced,
+    # so every event is read, the ADD's own included.
+    net = tmp_path / "net"
+    with _watching_store(tmp_path) as store:
+        real = store._write_last_reserved
+
+        def meddled(range_id: str, key: int, text: bytes) -> None:
+            (net / "10.0.0.21").write_bytes(b"ctr-b\r\neth0")
+            real(range_id, key, text)
+
+        monkeypatch.setattr(store, "_write_last_reserved", meddled)
+        assert store.reserve(IP("10.0.0.20"), A, "0")
+        monkeypatch.undo()
+        assert store.find_owner(B) == [IP("10.0.0.21")]
+        assert store.reservation(IP("10.0.0.20")).owner == A

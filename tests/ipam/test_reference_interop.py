@@ -5,6 +5,7 @@ Skipped when the reference plugin is not installed (Debian: containernetworking-
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import support
 
+from cnicore import CNIError
 from cnicore.ipam import HostLocalIPAM
 from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES
 from cnicore.stores import FileStore, parse_ip
@@ -354,3 +356,30 @@ def test_check_ignores_the_configured_ranges_as_the_reference_does(tmp_path: Pat
         assert ipam.check(json.dumps(moved), "from-go", "eth0")
         failed = go("CHECK", moved, "nobody", check=False)
         assert failed["msg"] == "host-local: Failed to find address added by container nobody"
+
+
+def test_a_long_lived_store_follows_the_reference_between_its_own_operations(tmp_path: Path) -> None:
+    # A watching store announces its own events and skips them on its next look at the queue: what the reference
+    # does in between (create and write a file, rewrite the cursor with O_TRUNC, remove a file) must all be seen.
+    conf = network(tmp_path)
+
+    def v4(result: Any) -> ipaddress.IPv4Address:
+        texts = addresses(result) if isinstance(result, dict) else [str(ip.address) for ip in result.ips]
+        return next(ipaddress.IPv4Address(t.split("/")[0]) for t in texts if "." in t)
+
+    with HostLocalIPAM() as ipam:
+        for i in range(6):
+            mine = v4(ipam.add(json.dumps(conf), f"ours-{i}", "eth0"))
+            theirs = v4(go("ADD", conf, f"go-{i}"))
+            assert theirs == mine + 1
+            ipam.check(json.dumps(conf), f"go-{i}", "eth0")
+            go("DEL", conf, f"go-{i}")
+            # The reference's cursor now names the address it freed: the next ADD goes on after it, as the
+            # reference's own would; a store that missed the rewrite would go on from its own and take it again.
+            assert v4(ipam.add(json.dumps(conf), f"ours-{i}", "eth1")) == mine + 2
+            go("CHECK", conf, f"ours-{i}")
+            go("DEL", conf, f"ours-{i}")  # eth0's files, removed behind the store's back
+            with pytest.raises(CNIError):
+                ipam.check(json.dumps(conf), f"ours-{i}", "eth0")
+            ipam.delete(json.dumps(conf), f"ours-{i}", "eth1")
+        assert [n for n in os.listdir(tmp_path / "interop") if parse_ip(n)] == []

@@ -261,6 +261,8 @@ HOST_LOCAL_BUDGET = frozenset({
     "cnicore.plugins._skel", "cnicore.spec", "cnicore.spec._environ", "cnicore.spec._goint",
     "cnicore.spec._resultobj", "cnicore.spec._validate", "cnicore.spec._version", "cnicore.stores",
     "cnicore.stores._filecore", "cnicore.stores._indexfile", "cnicore.stores._keyindex",
+    # the watch's event masks, which a store announcing its own events names (ctypes only when a watch is made)
+    "cnicore.stores._inotify",
 })
 
 
