@@ -1,8 +1,9 @@
-"""Replacing a file so that readers see the old one or the new one, never a mix.
+"""Replacing a file so that readers see the old one or the new one, never a mix; telling abandoned temporary files.
 
 Standard library only, and cheap to import: the runtime's cache and the
 executed plugins' fake kernel state (:class:`cnicore._plugin_main.FakeState`)
-both write through :func:`replace_file`.
+both write through :func:`replace_file`. :func:`temp_abandoned` is the rule by
+which the runtime's journal removes a temporary file a dead writer left.
 """
 
 from __future__ import annotations
