@@ -34,16 +34,12 @@ from cnicore._gofmt import go_quote
 from ._kernel import (
     PEER_NAME_ATTEMPTS,
     VETH_TXQUEUELEN,
-    check_link_options,
     check_mtu,
-    check_unicast_mac,
     error_from_errno,
     not_a_bridge,
     random_peer_name,
-    read_net_sysctl_path,
     read_sysctl_path,
     veth_exists,
-    write_net_sysctl_path,
     write_sysctl_path,
 )
 from ._rtnl import _ADDRESS, _LINK, NetlinkError, NetlinkProtocolError, Rtnl
@@ -59,7 +55,7 @@ if TYPE_CHECKING:
 
     from cnicore._linkplan import LinkInfo
 
-__all__ = ["LinkMessage", "PlainLinkPort", "PlainTuningPort", "Session", "add_veth", "address_dump",
+__all__ = ["LinkMessage", "PlainLinkPort", "Session", "add_veth", "address_dump",
            "change_address", "delete_link", "ensure_bridge", "get_index", "get_link", "link_dump", "link_info",
            "port_vlans", "route_dump", "route_request", "set_link", "set_link_options", "set_master", "set_mtu",
            "set_port_flag", "set_port_vlans"]
@@ -909,53 +905,3 @@ class PlainLinkPort:
                     for _v, dst, dst_len, gateway, _oif, _metric, table, _scope, _source in route_dump(sock, version)
                     if table == MAIN_TABLE]
 
-
-class PlainTuningPort:
-    """The tuning plugin's link port (:class:`~cnicore.plugins._tuning.TuningPort`) on rtnetlink, plain values.
-
-    Namespace handles are paths. Each method is the very function
-    :class:`~cnicore.backends.NetlinkLinkBackend` calls for the same operation, with
-    the same checks; links are read as :class:`LinkMessage` (no address dump).
-    """
-
-    def open_namespace(self, path: str) -> str:
-        """``path``, once it is known to be a namespace (:class:`~cnicore.NamespaceNotFoundError` if gone)."""
-        os.close(open_netns(path))
-        return path
-
-    def get_link(self, ns: str, name: str) -> LinkMessage:
-        """The link called ``name`` (:class:`~cnicore.NotFoundError` if there is none)."""
-        with Session(ns, f"get link {name}") as sock:
-            return get_link(sock, name)
-
-    def set_mac(self, ns: str, name: str, mac: str) -> None:
-        """See :meth:`~cnicore.links.LinkBackend.set_mac` (a unicast MAC of six octets, as every backend checks)."""
-        if len(mac) == 17:
-            checked = check_unicast_mac(mac.lower(), mac)
-        else:
-            from ._common import check_mac  # rare (not six octets): the typed check refuses it, as every backend
-
-            checked = check_mac(mac)
-        with Session(ns, f"set MAC of {name}") as sock:
-            set_link(sock, name, attrs=mac_attr(checked))
-
-    def set_mtu(self, ns: str, name: str, mtu: int) -> None:
-        """See :meth:`~cnicore.links.LinkBackend.set_mtu`."""
-        with Session(ns, f"set MTU of {name}") as sock:
-            set_mtu(sock, name, mtu)
-
-    def set_link_options(self, ns: str, name: str, *, promiscuous: bool | None = None, allmulti: bool | None = None,
-                         txqueuelen: int | None = None, alias: str | None = None) -> None:
-        """See :meth:`~cnicore.links.LinkBackend.set_link_options`."""
-        check_link_options(txqueuelen, alias)
-        with Session(ns, f"set options of {name}") as sock:
-            set_link_options(sock, name, promiscuous=promiscuous, allmulti=allmulti, txqueuelen=txqueuelen,
-                             alias=alias)
-
-    def read_net_sysctl(self, ns: str, path: str) -> str:
-        """See :meth:`~cnicore.links.LinkBackend.read_net_sysctl`."""
-        return read_net_sysctl_path(ns, path)
-
-    def write_net_sysctl(self, ns: str, path: str, value: str) -> None:
-        """See :meth:`~cnicore.links.LinkBackend.write_net_sysctl`."""
-        write_net_sysctl_path(ns, path, value)

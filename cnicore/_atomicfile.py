@@ -1,18 +1,45 @@
-"""Replacing a file so that readers see the old one or the new one, never a mix.
+"""Replacing a file so that readers see the old one or the new one, never a mix; telling abandoned temporary files.
 
 Standard library only, and cheap to import: the runtime's cache and the
 executed plugins' fake kernel state (:class:`cnicore._plugin_main.FakeState`)
-both write through :func:`replace_file`.
+both write through :func:`replace_file`. :func:`temp_abandoned` is the rule by
+which the runtime's journal removes a temporary file a dead writer left.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["TEMP_PREFIX", "fsync_directory", "replace_file"]
+__all__ = ["STALE_TEMP_SECONDS", "TEMP_PREFIX", "fsync_directory", "pid_alive", "replace_file", "temp_abandoned"]
 
 #: The name prefix of the temporary files :func:`replace_file` writes beside their target.
 TEMP_PREFIX = ".tmp."
+#: A temporary file unchanged for longer than this is abandoned, whatever its writer's pid says (a writer holds
+#: its temporary name for well under a second; the pid may have been reused, or belong to another pid namespace).
+STALE_TEMP_SECONDS = 30.0
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one we may not signal counts as existing)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # (a pid beyond the C type's range exists nowhere)
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temp_abandoned(writer_pid: int | None, mtime: float, now: float) -> bool:
+    """Whether a temporary file last modified at ``mtime`` is abandoned by its writer, seen at ``now``.
+
+    It is when it is older than :data:`STALE_TEMP_SECONDS`, or when its writer
+    (``writer_pid``; None when its name does not say) no longer exists. This
+    process's own pid always counts as alive: another of its threads may be the writer.
+    """
+    if now - mtime > STALE_TEMP_SECONDS:
+        return True
+    return writer_pid is not None and writer_pid > 0 and writer_pid != os.getpid() and not pid_alive(writer_pid)
 
 
 def fsync_directory(directory: str) -> None:

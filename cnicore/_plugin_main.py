@@ -251,7 +251,7 @@ def _tuning_port(environ: Mapping[str, str]) -> Any:
     if (environ.get(BACKEND_ENV, "").strip().lower() or "auto") == "auto" and _backends().has_net_admin():
         from cnicore._lazy import import_module
 
-        return import_module("cnicore.backends._linkops").PlainTuningPort()
+        return import_module("cnicore.backends._tuningport").PlainTuningPort()
     return _choose_backend(environ)
 
 

@@ -106,11 +106,11 @@ EQUIVALENT = (
       for key, value, tail in (("config", "entry.config", ""),)),
     (f"{_JOURNAL}x__encode__*", '"plugins": [base64.b64encode(p).decode("ascii") for p in entry.plugins],',
      '"plugins": [base64.b64encode(p).decode("ASCII") for p in entry.plugins],', _CODEC),
-    *((f"{_JOURNAL}x_create_pending__*", 'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(8))', mutated,
-       "the temporary name needs only to start with a dot (listings skip dot files) and to be unique")
-      for mutated in ('tmp = os.path.join(directory, ".TMP." + secrets.token_hex(8))',
-                      'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(9))',
-                      'tmp = os.path.join(directory, ".tmp." + secrets.token_hex(None))')),
+    *((f"{_JOURNAL}x_create_pending__*",
+       'tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}")', mutated,
+       "the random part of the temporary name needs only to make it unique")
+      for mutated in ('tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(9)}")',
+                      'tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(None)}")')),
     (f"{_JOURNAL}x_create_pending__*", "fd = -1", "fd = -2", _NO_FD),
     (f"{_JOURNAL}x_create_pending__*", "linked = False", "linked = None", "None is false as False is"),
     *((f"{_JOURNAL}x_create_pending__*", "fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)",

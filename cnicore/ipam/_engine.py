@@ -66,7 +66,7 @@ from cnicore.spec._validate import MAX_OWNER_BYTES
 
 TYPE_CHECKING = False  # typing is left to type checkers: the exec'd plugin must not pay for it
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
     from typing import Any, Protocol
 
@@ -889,12 +889,16 @@ def _rewrap(exc: CNIError, msg: str) -> CNIError:
     return type(exc)(msg, code=exc.code, key=exc.key, **({"value": exc.value} if exc.has_value else {}))
 
 
-def add(config: PlainConfig, store: KeyStore, container_id: str, ifname: str) -> tuple[list[Allocated], DNSValue]:
+def add(config: PlainConfig, open_store: Callable[[], KeyStore], container_id: str,
+        ifname: str) -> tuple[list[Allocated], DNSValue]:
     """Allocate one address per range set for ``(container_id, ifname)``, all or nothing.
 
     Returns the allocated addresses (in range set order) and the DNS of
     ``resolvConf``. A failed ADD releases exactly what it reserved (the
     reference releases everything the attachment holds, older reservations too).
+    ``open_store`` is called for the store once ``resolvConf`` has been read:
+    as in the reference, an unreadable one fails the ADD before the store is
+    opened, so nothing (not even the network's directory and lock) is created.
 
     Raises:
         InvalidConfigError: unreadable resolvConf, requested address unusable or left over.
@@ -903,6 +907,7 @@ def add(config: PlainConfig, store: KeyStore, container_id: str, ifname: str) ->
     owner = attachment_owner(container_id, ifname)
     exact = owner_texts(owner)[0]
     dns = load_resolv_conf(config.resolv_conf) if config.resolv_conf else NO_DNS
+    store = open_store()
     pending = list(config.requested)
     allocated: list[Allocated] = []
     with store.transaction():

@@ -75,7 +75,12 @@ def add(config: IPAMConfig, store: IPStore, container_id: str, ifname: str) -> A
         InvalidConfigError: unreadable resolvConf, requested address unusable or left over.
         AddressConflictError / AddressExhaustedError: wrapped ``failed to allocate for range N: ...``.
     """
-    allocated, dns = _engine.add(config.plain(), key_port(store), container_id, ifname)
+    return _add(config, lambda: store, container_id, ifname)
+
+
+def _add(config: IPAMConfig, open_store: Callable[[], IPStore], container_id: str, ifname: str) -> Allocation:
+    """:func:`add` on the store ``open_store`` gives, opened only once ``resolvConf`` has been read."""
+    allocated, dns = _engine.add(config.plain(), lambda: key_port(open_store()), container_id, ifname)
     return Allocation(ips=tuple(AllocatedIP.from_plain(a) for a in allocated), routes=config.routes,
                       dns=DNS.from_plain(dns))
 
@@ -153,7 +158,7 @@ class HostLocalIPAM:
     def add(self, config: ConfigInput, container_id: str, ifname: str, cni_args: str = "") -> Allocation:
         """ADD: see :func:`add`."""
         loaded = self.load(config, cni_args)
-        return add(loaded, self.store_for(loaded), container_id, ifname)
+        return _add(loaded, lambda: self.store_for(loaded), container_id, ifname)
 
     def delete(self, config: ConfigInput, container_id: str, ifname: str, cni_args: str = "") -> tuple[IPAddress, ...]:
         """DEL: see :func:`delete`."""

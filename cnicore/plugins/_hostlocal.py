@@ -243,9 +243,8 @@ class HostLocalExecHandler:
             _engine.gc(self._store(plain), valid)
             return None
         plain = _engine.decode_config(config, env.args)
-        store = self._store(plain)
         if command == "ADD":
-            allocated, dns = _engine.add(plain, store, env.container_id, env.ifname)
+            allocated, dns = _engine.add(plain, lambda: self._store(plain), env.container_id, env.ifname)
             text = result_text(_result_ips(allocated), plain.routes, dns, cni_version)
             if text is None:  # no address for a 0.1.0/0.2.0 result: the result types' conversion error
                 from cnicore.ipam import Allocation
@@ -254,9 +253,9 @@ class HostLocalExecHandler:
                 text = allocation_result(allocation).as_version(cni_version).to_json()
             return text
         if command == "DEL":
-            _engine.delete(plain, store, env.container_id, env.ifname)
+            _engine.delete(plain, self._store(plain), env.container_id, env.ifname)
         elif command == "CHECK":
-            _engine.check(store, env.container_id, env.ifname)
+            _engine.check(self._store(plain), env.container_id, env.ifname)
         return None
 
     def _store(self, config: PlainConfig) -> KeyStore:

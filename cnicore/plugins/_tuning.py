@@ -32,7 +32,7 @@ no two runs share) and we print the configured value.
 
 This module is the engine on plain values (standard library only). It works
 over a :class:`TuningPort`: in process any :class:`~cnicore.links.LinkBackend`
-is one as it is; executed, :class:`cnicore.backends._linkops.PlainTuningPort`
+is one as it is; executed, :class:`cnicore.backends._tuningport.PlainTuningPort`
 (the netlink backend's own operations), and ``prevResult`` is read and printed
 on plain values (:mod:`cnicore.spec._resultread`), so an executed tuning loads
 neither the typed link world nor the result types for a current result.

@@ -12,6 +12,11 @@ attachment ever existed. cnicore writes a *journal entry* first.
   capability arguments). The file is written under a temporary name, flushed,
   locked with ``flock`` and only then linked into place, so whoever sees it
   sees it whole and locked. The lock is held for as long as the ADD runs.
+  The temporary name is ``.tmp.<writer's pid>-<random>``: a writer that dies
+  before it unlinks that name leaves it behind, and the next full listing
+  (:func:`list_pending` without a container, as recovery and GC call it)
+  removes it once it is certainly abandoned: unlocked, and its writer gone or
+  the file older than :data:`cnicore._atomicfile.STALE_TEMP_SECONDS`.
 * After the result cache entry is written, the journal entry is unlinked
   (:meth:`PendingLock.remove`). After a failed ADD whose clean-up (DEL) worked,
   likewise. If the clean-up failed, the entry stays for a later attempt.
@@ -55,7 +60,7 @@ from typing import Any, Final
 
 import attrs
 
-from cnicore._atomicfile import fsync_directory
+from cnicore._atomicfile import TEMP_PREFIX, fsync_directory, temp_abandoned
 from cnicore._errors import DecodingError, IOFailureError, TryAgainLaterError
 from cnicore._json import decode
 from cnicore._readfile import MAX_DOCUMENT_BYTES, open_regular, read_open, read_regular
@@ -209,7 +214,7 @@ def create_pending(cache_dir: str | os.PathLike[str], entry: PendingAttachment) 
     path = pending_path(cache_dir, entry.network, entry.container_id, entry.ifname)
     directory = os.path.dirname(path)
     make_private_dir(directory)
-    tmp = os.path.join(directory, ".tmp." + secrets.token_hex(8))
+    tmp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}")
     entry = attrs.evolve(entry, path=path, pid=entry.pid or os.getpid())
     fd = -1
     linked = False
@@ -313,7 +318,12 @@ def read_pending(path: str) -> PendingAttachment | None:
 
 
 def list_pending(cache_dir: str | os.PathLike[str], container_id: str | None = None) -> list[str]:
-    """The journal files (sorted), optionally only those whose name can belong to ``container_id``."""
+    """The journal files (sorted), optionally only those whose name can belong to ``container_id``.
+
+    A full listing (no ``container_id``: recovery and GC) also removes the
+    temporary files of writers that died before linking their entry (see
+    :func:`sweep_temporaries`); the listing an attach makes never spends time on them.
+    """
     directory = os.path.join(own_dir(cache_dir), "pending")
     try:
         names = sorted(os.listdir(directory))
@@ -321,8 +331,49 @@ def list_pending(cache_dir: str | os.PathLike[str], container_id: str | None = N
         return []
     except OSError as exc:
         raise IOFailureError(f"failed to list journal directory {directory}: {exc.strerror or exc}") from exc
+    if not container_id:
+        sweep_temporaries(directory, [n for n in names if n.startswith(TEMP_PREFIX)])
     part = f"-{container_id}-" if container_id else ""
     return [os.path.join(directory, n) for n in names if not n.startswith(".") and part in n]
+
+
+def _writer_pid(name: str) -> int | None:
+    """The pid in a temporary file's name (``.tmp.<pid>-<random>``); None when the name holds none."""
+    pid_text, dash, _ = name[len(TEMP_PREFIX):].partition("-")
+    return int(pid_text) if dash and pid_text.isdigit() else None
+
+
+def sweep_temporaries(directory: str, names: list[str]) -> None:
+    """Remove those of the journal's temporary files ``names`` (in ``directory``) that are certainly abandoned.
+
+    One is when no one holds its ``flock`` (a writer locks its file right after
+    creating it and holds the lock until its ADD ends) and, for the instant
+    between a live writer's create and lock, when
+    :func:`cnicore._atomicfile.temp_abandoned` says so (its writer is gone, or it
+    is older than :data:`cnicore._atomicfile.STALE_TEMP_SECONDS`). The removal is
+    made while holding the lock. Best effort: a file that cannot be examined
+    or removed stays.
+    """
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            mtime = os.stat(path, follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if not temp_abandoned(_writer_pid(name), mtime, time.time()):
+            continue
+        try:
+            fd = _lock_abandoned(path)
+        except IOFailureError:
+            continue
+        if fd is None:
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 class _Flock:

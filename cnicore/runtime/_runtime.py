@@ -817,6 +817,8 @@ class Runtime:
         the result cache, the entry is just removed; otherwise DEL runs on the whole
         list (reverse order, no ``prevResult``; the namespace may be gone) and the
         entry is removed when it succeeds. Entries of live writers are left alone.
+        Temporary files of journal writers that died before linking their entry
+        are removed (those of live writers never are).
         Call it when the runtime starts (and after a reboot, when the cache
         directory survives one). Errors are collected, never raised.
         """

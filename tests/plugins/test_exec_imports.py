@@ -566,6 +566,39 @@ def test_exec_meta_plugins_modules_per_command(plugin_bin: Path, netns: Namespac
     assert _hits(runs["tuning", "DEL without a namespace"], ("cnicore.backends", "attrs", "netaddr")) == []
 
 
+# Every module an exec'd tuning's ADD may load beyond the floor when its configuration asks for nothing to tune: it
+# checks that the namespace exists (the reference enters it) and prints prevResult, and loads none of the rtnetlink
+# operations (cnicore.backends._linkops, ._rtnl), the sysctl helpers (._kernel), _socket or struct. Exact names.
+TUNING_NOTHING_TO_TUNE_BUDGET = frozenset({
+    "__future__", "_collections_abc", "_json", "_stat", "genericpath", "os", "os.path", "posixpath", "stat",
+    "cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
+    "cnicore.plugins", "cnicore.plugins._meta", "cnicore.plugins._netconf", "cnicore.plugins._skel",
+    "cnicore.plugins._tuning", "cnicore.spec", "cnicore.spec._args", "cnicore.spec._environ", "cnicore.spec._goint",
+    "cnicore.spec._resultobj", "cnicore.spec._resultread", "cnicore.spec._validate", "cnicore.spec._version",
+    # the port's choice (CAP_NET_ADMIN and CNICORE_BACKEND) and the port, which opens the namespace and nothing more
+    "cnicore.backends", "cnicore.backends._select", "cnicore.backends._setns", "cnicore.backends._tuningport",
+})
+
+
+def test_exec_tuning_with_nothing_to_tune_only_checks_the_namespace(plugin_bin: Path, netns: Namespaces,
+                                                                    tmp_path: Path) -> None:
+    container = netns.add("nothing")
+    prev = {"cniVersion": "1.1.0", "interfaces": [{"name": "eth0", "sandbox": f"/var/run/netns/{container}"}],
+            "ips": [{"address": "10.1.0.2/24", "interface": 0}]}
+    conf = json.dumps({"cniVersion": "1.1.0", "name": "t", "type": "tuning", "dataDir": str(tmp_path / "tuning"),
+                       "prevResult": prev}).encode()
+    floor = floor_run(plugin_bin / "tuning", tmp_path)
+    run = full_run(plugin_bin / "tuning", "ADD", conf, {"CNI_NETNS": f"/var/run/netns/{container}"}, tmp_path)
+    assert json.loads(run.stdout) == prev
+    _within_exact_budget(run, floor, TUNING_NOTHING_TO_TUNE_BUDGET, "ADD")
+    assert TUNING_NOTHING_TO_TUNE_BUDGET - run.modules == set()
+    # The namespace is still checked (tests/plugins/test_tuning.py holds the message against the reference's).
+    gone = full_run(plugin_bin / "tuning", "ADD", conf, {"CNI_NETNS": f"/var/run/netns/{container}-gone"}, tmp_path,
+                    status=1)
+    assert json.loads(gone.stdout)["code"] == 999
+    assert _hits(gone.modules, ("cnicore.backends._linkops", "cnicore.backends._rtnl", "struct")) == []
+
+
 # (stdin, environment changes): what the Mesos port mapper refuses before its module loads, with its code.
 _MESOS_FRONT = [
     (b'{"name": "n"}', {"CNI_COMMAND": None}, 101),

@@ -8,6 +8,7 @@ the same configurations, each through the exec skeleton with its own store.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 from netaddr import IPAddress, IPNetwork
 from plugin_helpers import run_host_local
 
+from cnicore import InvalidConfigError
+from cnicore.ipam import HostLocalIPAM
 from cnicore.ipam._allocator import AllocatedIP
 from cnicore.ipam._config import Route as IPAMRoute
 from cnicore.ipam._dns import DNS as IPAMDNS
@@ -109,3 +112,23 @@ def test_handler_and_plugin_agree_on_failures(config: dict[str, Any], tmp_path: 
     for container in ("c1", "c2", "c3"):  # a /30 has room for one address: exhaustion
         environ = _environ("ADD", container)
         assert _run("handler", environ, config, tmp_path / "h") == _run("plugin", environ, config, tmp_path / "p")
+
+
+@pytest.mark.parametrize("kind", ["plugin", "handler"])
+def test_a_missing_resolv_conf_fails_before_the_store_is_opened(kind: str, tmp_path: Path) -> None:
+    # As in the reference (tests/plugins/test_reference.py compares the two): the file is read before the store
+    # is opened, so the failed ADD leaves nothing, not even the network's directory and lock file.
+    missing = tmp_path / "missing.conf"
+    config = _config("1.0.0", subnet="10.9.0.0/24", resolvConf=str(missing))
+    code, out = _run(kind, _environ("ADD"), config, tmp_path / "data")
+    assert (code, json.loads(out)) == (1, {"code": 999, "msg": f"open {missing}: no such file or directory"})
+    assert not (tmp_path / "data").exists()
+    with HostLocalIPAM() as ipam, pytest.raises(InvalidConfigError) as caught:
+        ipam.add({**config, "ipam": {**config["ipam"], "dataDir": str(tmp_path / "data")}}, "c1", "eth0")
+    assert (caught.value.code, caught.value.key, caught.value.value) == (7, "ipam.resolvConf", str(missing))
+    assert not (tmp_path / "data").exists()
+    missing.write_text("nameserver 10.9.0.53\n")  # once it exists, the same ADD succeeds
+    code, out = _run(kind, _environ("ADD"), config, tmp_path / "data")
+    assert code == 0 and json.loads(out)["dns"] == {"nameservers": ["10.9.0.53"]}
+    assert sorted(p.name for p in (tmp_path / "data" / "hl-net").iterdir()) == \
+        ["10.9.0.2", "last_reserved_ip.0", "lock"]

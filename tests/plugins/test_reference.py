@@ -181,6 +181,13 @@ def test_host_local_matches_reference(version: str | None, reference_bin: Path, 
         assert data_files(ours.data) == data_files(ref.data)
 
 
+def _tree(directory: Path) -> list[str]:
+    """Every path under ``directory`` (directories too), relative; ``["<none>"]`` when it does not exist."""
+    if not directory.exists():
+        return ["<none>"]
+    return sorted(str(path.relative_to(directory)) + ("/" if path.is_dir() else "") for path in directory.rglob("*"))
+
+
 @pytest.mark.parametrize(("ipam", "args"), [
     ({"subnet": "10.31.0.0/31"}, ""),
     ({"subnet": "10.31.0.5/24"}, ""),
@@ -200,6 +207,9 @@ def test_host_local_errors_match(ipam: dict[str, Any], args: str, reference_bin:
     a, b = ref.run("host-local", "ADD", config, args=args), ours.run("host-local", "ADD", config, args=args)
     assert a.returncode == b.returncode == 1
     assert b.json == a.json
+    # What the failure left on disk: the same paths, directories and lock file included (nothing at all when the
+    # reference fails before it opens its store, as with a missing resolvConf).
+    assert _tree(ours.data) == _tree(ref.data)
 
 
 def test_host_local_missing_ipam_and_check_errors_match(reference_bin: Path, plugin_bin: Path, netns: Namespaces,

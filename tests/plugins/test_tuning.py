@@ -312,6 +312,24 @@ def test_same_errors_as_reference(sides: tuple[Side, Side], conf: dict[str, Any]
 
 @pytest.mark.root
 @pytest.mark.reference
+def test_nothing_to_tune_still_needs_the_namespace_as_the_reference(sides: tuple[Side, Side]) -> None:
+    # With nothing to tune the reference still enters the namespace: a missing one fails the ADD, an existing
+    # one passes prevResult through. (The executed tuning checks it without loading its link operations: see
+    # tests/plugins/test_exec_imports.py.)
+    conf = {"cniVersion": "1.0.0", "name": "t", "type": "tuning", "prevResult": prev_result("NETNS")}
+    outcomes = []
+    for side in sides:
+        add = side.run("ADD", conf)
+        missing = run_exec(side.binary, "ADD", {**conf, "dataDir": str(side.data)},
+                           netns="/var/run/netns/cnt-tuning-never-made", container_id=CID)
+        outcomes.append([add.returncode, side.text(add), missing.returncode, json.loads(missing.stdout or "null"),
+                         side.files()])
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][2] == 1 and outcomes[0][3]["code"] == 999
+
+
+@pytest.mark.root
+@pytest.mark.reference
 def test_each_restores_what_the_other_changed(sides: tuple[Side, Side], tmp_path: Path) -> None:
     ref, ours = sides
     conf = {"cniVersion": "1.0.0", "name": "tuned", "type": "tuning", "prevResult": prev_result("NETNS"),

@@ -9,17 +9,21 @@ that matters; ``flock`` also conflicts between two ``open()`` calls of one proce
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import attrs
 import pytest
 
 from cnicore import DecodingError, IOFailureError, TryAgainLaterError
+from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned
 from cnicore._readfile import open_regular
 from cnicore.runtime import _journal
 from cnicore.runtime._journal import (
@@ -514,3 +518,102 @@ def test_descriptors_are_all_closed_again(tmp_path: Path) -> None:
     with RuntimeLocks(tmp_path, timeout=1).attach_stripe("c1"):
         pass
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+# -- temporary files left by writers that died ---------------------------------------------------------------------
+
+PAUSED_WRITER = """
+import json, os, sys, time
+from cnicore.runtime._journal import PendingAttachment, create_pending
+settings = json.loads(sys.argv[1])
+def pause(*args):
+    print("paused", flush=True)
+    time.sleep(600)
+if settings["at"] == "before its lock":
+    os.fchmod = pause  # called between creating the temporary file and locking it
+else:
+    os.fsync = pause  # called once the temporary file is written and locked, before it is linked
+create_pending(settings["cache"], PendingAttachment(network="net", container_id="c1", ifname="eth0"))
+"""
+
+
+def _temporaries(cache: Path) -> list[str]:
+    return sorted(n for n in os.listdir(cache / "cnicore" / "pending") if n.startswith(".tmp."))
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize("crash", ["before the entry is linked", "after the entry is linked"])
+def test_a_dead_writers_temporary_file_is_removed_by_the_next_full_listing(tmp_path: Path, crash: str) -> None:
+    _crash_in_child(crash, tmp_path, ENTRY)
+    left = _temporaries(tmp_path)
+    assert len(left) == 1 and left[0].split(".")[2].partition("-")[0].isdigit()  # .tmp.<writer's pid>-<random>
+    assert list_pending(tmp_path, "c1") in ([], [pending_path(tmp_path, "net", "c1", "eth0")])
+    assert _temporaries(tmp_path) == left  # an attach's listing spends nothing on it
+    entries = list_pending(tmp_path)
+    assert _temporaries(tmp_path) == []
+    if crash == "before the entry is linked":
+        assert entries == [] and os.listdir(tmp_path / "cnicore" / "pending") == []
+    else:  # the entry (the same file under its own name) stays for recovery, whole and claimable
+        assert entries == [pending_path(tmp_path, "net", "c1", "eth0")]
+        claimed = claim_pending(entries[0])
+        assert claimed is not None and claimed.entry is not None
+        with claimed:
+            assert _fields(claimed.entry) == _fields(attrs.evolve(ENTRY, pid=claimed.entry.pid))
+    assert list_pending(tmp_path) == entries  # idempotent
+
+
+@pytest.mark.parametrize("at", ["before its lock", "after its lock"])
+def test_a_live_writers_temporary_file_is_never_removed(tmp_path: Path, at: str) -> None:
+    process = subprocess.Popen([sys.executable, "-c", PAUSED_WRITER, json.dumps({"cache": str(tmp_path), "at": at})],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "paused":
+            process.wait()
+            pytest.fail(f"the writer never paused: {process.stderr.read() if process.stderr else ''}")
+        left = _temporaries(tmp_path)
+        assert len(left) == 1 and left[0].startswith(f".tmp.{process.pid}-")
+        assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == left
+        if at == "after its lock":  # its lock keeps it, however old it looks
+            os.utime(tmp_path / "cnicore" / "pending" / left[0], (0, 0))
+            assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == left
+    finally:
+        _kill(process)
+    assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == []
+
+
+def test_a_temporary_file_without_a_pid_is_removed_once_old_and_unlocked(tmp_path: Path) -> None:
+    directory = tmp_path / "cnicore" / "pending"
+    directory.mkdir(parents=True)
+    old_style = directory / ".tmp.0123456789abcdef"  # the name before it carried the writer's pid
+    old_style.write_bytes(b"")
+    held = directory / f".tmp.{_dead_pid()}-0123456789abcdef"  # a dead pid, but someone holds its lock
+    held.write_bytes(b"")
+    fd, _ = open_regular(str(held))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == sorted([old_style.name, held.name])
+        os.utime(old_style, (0, 0))
+        assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == [held.name]
+    finally:
+        os.close(fd)
+    assert list_pending(tmp_path) == [] and _temporaries(tmp_path) == []
+
+
+def test_temporary_files_are_abandoned_when_old_or_when_their_writer_is_gone() -> None:
+    now = time.time()
+    young, old = now - 1, now - STALE_TEMP_SECONDS - 1
+    assert not temp_abandoned(None, young, now)
+    assert temp_abandoned(None, old, now)
+    assert not temp_abandoned(os.getpid(), young, now)
+    assert temp_abandoned(os.getpid(), old, now)
+    assert not temp_abandoned(1, young, now)  # alive (and not ours to signal when unprivileged)
+    assert temp_abandoned(_dead_pid(), young, now)
+    assert not temp_abandoned(0, young, now) and not temp_abandoned(-1, young, now)  # no pid of one process
+    assert temp_abandoned(2**80, young, now)  # no such process anywhere
+    assert not temp_abandoned(None, now - STALE_TEMP_SECONDS, now)  # the bound itself is still young

@@ -118,6 +118,20 @@ def test_a_journal_whose_add_was_committed_is_just_removed(dirs: dict[str, Path]
     assert records(log) == [] and cache.exists()
 
 
+def test_recover_removes_the_temporary_file_of_a_journal_writer_that_died(dirs: dict[str, Path]) -> None:
+    log = dirs["cache"].parent / "calls.jsonl"
+    write_conflist(dirs["net.d"], "net", [{"type": "noop", "record": str(log)}])
+    writer = subprocess.Popen(["true"])
+    writer.wait()
+    debris = Path(_journal.own_dir(dirs["cache"])) / "pending" / f".tmp.{writer.pid}-0123456789abcdef"
+    debris.parent.mkdir(parents=True)
+    debris.write_bytes(b'{"kind": "cnicorePendingV1"')  # died while writing
+    with Runtime(config_dir=dirs["net.d"], plugin_path=[str(dirs["bin"])], cache_dir=dirs["cache"]) as rt:
+        report = rt.recover()
+    assert report.released == report.stale == () and report.errors == ()
+    assert os.listdir(debris.parent) == [] and records(log) == []
+
+
 def test_a_journal_entry_that_cannot_be_made_durable_is_not_left_behind(
         dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     entry = PendingAttachment(network="net", container_id="c1", ifname="eth0")
