@@ -24,6 +24,7 @@ import time
 from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
+from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore._readfile import open_regular, read_open, untrusted_reason
 from cnicore.spec._goint import ip_value_text, parse_ip_value
@@ -68,8 +69,6 @@ DEFAULT_DATA_DIR = "/var/lib/cni/networks"
 LOCK_NAME = "lock"
 #: Prefix of the per-range-set round-robin cursor files.
 LAST_RESERVED_PREFIX = "last_reserved_ip."
-#: A temp file older than this is debris even if a process with its pid exists.
-STALE_TEMP_SECONDS = 30.0
 #: Directory beside ``dataDir`` (in its parent) holding the persisted indexes, one subdirectory per data directory.
 INDEX_DIR_NAME = ".cnicore"
 
@@ -157,16 +156,6 @@ def index_file_path(data_dir: str | os.PathLike[str], network: str) -> str | Non
 
 def _io_error(action: str, path: str, exc: OSError) -> IOFailureError:
     return IOFailureError(f"{action} {path}: {exc.strerror or exc}")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _state(st: os.stat_result) -> DirState:
@@ -1454,10 +1443,7 @@ class FileStoreCore:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except OSError:
                 continue
-            stale = now - st.st_mtime > STALE_TEMP_SECONDS
-            if not stale and pid_text.isdigit() and int(pid_text) != os.getpid():
-                stale = not _pid_alive(int(pid_text))
-            if stale:
+            if temp_abandoned(int(pid_text) if pid_text.isdigit() else None, st.st_mtime, now):
                 self._own_events = None
                 _unlink_if_present(name, dir_fd)
                 self._touched.add(os.fsencode(name))

@@ -255,8 +255,9 @@ HOST_LOCAL_BUDGET = frozenset({
     # a store without a watch compares the directory's entries before an owner lookup, reading each IPv4 file
     # name with inet_pton (cnicore.stores._filecore._key_from_name), loaded on the first name it reads
     "_socket",
-    # cnicore: the skeleton, the engine, the file store's core, the one result writer
-    "cnicore", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
+    # cnicore: the skeleton, the engine, the file store's core (and the staleness rule of temporary files), the
+    # one result writer
+    "cnicore", "cnicore._atomicfile", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
     "cnicore._readfile", "cnicore.ipam", "cnicore.ipam._engine", "cnicore.plugins", "cnicore.plugins._hostlocal",
     "cnicore.plugins._skel", "cnicore.spec", "cnicore.spec._environ", "cnicore.spec._goint",
     "cnicore.spec._resultobj", "cnicore.spec._validate", "cnicore.spec._version", "cnicore.stores",
