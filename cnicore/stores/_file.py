@@ -87,10 +87,10 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   A queue overflow or a replaced directory causes a full rescan. The store's own
   events are not read back at the end of the operation that made them: it
   announces them to its watch, which leaves them out of the next look at the
-  queue if they head it exactly as announced (the last of them is the close of
-  the ADD's unnamed file, ``#<inode>``, an event nobody else can make, so the
-  kernel cannot fold anyone's later event into it); otherwise every event is
-  read, the store's own included. So each operation reads the queue once. While
+  queue if they head it exactly as announced (an ADD closes its unnamed file
+  last, and that event, ``#<inode>``, is one nobody else can make, so the kernel
+  cannot fold anyone's later event into one of the ADD's own); otherwise every
+  event is read, the store's own included. So each operation reads the queue once. While
   watching, the store also spares itself two costs per operation: the lock file's identity
   is checked only when an event names it (the path to the directory is still
   checked every time: renaming an ancestor leaves no event), and the cursor file

@@ -39,7 +39,7 @@ from cnicore.stores._indexfile import (
     follow,
     parse_index,
 )
-from cnicore.stores._inotify import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_MODIFY
+from cnicore.stores._inotify import IN_CREATE, IN_DELETE, IN_MODIFY
 from cnicore.stores._keyindex import (
     LINE_BREAK,
     MAX_OWNER_BYTES,
@@ -1265,29 +1265,19 @@ class FileStoreCore:
             try:
                 sig, unnamed = self._create(name, content)
             except FileExistsError:
-                self._own_events = None  # (the unnamed file's write and close)
                 # Taken by a writer our index had not heard of yet: learn it, report "not free".
                 self._refresh(name, key)
                 if not index.has_key(key):
                     index.put_key(key, None)
                 return False
             except OSError as exc:
-                self._own_events = None
                 raise _io_error("cannot create", os.path.join(self.path, name), exc) from exc
-            unnamed_raw = b""
             try:
                 raw = name.encode()
                 own = self._own_events
-                if own is not None:
-                    if unnamed >= 0:
-                        # The unnamed file's write, its link, and (below) its close, which ends what this ADD
-                        # makes the kernel report: an event for "#<inode>" of a file this store holds open is
-                        # one nobody else can make.
-                        unnamed_raw = b"#%d" % sig[0]
-                        own.append((IN_MODIFY, unnamed_raw))
-                        own.append((IN_CREATE, raw))
-                    else:
-                        self._own_events = None
+                if own is not None:  # (None after a named temporary file: see _write_temp)
+                    # The link. The unnamed file's own events name "#<inode>", which the watch leaves out.
+                    own.append((IN_CREATE, raw))
                 self._touched.add(raw)
                 self._wrote = self._unsealed = True
                 index.put_key(key, owner_text)
@@ -1299,15 +1289,16 @@ class FileStoreCore:
                     self._sync_dir()
                     self._write_last_reserved(range_id, key, raw)
                 except OSError as exc:
-                    # Keep the pair consistent: no reservation that the caller believes failed.
-                    self._own_events = None
+                    # Keep the pair consistent: no reservation that the caller believes failed. (A failed cursor
+                    # write made no event: a short one is not a failure, and one through a temporary file
+                    # stopped the listing of this transaction's events.)
                     self._unlink(name, key, best_effort=True)
                     raise _io_error("cannot record the last reserved address in", self.path, exc) from exc
             finally:
                 if unnamed >= 0:
-                    own = self._own_events
-                    if own is not None:
-                        own.append((IN_CLOSE_WRITE, unnamed_raw))
+                    # Closed last: its event ("#<inode>", of a file only this store holds open) then follows every
+                    # event of this ADD's in the queue, so the kernel cannot fold anyone's next event into one of
+                    # them (it merges an event only into an identical one at the queue's tail).
                     os.close(unnamed)
             return True
 

@@ -99,11 +99,12 @@ class DirectoryWatch:
         """Leave ``events`` out of the next :meth:`drain` if they head the queue, in this order, exactly.
 
         ``events`` are ``(mask, name)`` pairs this process has just caused, with the queue empty before them
-        (drained with the lock held, and nobody who takes the lock has written since). Their last event must be
-        one nobody else can cause (say, the close of this process's unnamed file, ``#<inode>``): the kernel merges
-        an event into an identical one at the tail of the queue, so a tail that anyone could repeat would hide
-        theirs. When the queue does not start with exactly these events, every event is reported, these
-        included: a change read again costs a read, never a miss.
+        (drained with the lock held, and nobody who takes the lock has written since); events of unnamed files
+        (``#<inode>``, never reported) are not listed and are passed over. The queue must end, after them, with
+        an event nobody else can cause (say, the close of this process's unnamed file) or with a removal: the
+        kernel merges an event into an identical one at the tail of the queue, so a tail that anyone could
+        repeat would hide theirs. When the queue does not start with exactly these events, every event is
+        reported, these included: a change read again costs a read, never a miss.
         """
         self._own = events
 
@@ -113,9 +114,13 @@ class DirectoryWatch:
         offset = 0
         end = len(data)
         for mask, name in own:
-            if offset + size > end:
-                return 0
-            _wd, got, _cookie, length = unpack(data, offset)
+            while True:
+                if offset + size > end:
+                    return 0
+                _wd, got, _cookie, length = unpack(data, offset)
+                if not length or data[offset + size] != _UNNAMED:
+                    break
+                offset += size + length  # (an unnamed file's event: nobody's entry)
             if got != mask or data[offset + size:offset + size + length].rstrip(b"\0") != name:
                 return 0
             offset += size + length

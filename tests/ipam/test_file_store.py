@@ -389,8 +389,14 @@ def test_a_watching_store_leaves_its_own_events_out_of_the_next_look(tmp_path: P
         assert watch.drain() == ({}, False)
 
 
-def test_a_watching_store_does_not_read_back_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file", "named temporary file"])
+def test_a_watching_store_does_not_read_back_what_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           unnamed: bool) -> None:
+    # Its own events are announced (unnamed files) or recognised by name at the end of the transaction (a named
+    # temporary file, where O_TMPFILE is missing): either way nothing it wrote is read again.
     with _watching_store(tmp_path) as store:
+        if not unnamed:
+            store._tmpfile = False
         read: list[str] = []
         real_refresh = store._refresh
 
@@ -449,3 +455,27 @@ def test_a_writer_ignoring_the_lock_inside_an_add_is_seen(tmp_path: Path, monkey
         monkeypatch.undo()
         assert store.find_owner(B) == [IP("10.0.0.21")]
         assert store.reservation(IP("10.0.0.20")).owner == A
+
+
+def test_an_add_closes_its_unnamed_file_even_as_descriptor_0(tmp_path: Path) -> None:
+    # A daemon may run with its standard input closed: the unnamed file then gets descriptor 0, which the ADD must
+    # close like any other (a leaked descriptor would also hold back the close event that ends the ADD's own).
+    code = ("import os\n"
+            "from cnicore.stores._filecore import FileStoreCore\n"
+            f"store = FileStoreCore({str(tmp_path)!r}, 'net')\n"
+            "for i in range(4):  # into steady use: watching, its persisted index open\n"
+            "    assert store.reserve_key(0x0A000012 + i, f'd{i} eth0', '0')\n"
+            "for i in range(4):\n"
+            "    os.close(0)\n"
+            "    assert store.reserve_key(0x0A000002 + i, f'c{i} eth0', '0')\n"
+            "    try:\n"
+            "        os.fstat(0)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    else:\n"
+            "        raise SystemExit('descriptor 0 left open')\n"
+            "    os.open(os.devnull, os.O_RDONLY)\n"
+            "assert store._handles.watch is not None\n"
+            "assert store.release_owner_keys('c3 eth0', 'c3') == [0x0A000005]\n"
+            "store.close()\n")
+    subprocess.run([sys.executable, "-c", code], check=True, stdin=subprocess.DEVNULL)

@@ -21,17 +21,22 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, DirectoryWatch]]:
 
 
 def _unnamed_add(directory: Path, name: str, data: bytes) -> list[tuple[int, bytes]]:
-    """Do what the file store's ADD does (unnamed file written, linked, closed); the events it makes."""
+    """Do what the file store's ADD does (unnamed file written and linked, cursor written, unnamed file closed
+    last); the events it announces (those of the unnamed file, ``#<inode>``, are passed over)."""
+    cursor_name = b"last_reserved_ip.0"
+    events = [] if (directory / "last_reserved_ip.0").exists() else [(IN_CREATE, cursor_name)]
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        cursor = os.open(cursor_name, os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)
         fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=dir_fd)
         os.write(fd, data)
         os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
-        unnamed = b"#%d" % os.fstat(fd).st_ino
+        os.pwrite(cursor, name.encode(), 0)
+        os.close(cursor)
         os.close(fd)
     finally:
         os.close(dir_fd)
-    return [(IN_MODIFY, unnamed), (IN_CREATE, name.encode()), (IN_CLOSE_WRITE, unnamed)]
+    return [*events, (IN_CREATE, name.encode()), (IN_MODIFY, cursor_name), (IN_CLOSE_WRITE, cursor_name)]
 
 
 def test_names_and_removals_are_reported_and_unnamed_files_left_out(watched: tuple[Path, DirectoryWatch]) -> None:
@@ -40,7 +45,7 @@ def test_names_and_removals_are_reported_and_unnamed_files_left_out(watched: tup
     _unnamed_add(directory, "10.0.0.2", b"a\r\neth0")
     (directory / "10.0.0.3").write_bytes(b"b")
     (directory / "10.0.0.3").unlink()
-    assert watch.drain() == ({b"10.0.0.2": False, b"10.0.0.3": True}, False)
+    assert watch.drain() == ({b"10.0.0.2": False, b"last_reserved_ip.0": False, b"10.0.0.3": True}, False)
     assert watch.drain() == ({}, False)
 
 
@@ -59,7 +64,8 @@ def test_announced_events_heading_the_queue_are_left_out(watched: tuple[Path, Di
     assert watch.drain() == ({b"10.0.0.9": True}, False)
 
 
-@pytest.mark.parametrize("wrong", ["mask", "name", "order", "more than happened", "someone else first"])
+@pytest.mark.parametrize("wrong", ["mask", "name", "order", "more than happened", "someone else first",
+                                   "an unnamed file's event listed"])
 def test_an_announcement_that_does_not_match_reports_everything(watched: tuple[Path, DirectoryWatch],
                                                                  wrong: str) -> None:
     directory, watch = watched
@@ -67,13 +73,15 @@ def test_an_announcement_that_does_not_match_reports_everything(watched: tuple[P
         (directory / "10.0.0.9").write_bytes(b"b")
     own = _unnamed_add(directory, "10.0.0.2", b"a\r\neth0")
     if wrong == "mask":
-        own[1] = (IN_MODIFY, own[1][1])
+        own[-2] = (IN_CREATE, own[-2][1])
     elif wrong == "name":
-        own[1] = (IN_CREATE, b"10.0.0.3")
+        own[-3] = (IN_CREATE, b"10.0.0.3")
     elif wrong == "order":
         own[0], own[1] = own[1], own[0]
     elif wrong == "more than happened":
         own.append((IN_MODIFY, b"last_reserved_ip.0"))
+    elif wrong == "an unnamed file's event listed":
+        own.insert(0, (IN_MODIFY, b"#1"))
     watch.expect(own)
     names, rebuild = watch.drain()
     assert not rebuild
