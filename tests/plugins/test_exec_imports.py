@@ -257,7 +257,8 @@ HOST_LOCAL_BUDGET = frozenset({
     "_socket",
     # cnicore: the skeleton, the engine, the file store's core (and the staleness rule of temporary files), the
     # one result writer
-    "cnicore", "cnicore._atomicfile", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy", "cnicore._plugin_main",
+    "cnicore", "cnicore._atomicfile", "cnicore._errors", "cnicore._gofmt", "cnicore._json", "cnicore._lazy",
+    "cnicore._plugin_main",
     "cnicore._readfile", "cnicore.ipam", "cnicore.ipam._engine", "cnicore.plugins", "cnicore.plugins._hostlocal",
     "cnicore.plugins._skel", "cnicore.spec", "cnicore.spec._environ", "cnicore.spec._goint",
     "cnicore.spec._resultobj", "cnicore.spec._validate", "cnicore.spec._version", "cnicore.stores",
