@@ -1309,8 +1309,7 @@ class FileStoreCore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            self._own_events = None
-            if not best_effort:
+            if not best_effort:  # (a failed removal made no event)
                 raise _io_error("cannot remove", os.path.join(self.path, name), exc) from exc
         else:
             own = self._own_events

@@ -15,6 +15,7 @@ from netaddr import IPAddress
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore.ipam import HostLocalIPAM, add, load_ipam_config
 from cnicore.stores import FileStore, Owner
+from cnicore.stores._filecore import FileStoreCore
 from cnicore.stores._keyindex import MAX_OWNER_BYTES
 
 A = Owner.attachment("ctr-a", "eth0")
@@ -460,22 +461,20 @@ def test_a_writer_ignoring_the_lock_inside_an_add_is_seen(tmp_path: Path, monkey
 def test_an_add_closes_its_unnamed_file_even_as_descriptor_0(tmp_path: Path) -> None:
     # A daemon may run with its standard input closed: the unnamed file then gets descriptor 0, which the ADD must
     # close like any other (a leaked descriptor would also hold back the close event that ends the ADD's own).
-    code = ("import os\n"
-            "from cnicore.stores._filecore import FileStoreCore\n"
-            f"store = FileStoreCore({str(tmp_path)!r}, 'net')\n"
-            "for i in range(4):  # into steady use: watching, its persisted index open\n"
-            "    assert store.reserve_key(0x0A000012 + i, f'd{i} eth0', '0')\n"
-            "for i in range(4):\n"
-            "    os.close(0)\n"
-            "    assert store.reserve_key(0x0A000002 + i, f'c{i} eth0', '0')\n"
-            "    try:\n"
-            "        os.fstat(0)\n"
-            "    except OSError:\n"
-            "        pass\n"
-            "    else:\n"
-            "        raise SystemExit('descriptor 0 left open')\n"
-            "    os.open(os.devnull, os.O_RDONLY)\n"
-            "assert store._handles.watch is not None\n"
-            "assert store.release_owner_keys('c3 eth0', 'c3') == [0x0A000005]\n"
-            "store.close()\n")
-    subprocess.run([sys.executable, "-c", code], check=True, stdin=subprocess.DEVNULL)
+    saved = os.dup(0)
+    try:
+        with FileStoreCore(tmp_path, "net") as store:
+            for i in range(4):  # into steady use: watching, its persisted index open
+                assert store.reserve_key(0x0A000012 + i, f"d{i} eth0", "0")
+            assert store._handles.watch is not None
+            for i in range(4):
+                os.close(0)
+                assert store.reserve_key(0x0A000002 + i, f"c{i} eth0", "0")
+                with pytest.raises(OSError):
+                    os.fstat(0)
+                os.dup2(saved, 0)
+            assert store.release_owner_keys("c3 eth0", "c3") == [0x0A000005]
+            assert store._handles.watch.drain() == ({}, False)
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
