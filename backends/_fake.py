@@ -769,8 +769,11 @@ class FakeLinkBackend:
             if not matches:
                 raise NotFoundError(f"no route to {route.dst} matches")
             # The kernel keeps a prefix's routes in metric order and deletes the first that matches: with
-            # no metric given, the lowest-metric one goes, whichever was added first.
-            fns.routes.remove(min(matches, key=lambda existing: existing.metric or 0))
+            # no metric given, the lowest-metric one goes. Among routes of one metric, IPv4 puts the newest
+            # first (routes are added without NLM_F_APPEND, as `ip route prepend` does) and IPv6 the oldest.
+            lowest = min(existing.metric or 0 for existing in matches)
+            tied = [existing for existing in matches if (existing.metric or 0) == lowest]
+            fns.routes.remove(tied[-1] if route.version == 4 else tied[0])
 
     def list_routes(self, ns: Namespace, *, version: int | None = None, table: int = MAIN_TABLE) -> tuple[Route, ...]:
         """See :meth:`LinkBackend.list_routes`."""

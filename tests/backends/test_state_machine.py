@@ -190,3 +190,32 @@ def test_fake_matches_the_kernel(machine: type[FakeMatchesKernel], share: int) -
     case = machine.TestCase
     case.settings = settings(max_examples=examples(scale=1 / share), stateful_step_count=25, deadline=None)
     case().runTest()
+
+
+@pytest.mark.parametrize("kind", ["netlink", "iproute2", "pyroute2"])
+@pytest.mark.parametrize(("dst", "gateway", "on_link"), [("10.9.0.0/16", "10.0.1.254", "link"),
+                                                         ("2001:db8:9::/48", "2001:db8:1::fe", "universe")])
+def test_deleting_one_of_two_routes_to_a_prefix_takes_the_one_the_kernel_takes(kind: str, dst: str, gateway: str,
+                                                                                 on_link: str) -> None:
+    # A route through a gateway, then one straight to the device, to one prefix at one metric; a delete naming
+    # neither gateway nor metric takes the newer one in IPv4 (the kernel puts it first) and the older in IPv6.
+    reason = real_available(kind)
+    if reason is not None:
+        pytest.skip(reason)
+    spaces = Namespaces()
+    try:
+        envs = [make_env("fake", None), make_env(kind, spaces)]
+        for env in envs:
+            b = env.backend
+            b.create_veth(env.container, "eth0", env.host)
+            b.set_link_up(env.container, "eth0")
+            for address in (ADDRESSES[0], ADDRESSES[3]):
+                b.add_address(env.container, "eth0", address)
+            b.add_route(env.container, Route(dst=dst, gateway=gateway))
+            b.add_route(env.container, Route(dst=dst, device="eth0", scope=on_link))
+            b.delete_route(env.container, Route(dst=dst, device="eth0", scope=on_link))
+        left = [[(str(r.gateway), r.scope) for r in env.backend.list_routes(env.container) if str(r.dst) == dst]
+                for env in envs]
+        assert left[0] == left[1] == ([(gateway, "universe")] if ":" not in dst else [("None", "universe")])
+    finally:
+        spaces.cleanup()
