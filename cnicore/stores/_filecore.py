@@ -1136,13 +1136,16 @@ class FileStoreCore:
             except FileNotFoundError:
                 if os.path.isdir(_PROC_SELF_FD):
                     raise
-                os.close(fd)
-                self._tmpfile = False  # no /proc: an unnamed file cannot be given a name
-                return None
-            st = os.fstat(fd)
+                st = None  # no /proc: an unnamed file cannot be given a name
+            else:
+                st = os.fstat(fd)
         except BaseException:
             _close_quietly(fd)
             raise
+        if st is None:
+            os.close(fd)
+            self._tmpfile = False
+            return None
         self._tmpfile = True
         return (st.st_ino, st.st_ctime_ns), fd
 
