@@ -126,6 +126,8 @@ EQUIVALENT = (
      "entry's lock, so no claimer can have removed it and the unlink does not fail (the other suppress of the "
      "function, around removing the temporary file, is killed: that file is missing when open failed)"),
     (f"{_JOURNAL}x__lock_abandoned__*", "same = False", "same = None", "None is false as False is"),
+    (f"{_JOURNAL}x_sweep_temporaries__*", "mtime = os.stat(path, follow_symlinks=False).st_mtime",
+     "mtime = os.stat(path, follow_symlinks=None).st_mtime", "None is false as False is"),
     *((function, f'raise IOFailureError(f"failed to lock {what}: {{exc.strerror or exc}}") from exc', mutated,
        "unreachable: flock with LOCK_NB on an open regular file fails only with EWOULDBLOCK (held elsewhere), "
        "handled above, or ENOLCK (the kernel out of lock memory), which no test can cause")

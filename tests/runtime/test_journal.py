@@ -617,3 +617,43 @@ def test_temporary_files_are_abandoned_when_old_or_when_their_writer_is_gone() -
     assert not temp_abandoned(0, young, now) and not temp_abandoned(-1, young, now)  # no pid of one process
     assert temp_abandoned(2**80, young, now)  # no such process anywhere
     assert not temp_abandoned(None, now - STALE_TEMP_SECONDS, now)  # the bound itself is still young
+
+
+def test_a_sweep_goes_on_past_every_temporary_file_it_keeps(tmp_path: Path) -> None:
+    # Each kept file (vanished, a live writer's, locked, not a regular file, a name that holds no pid) is passed
+    # over, and what follows it is still examined; a symlink's own age counts, not its target's.
+    directory = tmp_path / "pending"
+    directory.mkdir()
+    old = time.time() - 10 * STALE_TEMP_SECONDS
+    live = directory / ".tmp.1-alive"  # pid 1 exists: a young file of it is a live writer's
+    live.write_bytes(b"")
+    locked = directory / ".tmp.2-locked"
+    locked.write_bytes(b"")
+    (directory / ".tmp.3-dir").mkdir()
+    no_pid = directory / ".tmp.abc-def"
+    no_pid.write_bytes(b"")
+    target = directory / "target"
+    target.write_bytes(b"")  # young
+    link = directory / ".tmp.link"
+    link.symlink_to(target)
+    removable = directory / ".tmp.4-removable"
+    removable.write_bytes(b"")
+    for path in (locked, directory / ".tmp.3-dir", removable):
+        os.utime(path, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    holder = os.open(locked, os.O_RDONLY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        names = [".tmp.0-vanished", live.name, locked.name, ".tmp.3-dir", no_pid.name, link.name, removable.name]
+        _journal.sweep_temporaries(str(directory), names)
+    finally:
+        os.close(holder)
+    assert sorted(p.name for p in directory.iterdir()) == [".tmp.1-alive", ".tmp.2-locked", ".tmp.3-dir",
+                                                           ".tmp.abc-def", "target"]
+
+
+def test_a_temporary_names_pid_is_what_comes_before_its_first_dash() -> None:
+    assert _journal._writer_pid(".tmp.123-ab-cd") == 123
+    assert _journal._writer_pid(".tmp.123") is None  # an older writer's name: no pid in it
+    assert _journal._writer_pid(".tmp.abc-123") is None
+    assert _journal._writer_pid(".tmp.-123") is None
