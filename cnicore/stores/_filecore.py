@@ -1174,11 +1174,10 @@ class FileStoreCore:
         if self.durable:
             os.fsync(self._handles.dir_fd)
 
-    def _write_last_reserved(self, range_id: str, key: int, text: bytes) -> None:
-        """Record ``key`` (whose address text is ``text``) in the cursor file of ``range_id``."""
+    def _write_last_reserved(self, range_id: str, key: int, data: bytes) -> None:
+        """Record ``key`` (whose address text is ``data``) in the cursor file of ``range_id``."""
         self._made = True
         name = LAST_RESERVED_PREFIX + range_id
-        data = text
         raw = os.fsencode(name)
         self._touched.add(raw)
         if not self.durable:
