@@ -34,6 +34,10 @@ __all__ = ["open_netns", "run_in_netns", "setns"]
 
 _CLONE_NEWNET = 0x40000000
 _OWN = "/proc/thread-self/ns/net"
+# Where the reference's ns.GetNS finds a namespace: nsfs, or procfs (namespace files before Linux 3.19).
+_NSFS_MAGIC = 0x6E736673
+_PROCFS_MAGIC = 0x9FA0
+_nsfs_dev = -1
 _libc_setns: Any = None
 
 
@@ -70,15 +74,72 @@ def setns(fd: int) -> None:
         raise OSError(code, os.strerror(code))
 
 
+def _nsfs_device() -> int:
+    """The device of the namespace file system (nsfs): every namespace file, bind mounts included, is on it.
+
+    -1 when this thread's own namespace file cannot be seen (no ``/proc``): then the magic number decides.
+    """
+    global _nsfs_dev
+    if _nsfs_dev < 0:
+        try:
+            _nsfs_dev = os.stat(_OWN).st_dev
+        except OSError:
+            return -1
+    return _nsfs_dev
+
+
+def _fs_magic(path: str) -> int:
+    """``statfs(path).f_type``, the file system's magic number (OSError when statfs fails).
+
+    Only when the device does not already tell: ``ctypes`` costs an exec'd plugin its import, and Python's
+    ``os.statvfs`` leaves the magic out.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(512)  # struct statfs (120 bytes on 64-bit Linux), f_type first
+    if libc.statfs(os.fsencode(path), buf) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+    return int(ctypes.c_long.from_buffer(buf).value)  # f_type is a long (__fsword_t) on Linux's ABIs
+
+
+def _is_namespace_file(path: str, st: os.stat_result) -> bool:
+    """Whether ``path`` (whose stat is ``st``) is where the reference's ``ns.GetNS`` finds a namespace."""
+    return st.st_dev == _nsfs_device() or _fs_magic(path) in (_NSFS_MAGIC, _PROCFS_MAGIC)
+
+
+def _not_a_namespace(path: str) -> Exception:
+    """The reference's ``ns.GetNS`` refusal of a path on another file system than nsfs (or procfs).
+
+    Its words and code (999): ``unknown FS magic on "<path>": <magic in hex>``. The spec has code 8 for an
+    invalid namespace, but the reference's refusal is a plain error, which its plugins print with 999.
+    """
+    from cnicore._errors import InvalidNetNSError
+    from cnicore._gofmt import go_quote
+
+    return InvalidNetNSError(f"unknown FS magic on {go_quote(path)}: {_fs_magic(path):x}", code=999)
+
+
 def open_netns(path: str | None) -> int:
     """An ``O_RDONLY | O_CLOEXEC`` fd on the namespace at ``path`` (None: the calling thread's).
 
-    The caller closes it. Raises :class:`~cnicore.NamespaceNotFoundError` when
-    ``path`` does not exist, the errno's cnicore error otherwise.
+    ``path`` must name a namespace file (nsfs: ``/proc/<pid>/ns/net``, a bind mount of one): anything else is
+    refused before it is opened, as the reference's ``ns.GetNS`` refuses it, so that a FIFO never blocks the
+    open and a device is never opened. The caller closes it.
+
+    Raises:
+        NamespaceNotFoundError: ``path`` does not exist.
+        InvalidNetNSError: (code 999, as the reference) ``path`` is not a namespace file.
+        CNIError: the errno's cnicore error otherwise.
     """
     target = path if path is not None else _OWN
     try:
-        return os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        if path is not None:
+            st = os.stat(target)
+            if not _is_namespace_file(target, st):
+                raise _not_a_namespace(target)
+        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         from ._kernel import namespace_gone
 
@@ -87,6 +148,23 @@ def open_netns(path: str | None) -> int:
         from ._kernel import error_from_errno
 
         raise error_from_errno(exc.errno, f"open netns {target}") from exc
+    if path is not None:
+        try:
+            opened = os.fstat(fd)
+        except OSError as exc:
+            os.close(fd)
+            from ._kernel import error_from_errno
+
+            raise error_from_errno(exc.errno, f"open netns {target}") from exc
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) and opened.st_dev != _nsfs_device():
+            # Replaced between the check and the open by something else than a namespace file.
+            os.close(fd)
+            from cnicore._errors import InvalidNetNSError
+            from cnicore._gofmt import go_quote
+
+            raise InvalidNetNSError(f"{go_quote(target)} was replaced by something else than a namespace while it "
+                                    "was opened", code=999)
+    return fd
 
 
 def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:

@@ -18,7 +18,7 @@ path (``key``, e.g. ``ipam.ranges[0][1].subnet``) and the offending ``value``.
     │   ├── InvalidEnvironmentError       4       CNI_* variables missing or malformed
     │   ├── DecodingError (ValueError)    6       JSON or value that cannot be decoded
     │   ├── InvalidConfigError (ValueError) 7     well-formed but invalid configuration
-    │   └── InvalidNetNSError             8       CNI_NETNS is the plugin's own namespace
+    │   └── InvalidNetNSError             8       CNI_NETNS is the plugin's own namespace, or no namespace
     └── SystemFailure                             the system failed; the input may be fine
         ├── IOFailureError                5       reading or writing failed
         ├── TryAgainLaterError            11      transient: a lock, a quorum; retry later
@@ -188,7 +188,8 @@ class InvalidConfigError(InvalidInputError, ValueError):
 
 
 class InvalidNetNSError(InvalidInputError):
-    """Code 8: ``CNI_NETNS`` is the plugin's own network namespace."""
+    """Code 8: ``CNI_NETNS`` is the plugin's own network namespace; or (sent with code 999, as the reference
+    does) a path that exists but is no namespace file: ``unknown FS magic on "<path>": <magic>``."""
 
     default_code = 8
 

@@ -550,13 +550,13 @@ class BridgeEngine:
             raise InternalError(f"failed to setup vlan tag on interface {go_quote(host_name)}: {exc.msg}") from exc
 
     def _container_namespace(self, request: Any) -> Any:
-        """The container's namespace; gone, the reference's ``failed to open netns "<path>": ...``."""
-        from cnicore._errors import NamespaceNotFoundError
+        """The container's namespace; gone or no namespace, the reference's ``failed to open netns "<path>": ...``."""
+        from cnicore._errors import InvalidNetNSError, NamespaceNotFoundError
 
         try:
             return self.links.open_namespace(request.netns)
-        except NamespaceNotFoundError as exc:
-            raise NamespaceNotFoundError(f"failed to open netns {go_quote(request.netns)}: {exc.msg}") from exc
+        except (NamespaceNotFoundError, InvalidNetNSError) as exc:
+            raise type(exc)(f"failed to open netns {go_quote(request.netns)}: {exc.msg}", code=exc.code) from exc
 
     def _ensure_bridge(self, host: Any, conf: BridgeConf) -> LinkInfo:
         from cnicore._errors import AlreadyExistsError, InternalError

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import stat
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from backends_support import Namespaces
+from backends_support import REAL_BACKENDS, Namespaces, make_backend, real_available
 from support import is_root, require_tool
 
-from cnicore._errors import NamespaceNotFoundError, NotFoundError
+from cnicore._errors import InvalidNetNSError, NamespaceNotFoundError, NotFoundError
 from cnicore.backends._linkops import PlainLinkPort
 from cnicore.backends._setns import open_netns, run_in_netns, setns
 
@@ -87,3 +90,81 @@ def test_the_plain_port_keeps_one_socket_per_namespace(spaces: Namespaces) -> No
         port.close()
     assert port._sockets == {}
     port.close()  # idempotent
+
+
+def _no_namespace(tmp_path: Path, kind: str) -> str:
+    path = tmp_path / f"cnt-not-ns-{kind}"
+    if kind == "file":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    return str(path)
+
+
+@pytest.fixture
+def bounded() -> Iterator[None]:
+    """Fail instead of hanging: an open of a FIFO with no writer blocks until the alarm interrupts it."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError("blocked: the path was opened")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(10)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("kind", ["file", "directory", "fifo"])
+def test_a_path_that_is_no_namespace_is_refused_before_it_is_opened(tmp_path: Path, kind: str,
+                                                                   bounded: None) -> None:
+    # As the reference's ns.GetNS: refused by the file system's magic number (code 999), never opened (a FIFO
+    # would block the plugin for good).
+    path = _no_namespace(tmp_path, kind)
+    magic = subprocess.run(["stat", "-f", "-c", "%t", path], capture_output=True, text=True, check=True).stdout.strip()
+    with pytest.raises(InvalidNetNSError) as caught:
+        open_netns(path)
+    assert (caught.value.code, caught.value.msg) == (999, f'unknown FS magic on "{path}": {magic}')
+    with pytest.raises(InvalidNetNSError):
+        run_in_netns(path, lambda: None)
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.stat(path).st_mode)
+
+
+def test_namespace_files_are_taken(spaces: Namespaces) -> None:
+    # A bind mount made by "ip netns add", a process's own file, another namespace type's (setns refuses that one
+    # later, with the kernel's EINVAL, as the reference's setns does).
+    for path in (spaces.add(), "/proc/self/ns/net", "/proc/self/ns/mnt"):
+        os.close(open_netns(path))
+
+
+@pytest.mark.parametrize("kind", REAL_BACKENDS)
+def test_every_kernel_backend_refuses_a_path_that_is_no_namespace(kind: str, tmp_path: Path, bounded: None) -> None:
+    why = real_available(kind)
+    if why is not None:
+        pytest.skip(why)
+    backend = make_backend(kind)
+    path = _no_namespace(tmp_path, "fifo")
+    with pytest.raises(InvalidNetNSError, match=r'^unknown FS magic on ".*cnt-not-ns-fifo": [0-9a-f]+$'):
+        backend.open_namespace(path)
+
+
+def test_a_path_replaced_while_it_is_opened_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checked as a namespace file, then replaced by a plain file before the open: what was opened is refused.
+    from cnicore.backends import _setns
+
+    path = _no_namespace(tmp_path, "file")
+    real_stat = os.stat
+    namespace = real_stat("/proc/self/ns/net")
+
+    def checked_then_replaced(target: str, *args: object, **kwargs: object) -> os.stat_result:
+        return namespace if target == path else real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_setns.os, "stat", checked_then_replaced)
+    with pytest.raises(InvalidNetNSError, match="was replaced by something else than a namespace") as caught:
+        open_netns(path)
+    assert caught.value.code == 999

@@ -14,6 +14,7 @@ The installed reference (1.1.1) supports spec versions up to 1.0.0.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,46 @@ def test_a_missing_namespace_is_reported_as_the_reference_reports_it(plugin: str
         msg = 'failed to Statfs "/var/run/netns/cnt-diff-gone": no such file or directory'
         assert outcomes[0] == (1, {"code": 999, "msg": f'failed to open netns "{gone}": {msg}' if plugin == "bridge"
                                    else msg})
+
+
+@pytest.mark.parametrize("plugin", ["loopback", "bridge", "tuning"])
+@pytest.mark.parametrize("command", ["ADD", "DEL"])
+@pytest.mark.parametrize("kind", ["file", "directory", "fifo"])
+def test_a_path_that_is_no_namespace_is_refused_as_the_reference_refuses_it(plugin: str, command: str, kind: str,
+                                                                           reference_bin: Path, plugin_bin: Path,
+                                                                           netns: Namespaces, tmp_path: Path) -> None:
+    # CNI_NETNS names something that exists but is no namespace: ns.GetNS refuses it by its file system's magic
+    # number before opening it (code 999, though the spec's code for an invalid namespace is 8), so a FIFO never
+    # blocks the plugin. The bridge prefixes "failed to open netns" on ADD only; tuning's DEL does not look.
+    reference_plugin("tuning")
+    bogus = tmp_path / f"cnt-not-ns-{kind}"
+    if kind == "file":
+        bogus.write_bytes(b"")
+    elif kind == "directory":
+        bogus.mkdir()
+    else:
+        os.mkfifo(bogus)
+    magic = subprocess.run(["stat", "-f", "-c", "%t", str(bogus)], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    if plugin == "bridge":
+        config = _bridge_config("1.0.0", "cnt-br3")
+    else:
+        config = {"cniVersion": "1.0.0", "name": "n", "type": plugin}
+        if plugin == "tuning":
+            config["prevResult"] = {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": str(bogus)}],
+                                    "ips": [{"address": "10.23.0.2/24", "interface": 0}]}
+    outcomes = []
+    for side in (Side("ref", reference_bin, netns, tmp_path), Side("ours", plugin_bin, netns, tmp_path)):
+        out = side.run(plugin, command, config, netns=str(bogus))
+        outcomes.append((out.returncode, out.json if out.stdout else None))
+    assert outcomes[1] == outcomes[0]
+    if plugin == "tuning" and command == "DEL":
+        assert outcomes[0] == (0, None)
+    else:
+        msg = f'unknown FS magic on "{bogus}": {magic}'
+        if plugin == "bridge" and command == "ADD":
+            msg = f'failed to open netns "{bogus}": {msg}'
+        assert outcomes[0] == (1, {"code": 999, "msg": msg})
 
 
 # ------------------------------------------------------------------------------------------ mixed chains
