@@ -167,6 +167,20 @@ def open_netns(path: str | None) -> int:
     return fd
 
 
+def _switch_failed(path: str, exc: OSError) -> Exception:
+    """A refused ``setns`` (say, a namespace file of another type: EINVAL) in the reference's words.
+
+    Its ``ns.Do`` wraps ``NetNS.Set``'s error: ``error switching to ns <path>: Error switching to ns <path>:
+    <errno as Go prints it>``; the class is the errno's.
+    """
+    from ._kernel import error_from_errno
+
+    kind = type(error_from_errno(exc.errno, ""))
+    reason = os.strerror(exc.errno) if exc.errno else "unknown error"
+    reason = reason[:1].lower() + reason[1:]  # (Go's syscall.Errno text: the C library's, lower-cased first letter)
+    return kind(f"error switching to ns {path}: Error switching to ns {path}: {reason}")
+
+
 def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:
     """Call ``func`` in a thread that has joined the namespace at ``path``; its result, or its error re-raised.
 
@@ -190,9 +204,7 @@ def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:
             try:
                 setns(fd)
             except OSError as exc:
-                from ._kernel import error_from_errno
-
-                failed.append(error_from_errno(exc.errno, f"setns {path}"))
+                failed.append(_switch_failed(path, exc))
                 return
             outcome.append(func())
         except BaseException as exc:

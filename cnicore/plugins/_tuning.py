@@ -23,6 +23,11 @@ Chained after bridge (or any plugin) with ``prevResult``, as the reference
 * The result is ``prevResult`` in the configuration's version, with the new MAC
   (as written in the configuration) on the interfaces named ``CNI_IFNAME``.
 * CHECK compares each sysctl and attribute with the configuration.
+* ``CNI_NETNS`` must name a namespace file (else ``unknown FS magic on ...``,
+  as the reference). With nothing to tune, ADD does not join it: a namespace of
+  another type (a mount namespace, say), which the reference's ADD joins and
+  setns refuses, passes (telling the type without joining takes an ioctl whose
+  module would cost every container start's tuning its load).
 
 Versions: Debian's 1.1.1 build has neither the allow-list, the duplicate-key
 check, ``txQLen`` nor ``alias`` (it ignores the two keys); those follow

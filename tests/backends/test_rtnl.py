@@ -19,7 +19,7 @@ import pytest
 from backends_support import Namespaces
 from support import is_root, require_tool
 
-from cnicore._errors import InternalError, NamespaceNotFoundError, NotFoundError
+from cnicore._errors import InternalError, InvalidNetNSError, NamespaceNotFoundError, NotFoundError
 from cnicore.backends._rtnl import RawAddress, RouteSocket, Rtnl
 
 pytestmark = pytest.mark.root
@@ -114,8 +114,12 @@ def test_errors_are_cnicore_errors(space: str) -> None:
         assert not links.link_is_up("lo")  # the socket still answers after errors
     with pytest.raises(NamespaceNotFoundError, match=r'failed to Statfs ".*cnt-gone": no such file or directory'):
         RouteSocket.open("/var/run/netns/cnt-gone")
-    with pytest.raises(InternalError, match="setns /etc/hostname"):
+    with pytest.raises(InvalidNetNSError, match=r'^unknown FS magic on "/etc/hostname": [0-9a-f]+$'):
         RouteSocket.open("/etc/hostname")  # a file, but no namespace
+    mnt = "/proc/self/ns/mnt"  # a namespace, but not a network namespace: the kernel's EINVAL
+    with pytest.raises(InternalError, match=f"^error switching to ns {mnt}: Error switching to ns {mnt}: invalid "
+                                            "argument$"):
+        RouteSocket.open(mnt)
 
 
 def test_the_callers_thread_never_changes_namespace_and_nothing_leaks(space: str) -> None:
