@@ -41,13 +41,15 @@ import base64
 import binascii
 import contextlib
 import os
+import stat
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 
-from cnicore._atomicfile import fsync_directory, replace_file
+from cnicore._atomicfile import TEMP_PREFIX, fsync_directory, replace_file, temp_abandoned
 from cnicore._errors import CNIError, DecodingError, InvalidInputError, IOFailureError
 from cnicore._gofmt import go_field, go_quote
 from cnicore._json import decode, marshal
@@ -65,6 +67,7 @@ __all__ = [
     "list_cache_entries",
     "read_cache_entry",
     "read_cached_result",
+    "sweep_cache_temporaries",
     "write_cache_entry",
 ]
 
@@ -425,6 +428,38 @@ def list_cache_entries(cache_dir: str | os.PathLike[str], container_id: str | No
             continue
         found.append(entry)
     return found
+
+
+def sweep_cache_temporaries(cache_dir: str | os.PathLike[str]) -> int:
+    """Remove the temporary files that writers of cache entries left when they died; the number removed.
+
+    A write (:func:`write_file_atomically`) renames its temporary file
+    (``.tmp.<random>``) over the entry, or removes it when it fails: one still
+    there is a crash's debris, or a write in progress. Its name does not say
+    whose it is (a writer in another pid namespace, sharing the directory, could
+    not be told from a dead one anyway), so only age decides
+    (:func:`cnicore._atomicfile.temp_abandoned`: older than
+    :data:`~cnicore._atomicfile.STALE_TEMP_SECONDS`). Best effort: what cannot
+    be examined or removed stays; other files are never touched.
+    """
+    directory = os.path.join(os.fspath(cache_dir), _RESULTS)
+    try:
+        names = [name for name in os.listdir(directory) if name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return 0
+    removed = 0
+    now = time.time()
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode) or not temp_abandoned(None, st.st_mtime, now):
+                continue
+            os.unlink(path)
+        except OSError:
+            continue
+        removed += 1
+    return removed
 
 
 def make_private_dir(directory: str) -> None:

@@ -73,6 +73,7 @@ from cnicore.runtime._cache import (
     list_cache_entries,
     read_cache_entry,
     read_cached_result,
+    sweep_cache_temporaries,
     write_cache_entry,
 )
 from cnicore.runtime._invoker import PluginRunner, PluginTarget
@@ -740,6 +741,7 @@ class Runtime:
                 duplicates.add(listed.name)
             else:
                 by_name[listed.name] = listed
+        sweep_cache_temporaries(self.cache_dir)
         if networks is None:
             names = sorted(set(by_name) | {a.network for a in list_cache_entries(self.cache_dir)})
         else:
@@ -818,7 +820,9 @@ class Runtime:
         list (reverse order, no ``prevResult``; the namespace may be gone) and the
         entry is removed when it succeeds. Entries of live writers are left alone.
         Temporary files of journal writers that died before linking their entry
-        are removed (those of live writers never are).
+        are removed (those of live writers never are), and those of cache writes
+        older than :data:`~cnicore._atomicfile.STALE_TEMP_SECONDS` (GC removes
+        these too).
         Call it when the runtime starts (and after a reboot, when the cache
         directory survives one). Errors are collected, never raised.
         """
@@ -826,6 +830,7 @@ class Runtime:
         stale: list[PendingAttachment] = []
         in_progress: list[str] = []
         errors: list[CNIError] = []
+        sweep_cache_temporaries(self.cache_dir)
         for path in list_pending(self.cache_dir):
             try:
                 held = claim_pending(path)

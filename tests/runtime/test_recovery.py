@@ -132,6 +132,66 @@ def test_recover_removes_the_temporary_file_of_a_journal_writer_that_died(dirs: 
     assert os.listdir(debris.parent) == [] and records(log) == []
 
 
+CRASHED_CACHE_WRITER = """
+import os, sys
+from cnicore.runtime import _cache
+def crash(src, dst):
+    os._exit(9)  # killed after the temporary file was written, before the rename
+os.replace = crash
+_cache.write_file_atomically(sys.argv[1], b'{"kind": "cniCacheV1"}')
+"""
+
+
+def _crashed_cache_write(dirs: dict[str, Path]) -> Path:
+    """A cache write killed between its temporary file and the rename: the debris it leaves."""
+    results = dirs["cache"] / "results"
+    target = results / "net-c1-eth0"
+    died = subprocess.run([sys.executable, "-c", CRASHED_CACHE_WRITER, str(target)], capture_output=True, check=False)
+    assert died.returncode == 9, died.stderr
+    assert not target.exists()
+    (debris,) = [p for p in results.iterdir() if p.name.startswith(".tmp.")]
+    return debris
+
+
+@pytest.mark.parametrize("how", ["recover", "gc"])
+def test_recover_and_gc_remove_what_a_crashed_cache_write_left_once_it_is_old(dirs: dict[str, Path], how: str) -> None:
+    write_conflist(dirs["net.d"], "net", [{"type": "noop"}])
+    debris = _crashed_cache_write(dirs)
+    results = debris.parent
+    entry = results / "net-c2-eth0"
+    entry.write_bytes(encode_cache_entry(network="net", container_id="c2", ifname="eth0", config=b"{}"))
+    others = [results / ".tmp.fresh", results / ".hidden"]
+    for path in others:
+        path.write_bytes(b"")
+    (results / ".tmp.directory").mkdir()
+    old = time.time() - 31  # past STALE_TEMP_SECONDS: no writer holds a temporary file that long
+    for path in (debris, results / ".hidden", results / ".tmp.directory"):
+        os.utime(path, (old, old))
+    with Runtime(config_dir=dirs["net.d"], plugin_path=[str(dirs["bin"])], cache_dir=dirs["cache"]) as rt:
+        if how == "recover":
+            assert rt.recover().errors == ()
+        else:
+            rt.gc(live=["c2"])
+    # The debris went; a fresh temporary file (a write in progress, for all anyone knows), other dot files, a
+    # directory and the entries stayed.
+    assert sorted(p.name for p in results.iterdir()) == [".hidden", ".tmp.directory", ".tmp.fresh", "net-c2-eth0"]
+    assert len(list_cache_entries(dirs["cache"])) == 1
+
+
+def test_a_young_temporary_file_of_a_cache_write_is_left_alone(dirs: dict[str, Path]) -> None:
+    # Its writer may be alive in another pid namespace: only age tells (the name holds no pid).
+    from cnicore.runtime._cache import sweep_cache_temporaries
+
+    debris = _crashed_cache_write(dirs)
+    assert sweep_cache_temporaries(dirs["cache"]) == 0
+    assert debris.exists()
+    old = time.time() - 31
+    os.utime(debris, (old, old))
+    assert sweep_cache_temporaries(dirs["cache"]) == 1
+    assert not debris.exists()
+    assert sweep_cache_temporaries(dirs["cache"] / "none") == 0  # no directory: nothing to do
+
+
 def test_a_journal_entry_that_cannot_be_made_durable_is_not_left_behind(
         dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     entry = PendingAttachment(network="net", container_id="c1", ifname="eth0")
