@@ -66,15 +66,29 @@ def validate_interface_name(ifname: str) -> None:
     Checked in the reference's order: empty, longer than 15 bytes, ``.``/``..``,
     then (stricter than the reference, see :func:`validate_environment_value`) a NUL
     character, then ``/``, ``:`` or whitespace.
+
+    Also stricter than the reference: a name that is not UTF-8 (bytes the
+    environment carried, which Python decodes as surrogates) is refused. The
+    reference takes it, and then prints it in its result as JSON must, with
+    U+FFFD for each stray byte: a name no interface has.
     """
     if ifname == "":
         raise InvalidEnvironmentError("interface name is empty")
-    if len(ifname.encode("utf-8", "surrogatepass")) > MAX_INTERFACE_NAME_BYTES:
+    try:
+        raw = ifname.encode("utf-8", "surrogateescape")  # (the bytes the environment held)
+    except UnicodeEncodeError:
+        raw = ifname.encode("utf-8", "surrogatepass")  # (a caller's lone surrogate: no byte of any name)
+    if len(raw) > MAX_INTERFACE_NAME_BYTES:
         raise InvalidEnvironmentError("interface name is too long",
                                       "interface name should be less than 16 characters")
     if ifname in (".", ".."):
         raise InvalidEnvironmentError("interface name is . or ..")
     validate_environment_value("CNI_IFNAME", ifname)
+    try:
+        ifname.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEnvironmentError("interface name is not valid UTF-8", raw.decode("utf-8", "backslashreplace"),
+                                      key="CNI_IFNAME", value=ifname) from None
     if any(ch in "/:" or ch.isspace() for ch in ifname):
         raise InvalidEnvironmentError("interface name contains / or : or whitespace characters")
 

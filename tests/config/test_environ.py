@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 import subprocess
 
@@ -176,6 +177,25 @@ def test_validators_only_run_for_required_variables() -> None:
 def test_invalid_interface_names(ifname: str, msg: str, details: str) -> None:
     err = _error(_without(CNI_IFNAME=ifname))
     assert (err.code, err.msg, err.details) == (4, msg, details)
+
+
+@pytest.mark.parametrize(("raw", "msg"), [
+    (b"eth\xff", "interface name is not valid UTF-8"),
+    (b"e" * 14 + b"\xff", "interface name is not valid UTF-8"),  # 15 bytes: counted as bytes, not too long
+    (b"e" * 15 + b"\xff", "interface name is too long"),  # the reference's order: length first
+    ("\u00e9th0".encode(), None),  # UTF-8 beyond ASCII is a name like any other (5 bytes)
+])
+def test_an_interface_name_that_is_not_utf8_is_refused(raw: bytes, msg: str | None) -> None:
+    # The environment holds bytes; Python gives stray ones as surrogates. Refused (stricter than the reference,
+    # which takes the name and prints U+FFFD for each stray byte in its result: a name no interface has).
+    ifname = os.fsdecode(raw)
+    if msg is None:
+        assert parse_environment(_without(CNI_IFNAME=ifname)).ifname == ifname
+        return
+    err = _error(_without(CNI_IFNAME=ifname))
+    assert (err.code, err.msg) == (4, msg)
+    if "UTF-8" in msg:
+        assert err.details == raw.decode("utf-8", "backslashreplace") and err.key == "CNI_IFNAME"
 
 
 def test_unknown_command_is_reported_separately() -> None:

@@ -9,6 +9,7 @@ the same configurations, each through the exec skeleton with its own store.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,17 @@ def test_handler_and_plugin_agree_on_failures(config: dict[str, Any], tmp_path: 
     for container in ("c1", "c2", "c3"):  # a /30 has room for one address: exhaustion
         environ = _environ("ADD", container)
         assert _run("handler", environ, config, tmp_path / "h") == _run("plugin", environ, config, tmp_path / "p")
+
+
+@pytest.mark.parametrize("kind", ["handler", "plugin"])
+def test_an_interface_name_that_is_not_utf8_is_refused_and_nothing_is_reserved(kind: str, tmp_path: Path) -> None:
+    # Stricter than the reference (see cnicore.spec._validate.validate_interface_name): code 4 naming the variable,
+    # before the store is opened.
+    config = _config("1.0.0", subnet="10.9.0.0/24")
+    code, out = _run(kind, _environ("ADD", ifname=os.fsdecode(b"eth\xff")), config, tmp_path / "data")
+    assert (code, json.loads(out)) == (1, {"code": 4, "msg": "interface name is not valid UTF-8",
+                                           "details": "eth\\xff"})
+    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("kind", ["plugin", "handler"])
