@@ -121,6 +121,29 @@ def _not_a_namespace(path: str) -> Exception:
     return InvalidNetNSError(f"unknown FS magic on {go_quote(path)}: {_fs_magic(path):x}", code=999)
 
 
+def _go_errno_text(code: int | None) -> str:
+    """An errno as Go's ``syscall.Errno`` prints it: the C library's text with a lower-case first letter."""
+    reason = os.strerror(code) if code else "unknown error"
+    return reason[:1].lower() + reason[1:]
+
+
+def _cannot_look(path: str, exc: OSError) -> Exception:
+    """The reference's ``ns.GetNS`` when it cannot look at ``path``: ``failed to Statfs "<path>": <reason>``.
+
+    A missing path is :class:`~cnicore.NamespaceNotFoundError` (a DEL then succeeds, as the reference's); any
+    other reason (a file on the way, a name too long, a loop of links) cannot name a namespace either:
+    :class:`~cnicore.InvalidNetNSError` with the reference's code, 999.
+    """
+    if isinstance(exc, FileNotFoundError):
+        from ._kernel import namespace_gone
+
+        return namespace_gone(path)
+    from cnicore._errors import InvalidNetNSError
+    from cnicore._gofmt import go_quote
+
+    return InvalidNetNSError(f"failed to Statfs {go_quote(path)}: {_go_errno_text(exc.errno)}", code=999)
+
+
 def open_netns(path: str | None) -> int:
     """An ``O_RDONLY | O_CLOEXEC`` fd on the namespace at ``path`` (None: the calling thread's).
 
@@ -130,15 +153,19 @@ def open_netns(path: str | None) -> int:
 
     Raises:
         NamespaceNotFoundError: ``path`` does not exist.
-        InvalidNetNSError: (code 999, as the reference) ``path`` is not a namespace file.
+        InvalidNetNSError: (code 999, as the reference) ``path`` is not a namespace file, or cannot be looked at
+            (``failed to Statfs "<path>": <reason>``).
         CNIError: the errno's cnicore error otherwise.
     """
     target = path if path is not None else _OWN
-    try:
-        if path is not None:
+    if path is not None:
+        try:
             st = os.stat(target)
-            if not _is_namespace_file(target, st):
-                raise _not_a_namespace(target)
+        except OSError as exc:
+            raise _cannot_look(target, exc) from exc
+    try:
+        if path is not None and not _is_namespace_file(target, st):
+            raise _not_a_namespace(target)
         fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         from ._kernel import namespace_gone
@@ -176,9 +203,7 @@ def _switch_failed(path: str, exc: OSError) -> Exception:
     from ._kernel import error_from_errno
 
     kind = type(error_from_errno(exc.errno, ""))
-    reason = os.strerror(exc.errno) if exc.errno else "unknown error"
-    reason = reason[:1].lower() + reason[1:]  # (Go's syscall.Errno text: the C library's, lower-cased first letter)
-    return kind(f"error switching to ns {path}: Error switching to ns {path}: {reason}")
+    return kind(f"error switching to ns {path}: Error switching to ns {path}: {_go_errno_text(exc.errno)}")
 
 
 def run_in_netns(path: str | None, func: Callable[[], _T]) -> _T:

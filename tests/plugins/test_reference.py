@@ -352,7 +352,7 @@ def test_a_missing_namespace_is_reported_as_the_reference_reports_it(plugin: str
 
 @pytest.mark.parametrize("plugin", ["loopback", "bridge", "tuning"])
 @pytest.mark.parametrize("command", ["ADD", "DEL"])
-@pytest.mark.parametrize("kind", ["file", "directory", "fifo", "mount namespace"])
+@pytest.mark.parametrize("kind", ["file", "directory", "fifo", "mount namespace", "below a file", "too long"])
 def test_a_path_that_is_no_namespace_is_refused_as_the_reference_refuses_it(plugin: str, command: str, kind: str,
                                                                            reference_bin: Path, plugin_bin: Path,
                                                                            netns: Namespaces, tmp_path: Path) -> None:
@@ -368,10 +368,15 @@ def test_a_path_that_is_no_namespace_is_refused_as_the_reference_refuses_it(plug
         bogus.mkdir()
     elif kind == "fifo":
         os.mkfifo(bogus)
-    else:
+    elif kind == "mount namespace":
         bogus = Path("/proc/self/ns/mnt")  # (each plugin's own: any namespace but a network one)
-    magic = subprocess.run(["stat", "-f", "-c", "%t", str(bogus)], capture_output=True, text=True,
-                           check=True).stdout.strip()
+    elif kind == "below a file":
+        bogus.write_bytes(b"")
+        bogus = bogus / "x"  # statfs cannot even look: ENOTDIR
+    else:
+        bogus = tmp_path / ("x" * 300)  # ENAMETOOLONG
+    looked = subprocess.run(["stat", "-f", "-c", "%t", str(bogus)], capture_output=True, text=True, check=False)
+    magic = looked.stdout.strip()
     if plugin == "bridge":
         config = _bridge_config("1.0.0", "cnt-br3")
     else:
@@ -399,7 +404,9 @@ def test_a_path_that_is_no_namespace_is_refused_as_the_reference_refuses_it(plug
         msg = f"error switching to ns {bogus}: Error switching to ns {bogus}: invalid argument"
         assert outcomes[0] == (1, {"code": 999, "msg": msg})
     else:
-        msg = f'unknown FS magic on "{bogus}": {magic}'
+        reason = {"below a file": "not a directory", "too long": "file name too long"}.get(kind)
+        assert (looked.returncode != 0) == (reason is not None)
+        msg = f'failed to Statfs "{bogus}": {reason}' if reason else f'unknown FS magic on "{bogus}": {magic}'
         if plugin == "bridge" and command == "ADD":
             msg = f'failed to open netns "{bogus}": {msg}'
         assert outcomes[0] == (1, {"code": 999, "msg": msg})
