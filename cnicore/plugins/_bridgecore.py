@@ -163,7 +163,8 @@ def decode_bridge_conf(config: Mapping[str, Any], cni_args: str = "") -> BridgeC
         force_address=bool(top.get_bool("forceAddress")),
         ip_masq=bool(top.get_bool("ipMasq")),
         ip_masq_backend=backend,
-        mtu=top.get_int("mtu") or 0,
+        # An MTU of 0 or less is no MTU: the reference's netlink library sets one only when it is positive.
+        mtu=max(top.get_int("mtu") or 0, 0),
         hairpin_mode=bool(top.get_bool("hairpinMode")),
         promisc_mode=bool(top.get_bool("promiscMode")),
         vlan=vlan,

@@ -442,6 +442,7 @@ def test_reference_bridge_with_our_host_local(reference_bin: Path, plugin_bin: P
                         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]}}),
     ("1.0.0", {"dns": {"nameservers": ["10.23.0.53"], "search": ["example.org"]}}),
     ("0.4.0", {"args": {"cni": {"mac": "0a:58:0a:17:00:07"}}, "mtu": 1300}),
+    ("1.0.0", {"mtu": -1}),  # no MTU: the reference's netlink library sets one only when it is positive
 ])
 def test_bridge_options_match_reference(version: str, extra: dict[str, Any], reference_bin: Path, plugin_bin: Path,
                                         netns: Namespaces, tmp_path: Path) -> None:
