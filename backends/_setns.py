@@ -11,11 +11,13 @@ accident. The worker goes back to its first namespace before it ends: a thread
 that exits inside another namespace costs the kernel noticeably more to tear
 down.
 
-Only the interpreter's built-in modules are imported (``_thread``, and before
-Python 3.12, which has ``os.setns``, the C half of :mod:`ctypes`: ``_ctypes``
-alone calls libc's ``setns``; the ``ctypes`` package defines dozens of types on
-import, a millisecond of every exec'd bridge's start), so the exec'd plugins
-that use it start without ``threading``; errors are cnicore errors, translated here.
+On the way to a namespace only the interpreter's built-in modules are imported
+(``_thread``, and before Python 3.12, which has ``os.setns``, the C half of
+:mod:`ctypes`: ``_ctypes`` alone calls libc's ``setns``; the ``ctypes`` package
+defines dozens of types on import, a millisecond of every exec'd bridge's
+start), so the exec'd plugins that use it start without ``threading``; only a
+path refused as no namespace costs the ``ctypes`` package (for its file
+system's magic number). Errors are cnicore errors, translated here.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ _CLONE_NEWNET = 0x40000000
 _OWN = "/proc/thread-self/ns/net"
 # Where the reference's ns.GetNS finds a namespace: nsfs, or procfs (namespace files before Linux 3.19).
 _NSFS_MAGIC = 0x6E736673
+_PROC_FD = "/proc/self/fd"
 _PROCFS_MAGIC = 0x9FA0
 _nsfs_dev = -1
 _libc_setns: Any = None
@@ -88,8 +91,8 @@ def _nsfs_device() -> int:
     return _nsfs_dev
 
 
-def _fs_magic(path: str) -> int:
-    """``statfs(path).f_type``, the file system's magic number (OSError when statfs fails).
+def _fs_magic(fd: int) -> int:
+    """``fstatfs(fd).f_type``, the magic number of the file system holding ``fd`` (OSError when it fails).
 
     Only when the device does not already tell: ``ctypes`` costs an exec'd plugin its import, and Python's
     ``os.statvfs`` leaves the magic out.
@@ -98,27 +101,12 @@ def _fs_magic(path: str) -> int:
 
     libc = ctypes.CDLL(None, use_errno=True)
     buf = ctypes.create_string_buffer(512)  # struct statfs (120 bytes on 64-bit Linux), f_type first
-    if libc.statfs(os.fsencode(path), buf) != 0:
+    if libc.fstatfs(fd, buf) != 0:
         code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), path)
-    return int(ctypes.c_long.from_buffer(buf).value)  # f_type is a long (__fsword_t) on Linux's ABIs
-
-
-def _is_namespace_file(path: str, st: os.stat_result) -> bool:
-    """Whether ``path`` (whose stat is ``st``) is where the reference's ``ns.GetNS`` finds a namespace."""
-    return st.st_dev == _nsfs_device() or _fs_magic(path) in (_NSFS_MAGIC, _PROCFS_MAGIC)
-
-
-def _not_a_namespace(path: str) -> Exception:
-    """The reference's ``ns.GetNS`` refusal of a path on another file system than nsfs (or procfs).
-
-    Its words and code (999): ``unknown FS magic on "<path>": <magic in hex>``. The spec has code 8 for an
-    invalid namespace, but the reference's refusal is a plain error, which its plugins print with 999.
-    """
-    from cnicore._errors import InvalidNetNSError
-    from cnicore._gofmt import go_quote
-
-    return InvalidNetNSError(f"unknown FS magic on {go_quote(path)}: {_fs_magic(path):x}", code=999)
+        raise OSError(code, os.strerror(code))
+    # f_type is glibc's __fsword_t: a long, except on s390x (an unsigned int).
+    kind = ctypes.c_uint if os.uname().machine == "s390x" else ctypes.c_long
+    return int(kind.from_buffer(buf).value)
 
 
 def _go_errno_text(code: int | None) -> str:
@@ -130,68 +118,99 @@ def _go_errno_text(code: int | None) -> str:
 def _cannot_look(path: str, exc: OSError) -> Exception:
     """The reference's ``ns.GetNS`` when it cannot look at ``path``: ``failed to Statfs "<path>": <reason>``.
 
-    A missing path is :class:`~cnicore.NamespaceNotFoundError` (a DEL then succeeds, as the reference's); any
-    other reason (a file on the way, a name too long, a loop of links) cannot name a namespace either:
-    :class:`~cnicore.InvalidNetNSError` with the reference's code, 999.
+    A missing path is :class:`~cnicore.NamespaceNotFoundError` (a DEL then succeeds, as the reference's); a
+    file on the way, a name too long or a loop of links cannot name a namespace either:
+    :class:`~cnicore.InvalidNetNSError`, with the reference's code, 999. Any other reason (no permission, an
+    I/O error) is the errno's own class, with the same words.
     """
     if isinstance(exc, FileNotFoundError):
         from ._kernel import namespace_gone
 
         return namespace_gone(path)
+    import errno
+
     from cnicore._errors import InvalidNetNSError
     from cnicore._gofmt import go_quote
 
-    return InvalidNetNSError(f"failed to Statfs {go_quote(path)}: {_go_errno_text(exc.errno)}", code=999)
+    msg = f"failed to Statfs {go_quote(path)}: {_go_errno_text(exc.errno)}"
+    if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+        return InvalidNetNSError(msg, code=999)
+    from ._kernel import error_from_errno
+
+    return type(error_from_errno(exc.errno, ""))(msg)
+
+
+def _not_a_namespace(path: str, magic: int) -> Exception:
+    """The reference's ``ns.GetNS`` refusal of a path on another file system than nsfs (or procfs).
+
+    Its words and code (999): ``unknown FS magic on "<path>": <magic in hex>``. The spec has code 8 for an
+    invalid namespace, but the reference's refusal is a plain error, which its plugins print with 999.
+    """
+    from cnicore._errors import InvalidNetNSError
+    from cnicore._gofmt import go_quote
+
+    return InvalidNetNSError(f"unknown FS magic on {go_quote(path)}: {magic:x}", code=999)
 
 
 def open_netns(path: str | None) -> int:
     """An ``O_RDONLY | O_CLOEXEC`` fd on the namespace at ``path`` (None: the calling thread's).
 
-    ``path`` must name a namespace file (nsfs: ``/proc/<pid>/ns/net``, a bind mount of one): anything else is
-    refused before it is opened, as the reference's ``ns.GetNS`` refuses it, so that a FIFO never blocks the
-    open and a device is never opened. The caller closes it.
+    ``path`` must name a namespace file (nsfs: ``/proc/<pid>/ns/net``, a bind mount of one; or, as the
+    reference also takes, a file on procfs): anything else is refused as the reference's ``ns.GetNS`` refuses
+    it. What is checked is what gets opened: the path is opened with ``O_PATH`` (which never blocks and opens
+    no device), that descriptor is checked, and only then is the same file opened for reading, through
+    ``/proc/self/fd``. So a FIFO never blocks a plugin, even one put there in the meantime. The caller closes
+    the descriptor.
 
     Raises:
         NamespaceNotFoundError: ``path`` does not exist.
-        InvalidNetNSError: (code 999, as the reference) ``path`` is not a namespace file, or cannot be looked at
+        InvalidNetNSError: (code 999, as the reference) ``path`` is not a namespace file, or cannot name one
             (``failed to Statfs "<path>": <reason>``).
         CNIError: the errno's cnicore error otherwise.
     """
-    target = path if path is not None else _OWN
-    if path is not None:
+    if path is None:
         try:
-            st = os.stat(target)
+            return os.open(_OWN, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise _cannot_look(target, exc) from exc
-    try:
-        if path is not None and not _is_namespace_file(target, st):
-            raise _not_a_namespace(target)
-        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError as exc:
-        from ._kernel import namespace_gone
-
-        raise namespace_gone(target) from exc
-    except OSError as exc:
-        from ._kernel import error_from_errno
-
-        raise error_from_errno(exc.errno, f"open netns {target}") from exc
-    if path is not None:
-        try:
-            opened = os.fstat(fd)
-        except OSError as exc:
-            os.close(fd)
             from ._kernel import error_from_errno
 
-            raise error_from_errno(exc.errno, f"open netns {target}") from exc
-        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) and opened.st_dev != _nsfs_device():
-            # Replaced between the check and the open by something else than a namespace file.
+            raise error_from_errno(exc.errno, f"open netns {_OWN}") from exc
+    try:
+        handle = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _cannot_look(path, exc) from exc
+    try:
+        checked = os.fstat(handle)
+        if checked.st_dev != _nsfs_device():
+            magic = _fs_magic(handle)
+            if magic not in (_NSFS_MAGIC, _PROCFS_MAGIC):
+                raise _not_a_namespace(path, magic)
+        try:
+            return os.open(f"{_PROC_FD}/{handle}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if os.path.isdir(_PROC_FD):
+                raise
+        # No /proc to reopen the very file through: the path again, never blocking, and only while it still
+        # names the file that was checked.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino):
             os.close(fd)
             from cnicore._errors import InvalidNetNSError
             from cnicore._gofmt import go_quote
 
-            raise InvalidNetNSError(f"{go_quote(target)} was replaced by something else than a namespace while it "
-                                    "was opened", code=999)
-    return fd
+            raise InvalidNetNSError(f"{go_quote(path)} was replaced while it was opened", code=999)
+        return fd
+    except FileNotFoundError as exc:
+        from ._kernel import namespace_gone
+
+        raise namespace_gone(path) from exc
+    except OSError as exc:
+        from ._kernel import error_from_errno
+
+        raise error_from_errno(exc.errno, f"open netns {path}") from exc
+    finally:
+        os.close(handle)
 
 
 def _switch_failed(path: str, exc: OSError) -> Exception:

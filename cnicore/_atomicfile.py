@@ -30,14 +30,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def temp_abandoned(writer_pid: int | None, mtime: float, now: float) -> bool:
+def temp_abandoned(writer_pid: int | None, mtime: float, now: float, *,
+                   stale_after: float = STALE_TEMP_SECONDS) -> bool:
     """Whether a temporary file last modified at ``mtime`` is abandoned by its writer, seen at ``now``.
 
-    It is when it is older than :data:`STALE_TEMP_SECONDS`, or when its writer
+    It is when it is older than ``stale_after`` seconds (:data:`STALE_TEMP_SECONDS`
+    unless a caller that cannot tell its writers waits longer), or when its writer
     (``writer_pid``; None when its name does not say) no longer exists. This
     process's own pid always counts as alive: another of its threads may be the writer.
     """
-    if now - mtime > STALE_TEMP_SECONDS:
+    if now - mtime > stale_after:
         return True
     return writer_pid is not None and writer_pid > 0 and writer_pid != os.getpid() and not pid_alive(writer_pid)
 

@@ -59,6 +59,7 @@ from cnicore.spec._result import AnyResult, Result, Result020, Result040, parse_
 
 __all__ = [
     "CACHE_KIND",
+    "CACHE_TEMP_STALE_SECONDS",
     "CachedAttachment",
     "cache_file_path",
     "decode_cache_entry",
@@ -74,6 +75,8 @@ __all__ = [
 #: The ``kind`` of a current cache entry.
 CACHE_KIND: Final = "cniCacheV1"
 _RESULTS = "results"
+#: A cache write's temporary file untouched for longer than this is debris (see :func:`sweep_cache_temporaries`).
+CACHE_TEMP_STALE_SECONDS = 600.0
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
 
@@ -438,9 +441,10 @@ def sweep_cache_temporaries(cache_dir: str | os.PathLike[str]) -> int:
     there is a crash's debris, or a write in progress. Its name does not say
     whose it is (a writer in another pid namespace, sharing the directory, could
     not be told from a dead one anyway), so only age decides
-    (:func:`cnicore._atomicfile.temp_abandoned`: older than
-    :data:`~cnicore._atomicfile.STALE_TEMP_SECONDS`). Best effort: what cannot
-    be examined or removed stays; other files are never touched.
+    (:func:`cnicore._atomicfile.temp_abandoned`), and generously: older than
+    :data:`CACHE_TEMP_STALE_SECONDS`, so that a write stalled on a slow disk keeps
+    its file (debris costs nothing meanwhile). Best effort: what cannot be
+    examined or removed stays; other files are never touched.
     """
     directory = os.path.join(os.fspath(cache_dir), _RESULTS)
     try:
@@ -453,7 +457,8 @@ def sweep_cache_temporaries(cache_dir: str | os.PathLike[str]) -> int:
         path = os.path.join(directory, name)
         try:
             st = os.stat(path, follow_symlinks=False)
-            if not stat.S_ISREG(st.st_mode) or not temp_abandoned(None, st.st_mtime, now):
+            if not stat.S_ISREG(st.st_mode) or not temp_abandoned(None, st.st_mtime, now,
+                                                                  stale_after=CACHE_TEMP_STALE_SECONDS):
                 continue
             os.unlink(path)
         except OSError:

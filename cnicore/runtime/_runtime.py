@@ -821,8 +821,8 @@ class Runtime:
         entry is removed when it succeeds. Entries of live writers are left alone.
         Temporary files of journal writers that died before linking their entry
         are removed (those of live writers never are), and those of cache writes
-        older than :data:`~cnicore._atomicfile.STALE_TEMP_SECONDS` (GC removes
-        these too).
+        older than :data:`~cnicore.runtime._cache.CACHE_TEMP_STALE_SECONDS` (GC
+        removes these too).
         Call it when the runtime starts (and after a reboot, when the cache
         directory survives one). Errors are collected, never raised.
         """

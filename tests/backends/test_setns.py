@@ -22,7 +22,13 @@ import pytest
 from backends_support import REAL_BACKENDS, Namespaces, make_backend, real_available
 from support import is_root, require_tool
 
-from cnicore._errors import InvalidNetNSError, NamespaceNotFoundError, NotFoundError
+from cnicore._errors import (
+    InternalError,
+    InvalidNetNSError,
+    NamespaceNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from cnicore.backends._linkops import PlainLinkPort
 from cnicore.backends._setns import open_netns, run_in_netns, setns
 
@@ -153,18 +159,60 @@ def test_every_kernel_backend_refuses_a_path_that_is_no_namespace(kind: str, tmp
         backend.open_namespace(path)
 
 
-def test_a_path_replaced_while_it_is_opened_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Checked as a namespace file, then replaced by a plain file before the open: what was opened is refused.
+def test_what_is_checked_is_what_is_opened(spaces: Namespaces, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           bounded: None) -> None:
+    # The path is opened once, with O_PATH (never blocking, opening no device); the check is made on that
+    # descriptor, and the namespace is then opened for reading through it, never by its path again. So nothing
+    # put at the path in the meantime can be opened.
+    namespace, fifo = spaces.add(), _no_namespace(tmp_path, "fifo")
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def recording(target: str, flags: int, *args: object, **kwargs: object) -> int:
+        opened.append((target, flags))
+        return real_open(target, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", recording)
+    os.close(open_netns(namespace))
+    assert [flags & os.O_PATH for target, flags in opened if target == namespace] == [os.O_PATH]
+    assert [target.startswith("/proc/self/fd/") for target, flags in opened if not flags & os.O_PATH] == [True]
+    opened.clear()
+    with pytest.raises(InvalidNetNSError):
+        open_netns(fifo)
+    assert opened == [(fifo, os.O_PATH | os.O_CLOEXEC)]
+
+
+def test_without_proc_the_path_is_opened_again_only_if_it_names_the_file_checked(
+        spaces: Namespaces, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bounded: None) -> None:
     from cnicore.backends import _setns
 
-    path = _no_namespace(tmp_path, "file")
-    real_stat = os.stat
-    namespace = real_stat("/proc/self/ns/net")
+    monkeypatch.setattr(_setns, "_PROC_FD", str(tmp_path / "no-proc"))
+    namespace = spaces.add()
+    seen = run_in_netns(namespace, lambda: _inode("/proc/thread-self/ns/net"))
+    assert seen == _inode(namespace)
+    with pytest.raises(InvalidNetNSError, match="unknown FS magic"):
+        open_netns(_no_namespace(tmp_path, "fifo"))
+    # Replaced by another namespace between the check and the second open: refused.
+    real_open = os.open
 
-    def checked_then_replaced(target: str, *args: object, **kwargs: object) -> os.stat_result:
-        return namespace if target == path else real_stat(target, *args, **kwargs)  # type: ignore[arg-type]
+    def replaced(target: str, flags: int, *args: object, **kwargs: object) -> int:
+        if target == namespace and flags & os.O_NONBLOCK:
+            target = "/proc/self/ns/net"
+        return real_open(target, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_setns.os, "stat", checked_then_replaced)
-    with pytest.raises(InvalidNetNSError, match="was replaced by something else than a namespace") as caught:
-        open_netns(path)
+    monkeypatch.setattr(os, "open", replaced)
+    with pytest.raises(InvalidNetNSError, match="was replaced while it was opened") as caught:
+        open_netns(namespace)
     assert caught.value.code == 999
+
+
+@pytest.mark.parametrize(("code", "kind"), [(errno.ENOTDIR, InvalidNetNSError), (errno.ELOOP, InvalidNetNSError),
+                                            (errno.EACCES, PermissionDeniedError), (errno.EIO, InternalError)])
+def test_a_path_that_cannot_be_looked_at_is_the_input_only_when_it_can_name_no_namespace(
+        code: int, kind: type[Exception]) -> None:
+    from cnicore.backends._setns import _cannot_look
+
+    got = _cannot_look("/x/y", OSError(code, os.strerror(code)))
+    reason = os.strerror(code)
+    assert type(got) is kind
+    assert (got.code, got.msg) == (999, f'failed to Statfs "/x/y": {reason[:1].lower()}{reason[1:]}')  # type: ignore[attr-defined]

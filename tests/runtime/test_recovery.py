@@ -20,6 +20,7 @@ from cnicore import IOFailureError
 from cnicore._plugin_main import FakeState
 from cnicore.plugins import install_plugins
 from cnicore.runtime import Runtime, _journal, encode_cache_entry, list_cache_entries
+from cnicore.runtime._cache import CACHE_TEMP_STALE_SECONDS
 from cnicore.runtime._journal import PendingAttachment, create_pending
 
 NS = "/var/run/netns/cnt-crash"
@@ -164,7 +165,7 @@ def test_recover_and_gc_remove_what_a_crashed_cache_write_left_once_it_is_old(di
     for path in others:
         path.write_bytes(b"")
     (results / ".tmp.directory").mkdir()
-    old = time.time() - 31  # past STALE_TEMP_SECONDS: no writer holds a temporary file that long
+    old = time.time() - CACHE_TEMP_STALE_SECONDS - 1  # no writer holds a temporary file that long
     for path in (debris, results / ".hidden", results / ".tmp.directory"):
         os.utime(path, (old, old))
     with Runtime(config_dir=dirs["net.d"], plugin_path=[str(dirs["bin"])], cache_dir=dirs["cache"]) as rt:
@@ -185,7 +186,10 @@ def test_a_young_temporary_file_of_a_cache_write_is_left_alone(dirs: dict[str, P
     debris = _crashed_cache_write(dirs)
     assert sweep_cache_temporaries(dirs["cache"]) == 0
     assert debris.exists()
-    old = time.time() - 31
+    old = time.time() - CACHE_TEMP_STALE_SECONDS + 60  # a write stalled for minutes keeps its file
+    os.utime(debris, (old, old))
+    assert sweep_cache_temporaries(dirs["cache"]) == 0
+    old = time.time() - CACHE_TEMP_STALE_SECONDS - 1
     os.utime(debris, (old, old))
     assert sweep_cache_temporaries(dirs["cache"]) == 1
     assert not debris.exists()
