@@ -191,6 +191,8 @@ EQUIVALENT = (
     (f"{_CACHE}x__current_entry__*", 'if capability_args and b"-0" in data:', 'if capability_args or b"-0" in data:',
      "a fast path: the second decode differs from the first only in keeping -0, so running it also when there is "
      "no -0 or no capabilityArgs gives the same values"),
+    (f"{_CACHE}x_sweep_cache_temporaries__*", "st = os.stat(path, follow_symlinks=False)",
+     "st = os.stat(path, follow_symlinks=None)", "None is false as False is"),
 )
 
 # mutmut's exit codes per mutant (restated from mutmut.stats so that the report needs no mutmut import):

@@ -196,6 +196,38 @@ def test_a_young_temporary_file_of_a_cache_write_is_left_alone(dirs: dict[str, P
     assert sweep_cache_temporaries(dirs["cache"] / "none") == 0  # no directory: nothing to do
 
 
+def test_the_cache_sweep_counts_what_it_removed_goes_past_failures_and_keeps_links(
+        dirs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnicore.runtime import _cache
+
+    results = dirs["cache"] / "results"
+    results.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"kept")
+    names = [".tmp.stuck", ".tmp.link", ".tmp.a", ".tmp.b"]
+    for name in names:
+        if name == ".tmp.link":
+            (results / name).symlink_to(outside)  # judged by itself, not by what it points to: no debris of ours
+        else:
+            (results / name).write_bytes(b"")
+    old = time.time() - CACHE_TEMP_STALE_SECONDS - 1
+    for path in (outside, *(results / n for n in names if n != ".tmp.link")):
+        os.utime(path, (old, old))
+    real_unlink = os.unlink
+
+    def stuck(path: str, *args: object, **kwargs: object) -> None:
+        if path.endswith(".tmp.stuck"):
+            raise PermissionError(1, "Operation not permitted", path)
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "unlink", stuck)
+    monkeypatch.setattr(os, "listdir", lambda directory: list(names))  # the one that cannot go comes first
+    assert _cache.sweep_cache_temporaries(dirs["cache"]) == 2
+    monkeypatch.undo()
+    assert sorted(p.name for p in results.iterdir()) == [".tmp.link", ".tmp.stuck"]
+    assert outside.read_bytes() == b"kept"
+
+
 def test_a_journal_entry_that_cannot_be_made_durable_is_not_left_behind(
         dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     entry = PendingAttachment(network="net", container_id="c1", ifname="eth0")
