@@ -87,6 +87,31 @@ VLAN_FILTERING_REFUSED = re.compile(r"(?:ENOTSUP|EOPNOTSUPP) \(Operation not sup
                                     r"|RTNETLINK answers: Operation not supported")
 
 
+class Blocked(Exception):
+    """Raised by :func:`unblocked` when its block ran past its time."""
+
+
+@contextmanager
+def unblocked(seconds: int, what: str) -> Iterator[None]:
+    """Fail with :class:`Blocked` (``what``) instead of hanging when the block takes more than ``seconds``.
+
+    For code that must never block (an open of a FIFO with no writer blocks until a signal interrupts it).
+    Main thread only (SIGALRM).
+    """
+    import signal
+
+    def expired(signum: int, frame: object) -> None:
+        raise Blocked(what)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @contextmanager
 def skip_if_vlan_filtering_refused(bridge: str) -> Iterator[None]:
     """Skip the test when creating ``bridge`` with VLAN filtering fails with the kernel's refusal above;

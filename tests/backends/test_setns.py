@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from backends_support import REAL_BACKENDS, Namespaces, make_backend, real_available
-from support import is_root, require_tool
+from support import is_root, require_tool, unblocked
 
 from cnicore._errors import (
     InternalError,
@@ -112,17 +111,8 @@ def _no_namespace(tmp_path: Path, kind: str) -> str:
 @pytest.fixture
 def bounded() -> Iterator[None]:
     """Fail instead of hanging: an open of a FIFO with no writer blocks until the alarm interrupts it."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError("blocked: the path was opened")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(10)
-    try:
+    with unblocked(10, "blocked: the path was opened"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("kind", ["file", "directory", "fifo"])

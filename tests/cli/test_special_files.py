@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
 from cli_helpers import CLI, Run, bridge_conflist
+from support import unblocked
 
 from cnicore import CNIError, InvalidConfigError, IOFailureError
 from cnicore._readfile import MAX_DOCUMENT_BYTES, read_regular
@@ -32,22 +31,10 @@ NETNS = "/var/run/netns/cnt-special"
 CID = cnitool_container_id(NETNS)
 
 
-class Hung(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def no_hang() -> Iterator[None]:
-    def alarm(_signum: int, _frame: FrameType | None) -> None:
-        raise Hung("blocked on a special file")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(60)
-    try:
+    with unblocked(60, "blocked on a special file"):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
