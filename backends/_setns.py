@@ -193,7 +193,11 @@ def open_netns(path: str | None) -> int:
         # No /proc to reopen the very file through: the path again, never blocking, and only while it still
         # names the file that was checked.
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-        opened = os.fstat(fd)
+        try:
+            opened = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
         if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino):
             os.close(fd)
             from cnicore._errors import InvalidNetNSError
