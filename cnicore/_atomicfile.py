@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["STALE_TEMP_SECONDS", "TEMP_PREFIX", "fsync_directory", "pid_alive", "replace_file", "temp_abandoned"]
+__all__ = ["STALE_TEMP_SECONDS", "TEMP_PREFIX", "fsync_directory", "pid_alive", "replace_file", "temp_abandoned",
+           "temp_writer_pid"]
 
 #: The name prefix of the temporary files :func:`replace_file` writes beside their target.
 TEMP_PREFIX = ".tmp."
@@ -28,6 +29,12 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def temp_writer_pid(name: str, prefix: str = TEMP_PREFIX) -> int | None:
+    """The writer's pid in a temporary file's name (``<prefix><pid>-<random>...``); None when the name holds none."""
+    pid_text, dash, _ = name[len(prefix):].partition("-")
+    return int(pid_text) if dash and pid_text.isdigit() else None
 
 
 def temp_abandoned(writer_pid: int | None, mtime: float, now: float, *,

@@ -60,7 +60,7 @@ from typing import Any, Final
 
 import attrs
 
-from cnicore._atomicfile import TEMP_PREFIX, fsync_directory, temp_abandoned
+from cnicore._atomicfile import TEMP_PREFIX, fsync_directory, temp_abandoned, temp_writer_pid
 from cnicore._errors import DecodingError, IOFailureError, TryAgainLaterError
 from cnicore._json import decode
 from cnicore._readfile import MAX_DOCUMENT_BYTES, open_regular, read_open, read_regular
@@ -337,12 +337,6 @@ def list_pending(cache_dir: str | os.PathLike[str], container_id: str | None = N
     return [os.path.join(directory, n) for n in names if not n.startswith(".") and part in n]
 
 
-def _writer_pid(name: str) -> int | None:
-    """The pid in a temporary file's name (``.tmp.<pid>-<random>``); None when the name holds none."""
-    pid_text, dash, _ = name[len(TEMP_PREFIX):].partition("-")
-    return int(pid_text) if dash and pid_text.isdigit() else None
-
-
 def sweep_temporaries(directory: str, names: list[str]) -> None:
     """Remove those of the journal's temporary files ``names`` (in ``directory``) that are certainly abandoned.
 
@@ -360,7 +354,7 @@ def sweep_temporaries(directory: str, names: list[str]) -> None:
             mtime = os.stat(path, follow_symlinks=False).st_mtime
         except OSError:
             continue
-        if not temp_abandoned(_writer_pid(name), mtime, time.time()):
+        if not temp_abandoned(temp_writer_pid(name), mtime, time.time()):
             continue
         try:
             fd = _lock_abandoned(path)

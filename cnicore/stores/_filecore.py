@@ -24,7 +24,7 @@ import time
 from _thread import RLock, get_ident
 from _weakref import ref as _weakref
 
-from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned
+from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned, temp_writer_pid
 from cnicore._errors import InvalidConfigError, IOFailureError, TryAgainLaterError
 from cnicore._readfile import open_regular, read_open, untrusted_reason
 from cnicore.spec._goint import ip_value_text, parse_ip_value
@@ -1430,12 +1430,11 @@ class FileStoreCore:
         now = time.time()
         removed = 0
         for name in names:
-            pid_text = name[len(_TEMP_PREFIX):].split("-", 1)[0]
             try:
                 st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except OSError:
                 continue
-            if temp_abandoned(int(pid_text) if pid_text.isdigit() else None, st.st_mtime, now):
+            if temp_abandoned(temp_writer_pid(name, _TEMP_PREFIX), st.st_mtime, now):
                 self._own_events = None
                 _unlink_if_present(name, dir_fd)
                 self._touched.add(os.fsencode(name))

@@ -23,7 +23,7 @@ import attrs
 import pytest
 
 from cnicore import DecodingError, IOFailureError, TryAgainLaterError
-from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned
+from cnicore._atomicfile import STALE_TEMP_SECONDS, temp_abandoned, temp_writer_pid
 from cnicore._readfile import open_regular
 from cnicore.runtime import _journal
 from cnicore.runtime._journal import (
@@ -653,7 +653,10 @@ def test_a_sweep_goes_on_past_every_temporary_file_it_keeps(tmp_path: Path) -> N
 
 
 def test_a_temporary_names_pid_is_what_comes_before_its_first_dash() -> None:
-    assert _journal._writer_pid(".tmp.123-ab-cd") == 123
-    assert _journal._writer_pid(".tmp.123") is None  # an older writer's name: no pid in it
-    assert _journal._writer_pid(".tmp.abc-123") is None
-    assert _journal._writer_pid(".tmp.-123") is None
+    assert temp_writer_pid(".tmp.123-ab-cd") == 123
+    assert temp_writer_pid(".tmp.123") is None  # an older writer's name: no pid in it
+    assert temp_writer_pid(".tmp.abc-123") is None
+    assert temp_writer_pid(".tmp.-123") is None
+    # The file store's temporary names: the same rule after their own prefix.
+    assert temp_writer_pid(".cnicore-77-0a1b.tmp", ".cnicore-") == 77
+    assert temp_writer_pid(".cnicore-77.tmp", ".cnicore-") is None
