@@ -75,20 +75,23 @@ def validate_interface_name(ifname: str) -> None:
     if ifname == "":
         raise InvalidEnvironmentError("interface name is empty")
     try:
-        raw = ifname.encode("utf-8", "surrogateescape")  # (the bytes the environment held)
+        raw = ifname.encode("utf-8")
+        utf8 = True
     except UnicodeEncodeError:
-        raw = ifname.encode("utf-8", "surrogatepass")  # (a caller's lone surrogate: no byte of any name)
+        utf8 = False
+        try:
+            raw = ifname.encode("utf-8", "surrogateescape")  # (the bytes the environment held)
+        except UnicodeEncodeError:
+            raw = ifname.encode("utf-8", "surrogatepass")  # (a caller's lone surrogate: no byte of any name)
     if len(raw) > MAX_INTERFACE_NAME_BYTES:
         raise InvalidEnvironmentError("interface name is too long",
                                       "interface name should be less than 16 characters")
     if ifname in (".", ".."):
         raise InvalidEnvironmentError("interface name is . or ..")
     validate_environment_value("CNI_IFNAME", ifname)
-    try:
-        ifname.encode("utf-8")
-    except UnicodeEncodeError:
+    if not utf8:
         raise InvalidEnvironmentError("interface name is not valid UTF-8", raw.decode("utf-8", "backslashreplace"),
-                                      key="CNI_IFNAME", value=ifname) from None
+                                      key="CNI_IFNAME", value=ifname)
     if any(ch in "/:" or ch.isspace() for ch in ifname):
         raise InvalidEnvironmentError("interface name contains / or : or whitespace characters")
 
