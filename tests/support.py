@@ -70,6 +70,26 @@ class Namespaces:
         self.names.clear()
 
 
+def fine_ctime(directory: Path) -> bool:
+    """Whether the file system holding ``directory`` stamps every change after a stat at fine grain (the file
+    store's own probe, run in a fresh subdirectory): what lets a long-lived store follow a directory by its state."""
+    from cnicore.stores._filecore import _stamps_every_change
+
+    probe = directory / f".cnt-probe-{secrets.token_hex(4)}"
+    probe.mkdir()
+    fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return _stamps_every_change(fd)
+    finally:
+        os.close(fd)
+        shutil.rmtree(probe)
+
+
+#: Why a test of following a directory by its state alone cannot run here.
+NO_FINE_CTIME = ("the file system under the test's directory does not stamp every change after a stat at fine "
+                 "grain (multigrain timestamps: Linux 6.13 or later, on ext4, xfs or btrfs; not tmpfs)")
+
+
 def examples(scale: float = 1.0) -> int:
     """The example count for a property or state machine whose examples cost ``1 / scale`` times the
     suite's usual one: under "thorough", the profile's own count, whatever the cost; under the others ("ci",

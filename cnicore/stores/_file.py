@@ -20,7 +20,10 @@ the very lock the reference takes (go-filemutex), so the two implementations
 exclude each other. The lock file is never unlinked: unlinking it would let two
 processes lock two different inodes. After taking the lock the store checks that
 the path still names the inode it locked (and the directory it opened) and
-reopens otherwise. A thread lock makes one store object safe to share between
+reopens otherwise (a store following its directory by state, see below, knows
+the lock file and the directory unchanged while the directory's state is the one
+it sealed, and checks the path itself at most once a second: a renamed ancestor
+is the one change that leaves the state as it was). A thread lock makes one store object safe to share between
 threads; a fork check reopens the descriptors in a forked child (which would
 otherwise share the parent's lock). A busy lock is tried again after short
 sleeps (so that waiting longer than ``lock_timeout`` can raise
@@ -80,7 +83,28 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   others', waits holding the lock for the clock to pass the ctime, or for a
   small directory trusts nothing and rescans next time.) An unchanged state
   proves an unchanged set of names.
-* A store that has served more than two operations also watches the directory
+* A store that has served more than two operations is in steady use. With the
+  default ``watch=None``, on a directory of at most ``_STATE_ONLY_UP_TO`` (32)
+  reservations, where the file system gives every change made after a stat a
+  later ctime than that stat saw (Linux's multigrain timestamps, 6.13 and later,
+  on ext4, xfs and btrfs; probed once per file system by changing temporary names
+  and reading the ctime after each), it follows the directory by its state
+  alone: it seals the state with one ``fstat`` after each transaction that changed
+  an entry (that stat itself makes the next change, by anyone, stamp a later
+  ctime), and one ``fstat`` at the start of the next transaction shows whether
+  anyone changed an entry since (a difference rescans, comparing every entry's
+  inode and ctime). Every event a watched directory's writers make costs each
+  watcher; on a small directory comparing its few entries is cheaper. It keeps
+  the cursor file open while the state is unchanged (a state change closes it:
+  the file may have been replaced) and reads its size before each in-place write
+  (the reference rewrites it in place); it saves its index at most every
+  ``_SAVE_EVERY`` seconds and when closed. What it cannot see is a name made by
+  a writer that ignores the lock in the middle of one of its own transactions:
+  the state it seals then includes that change (a watching store reads the
+  event). It learns the name when it next tries to take it (the create-if-absent
+  fails), or at anyone's next change of the directory.
+* Otherwise (``watch=True``, a larger directory, a file system without
+  fine-grained change times) a store in steady use watches the directory
   with inotify, which reports which names changed; they are re-read under the
   lock before each operation (events are queued synchronously by the kernel, so
   everything the previous lock holder did is in the queue once we hold the lock).
@@ -95,7 +119,7 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   is checked only when an event names it (the path to the directory is still
   checked every time: renaming an ancestor leaves no event), and the cursor file
   stays open between transactions until an event says someone else wrote,
-  replaced or removed it. Without inotify
+  replaced or removed it. Without either
   (``watch=False``, or a store used once, as by an executed plugin), an operation
   compares the directory's state with the sealed one and rescans on a difference,
   re-reading only files whose inode or ctime changed (or whose ctime is not older
@@ -135,10 +159,14 @@ only as far as this says:
   changes nothing in the directory's state. A watching store is told at once
   (inotify reports writes into files) and stays O(1) per operation. A store
   that does not watch (``watch=False``, an executed plugin, a long-lived store
-  before its watch starts) compares every entry's inode and ctime (one
-  ``lstat`` each) before any lookup by owner (ADD's duplicate check, DEL, CHECK,
-  listing, GC) and re-reads the changed files; acting on one address alone
-  compares that entry; starting the watch compares every entry once. So the new
+  before its steady use, or following by state) compares every entry's inode
+  and ctime (one ``lstat`` each) before any lookup by owner (ADD's duplicate
+  check, DEL, CHECK, listing, GC) and re-reads the changed files; acting on one
+  address alone compares that entry; starting the watch compares every entry
+  once. (Following by state, the directory is in its sealed state there, so the
+  entries compared are the index's, at most ``_STATE_ONLY_UP_TO`` of them, and
+  each signature was taken by a stat after the file's last change: any later
+  write stamps a later ctime.) So the new
   owner's ADD is refused as a duplicate, its DEL frees the file, and the old
   owner never gets it back. That is O(n) ``lstat`` calls for an executed ADD or
   DEL, where the reference reads every file for the same checks.
@@ -200,8 +228,12 @@ class FileStore(FileStoreCore):
         durable: fsync files and the directory so that a power loss keeps every
             completed operation (slower; a process crash is safe either way).
         lock_timeout: seconds to wait for the lock before ``TryAgainLaterError``; None waits forever.
-        watch: use inotify to follow changes made by others once the store is in steady use (falls back to
-            directory state checks when False or unavailable).
+        watch: how a store in steady use (from its third operation) follows changes made by others. None
+            (the default): by the directory's state alone while it holds at most ``_STATE_ONLY_UP_TO``
+            reservations on a file system with fine-grained change times, else with inotify. True: always with
+            inotify (also sees a name made by a writer that ignores the lock during one of the store's own
+            transactions). False: never with inotify (state checks, and every entry compared before each
+            lookup by owner). Where inotify is unavailable, state checks.
         persist_index: keep the index in :func:`index_path` (beside ``data_dir``) so that the next store
             opened on the directory need not read every reservation (a cache: failures to write it are
             ignored, and it is used only when it provably matches the directory).

@@ -87,9 +87,21 @@ _PROC_SELF_FD = "/proc/self/fd"
 _LOCK_NAME_BYTES = LOCK_NAME.encode()
 # Errors of open(O_TMPFILE) that mean "not here" (file system or kernel without it), not "failed".
 _NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP})
-# Outermost transactions a store runs before it sets up inotify: an executed plugin (open + one operation)
-# never pays for it; a long-lived store does from its third operation on.
+# Outermost transactions a store runs before it is in steady use (follows the directory by its sealed state
+# alone, or sets up inotify): an executed plugin (open + one operation) never pays for either; a long-lived
+# store does from its third operation on.
 _WATCH_AFTER = 2
+# A store in steady use on a directory of at most this many reservations keeps no inotify watch when its file
+# system gives every change made after a stat a later ctime than that stat saw (probed once per file system):
+# one fstat then tells whether anyone changed an entry, and a lookup by owner compares the few entries (one
+# lstat each). Every event a watched directory's writers make costs each watcher; above this size the watch is
+# the cheaper way to stay exact.
+_STATE_ONLY_UP_TO = 32
+# Following by state: how often (seconds) a store whose directory is in its sealed state checks that the path
+# still names it (a renamed ancestor is the one change that leaves the directory's state as it was).
+_PATH_CHECK_EVERY = 1.0
+# st_dev -> whether that file system stamps every change after a stat at fine grain (see _stamps_every_change)
+_fine_ctime_by_dev: dict[int, bool] = {}
 # Without a settable mtime: how long to wait, holding the lock, for the clock to tick so that a state is trusted;
 # and the size below which a store that does not persist its index rescans (lstat only) rather than waits.
 _TICK_WAIT = 0.05
@@ -160,6 +172,37 @@ def _io_error(action: str, path: str, exc: OSError) -> IOFailureError:
 
 def _state(st: os.stat_result) -> DirState:
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _stamps_every_change(dir_fd: int) -> bool:
+    """Whether the directory's file system gives each change of it made after a stat a later ctime than the stat
+    saw, however soon it comes: Linux's multigrain timestamps (6.13 and later; ext4, xfs and btrfs then, not tmpfs).
+
+    Probed with the changes stores make (create, link, rename, unlink) of temporary names, each followed by an
+    ``fstat``: every ctime must be later than the one before. A clock that stamps changes at its coarse tick
+    gives the same ctime to changes microseconds apart. Called with the lock held (others see only the state
+    change); a crash midway leaves temporary files that the sweep removes.
+    """
+    stem = f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(8).hex()}-"
+    first, second, third = (stem + tag + _TEMP_SUFFIX for tag in "abc")
+    times = [os.fstat(dir_fd).st_ctime_ns]
+    try:
+        os.close(os.open(first, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, _FILE_MODE,
+                         dir_fd=dir_fd))
+        times.append(os.fstat(dir_fd).st_ctime_ns)
+        os.link(first, second, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        times.append(os.fstat(dir_fd).st_ctime_ns)
+        os.rename(second, third, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        times.append(os.fstat(dir_fd).st_ctime_ns)
+        os.unlink(first, dir_fd=dir_fd)
+        times.append(os.fstat(dir_fd).st_ctime_ns)
+        os.unlink(third, dir_fd=dir_fd)
+        times.append(os.fstat(dir_fd).st_ctime_ns)
+    except OSError:
+        for name in (first, second, third):
+            _unlink_quietly(name, dir_fd)
+        return False
+    return all(times[i] < times[i + 1] for i in range(len(times) - 1))
 
 
 def _key_from_name(name: str) -> int | None:
@@ -334,18 +377,10 @@ class _Transaction:
         self._store = store
 
     def __enter__(self) -> None:
-        store = self._store
-        if store._depth and store._owner == get_ident() and store._generation == _fork_generation[0]:
-            store._depth += 1  # nested in this thread's own transaction
-        else:
-            store._enter()
+        self._store._begin()
 
     def __exit__(self, *exc: object) -> None:
-        store = self._store
-        if store._depth > 1:
-            store._depth -= 1
-        else:
-            store._exit()
+        self._store._end()
 
 
 class _IndexFile:
@@ -377,7 +412,7 @@ class FileStoreCore:
     _index_class: type[KeyIndex] = KeyIndex
 
     def __init__(self, data_dir: str | os.PathLike[str] = DEFAULT_DATA_DIR, network: str = "", *,
-                 durable: bool = False, lock_timeout: float | None = 60.0, watch: bool = True,
+                 durable: bool = False, lock_timeout: float | None = 60.0, watch: bool | None = None,
                  persist_index: bool = True) -> None:
         validate_network_name(network)
         self.data_dir = os.fspath(data_dir) or DEFAULT_DATA_DIR
@@ -385,7 +420,8 @@ class FileStoreCore:
         self.path = os.path.join(self.data_dir, network)
         self.durable = durable
         self.lock_timeout = lock_timeout
-        self._want_watch = watch
+        self._want_watch = watch is not False
+        self._may_follow_state = watch is None
         self._watch_failed = False
         self._persist = persist_index
         self._save_failed_at = -_SAVE_RETRY_AFTER  # when saving the index last failed
@@ -421,6 +457,13 @@ class FileStoreCore:
         self._stale = True
         self._dir_state: DirState | None = None
         self._tau = 0
+        # In steady use without a watch (see _STATE_ONLY_UP_TO): the sealed state alone says whether anyone
+        # changed an entry; _reseal when it must be taken again at the end of the transaction; _looked the
+        # state read while checking the lock file (taken over by _sync).
+        self._state_only = False
+        self._reseal = False
+        self._looked: DirState | None = None
+        self._path_checked_at = -_PATH_CHECK_EVERY
         self._can_utime = True
         self._tmpfile: bool | None = None if _O_TMPFILE else False
         self._dir_ident = (-1, -1)
@@ -492,6 +535,18 @@ class FileStoreCore:
             self._drained = (names, rebuild)
             checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
         try:
+            if self._state_only:
+                st = os.fstat(self._handles.dir_fd)
+                looked = self._looked = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+                if looked == self._dir_state:
+                    # No entry changed since the state was sealed, so the lock file is still the one held; nor
+                    # was the directory itself renamed or removed (either stamps it a new ctime). Only a renamed
+                    # ancestor leaves no trace: the path is checked at most every _PATH_CHECK_EVERY seconds.
+                    now = time.monotonic()
+                    if now - self._path_checked_at < _PATH_CHECK_EVERY:
+                        return True
+                    checked_lock = True
+                    self._path_checked_at = now
             on_disk = os.stat(self.path, follow_symlinks=False)
             if (on_disk.st_dev, on_disk.st_ino) != self._dir_ident:
                 return False
@@ -567,7 +622,11 @@ class FileStoreCore:
         """Hold the store's lock (thread lock + flock on ``lock``). Re-entrant in one thread."""
         return _Transaction(self)
 
-    def _enter(self) -> None:
+    def _begin(self) -> None:
+        """Enter the transaction (the operations call this and :meth:`_end` directly: no context object)."""
+        if self._depth and self._owner == get_ident() and self._generation == _fork_generation[0]:
+            self._depth += 1  # nested in this thread's own transaction
+            return
         if self._generation != _fork_generation[0]:
             # A forked child inherits the parent's thread-lock state and transaction depth (and shares its
             # lock's open file description): start afresh so that it really takes the lock.
@@ -589,15 +648,25 @@ class FileStoreCore:
             self._owner = get_ident()
         self._depth += 1
 
-    def _exit(self) -> None:
+    def _end(self) -> None:
+        """Leave the transaction entered by :meth:`_begin`."""
+        if self._depth > 1:
+            self._depth -= 1
+            return
         try:
             self._depth -= 1
             if self._depth == 0:
                 self._owner = -1
                 try:
-                    self._finish()
+                    if self._state_only:
+                        self._finish_state_only()
+                    else:
+                        self._finish()
                 finally:
-                    self._release_lock()
+                    try:  # noqa: SIM105 - (what _release_lock does, without the call)
+                        fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
+                    except OSError:
+                        pass
         finally:
             self._thread_lock.release()
 
@@ -605,6 +674,14 @@ class FileStoreCore:
 
     def _sync(self) -> None:
         """Bring the index up to date with the directory (called with the lock held)."""
+        looked, self._looked = self._looked, None
+        if self._state_only and looked == self._dir_state and looked is not None and not self._stale:
+            # Following by state, and nobody changed an entry since: the index is exact (the cursor, which the
+            # reference rewrites in place, is read again when asked for).
+            self._wrote = self._made = False
+            self._own_events = None  # (no watch to tell)
+            self._cursors.clear()
+            return
         self._touched.clear()
         self._wrote = self._made = False
         self._own_events = []  # (the queue was just drained, with the lock held)
@@ -612,6 +689,7 @@ class FileStoreCore:
         if self._stale:
             self._drained = None
             self._load()
+            self._reseal = True
         elif watch is not None:
             drained, self._drained = self._drained, None
             names, rebuild = watch.drain() if drained is None else drained
@@ -625,16 +703,42 @@ class FileStoreCore:
             return
         else:
             self._cursors.clear()  # rewritten in place by the reference: no state change tells
-            try:
-                st = os.fstat(self._handles.dir_fd)
-            except OSError as exc:
-                raise _io_error("cannot stat", self.path, exc) from exc
-            if _state(st) != self._dir_state:
+            state = looked
+            if state is None:
+                try:
+                    state = _state(os.fstat(self._handles.dir_fd))
+                except OSError as exc:
+                    raise _io_error("cannot stat", self.path, exc) from exc
+            if state != self._dir_state:
+                if self._state_only:
+                    # The cursor file kept open may have been replaced or removed since (no event says so).
+                    self._handles.close_cursor()
+                    self._reseal = True
                 self._rescan(full=False)
                 self._unsealed = True
         if (self._want_watch and not self._watch_failed and self._txns > _WATCH_AFTER
                 and self._handles.watch is None):
-            self._start_watch()
+            if self._may_follow_state and len(self._index) <= _STATE_ONLY_UP_TO and self._fine_ctime():
+                if not self._state_only:
+                    self._state_only = self._reseal = True
+            else:
+                self._state_only = False
+                self._start_watch()
+
+    def _fine_ctime(self) -> bool:
+        """Whether this directory's file system stamps every change after a stat at fine grain (probed once)."""
+        dev = self._dir_ident[0]
+        known = _fine_ctime_by_dev.get(dev)
+        if known is None:
+            try:
+                known = _stamps_every_change(self._handles.dir_fd)
+            except OSError:
+                known = False
+            _fine_ctime_by_dev[dev] = known
+            # The probe changed the directory: its new state is sealed (and saved) at the end of the transaction.
+            self._own_events = None
+            self._wrote = self._unsealed = self._reseal = True
+        return known
 
     def _start_watch(self) -> None:
         # Called with the lock held: from here on the queue holds every change. What the directory's state
@@ -745,6 +849,37 @@ class FileStoreCore:
             self._dir_state = None
         if (self._persist and self._dir_state is not None
                 and time.monotonic() - self._save_failed_at >= _SAVE_RETRY_AFTER):
+            self._save()
+            self._saved_at = time.monotonic()
+
+    def _finish_state_only(self) -> None:
+        """End of a transaction of a store following the directory by its state: seal it again if it changed;
+        save the index at most every ``_SAVE_EVERY`` seconds (and when closed)."""
+        if self._wrote or self._reseal:
+            self._reseal = False
+            if self._touched:
+                self._touched.clear()
+            if self._made and len(self._index) > _STATE_ONLY_UP_TO:  # (only creating grows it here)
+                # Grown past what comparing entries one by one suits: the next transaction starts the watch. (The
+                # cursor file kept open is closed: what the watch did not see cannot be vouched for.)
+                self._state_only = False
+                self._handles.close_cursor()
+            tau = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
+            try:
+                # This stat itself makes the next change of the directory, by anyone, stamp a later ctime.
+                st = os.fstat(self._handles.dir_fd)
+                self._dir_state, self._tau = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns), tau
+            except OSError:
+                self._dir_state = None  # (the next transaction rescans)
+        if not self._unsealed:
+            return
+        if not self._persist:
+            self._unsealed = False
+            return
+        now = time.monotonic()
+        if (self._dir_state is not None and (self._flush or now - self._saved_at >= _SAVE_EVERY)
+                and now - self._save_failed_at >= _SAVE_RETRY_AFTER):
+            self._unsealed = False
             self._save()
             self._saved_at = time.monotonic()
 
@@ -940,8 +1075,33 @@ class FileStoreCore:
             except OSError:
                 self._refresh(name, key)
                 return
-            if st.st_ctime_ns >= self._tau or self._sigs.get(key) != (st.st_ino, st.st_ctime_ns):
+            if ((st.st_ctime_ns >= self._tau and not self._state_only)
+                    or self._sigs.get(key) != (st.st_ino, st.st_ctime_ns)):
                 self._refresh(name, key)
+
+    def _compare_entries(self) -> None:
+        """Compare every entry's inode and ctime with the index (one lstat each); re-read the changed files.
+
+        Following by state, the directory is in its sealed state here (else this transaction rescanned it): the
+        index names every entry, and every signature was taken by a stat after the file's last change, so that
+        any later change of the file stamps a later ctime (see _stamps_every_change). Otherwise the directory
+        is listed, and a file whose ctime is not older than the sealed state is read as well.
+        """
+        if not self._state_only:
+            self._rescan(full=False)
+            return
+        dir_fd, signature, refresh = self._handles.dir_fd, self._sigs.get, self._refresh
+        keys = self._index.keys()  # (a copy: re-reading a file may change the index)
+        for key in keys:
+            name = _name(key)
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                refresh(name, key)
+                continue
+            if signature(key) != (st.st_ino, st.st_ctime_ns):
+                refresh(name, key)
+        self._rescanned = self._txns
 
     def _verify_all(self) -> None:
         """Make every owner in the index the file's (before listing them all, or looking one up by owner).
@@ -955,7 +1115,7 @@ class FileStoreCore:
             self._all_verified = True
             self._verified = set()
         elif self._handles.watch is None and self._rescanned != self._txns:
-            self._rescan(full=False)
+            self._compare_entries()
 
     def _checked(self, query: Callable[[KeyIndex, str, str | None], list[int]], exact_text: str,
                  legacy_text: str | None) -> list[int]:
@@ -967,7 +1127,7 @@ class FileStoreCore:
         O(1).
         """
         if self._handles.watch is None and self._rescanned != self._txns:
-            self._rescan(full=False)
+            self._compare_entries()
         while True:
             found = query(self._index, exact_text, legacy_text)
             if self._all_verified:
@@ -1128,7 +1288,9 @@ class FileStoreCore:
                 return None
             raise
         try:
-            _write_all(fd, data)
+            written = os.write(fd, data)
+            if written < len(data):  # (a few bytes into a new file: never in practice)
+                _write_all(fd, data[written:])
             if self.durable:
                 os.fsync(fd)
             try:
@@ -1178,10 +1340,12 @@ class FileStoreCore:
         """Record ``key`` (whose address text is ``data``) in the cursor file of ``range_id``."""
         self._made = True
         name = LAST_RESERVED_PREFIX + range_id
-        raw = os.fsencode(name)
-        self._touched.add(raw)
+        handles = self._handles
+        # (the name as the watch's events spell it: only a watching store looks at them)
+        raw = os.fsencode(name) if handles.watch is not None or self._own_events is not None else b""
+        if raw:
+            self._touched.add(raw)
         if not self.durable:
-            handles = self._handles
             # A watching store keeps the file open between transactions: the watch reports anyone else's
             # write, replacement or removal of it, which closes the kept descriptor (_forget_cursors).
             fd = handles.cursor_fds.pop(range_id, -1)
@@ -1194,16 +1358,19 @@ class FileStoreCore:
             if fd >= 0:
                 keep = False
                 try:
+                    length = len(data)
                     cached = self._cursors.get(range_id)
                     if cached is not None and cached[2]:
                         size = cached[1]  # the file this store wrote, untouched since (the watch would have said)
                     else:
                         st = os.fstat(fd)
-                        size = st.st_size if stat.S_ISREG(st.st_mode) else len(data) + 1
+                        size = st.st_size if stat.S_ISREG(st.st_mode) else length + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
-                    if size <= len(data) and os.pwrite(fd, data, 0) == len(data):
-                        keep = handles.watch is not None
-                        self._cursors[range_id] = (key, len(data), keep)
+                    if size <= length and os.pwrite(fd, data, 0) == length:
+                        # (following by state: kept until the directory's state changes, which closes it)
+                        watching = handles.watch is not None
+                        keep = watching or self._state_only
+                        self._cursors[range_id] = (key, length, watching)
                         own = self._own_events
                         if own is not None:
                             if keep:
@@ -1260,7 +1427,8 @@ class FileStoreCore:
         key = _canonical_key(key)
         content = _owner_content(owner_text)
         name = _name(key)
-        with _Transaction(self):
+        self._begin()
+        try:
             index = self._index
             if index.has_key(key):
                 return False
@@ -1288,7 +1456,8 @@ class FileStoreCore:
                 if not self._all_verified:
                     self._verified.add(key)
                 try:
-                    self._sync_dir()
+                    if self.durable:
+                        os.fsync(self._handles.dir_fd)
                     self._write_last_reserved(range_id, key, raw)
                 except OSError as exc:
                     # Keep the pair consistent: no reservation that the caller believes failed. (A failed cursor
@@ -1303,6 +1472,8 @@ class FileStoreCore:
                     # them (it merges an event only into an identical one at the queue's tail).
                     os.close(unnamed)
             return True
+        finally:
+            self._end()
 
     def _unlink(self, name: str, key: int, *, best_effort: bool = False) -> None:
         """Remove a reservation file and forget it (a missing file is no error; with ``best_effort``, none is)."""
@@ -1332,7 +1503,8 @@ class FileStoreCore:
         Returns whether something was removed.
         """
         key = _canonical_key(key)
-        with _Transaction(self):
+        self._begin()
+        try:
             name = _name(key)
             self._verify(key)
             if self._index.owner_text(key) != owner_text:  # (None when free)
@@ -1340,6 +1512,8 @@ class FileStoreCore:
             self._unlink(name, key)
             self._sync_dir()
             return True
+        finally:
+            self._end()
 
     def release_owner_keys(self, exact_text: str, legacy_text: str | None) -> list[int]:
         """Remove every file held by ``exact_text``, or if none, by ``legacy_text`` (the reference's DEL rule).
@@ -1347,37 +1521,52 @@ class FileStoreCore:
         ``legacy_text`` is the container's legacy key text (``"<id>"``), None for a
         legacy owner. Returns the keys released, ascending. Idempotent.
         """
-        with _Transaction(self):
+        self._begin()
+        try:
             released = self._checked(release_owner_keys, exact_text, legacy_text)
             for key in released:
                 self._unlink(_name(key), key)
             if released:
                 self._sync_dir()
             return released
+        finally:
+            self._end()
 
     def find_owner_keys(self, exact_text: str, legacy_text: str | None) -> list[int]:
         """Keys held by ``exact_text`` or by ``legacy_text`` (if given), ascending. Read-only."""
-        with _Transaction(self):
+        self._begin()
+        try:
             return self._checked(find_owner_keys, exact_text, legacy_text)
+        finally:
+            self._end()
 
     def reservation_keys(self) -> list[tuple[int, str | None]]:
         """Every reservation as ``(key, owner key text or None when unreadable)``, ascending (a snapshot). Read-only."""
-        with _Transaction(self):
+        self._begin()
+        try:
             self._verify_all()
             index = self._index
             return [(key, index.owner_text(key)) for key in sorted(index.keys())]
+        finally:
+            self._end()
 
     def has_key(self, key: int) -> bool:
         """Whether ``key`` is reserved (by anyone, readable or not). Read-only."""
         key = _canonical_key(key)
-        with _Transaction(self):
+        self._begin()
+        try:
             self._verify(key)
             return self._index.has_key(key)
+        finally:
+            self._end()
 
     def first_free_key(self, low: int, high: int) -> int | None:
         """Lowest key in ``[low, high]`` (keys of one family) without a file, or None. Read-only."""
-        with _Transaction(self):
+        self._begin()
+        try:
             return self._index.first_free_key(low, high)
+        finally:
+            self._end()
 
     def last_reserved_key(self, range_id: str) -> int | None:
         """The key ``last_reserved_ip.<range_id>`` names, parsed exactly as the reference (no trimming). Read-only.
@@ -1386,7 +1575,8 @@ class FileStoreCore:
         missing or is not an address Go's ``net.ParseIP`` takes.
         """
         self._check_range_id(range_id)
-        with _Transaction(self):
+        self._begin()
+        try:
             cached = self._cursors.get(range_id)
             if cached is not None:
                 return cached[0]
@@ -1412,18 +1602,23 @@ class FileStoreCore:
                     os.close(fd)
             self._cursors[range_id] = (key, size, False)
             return key
+        finally:
+            self._end()
 
     def sweep(self) -> int:
         """Remove temp files left by crashed writers (dead pid, or older than ``STALE_TEMP_SECONDS``).
 
         Idempotent. Returns the number removed.
         """
-        with _Transaction(self):
+        self._begin()
+        try:
             try:
                 names = [name for name in os.listdir(self._handles.dir_fd) if _is_temp(name)]
             except OSError as exc:
                 raise _io_error("cannot list", self.path, exc) from exc
             return self._sweep_names(names)
+        finally:
+            self._end()
 
     def _sweep_names(self, names: list[str]) -> int:
         dir_fd = self._handles.dir_fd
@@ -1466,17 +1661,21 @@ class FileStoreCore:
         self.close()
 
     def __len__(self) -> int:
-        with _Transaction(self):
+        self._begin()
+        try:
             return len(self._index)
+        finally:
+            self._end()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.data_dir!r}, {self.network!r})"
 
     @property
     def watching(self) -> bool:
-        """Whether changes by others are followed with inotify once the store is in steady use.
+        """Whether the store, once in steady use, follows changes by others with inotify or (``watch=None``, a
+        small directory on a file system with fine-grained change times) by the directory's sealed state.
 
-        A store follows the directory's state until its third operation, so that one opened for a single
+        A store compares the directory's state until its third operation, so that one opened for a single
         operation never sets inotify up; False when ``watch`` was False or inotify is unavailable.
         """
         return self._want_watch and not self._watch_failed

@@ -276,7 +276,7 @@ def test_a_busy_watching_store_saves_a_few_times_a_second_and_when_closed(
         tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(core_module, "_SAVE_EVERY", 3600.0)  # "busy": every save after the first is deferred
     c = conf(tmp_path, "10.0.0.0/24")
-    store = FileStore(tmp_path, "net")
+    store = FileStore(tmp_path, "net", watch=True)
     for i in range(6):
         add(c, store, f"c{i}", "eth0")  # type: ignore[arg-type]
     assert store._handles.watch is not None
@@ -531,7 +531,7 @@ def test_a_watching_store_saves_the_signatures_of_what_it_created(
     if not unnamed:
         monkeypatch.setattr(core_module, "_O_TMPFILE", 0)
     c = conf(tmp_path, "10.0.0.0/24")
-    store = FileStore(tmp_path, "net")
+    store = FileStore(tmp_path, "net", watch=True)
     for _ in range(3):
         store.find_owner(A)
     assert store._handles.watch is not None

@@ -33,6 +33,7 @@ from cnicore._errors import CNIError
 from cnicore.ipam import IPAMConfig, add, check, delete, gc, load_ipam_config
 from cnicore.spec._validate import MAX_CONTAINER_ID_BYTES
 from cnicore.stores import FileStore, IPStore, MemoryStore, Owner, ip_text, parse_ip
+from cnicore.stores import _filecore as core_module
 from cnicore.stores._file import index_path
 from cnicore.stores._index import ReservationIndex, ip_key
 from cnicore.stores._indexfile import parse_index
@@ -76,10 +77,15 @@ def _outcome(fn: Any, *args: Any) -> Any:
 
 
 class StoresAgree(RuleBasedStateMachine):
-    watch = True
+    watch: bool | None = True
+    # The most reservations a store follows by its directory's state alone (watch=None), None for the default.
+    state_only_up_to: int | None = None
 
     def __init__(self) -> None:
         super().__init__()
+        self._saved_limit = core_module._STATE_ONLY_UP_TO
+        if self.state_only_up_to is not None:
+            core_module._STATE_ONLY_UP_TO = self.state_only_up_to
         # The data directory sits inside its own temp directory: the store keeps its index beside it.
         self.base = tempfile.mkdtemp(prefix="cnicore-sm-")
         self.dir = os.path.join(self.base, "data")
@@ -92,6 +98,7 @@ class StoresAgree(RuleBasedStateMachine):
         self.file.close()
         self.other.close()
         shutil.rmtree(self.base, ignore_errors=True)
+        core_module._STATE_ONLY_UP_TO = self._saved_limit
 
     @property
     def net(self) -> Path:
@@ -318,3 +325,26 @@ class StoresAgreeWithoutInotify(StoresAgree):
 StoresAgreeWithoutInotify.TestCase.settings = settings(max_examples=examples(scale=1 / 3), stateful_step_count=30,
                                                        deadline=None)
 TestStoresAgreeWithoutInotify = StoresAgreeWithoutInotify.TestCase
+
+
+class StoresAgreeFollowingByState(StoresAgree):
+    # The default store: in steady use on this small directory it keeps no watch and follows the directory's
+    # state alone (where the file system stamps changes at fine grain; elsewhere it watches), beside one that
+    # watches.
+    watch = None
+
+
+StoresAgreeFollowingByState.TestCase.settings = settings(max_examples=examples(scale=1 / 2),
+                                                         stateful_step_count=30, deadline=None)
+TestStoresAgreeFollowingByState = StoresAgreeFollowingByState.TestCase
+
+
+class StoresAgreeOutgrowingTheirState(StoresAgree):
+    # The same with room for only three reservations: past them the store starts its watch, mid-run.
+    watch = None
+    state_only_up_to = 3
+
+
+StoresAgreeOutgrowingTheirState.TestCase.settings = settings(max_examples=examples(scale=1 / 3),
+                                                             stateful_step_count=30, deadline=None)
+TestStoresAgreeOutgrowingTheirState = StoresAgreeOutgrowingTheirState.TestCase

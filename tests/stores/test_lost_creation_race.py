@@ -176,7 +176,7 @@ def test_a_name_recreated_by_another_writer_after_our_removal_is_seen(tmp_path: 
     from cnicore.stores._filecore import FileStoreCore
 
     net_ip, gone_ip = 10 << 24 | 41 << 16 | 2, 10 << 24 | 41 << 16 | 3
-    store = FileStoreCore(tmp_path, NETWORK)
+    store = FileStoreCore(tmp_path, NETWORK, watch=True)
     try:
         assert store.reserve_key(gone_ip, "first eth0", "0")
         for _ in range(4):  # a long-lived store: its watch is on
@@ -213,7 +213,7 @@ def test_a_reservation_removed_by_another_writer_right_after_its_creation_is_see
     from cnicore.stores._filecore import FileStoreCore
 
     first, key = 10 << 24 | 42 << 16 | 2, 10 << 24 | 42 << 16 | 3
-    store = FileStoreCore(tmp_path, NETWORK)
+    store = FileStoreCore(tmp_path, NETWORK, watch=True)
     try:
         assert store.reserve_key(first, "first eth0", "0")
         for _ in range(4):  # a long-lived store: its watch is on
