@@ -94,15 +94,19 @@ keeps an index (address -> owner, owner -> addresses, runs of taken addresses fo
   ctime), and one ``fstat`` at the start of the next transaction shows whether
   anyone changed an entry since (a difference rescans, comparing every entry's
   inode and ctime). Every event a watched directory's writers make costs each
-  watcher; on a small directory comparing its few entries is cheaper. It keeps
-  the cursor file open while the state is unchanged (a state change closes it:
-  the file may have been replaced) and reads its size before each in-place write
-  (the reference rewrites it in place); it saves its index at most every
-  ``_SAVE_EVERY`` seconds and when closed. What it cannot see is a name made by
-  a writer that ignores the lock in the middle of one of its own transactions:
-  the state it seals then includes that change (a watching store reads the
-  event). It learns the name when it next tries to take it (the create-if-absent
-  fails), or at anyone's next change of the directory.
+  watcher; on a small directory comparing its few entries is cheaper. While
+  the state is unchanged it also trusts what it knows of the cursor files (their
+  address and size) and keeps the one it writes open: both plugins rewrite a
+  cursor (in place) only in the lock hold of a successful reserve, whose new
+  reservation file changes the state; a state change forgets them and closes the
+  descriptor (the file may have been replaced). It saves its index at most every
+  ``_SAVE_EVERY`` seconds and when closed. What it cannot see: a name made by a
+  writer that ignores the lock in the middle of one of the store's own
+  transactions (the state it seals then includes that change; a watching store
+  reads the event), learnt when the store next tries to take it (the
+  create-if-absent fails) or at anyone's next change of the directory; and a
+  cursor edited by hand and nothing else, read again at the next change (a
+  cursor only says where the next search starts).
 * Otherwise (``watch=True``, a larger directory, a file system without
   fine-grained change times) a store in steady use watches the directory
   with inotify, which reports which names changed; they are re-read under the

@@ -676,11 +676,11 @@ class FileStoreCore:
         """Bring the index up to date with the directory (called with the lock held)."""
         looked, self._looked = self._looked, None
         if self._state_only and looked == self._dir_state and looked is not None and not self._stale:
-            # Following by state, and nobody changed an entry since: the index is exact (the cursor, which the
-            # reference rewrites in place, is read again when asked for).
+            # Following by state, and nobody changed an entry since: the index is exact, and so is what this
+            # store knows of the cursor files. Both plugins rewrite a cursor (in place) only in the lock hold
+            # of a successful reserve, whose new reservation file changed the state.
             self._wrote = self._made = False
             self._own_events = None  # (no watch to tell)
-            self._cursors.clear()
             return
         self._touched.clear()
         self._wrote = self._made = False
@@ -735,9 +735,9 @@ class FileStoreCore:
             except OSError:
                 known = False
             _fine_ctime_by_dev[dev] = known
-            # The probe changed the directory: its new state is sealed (and saved) at the end of the transaction.
+            # The probe changed the directory (entering steady use seals the state it left; this saves it).
             self._own_events = None
-            self._wrote = self._unsealed = self._reseal = True
+            self._wrote = self._unsealed = True
         return known
 
     def _start_watch(self) -> None:
@@ -1361,16 +1361,18 @@ class FileStoreCore:
                     length = len(data)
                     cached = self._cursors.get(range_id)
                     if cached is not None and cached[2]:
-                        size = cached[1]  # the file this store wrote, untouched since (the watch would have said)
+                        # the file as this store last wrote or read it, untouched since (the watch would have
+                        # said, or the directory's state: see _sync)
+                        size = cached[1]
                     else:
                         st = os.fstat(fd)
                         size = st.st_size if stat.S_ISREG(st.st_mode) else length + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
                     if size <= length and os.pwrite(fd, data, 0) == length:
                         # (following by state: kept until the directory's state changes, which closes it)
-                        watching = handles.watch is not None
-                        keep = watching or self._state_only
-                        self._cursors[range_id] = (key, length, watching)
+                        trusted = handles.watch is not None or self._state_only
+                        keep = trusted
+                        self._cursors[range_id] = (key, length, trusted)
                         own = self._own_events
                         if own is not None:
                             if keep:
@@ -1385,7 +1387,7 @@ class FileStoreCore:
                         os.close(fd)
         self._own_events = None
         self._replace_cursor(name, data)
-        self._cursors[range_id] = (key, len(data), self._handles.watch is not None)
+        self._cursors[range_id] = (key, len(data), self._handles.watch is not None or self._state_only)
 
     def _replace_cursor(self, name: str, data: bytes) -> None:
         dir_fd = self._handles.dir_fd
@@ -1600,7 +1602,8 @@ class FileStoreCore:
                     pass
                 finally:
                     os.close(fd)
-            self._cursors[range_id] = (key, size, False)
+            # (following by state, what was read holds until the state changes: see _sync)
+            self._cursors[range_id] = (key, size, self._state_only)
             return key
         finally:
             self._end()

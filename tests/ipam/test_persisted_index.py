@@ -380,7 +380,9 @@ def test_the_last_reserved_address_is_rewritten_in_place_or_replaced(tmp_path: P
         assert store.reserve(IP("10.0.0.7"), A, "0")  # shorter: a new file renamed into place
         assert (net / "last_reserved_ip.0").read_bytes() == b"10.0.0.7"
         assert store.last_reserved("0") == IP("10.0.0.7")
-        (net / "last_reserved_ip.0").write_bytes(b"10.0.0.50")  # the reference rewrites it in place
+        # The reference's ADD: its reservation file, then the cursor rewritten in place.
+        (net / "10.0.0.50").write_bytes(b"ctr-r\r\neth0")
+        (net / "last_reserved_ip.0").write_bytes(b"10.0.0.50")
         assert store.last_reserved("0") == IP("10.0.0.50")
     assert not [p for p in net.iterdir() if p.name.startswith(".")]
 

@@ -92,7 +92,9 @@ def test_the_cursor_kept_open_never_writes_a_replaced_or_longer_file(store: File
     assert store.reserve_key(_key(2), "a eth0", "0")  # (made: replaced into place)
     assert store.reserve_key(_key(3), "a eth1", "0")  # (written in place)
     assert "0" in store._handles.cursor_fds  # kept open between transactions
-    # Rewritten in place (as the reference writes it) with a longer text: no state change tells; the size does.
+    # The reference's ADD: a reservation file created, then the cursor rewritten in place (here longer). The new
+    # file changed the directory's state, so the cursor is read again, and its size before writing over it.
+    (tmp_path / NETWORK / _name(100)).write_bytes(b"ref\r\neth0")
     _write_in_place(cursor, b"10.43.0.100")
     assert store.last_reserved_key("0") == _key(100)
     assert store.reserve_key(_key(4), "a eth2", "0")
@@ -107,6 +109,22 @@ def test_the_cursor_kept_open_never_writes_a_replaced_or_longer_file(store: File
         os.fstat(kept)
     assert store.reserve_key(_key(6), "a eth4", "0")
     assert cursor.read_bytes() == _name(6).encode()
+
+
+def test_a_cursor_edited_by_hand_alone_is_seen_at_the_next_change(store: FileStoreCore, tmp_path: Path) -> None:
+    # Both plugins rewrite a cursor only in the lock hold of a successful reserve (reference: "rewritten on every
+    # successful Reserve"), which changes the directory. A cursor edited by hand, and nothing else, changes
+    # nothing the store looks at: its cached cursor holds until anyone's next change of an entry. (A cursor only
+    # says where the next search starts.)
+    cursor = tmp_path / NETWORK / "last_reserved_ip.0"
+    assert store.reserve_key(_key(2), "a eth0", "0")
+    assert store.reserve_key(_key(3), "a eth1", "0")
+    _write_in_place(cursor, b"10.43.0.7")
+    assert store.last_reserved_key("0") == _key(3)
+    (tmp_path / NETWORK / _name(50)).write_bytes(b"b\r\neth0")
+    assert store.last_reserved_key("0") == _key(7)
+    assert store.reserve_key(_key(4), "a eth2", "0")
+    assert cursor.read_bytes() == _name(4).encode()
 
 
 def test_a_replaced_lock_file_is_noticed(store: FileStoreCore, tmp_path: Path) -> None:
@@ -236,6 +254,50 @@ class _Clock:
                                coarse))
 
 
+class _LastRepeats(_Clock):
+    """``os.fstat`` of the probed directory that shows the fifth change with the ctime of the fourth."""
+
+    def __init__(self, dir_fd: int) -> None:
+        super().__init__(dir_fd)
+        self.seen: list[int] = []
+
+    def __call__(self, fd: int) -> Any:
+        st = self.real(fd)
+        if fd != self.dir_fd:
+            return st
+        self.seen.append(st.st_ctime_ns)
+        ctime = self.seen[4] if len(self.seen) == 6 else st.st_ctime_ns
+        return os.stat_result((*st[:10], st.st_atime, st.st_mtime, st.st_ctime, st.st_atime_ns, st.st_mtime_ns,
+                               ctime))
+
+
+def test_the_probe_runs_once_per_file_system_and_its_change_is_sealed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not fine_ctime(tmp_path):
+        pytest.skip(NO_FINE_CTIME)
+    monkeypatch.setattr(core, "_fine_ctime_by_dev", {})
+    probes = [0]
+    real_probe = core._stamps_every_change
+
+    def probe(dir_fd: int) -> bool:
+        probes[0] += 1
+        return real_probe(dir_fd)
+
+    monkeypatch.setattr(core, "_stamps_every_change", probe)
+    rescans = _count_method(monkeypatch, "_rescan")
+    with FileStoreCore(tmp_path, NETWORK) as first, FileStoreCore(tmp_path, "other") as second:
+        for store in (first, second):
+            for _ in range(2):
+                assert not store.has_key(_key(2))
+            before = rescans[0]
+            assert not store.has_key(_key(2))  # the third operation: steady use, by state (probed if unknown)
+            assert store._state_only
+            assert not store.has_key(_key(2))
+            assert store.reserve_key(_key(2), "c2 eth0", "0")
+            assert rescans[0] == before  # the probe's own changes were sealed: nothing to compare again
+        assert probes == [1]  # one file system: one probe
+
+
 def test_the_probe_accepts_only_a_ctime_that_moves_with_every_change(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
@@ -245,6 +307,9 @@ def test_the_probe_accepts_only_a_ctime_that_moves_with_every_change(tmp_path: P
         assert os.listdir(tmp_path) == []  # nothing left behind
         monkeypatch.setattr(os, "fstat", _Clock(fd))
         assert core._stamps_every_change(fd) is False  # changes within one tick share a ctime
+        monkeypatch.undo()
+        monkeypatch.setattr(os, "fstat", _LastRepeats(fd))
+        assert core._stamps_every_change(fd) is False  # the last change too must move the ctime
         monkeypatch.undo()
         real_rename = os.rename
 
@@ -266,3 +331,148 @@ def test_a_file_system_that_cannot_stamp_finely_is_watched(tmp_path: Path, monke
         for host in range(2, 5):
             assert store.reserve_key(_key(host), f"c{host} eth0", "0")
         assert not store._state_only and store._handles.watch is not None
+
+
+class _Counting:
+    """Wraps a function of ``os``: counts the calls whose first argument passes ``which``."""
+
+    def __init__(self, real: Any, which: Any = lambda *args: True) -> None:
+        self.real, self.which, self.calls = real, which, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.which(*args):
+            self.calls += 1
+        return self.real(*args, **kwargs)
+
+
+def _count_method(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
+    """Count the calls of the store method ``name`` from now on (in a one-element list)."""
+    calls = [0]
+    real = getattr(FileStoreCore, name)
+
+    def counted(self: FileStoreCore, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileStoreCore, name, counted)
+    return calls
+
+
+def test_nothing_is_read_or_sealed_again_while_nothing_changed(
+        store: FileStoreCore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The compare of the entries takes their signatures as the files' own (an entry that is a symlink included:
+    # its own lstat, not its target's), and a transaction that changed nothing seals nothing.
+    monkeypatch.setattr(core, "_PATH_CHECK_EVERY", 3600.0)  # (no look at the path among the counted calls)
+    for host in range(2, 5):
+        assert store.reserve_key(_key(host), f"c{host} eth0", "0")
+    (tmp_path / "target").write_bytes(b"x\r\neth0")
+    (tmp_path / NETWORK / _name(9)).symlink_to(tmp_path / "target")
+    assert store.has_key(_key(9))  # (the change seen, and the link's identity recorded)
+    refresh = _count_method(monkeypatch, "_refresh")
+    dir_fd = store._handles.dir_fd
+    fstat = _Counting(os.fstat, lambda fd: fd == dir_fd)
+    monkeypatch.setattr(os, "fstat", fstat)
+    stat = _Counting(os.stat)
+    monkeypatch.setattr(os, "stat", stat)
+    for _ in range(3):
+        assert store.find_owner_keys("c3 eth0", None) == [_key(3)]
+    assert refresh == [0]
+    assert fstat.calls == 3  # one per transaction: the state is read, not sealed again
+    with store.transaction():  # two lookups in one transaction compare the entries once
+        assert store.find_owner_keys("c2 eth0", None) == [_key(2)]
+        assert store.find_owner_keys("c4 eth0", None) == [_key(4)]
+    assert stat.calls == 3 * 4 + 4
+    assert refresh == [0]
+
+
+def test_an_entry_that_cannot_be_compared_is_read_again(
+        store: FileStoreCore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for host in range(2, 5):
+        assert store.reserve_key(_key(host), f"c{host} eth0", "0")
+    real_stat = os.stat
+
+    def failing(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == _name(3):
+            raise OSError(5, "Input/output error")
+        return real_stat(name, *args, **kwargs)
+
+    _write_in_place(tmp_path / NETWORK / _name(4), b"d\r\neth0")
+    refresh = _count_method(monkeypatch, "_refresh")
+    monkeypatch.setattr(os, "stat", failing)
+    assert store.find_owner_keys("c3 eth0", None) == [_key(3)]
+    assert store.find_owner_keys("d eth0", None) == [_key(4)]  # (the entries after it compared too)
+    assert refresh == [3]  # 3 twice (it cannot be compared), 4 once (rewritten)
+
+
+def test_the_index_is_saved_at_most_every_save_interval_and_not_again_after_a_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not fine_ctime(tmp_path):
+        pytest.skip(NO_FINE_CTIME)
+    monkeypatch.setattr(core, "_SAVE_EVERY", 3600.0)
+    saves = _count_method(monkeypatch, "_save")
+    store = FileStoreCore(tmp_path, NETWORK)
+    try:
+        for host in range(2, 6):
+            assert store.reserve_key(_key(host), f"c{host} eth0", "0")
+        assert store._state_only
+        made = saves[0]
+        for host in range(6, 9):
+            assert store.reserve_key(_key(host), f"c{host} eth0", "0")
+            assert store.has_key(_key(host))
+        assert saves[0] == made  # within the interval: nothing saved
+    finally:
+        store.close()
+    assert saves[0] == made + 1  # and once when closed
+    # Saved is saved: operations that change nothing save nothing, however short the interval.
+    monkeypatch.setattr(core, "_SAVE_EVERY", 0.0)
+    with FileStoreCore(tmp_path, NETWORK) as reader:
+        for _ in range(3):
+            assert reader.has_key(_key(2))
+        assert reader._state_only
+        made = saves[0]
+        assert reader.reserve_key(_key(20), "c20 eth0", "0")
+        assert saves[0] == made + 1
+        for _ in range(3):
+            assert reader.has_key(_key(2))
+    assert saves[0] == made + 1
+    # A failing save is not tried again before _SAVE_RETRY_AFTER, however often the interval comes round.
+    monkeypatch.setattr(core, "_SAVE_EVERY", 0.0)
+    broken = [0]
+
+    def refuse(self: FileStoreCore) -> bool:
+        broken[0] += 1
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileStoreCore, "_append", refuse)
+    monkeypatch.setattr(FileStoreCore, "_write_snapshot", refuse)
+    with FileStoreCore(tmp_path, NETWORK) as again:
+        for host in range(10, 16):
+            assert again.reserve_key(_key(host), f"c{host} eth0", "0")
+        assert again._state_only
+        tried = broken[0]
+        assert tried >= 1
+        for host in range(16, 20):
+            assert again.reserve_key(_key(host), f"c{host} eth0", "0")
+        assert broken[0] == tried
+
+
+def test_a_store_that_never_watches_sees_a_name_made_without_the_lock_inside_its_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # watch=False lists the directory before each lookup by owner, so it sees what following by state cannot
+    # (see test_a_name_made_without_the_lock_inside_a_transaction_is_learnt_when_taken).
+    with FileStoreCore(tmp_path, NETWORK, watch=False) as never:
+        for host in range(2, 5):
+            assert never.reserve_key(_key(host), f"c{host} eth0", "0")
+        real_unlink = os.unlink
+
+        def unlink_then_recreate(name: Any, **kwargs: Any) -> None:
+            real_unlink(name, **kwargs)
+            if os.path.basename(os.fsdecode(name)) == _name(3):
+                (tmp_path / NETWORK / _name(3)).write_bytes(b"intruder\r\neth0")
+
+        monkeypatch.setattr(os, "unlink", unlink_then_recreate)
+        with never.transaction():
+            assert never.release_key(_key(3), "c3 eth0")
+            assert never.reserve_key(_key(5), "c5 eth0", "0")
+        monkeypatch.undo()
+        assert never.find_owner_keys("intruder eth0", None) == [_key(3)]
