@@ -47,6 +47,32 @@ def store(tmp_path: Path) -> Iterator[FileStoreCore]:
         opened.close()
 
 
+def _recreated_after_removal(monkeypatch: pytest.MonkeyPatch, net: Path, host: int) -> None:
+    """From now on, removing the reservation of ``host`` makes a writer that ignores the lock create it again at
+    once, as its own (``intruder eth0``)."""
+    real_unlink = os.unlink
+
+    def unlink_then_recreate(name: Any, **kwargs: Any) -> None:
+        real_unlink(name, **kwargs)
+        if os.path.basename(os.fsdecode(name)) == _name(host):
+            (net / _name(host)).write_bytes(b"intruder\r\neth0")
+
+    monkeypatch.setattr(os, "unlink", unlink_then_recreate)
+
+
+def _calls_of(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[Any, ...]]:
+    """The arguments of every call of the store method ``name`` from now on."""
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(FileStoreCore, name)
+
+    def recorded(self: FileStoreCore, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileStoreCore, name, recorded)
+    return calls
+
+
 def _write_in_place(path: Path, data: bytes) -> None:
     inode = path.stat().st_ino
     with open(path, "r+b") as handle:
@@ -199,17 +225,10 @@ def test_a_store_following_by_state_saves_its_index_for_the_next_opener(tmp_path
             assert store.reserve_key(_key(host), f"c{host} eth0", "0")
         assert store.release_owner_keys("c3 eth0", None) == [_key(3)]
         assert store._state_only
-    read: list[str] = []
-    real = FileStoreCore._refresh
-
-    def refresh(self: FileStoreCore, name: str, key: int) -> None:
-        read.append(name)
-        real(self, name, key)
-
-    monkeypatch.setattr(FileStoreCore, "_refresh", refresh)
+    read = _calls_of(monkeypatch, "_refresh")
     with FileStoreCore(tmp_path, NETWORK) as again:
         assert again.has_key(_key(2)) and not again.has_key(_key(3))
-        assert read == [_name(2)]  # only the content acted on is read again
+        assert [name for name, _ in read] == [_name(2)]  # only the content acted on is read again
         assert sorted(key for key, _ in again.reservation_keys()) == [_key(h) for h in (2, 4, 5, 6, 7)]
 
 
@@ -220,14 +239,7 @@ def test_a_name_made_without_the_lock_inside_a_transaction_is_learnt_when_taken(
     # state cannot tell (a watching store reads the event: see test_lost_creation_race). It is never handed out
     # twice: the create-if-absent fails, and the address is learnt as taken, by that writer.
     assert store.reserve_key(_key(3), "first eth0", "0")
-    real_unlink = os.unlink
-
-    def unlink_then_recreate(name: Any, **kwargs: Any) -> None:
-        real_unlink(name, **kwargs)
-        if os.path.basename(os.fsdecode(name)) == _name(3):
-            (tmp_path / NETWORK / _name(3)).write_bytes(b"intruder\r\neth0")
-
-    monkeypatch.setattr(os, "unlink", unlink_then_recreate)
+    _recreated_after_removal(monkeypatch, tmp_path / NETWORK, 3)
     with store.transaction():
         assert store.release_key(_key(3), "first eth0")
         assert store.reserve_key(_key(2), "second eth0", "0")
@@ -284,17 +296,17 @@ def test_the_probe_runs_once_per_file_system_and_its_change_is_sealed(
         return real_probe(dir_fd)
 
     monkeypatch.setattr(core, "_stamps_every_change", probe)
-    rescans = _count_method(monkeypatch, "_rescan")
+    rescans = _calls_of(monkeypatch, "_rescan")
     with FileStoreCore(tmp_path, NETWORK) as first, FileStoreCore(tmp_path, "other") as second:
         for store in (first, second):
             for _ in range(2):
                 assert not store.has_key(_key(2))
-            before = rescans[0]
+            before = len(rescans)
             assert not store.has_key(_key(2))  # the third operation: steady use, by state (probed if unknown)
             assert store._state_only
             assert not store.has_key(_key(2))
             assert store.reserve_key(_key(2), "c2 eth0", "0")
-            assert rescans[0] == before  # the probe's own changes were sealed: nothing to compare again
+            assert len(rescans) == before  # the probe's own changes were sealed: nothing to compare again
         assert probes == [1]  # one file system: one probe
 
 
@@ -345,19 +357,6 @@ class _Counting:
         return self.real(*args, **kwargs)
 
 
-def _count_method(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """Count the calls of the store method ``name`` from now on (in a one-element list)."""
-    calls = [0]
-    real = getattr(FileStoreCore, name)
-
-    def counted(self: FileStoreCore, *args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(FileStoreCore, name, counted)
-    return calls
-
-
 def test_nothing_is_read_or_sealed_again_while_nothing_changed(
         store: FileStoreCore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The compare of the entries takes their signatures as the files' own (an entry that is a symlink included:
@@ -368,7 +367,7 @@ def test_nothing_is_read_or_sealed_again_while_nothing_changed(
     (tmp_path / "target").write_bytes(b"x\r\neth0")
     (tmp_path / NETWORK / _name(9)).symlink_to(tmp_path / "target")
     assert store.has_key(_key(9))  # (the change seen, and the link's identity recorded)
-    refresh = _count_method(monkeypatch, "_refresh")
+    refresh = _calls_of(monkeypatch, "_refresh")
     dir_fd = store._handles.dir_fd
     fstat = _Counting(os.fstat, lambda fd: fd == dir_fd)
     monkeypatch.setattr(os, "fstat", fstat)
@@ -376,13 +375,13 @@ def test_nothing_is_read_or_sealed_again_while_nothing_changed(
     monkeypatch.setattr(os, "stat", stat)
     for _ in range(3):
         assert store.find_owner_keys("c3 eth0", None) == [_key(3)]
-    assert refresh == [0]
+    assert refresh == []
     assert fstat.calls == 3  # one per transaction: the state is read, not sealed again
     with store.transaction():  # two lookups in one transaction compare the entries once
         assert store.find_owner_keys("c2 eth0", None) == [_key(2)]
         assert store.find_owner_keys("c4 eth0", None) == [_key(4)]
     assert stat.calls == 3 * 4 + 4
-    assert refresh == [0]
+    assert refresh == []
 
 
 def test_an_entry_that_cannot_be_compared_is_read_again(
@@ -397,11 +396,11 @@ def test_an_entry_that_cannot_be_compared_is_read_again(
         return real_stat(name, *args, **kwargs)
 
     _write_in_place(tmp_path / NETWORK / _name(4), b"d\r\neth0")
-    refresh = _count_method(monkeypatch, "_refresh")
+    refresh = _calls_of(monkeypatch, "_refresh")
     monkeypatch.setattr(os, "stat", failing)
     assert store.find_owner_keys("c3 eth0", None) == [_key(3)]
     assert store.find_owner_keys("d eth0", None) == [_key(4)]  # (the entries after it compared too)
-    assert refresh == [3]  # 3 twice (it cannot be compared), 4 once (rewritten)
+    assert len(refresh) == 3  # 3 twice (it cannot be compared), 4 once (rewritten)
 
 
 def test_the_index_is_saved_at_most_every_save_interval_and_not_again_after_a_failure(
@@ -409,32 +408,32 @@ def test_the_index_is_saved_at_most_every_save_interval_and_not_again_after_a_fa
     if not fine_ctime(tmp_path):
         pytest.skip(NO_FINE_CTIME)
     monkeypatch.setattr(core, "_SAVE_EVERY", 3600.0)
-    saves = _count_method(monkeypatch, "_save")
+    saves = _calls_of(monkeypatch, "_save")
     store = FileStoreCore(tmp_path, NETWORK)
     try:
         for host in range(2, 6):
             assert store.reserve_key(_key(host), f"c{host} eth0", "0")
         assert store._state_only
-        made = saves[0]
+        made = len(saves)
         for host in range(6, 9):
             assert store.reserve_key(_key(host), f"c{host} eth0", "0")
             assert store.has_key(_key(host))
-        assert saves[0] == made  # within the interval: nothing saved
+        assert len(saves) == made  # within the interval: nothing saved
     finally:
         store.close()
-    assert saves[0] == made + 1  # and once when closed
+    assert len(saves) == made + 1  # and once when closed
     # Saved is saved: operations that change nothing save nothing, however short the interval.
     monkeypatch.setattr(core, "_SAVE_EVERY", 0.0)
     with FileStoreCore(tmp_path, NETWORK) as reader:
         for _ in range(3):
             assert reader.has_key(_key(2))
         assert reader._state_only
-        made = saves[0]
+        made = len(saves)
         assert reader.reserve_key(_key(20), "c20 eth0", "0")
-        assert saves[0] == made + 1
+        assert len(saves) == made + 1
         for _ in range(3):
             assert reader.has_key(_key(2))
-    assert saves[0] == made + 1
+    assert len(saves) == made + 1
     # A failing save is not tried again before _SAVE_RETRY_AFTER, however often the interval comes round.
     monkeypatch.setattr(core, "_SAVE_EVERY", 0.0)
     broken = [0]
@@ -463,14 +462,7 @@ def test_a_store_that_never_watches_sees_a_name_made_without_the_lock_inside_its
     with FileStoreCore(tmp_path, NETWORK, watch=False) as never:
         for host in range(2, 5):
             assert never.reserve_key(_key(host), f"c{host} eth0", "0")
-        real_unlink = os.unlink
-
-        def unlink_then_recreate(name: Any, **kwargs: Any) -> None:
-            real_unlink(name, **kwargs)
-            if os.path.basename(os.fsdecode(name)) == _name(3):
-                (tmp_path / NETWORK / _name(3)).write_bytes(b"intruder\r\neth0")
-
-        monkeypatch.setattr(os, "unlink", unlink_then_recreate)
+        _recreated_after_removal(monkeypatch, tmp_path / NETWORK, 3)
         with never.transaction():
             assert never.release_key(_key(3), "c3 eth0")
             assert never.reserve_key(_key(5), "c5 eth0", "0")
