@@ -140,11 +140,11 @@ def test_lock_held_elsewhere_times_out_and_loses_nothing(tmp_path: Path) -> None
         assert store.reservation(IP("10.0.0.2")).owner == A
 
 
-@pytest.mark.parametrize("watch", [True, False])
-def test_changes_behind_the_back_are_seen(tmp_path: Path, watch: bool) -> None:
+@pytest.mark.parametrize("watch", [True, False, None])
+def test_changes_behind_the_back_are_seen(tmp_path: Path, watch: bool | None) -> None:
     net = tmp_path / "net"
     with FileStore(tmp_path, "net", watch=watch) as store:
-        assert store.watching is watch
+        assert store.watching is (watch is not False)
         store.reserve(IP("10.0.0.2"), A, "0")
         for _ in range(3):  # several changes within one clock tick must all be noticed
             (net / "10.0.0.3").write_bytes(b"ctr-b\r\neth0")
