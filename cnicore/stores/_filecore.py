@@ -536,8 +536,7 @@ class FileStoreCore:
             checked_lock = not rebuild and _LOCK_NAME_BYTES not in names
         try:
             if self._state_only:
-                st = os.fstat(self._handles.dir_fd)
-                looked = self._looked = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+                looked = self._looked = _state(os.fstat(self._handles.dir_fd))
                 if looked == self._dir_state:
                     # No entry changed since the state was sealed, so the lock file is still the one held; nor
                     # was the directory itself renamed or removed (either stamps it a new ctime). Only a renamed
@@ -663,10 +662,7 @@ class FileStoreCore:
                     else:
                         self._finish()
                 finally:
-                    try:  # noqa: SIM105 - (what _release_lock does, without the call)
-                        fcntl.flock(self._handles.lock_fd, fcntl.LOCK_UN)
-                    except OSError:
-                        pass
+                    self._release_lock()
         finally:
             self._thread_lock.release()
 
@@ -867,8 +863,7 @@ class FileStoreCore:
             tau = time.clock_gettime_ns(_CLOCK_REALTIME_COARSE)
             try:
                 # This stat itself makes the next change of the directory, by anyone, stamp a later ctime.
-                st = os.fstat(self._handles.dir_fd)
-                self._dir_state, self._tau = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns), tau
+                self._dir_state, self._tau = _state(os.fstat(self._handles.dir_fd)), tau
             except OSError:
                 self._dir_state = None  # (the next transaction rescans)
         if not self._unsealed:
@@ -1069,38 +1064,38 @@ class FileStoreCore:
         if self._unverified(key):
             self._refresh(_name(key), key)
         elif self._handles.watch is None and self._index.has_key(key):
-            name = _name(key)
-            try:
-                st = os.stat(name, dir_fd=self._handles.dir_fd, follow_symlinks=False)
-            except OSError:
-                self._refresh(name, key)
-                return
-            if ((st.st_ctime_ns >= self._tau and not self._state_only)
-                    or self._sigs.get(key) != (st.st_ino, st.st_ctime_ns)):
-                self._refresh(name, key)
+            self._compare_entry(_name(key), key)
+
+    def _compare_entry(self, name: str, key: int) -> None:
+        """Re-read the entry ``name`` (of ``key``) unless its inode and ctime are the ones last read (one lstat).
+
+        Not following by state, a file whose ctime is not older than the sealed state is read as well (a file
+        made again since may reuse the inode number and, on a coarse clock, the ctime); following by state, every
+        signature was taken by a stat after the file's last change, so any later write stamps a later ctime (see
+        _stamps_every_change), and a file made again changed the directory's state (this transaction rescanned).
+        """
+        try:
+            st = os.stat(name, dir_fd=self._handles.dir_fd, follow_symlinks=False)
+        except OSError:
+            self._refresh(name, key)
+            return
+        if ((st.st_ctime_ns >= self._tau and not self._state_only)
+                or self._sigs.get(key) != (st.st_ino, st.st_ctime_ns)):
+            self._refresh(name, key)
 
     def _compare_entries(self) -> None:
         """Compare every entry's inode and ctime with the index (one lstat each); re-read the changed files.
 
         Following by state, the directory is in its sealed state here (else this transaction rescanned it): the
-        index names every entry, and every signature was taken by a stat after the file's last change, so that
-        any later change of the file stamps a later ctime (see _stamps_every_change). Otherwise the directory
-        is listed, and a file whose ctime is not older than the sealed state is read as well.
+        index names every entry, each compared by :meth:`_compare_entry`. Otherwise the directory is listed.
         """
         if not self._state_only:
             self._rescan(full=False)
             return
-        dir_fd, signature, refresh = self._handles.dir_fd, self._sigs.get, self._refresh
+        compare = self._compare_entry
         keys = self._index.keys()  # (a copy: re-reading a file may change the index)
         for key in keys:
-            name = _name(key)
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError:
-                refresh(name, key)
-                continue
-            if signature(key) != (st.st_ino, st.st_ctime_ns):
-                refresh(name, key)
+            compare(_name(key), key)
         self._rescanned = self._txns
 
     def _verify_all(self) -> None:
@@ -1288,9 +1283,7 @@ class FileStoreCore:
                 return None
             raise
         try:
-            written = os.write(fd, data)
-            if written < len(data):  # (a few bytes into a new file: never in practice)
-                _write_all(fd, data[written:])
+            _write_all(fd, data)
             if self.durable:
                 os.fsync(fd)
             try:
@@ -1369,10 +1362,10 @@ class FileStoreCore:
                         size = st.st_size if stat.S_ISREG(st.st_mode) else length + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
                     if size <= length and os.pwrite(fd, data, 0) == length:
-                        # (following by state: kept until the directory's state changes, which closes it)
-                        trusted = handles.watch is not None or self._state_only
-                        keep = trusted
-                        self._cursors[range_id] = (key, length, trusted)
+                        # Kept open, and what it holds trusted, while something would say that anyone else wrote,
+                        # replaced or removed it: the watch, or following by state the directory's state (see _sync).
+                        keep = handles.watch is not None or self._state_only
+                        self._cursors[range_id] = (key, length, keep)
                         own = self._own_events
                         if own is not None:
                             if keep:
@@ -1458,8 +1451,7 @@ class FileStoreCore:
                 if not self._all_verified:
                     self._verified.add(key)
                 try:
-                    if self.durable:
-                        os.fsync(self._handles.dir_fd)
+                    self._sync_dir()
                     self._write_last_reserved(range_id, key, raw)
                 except OSError as exc:
                     # Keep the pair consistent: no reservation that the caller believes failed. (A failed cursor
