@@ -93,17 +93,9 @@ def store_ceiling(where: str | None = None) -> str:
     """The ceiling (a name in ``CEILINGS``) mirroring what a long-lived store does on the file system of ``where``
     (the system's temp directory when None): following its small directory by state where that file system stamps
     every change at fine grain, else watching it with inotify."""
-    from cnicore.stores._filecore import _stamps_every_change
+    from cnicore.stores._filecore import stamps_every_change_under
 
-    probe = tempfile.mkdtemp(prefix="cnicore-bench-probe-", dir=where)
-    try:
-        fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fine = _stamps_every_change(fd)
-        finally:
-            os.close(fd)
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
+    fine = stamps_every_change_under(tempfile.gettempdir() if where is None else where)
     return "store calls" if fine else "store calls, watching"
 
 

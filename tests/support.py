@@ -72,17 +72,10 @@ class Namespaces:
 
 def fine_ctime(directory: Path) -> bool:
     """Whether the file system holding ``directory`` stamps every change after a stat at fine grain (the file
-    store's own probe, run in a fresh subdirectory): what lets a long-lived store follow a directory by its state."""
-    from cnicore.stores._filecore import _stamps_every_change
+    store's own probe): what lets a long-lived store follow a directory by its state."""
+    from cnicore.stores._filecore import stamps_every_change_under
 
-    probe = directory / f".cnt-probe-{secrets.token_hex(4)}"
-    probe.mkdir()
-    fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        return _stamps_every_change(fd)
-    finally:
-        os.close(fd)
-        shutil.rmtree(probe)
+    return stamps_every_change_under(directory)
 
 
 #: Why a test of following a directory by its state alone cannot run here.

@@ -205,6 +205,21 @@ def _stamps_every_change(dir_fd: int) -> bool:
     return all(times[i] < times[i + 1] for i in range(len(times) - 1))
 
 
+def stamps_every_change_under(directory: str | os.PathLike[str]) -> bool:
+    """:func:`_stamps_every_change` for the file system holding ``directory``, probed in a subdirectory of its own
+    (made, then removed)."""
+    probe = os.path.join(directory, f"{_TEMP_PREFIX}{os.getpid()}-{os.urandom(8).hex()}-probe")
+    os.mkdir(probe, 0o700)
+    try:
+        fd = os.open(probe, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            return _stamps_every_change(fd)
+        finally:
+            os.close(fd)
+    finally:
+        os.rmdir(probe)
+
+
 def _key_from_name(name: str) -> int | None:
     """The index key of a reservation file name (canonical spelling only), or None.
 
