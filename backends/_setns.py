@@ -110,9 +110,10 @@ def _fs_magic(fd: int) -> int:
 
 
 def _go_errno_text(code: int | None) -> str:
-    """An errno as Go's ``syscall.Errno`` prints it: the C library's text with a lower-case first letter."""
-    reason = os.strerror(code) if code else "unknown error"
-    return reason[:1].lower() + reason[1:]
+    """An errno as Go's ``syscall.Errno`` prints it (:func:`cnicore._gofmt.go_errno` of the C library's text)."""
+    from cnicore._gofmt import go_errno
+
+    return go_errno(os.strerror(code) if code else "unknown error")
 
 
 def _cannot_look(path: str, exc: OSError) -> Exception:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from typing import Any
 
-__all__ = ["GO_SPACE", "go_field", "go_fold", "go_has_space", "go_quote", "go_quote_list", "go_type_name",
+__all__ = ["GO_SPACE", "go_errno", "go_field", "go_fold", "go_has_space", "go_quote", "go_quote_list", "go_type_name",
            "go_value_list"]
 
 #: Go's ``strings.TrimSpace`` set: ASCII whitespace plus the Unicode White_Space characters.
@@ -26,6 +26,11 @@ _SPACE = frozenset(GO_SPACE)
 def go_has_space(text: str) -> bool:
     """Whether ``text`` holds any character of :data:`GO_SPACE`."""
     return not _SPACE.isdisjoint(text)
+
+
+def go_errno(reason: str) -> str:
+    """A C library's errno text (``File exists``) as Go's ``syscall.Errno`` prints it: first letter lower-cased."""
+    return reason[:1].lower() + reason[1:]
 
 
 def go_fold(key: str) -> str | None:

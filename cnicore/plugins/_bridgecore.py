@@ -16,7 +16,7 @@ standard library.
 from __future__ import annotations
 
 from cnicore._errors import InvalidConfigError
-from cnicore._gofmt import go_quote
+from cnicore._gofmt import go_errno, go_quote
 from cnicore._linkplan import LinkInfo, spoof_check_ref_id
 from cnicore.plugins._netconf import GoStruct
 from cnicore.spec._args import parse_cni_args
@@ -304,7 +304,7 @@ def go_errno_text(msg: str) -> str:
     text = msg[msg.rindex("(") + 1:-1]
     if not text or ")" in text:
         return msg
-    return text[:1].lower() + text[1:]
+    return go_errno(text)
 
 
 def go_bool(value: bool) -> str:
