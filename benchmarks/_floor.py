@@ -84,6 +84,20 @@ system calls per cycle::
 The store also checks that its path still names the directory (a ``stat``) at
 most once a second, and saves its index a few times a second: no call per cycle.
 
+:func:`index_bound_cycles` - no floor: a bound, information only. The calls of
+:func:`store_calls_cycles` (the same 16) plus the least bookkeeping that keeps an
+index exact for its own writes and answers a lookup by owner in O(1), done by the
+file store's own pieces, not copies of them: the owner checked and turned into file
+content (``_owner_content``), the file name formatted (``_name``), the index
+(:class:`~cnicore.stores._keyindex.KeyIndex`: address to owner, owner to addresses,
+runs of taken addresses) updated by ADD and DEL, each file's signature recorded by
+the ADD and compared by the DEL's lookup, the DEL's addresses found by owner
+(``release_owner_keys``), the directory's state compared and sealed. Left out: the
+transaction (thread lock, fork and re-entrance checks, waiting for a busy lock), the
+persisted index, the cursor's cache, and taking in others' changes (like the
+ceiling, it compares the state and ignores a difference). What a store in Python
+reaches with only the bookkeeping it cannot do without.
+
 :func:`watching_calls_cycles` - the same for a store that watches its directory
 with inotify (a directory past ``_STATE_ONLY_UP_TO`` reservations, or a file
 system without fine-grained change times): used instead where the store watches.
@@ -124,15 +138,15 @@ from __future__ import annotations
 import fcntl
 import os
 
-__all__ = ["CEILINGS", "FLOORS", "SYSCALLS_PER_CYCLE", "crash_safe_cycles", "minimal_cycles", "reference_cycles",
-           "store_calls_cycles", "watching_calls_cycles"]
+__all__ = ["CEILINGS", "FLOORS", "SYSCALLS_PER_CYCLE", "crash_safe_cycles", "index_bound_cycles", "minimal_cycles",
+           "reference_cycles", "store_calls_cycles", "watching_calls_cycles"]
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _CURSOR = "last_reserved_ip.0"
 
 #: System calls per allocate+release cycle of each floor: (ADD, DEL), as documented above.
 SYSCALLS_PER_CYCLE = {"minimal": (8, 3), "crash-safe": (9, 3), "reference": (8, 3), "store calls": (10, 6),
-                      "store calls, watching": (10, 5)}
+                      "store calls, watching": (10, 5), "store calls + index": (10, 6)}
 
 
 def _ip_text(value: int) -> str:
@@ -285,6 +299,68 @@ def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.
         os.close(dir_fd)
 
 
+def index_bound_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
+    """Run ``count`` cycles of the file store's calls with only its indispensable bookkeeping (module docstring)."""
+    if not _O_TMPFILE:
+        raise OSError("O_TMPFILE is not available here")
+    from cnicore.stores._filecore import _name, _owner_content, _state
+    from cnicore.stores._keyindex import KeyIndex, release_owner_keys
+
+    dir_fd, lock_fd = _open_network(network_dir)
+    cursor = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+    flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+    unnamed = _O_TMPFILE | os.O_WRONLY
+    fstat = os.fstat
+    index = KeyIndex()
+    signatures: dict[int, tuple[int, int]] = {}
+    sealed = _state(fstat(dir_fd))
+    others = 0  # operations that found the state changed by someone else (counted, not taken in: see above)
+    base = _first(first_ip)
+    try:
+        for i in range(count):
+            key, text = base + i, f"{owner}-{i} eth0"
+            content, name = _owner_content(text), _name(key)
+            flock(lock_fd, lock_ex)
+            if _state(fstat(dir_fd)) != sealed:
+                others += 1
+            if index.has_key(key):
+                flock(lock_fd, lock_un)
+                continue
+            fd = os.open(".", unnamed, 0o600, dir_fd=dir_fd)
+            try:
+                os.write(fd, content)
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd)
+                st = fstat(fd)
+            except FileExistsError:
+                os.close(fd)
+                flock(lock_fd, lock_un)
+                continue
+            index.put_key(key, text)
+            signatures[key] = (st.st_ino, st.st_ctime_ns)
+            os.pwrite(cursor, name.encode(), 0)
+            os.close(fd)
+            sealed = _state(fstat(dir_fd))
+            flock(lock_fd, lock_un)
+            flock(lock_fd, lock_ex)
+            if _state(fstat(dir_fd)) != sealed:
+                others += 1
+            entries = index.keys()  # (the store's lookup compares every entry it holds)
+            for held in entries:
+                st = os.stat(_name(held), dir_fd=dir_fd, follow_symlinks=False)
+                if signatures.get(held) != (st.st_ino, st.st_ctime_ns):
+                    raise RuntimeError(f"{_name(held)} was rewritten: nobody writes here but this loop")
+            for released in release_owner_keys(index, text, f"{owner}-{i}"):
+                os.unlink(_name(released), dir_fd=dir_fd)
+                index.discard_key(released)
+                del signatures[released]
+            sealed = _state(fstat(dir_fd))
+            flock(lock_fd, lock_un)
+    finally:
+        os.close(cursor)
+        os.close(lock_fd)
+        os.close(dir_fd)
+
+
 def watching_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
     """Run ``count`` cycles of a watching file store's system calls and watch, without its bookkeeping."""
     if not _O_TMPFILE:
@@ -341,4 +417,5 @@ def watching_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.1
 FLOORS = {"minimal": minimal_cycles, "crash-safe": crash_safe_cycles, "reference": reference_cycles}
 #: Anchors that are no floor, by name: information rows only (the one that mirrors what the store does where it
 #: runs is used: see benchmarks.alloc.store_ceiling).
-CEILINGS = {"store calls": store_calls_cycles, "store calls, watching": watching_calls_cycles}
+CEILINGS = {"store calls": store_calls_cycles, "store calls, watching": watching_calls_cycles,
+            "store calls + index": index_bound_cycles}
