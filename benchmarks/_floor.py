@@ -168,6 +168,14 @@ def _open_network(network_dir: str) -> tuple[int, int]:
     return dir_fd, lock_fd
 
 
+def _open_network_and_cursor(network_dir: str) -> tuple[int, int, int]:
+    """:func:`_open_network` plus the cursor held open, as a long-lived store holds it (the ceilings and bound)."""
+    if not _O_TMPFILE:
+        raise OSError("O_TMPFILE is not available here")
+    dir_fd, lock_fd = _open_network(network_dir)
+    return dir_fd, lock_fd, os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+
+
 def minimal_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
     """Run ``count`` cycles of the minimal layout floor in ``network_dir`` (see the module docstring)."""
     dir_fd, lock_fd = _open_network(network_dir)
@@ -261,10 +269,7 @@ def reference_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.
 
 def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
     """Run ``count`` cycles of the file store's system calls following by state, without its bookkeeping."""
-    if not _O_TMPFILE:
-        raise OSError("O_TMPFILE is not available here")
-    dir_fd, lock_fd = _open_network(network_dir)
-    cursor = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+    dir_fd, lock_fd, cursor = _open_network_and_cursor(network_dir)
     flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
     unnamed = _O_TMPFILE | os.O_WRONLY
     fstat = os.fstat
@@ -301,13 +306,10 @@ def store_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.
 
 def index_bound_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
     """Run ``count`` cycles of the file store's calls with only its indispensable bookkeeping (module docstring)."""
-    if not _O_TMPFILE:
-        raise OSError("O_TMPFILE is not available here")
     from cnicore.stores._filecore import _name, _owner_content, _state
     from cnicore.stores._keyindex import KeyIndex, release_owner_keys
 
-    dir_fd, lock_fd = _open_network(network_dir)
-    cursor = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
+    dir_fd, lock_fd, cursor = _open_network_and_cursor(network_dir)
     flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
     unnamed = _O_TMPFILE | os.O_WRONLY
     fstat = os.fstat
@@ -363,14 +365,11 @@ def index_bound_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.
 
 def watching_calls_cycles(network_dir: str, count: int, *, first_ip: str = "10.128.0.2", owner: str = "c") -> None:
     """Run ``count`` cycles of a watching file store's system calls and watch, without its bookkeeping."""
-    if not _O_TMPFILE:
-        raise OSError("O_TMPFILE is not available here")
     # The store's own watch (same events asked for) and read sizes, imported here: only this contender needs them.
     from cnicore.stores._inotify import _BUFFER, _FULL, DirectoryWatch
 
-    dir_fd, lock_fd = _open_network(network_dir)
+    dir_fd, lock_fd, cursor = _open_network_and_cursor(network_dir)
     watch = DirectoryWatch(f"/proc/self/fd/{dir_fd}")
-    cursor = os.open(_CURSOR, os.O_WRONLY, dir_fd=dir_fd)
     flock, lock_ex, lock_un = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
     unnamed = _O_TMPFILE | os.O_WRONLY
     events = watch.fileno()
