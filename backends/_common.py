@@ -48,6 +48,7 @@ __all__ = [
     "apply_rule_edit",
     "check_link_options",
     "check_name",
+    "check_veth_request",
     "error_from_errno",
     "iptables_rule_text",
     "is_reported_address",
@@ -77,6 +78,16 @@ def check_name(name: str) -> str:
 def check_mac(mac: str) -> str:
     """The MAC normalised; refuse multicast and all-zero ones (the kernel would)."""
     return check_unicast_mac(normalize_mac(mac), mac)
+
+
+def check_veth_request(name: str, mtu: int | None, container_mac: str | None) -> str | None:
+    """Refuse a veth pair the kernel would refuse (the container end's name, the MTU, the container end's MAC),
+    before anything is made; the MAC normalised (None when none was asked for)."""
+    check_name(name)
+    mac = check_mac(container_mac) if container_mac is not None else None
+    if mtu is not None:
+        check_mtu(mtu)
+    return mac
 
 
 def is_reported_address(address: Address) -> bool:

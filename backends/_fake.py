@@ -86,6 +86,7 @@ from ._common import (
     check_mac,
     check_mtu,
     check_name,
+    check_veth_request,
     namespace_gone,
     not_a_bridge,
     random_peer_name,
@@ -364,10 +365,7 @@ class FakeLinkBackend:
     ) -> VethPair:
         """See :meth:`LinkBackend.create_veth`."""
         with self._lock:
-            check_name(name)
-            mac = check_mac(container_mac) if container_mac is not None else None
-            if mtu is not None:
-                check_mtu(mtu)
+            mac = check_veth_request(name, mtu, container_mac)
             cns = self._ns(container_ns)
             hns = self._ns(host_ns)
             peer_name = ""

@@ -51,6 +51,7 @@ from ._common import (
     check_mac,
     check_mtu,
     check_name,
+    check_veth_request,
     error_from_errno,
     links_by_index,
     namespace_gone,
@@ -233,10 +234,7 @@ class IPRoute2LinkBackend(_nsenter.KernelNamespaces):
         container_mac: str | None = None,
     ) -> VethPair:
         """See :meth:`LinkBackend.create_veth`."""
-        check_name(name)
-        mac = check_mac(container_mac) if container_mac is not None else None
-        if mtu is not None:
-            check_mtu(mtu)
+        mac = check_veth_request(name, mtu, container_mac)
         # A pair inside one namespace (both ends in the host: the bridge plugin's VLAN gateway) needs no
         # `netns`; otherwise the container namespace must be named by path.
         same = container_ns == host_ns

@@ -41,6 +41,7 @@ from ._common import (
     check_mac,
     check_mtu,
     check_name,
+    check_veth_request,
     links_by_index,
     random_peer_name,
     sorted_addresses,
@@ -148,10 +149,7 @@ class NetlinkLinkBackend(_nsenter.KernelNamespaces):
         container_mac: str | None = None,
     ) -> VethPair:
         """See :meth:`LinkBackend.create_veth`."""
-        check_name(name)
-        mac = check_mac(container_mac) if container_mac is not None else None
-        if mtu is not None:
-            check_mtu(mtu)
+        mac = check_veth_request(name, mtu, container_mac)
         host_fd = _nsenter.open_namespace_fd(host_ns)
         try:
             with self._socket(container_ns, f"create veth {name}") as sock:

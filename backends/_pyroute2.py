@@ -64,6 +64,7 @@ from ._common import (
     check_mac,
     check_mtu,
     check_name,
+    check_veth_request,
     error_from_errno,
     links_by_index,
     namespace_gone,
@@ -365,10 +366,7 @@ class Pyroute2LinkBackend(_nsenter.KernelNamespaces):
         container_mac: str | None = None,
     ) -> VethPair:
         """See :meth:`LinkBackend.create_veth`."""
-        check_name(name)
-        mac = check_mac(container_mac) if container_mac is not None else None
-        if mtu is not None:
-            check_mtu(mtu)
+        mac = check_veth_request(name, mtu, container_mac)
         host_fd = _nsenter.open_namespace_fd(host_ns)
         try:
             peer, container = self._run(container_ns, f"create veth {name}",

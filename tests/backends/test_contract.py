@@ -199,11 +199,16 @@ def errors_and_names(e: Env) -> list[Any]:
         outcome(b.read_sysctl, ctr, "kernel/hostname"),
         outcome(b.set_mtu, ctr, "eth0", 10),
         outcome(b.set_mac, ctr, "eth0", "01:00:5e:00:00:01"),
+        # A veth pair the kernel would refuse is refused whole, before either end exists.
+        outcome(b.create_veth, ctr, "cnt-v0", host, mtu=10),
+        outcome(b.create_veth, ctr, "cnt-v0", host, container_mac="01:00:5e:00:00:01"),
+        outcome(b.get_link, ctr, "cnt-v0"),
     ]
     assert results == [
         "AlreadyExistsError", "NotFoundError", "NotFoundError", "NotFoundError",
         "InvalidEnvironmentError", "InvalidEnvironmentError", "NotFoundError", "NotFoundError",
         "NamespaceNotFoundError", "NotFoundError", "InvalidConfigError", "InvalidConfigError", "InvalidConfigError",
+        "InvalidConfigError", "InvalidConfigError", "NotFoundError",
     ]
     with pytest.raises(AlreadyExistsError, match=r'container veth name \("eth0"\) peer provided \("veth'):
         b.create_veth(ctr, "eth0", host)
