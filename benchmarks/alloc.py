@@ -280,7 +280,7 @@ def _cycle_rows(quick: bool) -> list[Row]:
                             anchor_name=f"crash-safe floor, {who}", target=None, higher_is_better=True,
                             note=note + "; the ceiling's calls plus only the bookkeeping a store cannot do without "
                                         "(owner checked, index and signatures kept, lookup by owner), done by the "
-                                        "store's own functions: what a store in Python reaches at best"))
+                                        "store's own functions: about the most a store in Python can reach"))
             rows.append(Row(figure=f"file store allocate+release/s (key API), {who}", ours=got["store"],
                             anchor=got[bound], unit="cycles/s", anchor_name=f"its calls and least bookkeeping, {who}",
                             target=None, higher_is_better=True,
