@@ -1349,6 +1349,9 @@ class FileStoreCore:
         self._made = True
         name = LAST_RESERVED_PREFIX + range_id
         handles = self._handles
+        # Whether what this store writes is kept open and trusted: while something would say that anyone else
+        # wrote, replaced or removed the file (the watch, or following by state the directory's state: see _sync).
+        told = handles.watch is not None or self._state_only
         # (the name as the watch's events spell it: only a watching store looks at them)
         raw = os.fsencode(name) if handles.watch is not None or self._own_events is not None else b""
         if raw:
@@ -1377,9 +1380,7 @@ class FileStoreCore:
                         size = st.st_size if stat.S_ISREG(st.st_mode) else length + 1
                     # Never shorter: one pwrite leaves the old text or the new one, nothing in between.
                     if size <= length and os.pwrite(fd, data, 0) == length:
-                        # Kept open, and what it holds trusted, while something would say that anyone else wrote,
-                        # replaced or removed it: the watch, or following by state the directory's state (see _sync).
-                        keep = handles.watch is not None or self._state_only
+                        keep = told
                         self._cursors[range_id] = (key, length, keep)
                         own = self._own_events
                         if own is not None:
@@ -1395,7 +1396,7 @@ class FileStoreCore:
                         os.close(fd)
         self._own_events = None
         self._replace_cursor(name, data)
-        self._cursors[range_id] = (key, len(data), self._handles.watch is not None or self._state_only)
+        self._cursors[range_id] = (key, len(data), told)
 
     def _replace_cursor(self, name: str, data: bytes) -> None:
         dir_fd = self._handles.dir_fd
